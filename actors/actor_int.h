@@ -1,0 +1,257 @@
+/*
+ * actors/actor_int.h - the actor as the runtime stores it, the per-thread
+ * context, and the interfaces other layers (services, supervisor, net,
+ * console) use to attach to actors.
+ *
+ * Memory model of an actor slot: actor blocks are type-stable. A block is
+ * bound to one pid-table slot for the runtime's whole life and only ever
+ * holds actors (never returned to the allocator until tp_runtime_destroy).
+ * So a sender that resolved a pid may race with the actor's death and even
+ * with the slot's reuse, and still only touch header fields whose meaning
+ * never changes. Every message carries its destination pid; a stale message
+ * that lands in a reused slot is recognised by that pid and dropped (dead
+ * letter). The system lane can be closed, so signals to a dead actor fail
+ * cleanly at the sender.
+ */
+#ifndef TP_ACTORS_ACTOR_INT_H
+#define TP_ACTORS_ACTOR_INT_H
+
+#include "common/u64map.h"
+#include "mailbox/msg.h"
+#include "runtime/runtime_int.h"
+
+#include <pthread.h>
+#include <troupe/actor.h>
+
+/* Pid of a dead incarnation: generation and index kept, never valid. */
+#define TP__PID_DEAD (1ull << 63)
+#define TP__GEN_MAX  0x7fffffffu
+
+/* Owner-only flags (oflags). */
+#define TP__A_TRAP_EXIT 0x01u
+#define TP__A_EXITING   0x02u
+#define TP__A_SYSTEM    0x04u /* runtime-internal actor (console, ...) */
+
+/* Atomic flags (aflags). */
+#define TP__AF_NAMED  0x01u
+#define TP__AF_PINNED 0x02u /* always runs on its home scheduler */
+
+#define TP__ACTOR_HDR 128u
+
+struct tp__actor_ext;
+
+struct tp__actor {
+    struct tp__node task;  /* run-queue link; free-list link when free */
+    struct tp__mpsc mq;    /* ordinary lane */
+    tp__sysq sys;          /* system lane */
+    struct tp__node nudge; /* wakes the actor for system signals */
+    _Atomic uint64_t pid;  /* current pid, | TP__PID_DEAD when free */
+    _Atomic(const tp_behaviour *) beh;
+    tp_handle_fn handler;      /* owner only (tp_become) */
+    struct tp__actor_ext *ext; /* owner only, lazily allocated */
+    _Atomic uint64_t enq;      /* messages pushed (producers) */
+    _Atomic uint64_t deq;      /* messages popped (consumer) */
+    _Atomic uint64_t handled;
+    _Atomic uint32_t max_msgs;
+    _Atomic uint32_t max_bytes;
+    _Atomic uint32_t bytes; /* queued payload bytes (bytes-bounded only) */
+    _Atomic uint32_t drops;
+    _Atomic uint8_t nudge_pending;
+    _Atomic uint8_t overflow;
+    uint8_t oflags;
+    uint8_t sclass;
+    _Atomic uint16_t home;
+    _Atomic uint16_t aflags;
+    _Alignas(16) unsigned char state[];
+};
+
+_Static_assert(sizeof(struct tp__actor) == TP__ACTOR_HDR, "actor header");
+
+/* Something an actor owns and that must be released when it dies
+ * (sockets, timers, console sessions, ...). Owner thread only. */
+struct tp__resource {
+    struct tp__resource *next, *prev;
+    void (*release)(struct tp__resource *r, tp_ctx *ctx,
+                    const tp_exit_reason *reason);
+};
+
+struct tp__actor_ext {
+    tp_pid parent;
+    uint64_t started_ns;
+    struct tp__u64map links;   /* pid -> 1 */
+    struct tp__u64map mon_out; /* ref -> target | FIRED */
+    struct tp__u64map mon_in;  /* ref -> watcher */
+    struct tp__msg *stash_head, *stash_tail;
+    uint32_t stash_n;
+    struct tp__msg *front_head, *front_tail;
+    struct tp__resource res; /* list head (circular) */
+};
+
+#define TP__MON_FIRED (1ull << 63)
+
+/* Actor size classes. */
+#define TP__NCLASS 20
+
+struct tp__slot_cache {
+    struct tp__actor *head;
+    uint32_t n;
+};
+
+struct tp__arena {
+    char *cur, *end;
+};
+
+/* Per-thread statistics (one writer). */
+struct tp__ctx_stats {
+    tp__stat messages;
+    tp__stat dead_letters;
+    tp__stat mailbox_drops;
+    tp__stat spawned;
+    tp__stat exited;
+    tp__stat crashed;
+    _Atomic int64_t live;
+    _Atomic int64_t actor_bytes;
+};
+
+struct tp__actors;
+
+struct tp_ctx {
+    struct tp_runtime *rt;
+    struct tp__actors *A;
+    struct tp__sched *sched; /* NULL for the external context */
+    int index;               /* scheduler index, -1 external */
+    struct tp__actor *self;
+    struct tp__msg *cur;
+    bool exiting;
+    bool init_failed;
+    tp_exit_reason exit_reason;
+    char exit_text[256];
+    uint64_t ref_next;
+    struct tp__ctx_stats st;
+    struct tp__slot_cache cache[TP__NCLASS];
+    struct tp__arena arena[TP__NCLASS];
+};
+
+struct tp__depot_batch {
+    struct tp__depot_batch *next;
+    struct tp__actor *head;
+    uint32_t n;
+};
+
+struct tp__region {
+    struct tp__region *next;
+};
+
+struct tp__registry;
+
+struct tp__actors {
+    struct tp_runtime *rt;
+    _Atomic(struct tp__actor **) *dir; /* chunk directory */
+    _Atomic uint32_t next_slot;
+    pthread_mutex_t lock; /* chunks, depot, regions */
+    struct tp__depot_batch *depot[TP__NCLASS];
+    struct tp__region *regions;
+    tp_ctx **sctx; /* per scheduler */
+    tp_ctx *xctx;  /* for threads that are not schedulers */
+    pthread_mutex_t xlock;
+    _Atomic uint64_t xref; /* references made outside schedulers */
+    struct tp__registry *names;
+    struct tp__stop_hook kill_hook;
+};
+
+#define TP__CHUNK_BITS 16u
+#define TP__CHUNK_SIZE (1u << TP__CHUNK_BITS)
+#define TP__DIR_SIZE   (1u << (32 - TP__CHUNK_BITS))
+
+/* ---- runtime-wide helpers (actors/lifecycle.c) ---- */
+static inline struct tp__actors *
+tp__actors_of(struct tp_runtime *rt)
+{
+    return (struct tp__actors *)rt->ext[TP__EXT_ACTORS];
+}
+
+/* Locks and returns the external context (for threads that are not
+ * schedulers); tp__xctx_release unlocks it. On a scheduler thread of rt,
+ * returns that scheduler's context without locking. */
+tp_ctx *tp__xctx_acquire(struct tp_runtime *rt);
+void tp__xctx_release(tp_ctx *ctx);
+
+/* ---- slots (actors/slots.c) ---- */
+struct tp__actor *tp__slot_actor(struct tp__actors *A, uint32_t idx);
+/* The live actor for pid, or NULL (a racy answer: it may die right after;
+ * the memory stays an actor). */
+struct tp__actor *tp__actor_lookup(struct tp__actors *A, tp_pid pid);
+struct tp__actor *tp__slot_alloc(tp_ctx *ctx, unsigned klass);
+void tp__slot_free(tp_ctx *ctx, struct tp__actor *a);
+int tp__class_of(size_t size, size_t *block);
+size_t tp__class_size(unsigned klass);
+void tp__slots_free_all(struct tp__actors *A);
+
+/* ---- core (actors/actor.c) ---- */
+bool tp__actor_run(struct tp__sched *s, struct tp__node *task);
+/* Pushes an ordinary message (takes ownership of m in every case). */
+int tp__deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m);
+/* Pushes m on the system lane of `to` (takes ownership of m in every
+ * case). Returns 0 or -ESRCH (m freed). */
+int tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m);
+/* Drops m as a dead letter. */
+void tp__dead_letter(tp_ctx *ctx, struct tp__msg *m);
+struct tp__actor_ext *tp__actor_ext(struct tp__actor *a);
+void tp__actor_die(tp_ctx *ctx, struct tp__actor *a,
+                   const tp_exit_reason *reason);
+/* Drains messages left in a slot (stale or at death). */
+void tp__actor_drain(tp_ctx *ctx, struct tp__actor *a);
+void tp__actor_schedule(struct tp__actors *A, struct tp__actor *a);
+uint64_t tp__ctx_make_ref(tp_ctx *ctx);
+
+static inline tp_pid
+tp__actor_pid(struct tp__actor *a)
+{
+    return atomic_load_explicit(&a->pid, memory_order_acquire);
+}
+
+/* Owned resources (owner thread of ctx->self). */
+int tp__actor_own(tp_ctx *ctx, struct tp__resource *r);
+void tp__actor_disown(tp_ctx *ctx, struct tp__resource *r);
+
+/* Runs fn(ctx, state, arg) inside actor `to` at its next turn (before its
+ * ordinary messages). Returns 0 or -ESRCH. arg is owned by fn. */
+typedef void (*tp__call_fn)(tp_ctx *ctx, void *state, void *arg);
+int tp__actor_call(struct tp__actors *A, tp_pid to, tp__call_fn fn, void *arg);
+void tp__actor_run_call(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
+
+/* User-callback bracket (fault trap + watchdog). */
+#define TP__USER_BEGIN(ctx, a)                                                 \
+    do {                                                                       \
+        tp__sched_user_begin(                                                  \
+            (ctx)->sched,                                                      \
+            atomic_load_explicit(&(a)->beh, memory_order_relaxed)->name,       \
+            atomic_load_explicit(&(a)->pid, memory_order_relaxed));            \
+        tp__tls_in_user = 1;                                                   \
+    } while (0)
+#define TP__USER_END(ctx)                                                      \
+    do {                                                                       \
+        tp__tls_in_user = 0;                                                   \
+        tp__sched_user_end((ctx)->sched);                                      \
+    } while (0)
+
+/* ---- signals (actors/signal.c) ---- */
+void tp__process_sys(tp_ctx *ctx, struct tp__actor *a);
+void tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+                      const tp_exit_reason *reason);
+void tp__close_sys(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+                   const tp_exit_reason *reason);
+/* Accepts a DOWN from the ordinary lane (false: flushed, drop it). */
+bool tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
+int tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
+                    const tp_exit_reason *reason, bool linked);
+
+/* ---- registry (actors/registry.c) ---- */
+int tp__registry_new(struct tp__actors *A);
+void tp__registry_free(struct tp__actors *A);
+void tp__registry_release(struct tp__actors *A, tp_pid pid);
+/* First name of pid into buf (empty string when none). */
+void tp__registry_name_of(struct tp__actors *A, tp_pid pid, char *buf,
+                          size_t size);
+
+#endif /* TP_ACTORS_ACTOR_INT_H */

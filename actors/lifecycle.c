@@ -1,0 +1,369 @@
+/*
+ * actors/lifecycle.c - the public runtime lifecycle (create, start, stop,
+ * destroy), the contexts of scheduler and outside threads, runtime-wide
+ * statistics and introspection.
+ *
+ * tp_runtime_* lives here, not in runtime/, because a runtime is the
+ * scheduler core plus the actor table: runtime/ only schedules tasks.
+ * Higher layers (supervisor, net, console) attach through stop hooks.
+ */
+#include "actor_int.h"
+#include "runtime/pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static tp_ctx *
+ctx_new(struct tp__actors *A, struct tp__sched *s)
+{
+    tp_ctx *ctx = tp__calloc(1, sizeof(*ctx));
+
+    if (ctx == NULL)
+        return NULL;
+    ctx->rt = A->rt;
+    ctx->A = A;
+    ctx->sched = s;
+    ctx->index = s != NULL ? (int)s->index : -1;
+    return ctx;
+}
+
+tp_ctx *
+tp__xctx_acquire(struct tp_runtime *rt)
+{
+    struct tp__sched *s = tp__sched_self(rt);
+    struct tp__actors *A = tp__actors_of(rt);
+
+    if (s != NULL)
+        return s->ext[TP__EXT_ACTORS];
+    pthread_mutex_lock(&A->xlock);
+    return A->xctx;
+}
+
+void
+tp__xctx_release(tp_ctx *ctx)
+{
+    if (ctx->sched == NULL)
+        pthread_mutex_unlock(&ctx->A->xlock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Kill phase of tp_runtime_stop()                                        */
+
+struct kill_walk {
+    struct tp__actors *A;
+    const tp_exit_reason *reason;
+    unsigned n;
+};
+
+static bool
+kill_one(void *user, const tp_actor_info *info)
+{
+    struct kill_walk *w = user;
+
+    if (tp__exit_signal(w->A, TP_PID_NONE, info->pid, w->reason, false) == 0)
+        w->n++;
+    return true;
+}
+
+static unsigned
+kill_all(struct tp__actors *A, const tp_exit_reason *reason)
+{
+    struct kill_walk w = {A, reason, 0};
+
+    tp_actor_foreach(A->rt, kill_one, &w);
+    return w.n;
+}
+
+static int64_t
+ms_left(uint64_t deadline_ns)
+{
+    uint64_t now = tp_now_ns();
+    return now >= deadline_ns ? 0 : (int64_t)((deadline_ns - now) / 1000000u);
+}
+
+static void
+kill_phase(struct tp_runtime *rt, void *arg, uint64_t deadline_ns)
+{
+    struct tp__actors *A = arg;
+    tp_exit_reason shutdown = {TP_EXIT_SHUTDOWN, 0, "runtime stopping"};
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "runtime stopping"};
+    int64_t left = ms_left(deadline_ns);
+
+    if (kill_all(A, &shutdown) == 0)
+        return;
+    tp_runtime_wait_idle(rt, left / 2 > 50 ? left / 2 : 50);
+    if (kill_all(A, &kill) != 0)
+        tp_runtime_wait_idle(rt, ms_left(deadline_ns) + 50);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Create / destroy                                                        */
+
+static void actors_free(struct tp__actors *A);
+
+static int
+actors_new(struct tp_runtime *rt, struct tp__actors **out)
+{
+    struct tp__actors *A = tp__calloc(1, sizeof(*A));
+
+    if (A == NULL)
+        return -ENOMEM;
+    A->rt = rt;
+    pthread_mutex_init(&A->lock, NULL);
+    pthread_mutex_init(&A->xlock, NULL);
+    rt->ext[TP__EXT_ACTORS] = A;
+    A->dir = tp__calloc(TP__DIR_SIZE, sizeof(*A->dir));
+    A->sctx = tp__calloc(rt->nsched, sizeof(*A->sctx));
+    A->xctx = ctx_new(A, NULL);
+    if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
+        tp__registry_new(A) != 0) {
+        actors_free(A);
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < rt->nsched; i++) {
+        A->sctx[i] = ctx_new(A, rt->sched[i]);
+        if (A->sctx[i] == NULL) {
+            actors_free(A);
+            return -ENOMEM;
+        }
+        rt->sched[i]->ext[TP__EXT_ACTORS] = A->sctx[i];
+    }
+    A->kill_hook.phase = TP__STOP_ACTORS;
+    A->kill_hook.fn = kill_phase;
+    A->kill_hook.arg = A;
+    tp__rt_add_stop_hook(rt, &A->kill_hook);
+    *out = A;
+    return 0;
+}
+
+/* Frees what is left in every slot: queued stale messages and, if an actor
+ * somehow survived the stop, its ext (its state is simply dropped). */
+static void
+sweep_slots(struct tp__actors *A)
+{
+    uint32_t n = atomic_load(&A->next_slot);
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct tp__actor *a = tp__slot_actor(A, i);
+        struct tp__node *s;
+        if (a == NULL)
+            continue;
+        tp__actor_drain(A->xctx, a);
+        s = tp__sysq_take(&a->sys);
+        while (s != NULL && s != TP__SYSQ_CLOSED) {
+            struct tp__node *next = atomic_load(&s->next);
+            tp__msg_free((struct tp__msg *)s);
+            s = next;
+        }
+        if (a->ext != NULL) {
+            tp__u64map_fini(&a->ext->links);
+            tp__u64map_fini(&a->ext->mon_out);
+            tp__u64map_fini(&a->ext->mon_in);
+            tp__free(a->ext);
+            a->ext = NULL;
+        }
+    }
+}
+
+static void
+actors_free(struct tp__actors *A)
+{
+    if (A->dir != NULL) {
+        sweep_slots(A);
+        tp__slots_free_all(A);
+    }
+    if (A->sctx != NULL) {
+        for (unsigned i = 0; i < A->rt->nsched; i++)
+            tp__free(A->sctx[i]);
+        tp__free(A->sctx);
+    }
+    tp__free(A->xctx);
+    tp__registry_free(A);
+    pthread_mutex_destroy(&A->lock);
+    pthread_mutex_destroy(&A->xlock);
+    A->rt->ext[TP__EXT_ACTORS] = NULL;
+    tp__free(A);
+}
+
+int
+tp_runtime_create(tp_runtime **out, const tp_runtime_options *opts)
+{
+    struct tp_runtime *rt;
+    struct tp__actors *A;
+    int err;
+
+    if (out == NULL)
+        return -EINVAL;
+    err = tp__rt_create(&rt, opts, tp__actor_run);
+    if (err != 0)
+        return err;
+    err = actors_new(rt, &A);
+    if (err != 0) {
+        tp__rt_free(rt);
+        return err;
+    }
+    *out = rt;
+    return 0;
+}
+
+int
+tp_runtime_start(tp_runtime *rt)
+{
+    return tp__rt_start(rt);
+}
+
+int
+tp_runtime_stop(tp_runtime *rt)
+{
+    uint64_t deadline;
+    int expect = 0, err = 0;
+
+    if (!atomic_compare_exchange_strong(&rt->stopping, &expect, 1))
+        return 0;
+    deadline = tp_now_ns() + (uint64_t)rt->opts.stop_timeout_ms * 1000000u;
+    if (atomic_load(&rt->started) > 1) {
+        /* Hooks spawn nothing new (spawns now fail with -ESHUTDOWN). */
+        tp__rt_run_stop_hooks(rt, deadline);
+        err = tp_runtime_wait_idle(rt, ms_left(deadline) + 100);
+        if (err != 0)
+            tp_log(TP_LOG_WARN, "runtime stop: not idle at the deadline");
+    }
+    tp__rt_join(rt);
+    return err;
+}
+
+static void
+ctx_flush(tp_ctx *ctx)
+{
+    /* Actor blocks are freed with their regions; nothing to do but make
+     * sure no cached pointer survives. */
+    memset(ctx->cache, 0, sizeof(ctx->cache));
+    memset(ctx->arena, 0, sizeof(ctx->arena));
+}
+
+void
+tp_runtime_destroy(tp_runtime *rt)
+{
+    struct tp__actors *A;
+
+    if (rt == NULL)
+        return;
+    tp_runtime_stop(rt);
+    A = tp__actors_of(rt);
+    for (int i = TP__EXT_MAX - 1; i > TP__EXT_ACTORS; i--) {
+        if (rt->ext[i] != NULL && rt->ext_free[i] != NULL)
+            rt->ext_free[i](rt, rt->ext[i]);
+        rt->ext[i] = NULL;
+    }
+    if (A != NULL) {
+        ctx_flush(A->xctx);
+        actors_free(A);
+    }
+    tp__rt_free(rt);
+    /* With no runtime left, the message pools can go back to the system. */
+    tp__pool_release_all();
+}
+
+/* ---------------------------------------------------------------------- */
+/* Statistics and introspection                                            */
+
+static void
+add_ctx_stats(tp_runtime_stats *o, tp_ctx *ctx)
+{
+    o->messages += TP__STAT_GET(ctx->st.messages);
+    o->dead_letters += TP__STAT_GET(ctx->st.dead_letters);
+    o->mailbox_drops += TP__STAT_GET(ctx->st.mailbox_drops);
+    o->spawned += TP__STAT_GET(ctx->st.spawned);
+    o->exited += TP__STAT_GET(ctx->st.exited);
+    o->crashed += TP__STAT_GET(ctx->st.crashed);
+}
+
+void
+tp_runtime_get_stats(tp_runtime *rt, tp_runtime_stats *o)
+{
+    struct tp__actors *A = tp__actors_of(rt);
+    int64_t live = 0, bytes = 0;
+
+    memset(o, 0, sizeof(*o));
+    for (unsigned i = 0; i < rt->nsched; i++) {
+        add_ctx_stats(o, A->sctx[i]);
+        live += atomic_load(&A->sctx[i]->st.live);
+        bytes += atomic_load(&A->sctx[i]->st.actor_bytes);
+    }
+    pthread_mutex_lock(&A->xlock);
+    add_ctx_stats(o, A->xctx);
+    live += atomic_load(&A->xctx->st.live);
+    bytes += atomic_load(&A->xctx->st.actor_bytes);
+    pthread_mutex_unlock(&A->xlock);
+    o->uptime_ns = tp_now_ns() - rt->start_ns;
+    o->actors = live > 0 ? (uint64_t)live : 0;
+    o->actor_bytes = bytes > 0 ? (uint64_t)bytes : 0;
+    o->long_handlers = TP__STAT_GET(rt->long_handlers);
+    o->rss_bytes = tp__rss_bytes();
+}
+
+static void
+fill_peek(struct tp__actor *a, tp_pid pid, tp_actor_info *out, unsigned nsched)
+{
+    const tp_behaviour *b = atomic_load_explicit(&a->beh, memory_order_relaxed);
+    uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
+    uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
+
+    memset(out, 0, sizeof(*out));
+    out->pid = pid;
+    out->behaviour = b != NULL && b->name != NULL ? b->name : "?";
+    out->scheduler =
+        (int)(atomic_load_explicit(&a->home, memory_order_relaxed) % nsched);
+    out->mailbox = enq > deq ? enq - deq : 0;
+    out->handled = atomic_load_explicit(&a->handled, memory_order_relaxed);
+    out->drops = atomic_load_explicit(&a->drops, memory_order_relaxed);
+    out->max_msgs = atomic_load_explicit(&a->max_msgs, memory_order_relaxed);
+    out->memory = tp__class_size(a->sclass) +
+                  atomic_load_explicit(&a->bytes, memory_order_relaxed) +
+                  out->mailbox * TP__MSG_HDR;
+}
+
+int
+tp_actor_peek(tp_runtime *rt, tp_pid pid, tp_actor_info *out)
+{
+    struct tp__actors *A = tp__actors_of(rt);
+    struct tp__actor *a = tp__actor_lookup(A, pid);
+
+    if (a == NULL)
+        return -ESRCH;
+    fill_peek(a, pid, out, rt->nsched);
+    /* Seqlock-style validation: the fields read belong to pid only if the
+     * slot still holds it afterwards. */
+    if (tp__actor_pid(a) != pid)
+        return -ESRCH;
+    tp__registry_name_of(A, pid, out->name, sizeof(out->name));
+    return 0;
+}
+
+void
+tp_actor_foreach(tp_runtime *rt, bool (*fn)(void *, const tp_actor_info *),
+                 void *user)
+{
+    struct tp__actors *A = tp__actors_of(rt);
+    uint32_t n = atomic_load(&A->next_slot);
+    tp_actor_info info;
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct tp__actor *a = tp__slot_actor(A, i);
+        tp_pid pid;
+        if (a == NULL)
+            continue;
+        pid = tp__actor_pid(a);
+        if (pid & TP__PID_DEAD)
+            continue;
+        fill_peek(a, pid, &info, rt->nsched);
+        if (tp__actor_pid(a) != pid)
+            continue;
+        if (atomic_load_explicit(&a->aflags, memory_order_relaxed) &
+            TP__AF_NAMED)
+            tp__registry_name_of(A, pid, info.name, sizeof(info.name));
+        if (!fn(user, &info))
+            return;
+    }
+}

@@ -1,0 +1,88 @@
+/*
+ * common/common.h - internal helpers shared by every layer: the allocator
+ * hooks, logging, branch hints and sanitizer annotations. Nothing here knows
+ * about actors or threads.
+ */
+#ifndef TP_COMMON_H
+#define TP_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <troupe/base.h>
+
+#define TP__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define TP__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define TP__UNUSED(x)   ((void)(x))
+#define TP__CACHELINE   64
+#define TP__ALIGNED(n)  __attribute__((aligned(n)))
+
+#define tp__container_of(ptr, type, member)                                    \
+    ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Allocation: every Troupe allocation goes through these (replaceable). */
+void *tp__malloc(size_t size);
+void *tp__calloc(size_t count, size_t size);
+void *tp__realloc(void *ptr, size_t size);
+void tp__free(void *ptr);
+char *tp__strdup(const char *s);
+/* Increments/decrements the count of live runtimes (allocator lock-out). */
+void tp__alloc_runtime_ref(int delta);
+
+/* Logging helpers. */
+void tp__vlog(tp_log_level level, const char *fmt, va_list ap);
+#define tp__log_enabled(lvl) ((int)(lvl) <= (int)tp_log_get_level())
+
+/* ThreadSanitizer annotations for happens-before edges created through
+ * primitives TSan cannot see (ck's volatile accesses). */
+#if defined(__SANITIZE_THREAD__)
+#define TP__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TP__TSAN 1
+#endif
+#endif
+#ifdef TP__TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define tp__tsan_acquire(p) __tsan_acquire((void *)(p))
+#define tp__tsan_release(p) __tsan_release((void *)(p))
+#else
+#define tp__tsan_acquire(p) ((void)0)
+#define tp__tsan_release(p) ((void)0)
+#endif
+
+/* Small numeric helpers. */
+static inline size_t
+tp__align_up(size_t n, size_t a)
+{
+    return (n + a - 1) & ~(a - 1);
+}
+
+static inline uint64_t
+tp__hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* xorshift64* step: per-thread pseudo random numbers (never 0 state). */
+static inline uint64_t
+tp__rand_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Resident set size of the process in bytes (0 if unknown). */
+uint64_t tp__rss_bytes(void);
+
+#endif /* TP_COMMON_H */

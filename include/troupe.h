@@ -1,0 +1,12 @@
+/*
+ * troupe.h - the whole public API of Troupe, an Erlang-inspired actor
+ * runtime for network servers.
+ */
+#ifndef TROUPE_H
+#define TROUPE_H
+
+#include <troupe/actor.h>
+#include <troupe/base.h>
+#include <troupe/runtime.h>
+
+#endif /* TROUPE_H */

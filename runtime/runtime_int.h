@@ -1,0 +1,280 @@
+/*
+ * runtime/runtime_int.h - schedulers, loops, run queues, loop commands,
+ * quiescence, stop hooks and reclamation.
+ *
+ * The runtime schedules generic tasks (a struct tp__node) and knows nothing
+ * of actors: the actors layer registers the function that runs a task and
+ * per-runtime / per-scheduler data of its own through the ext slots.
+ */
+#ifndef TP_RUNTIME_INT_H
+#define TP_RUNTIME_INT_H
+
+#include "common/common.h"
+#include "mailbox/mpsc.h"
+
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <troupe/runtime.h>
+#include <uv.h>
+
+struct tp__sched;
+
+/* Runs one task for one turn; returns true to requeue it at the back. */
+typedef bool (*tp__run_fn)(struct tp__sched *s, struct tp__node *task);
+
+/* A command executed on a scheduler's own loop thread. */
+struct tp__cmd {
+    struct tp__node node;
+    void (*fn)(struct tp__cmd *cmd, struct tp__sched *s);
+};
+
+/* Slots for upper layers' per-runtime and per-scheduler data. */
+enum tp__ext_id {
+    TP__EXT_ACTORS = 0,
+    TP__EXT_TIMERS,
+    TP__EXT_SUPERVISOR,
+    TP__EXT_NET,
+    TP__EXT_CONSOLE,
+    TP__EXT_SERVICES,
+    TP__EXT_MAX
+};
+
+/* Stop phases, run in this order by tp_runtime_stop(). */
+enum tp__stop_phase {
+    TP__STOP_DRAIN = 0,   /* stop accepting, drain connections */
+    TP__STOP_CONSOLE,     /* close admin sessions */
+    TP__STOP_SUPERVISORS, /* root supervisor shuts the tree down */
+    TP__STOP_ACTORS,      /* kill what is left */
+    TP__STOP_PHASES
+};
+
+struct tp__stop_hook {
+    struct tp__stop_hook *next;
+    enum tp__stop_phase phase;
+    /* Runs on the thread calling tp_runtime_stop(); deadline_ns is absolute
+     * (tp_now_ns() clock). */
+    void (*fn)(struct tp_runtime *rt, void *arg, uint64_t deadline_ns);
+    void *arg;
+};
+
+/* Per-scheduler hooks run on the scheduler's own thread. */
+struct tp__sched_hook {
+    struct tp__sched_hook *next;
+    void (*start)(struct tp__sched *s, void *arg); /* thread start */
+    void (*stop)(struct tp__sched *s, void *arg);  /* before loop close */
+    void *arg;
+};
+
+/* A statistic written by one thread and read by others: relaxed. */
+typedef _Atomic uint64_t tp__stat;
+#define TP__STAT_ADD(p, v)                                                     \
+    atomic_store_explicit(                                                     \
+        &(p), atomic_load_explicit(&(p), memory_order_relaxed) + (v),          \
+        memory_order_relaxed)
+#define TP__STAT_GET(p) atomic_load_explicit(&(p), memory_order_relaxed)
+
+enum tp__sched_state {
+    TP__SCHED_RUNNING = 0,
+    TP__SCHED_SLEEPING, /* blocked (or about to block) in uv_run */
+    TP__SCHED_NOTIFIED  /* a waker sent uv_async_send */
+};
+
+#define TP__RING_SIZE 1024u
+
+struct tp__sched {
+    /* Owner-thread hot fields. */
+    struct tp_runtime *rt;
+    unsigned index;
+    int cpu;
+    uint64_t ticks;
+    uint64_t rand;
+    ck_ring_t ring; /* SPMC: owner pushes, owner and thieves pop */
+    ck_ring_buffer_t *ring_buf;
+    struct tp__mpsc inbox; /* tasks pushed by other threads + overflow */
+    struct tp__mpsc cmdq;  /* loop commands from other threads */
+    uv_loop_t loop;
+    uv_async_t async;
+    pthread_t thread;
+    void *ext[TP__EXT_MAX];
+
+    /* Shared. */
+    TP__ALIGNED(TP__CACHELINE) _Atomic int state;
+    atomic_uint wakes; /* times woken from sleep (quiescence check) */
+    /* Quiescent-state counter for tp__rt_retire(); UINT64_MAX = offline. */
+    _Atomic uint64_t qs;
+    /* Long-handler watchdog: sequence of user callbacks and whether one
+     * runs now, with what label. */
+    _Atomic uint64_t user_seq;
+    _Atomic int in_user;
+    _Atomic(const char *) user_label;
+    _Atomic uint64_t user_pid;
+
+    /* Statistics (written by the owner). */
+    TP__ALIGNED(TP__CACHELINE) tp__stat turns;
+    tp__stat messages;
+    tp__stat steals;
+    tp__stat sleeps;
+    tp__stat wakeups;
+    tp__stat busy_ns;
+    tp__stat idle_ns;
+    tp__stat long_handlers;
+};
+
+struct tp__retired {
+    struct tp__retired *next;
+    uint64_t epoch;
+    void (*fn)(void *);
+    void *ptr;
+};
+
+struct tp_runtime {
+    tp_runtime_options opts;
+    unsigned nsched;
+    struct tp__sched **sched;
+    tp__run_fn run_task;
+    void *ext[TP__EXT_MAX];
+    void (*ext_free[TP__EXT_MAX])(struct tp_runtime *rt, void *ext);
+
+    _Atomic int started;
+    _Atomic int stopping;
+    _Atomic int stopped;
+    atomic_uint nsleeping;
+    atomic_uint nwaking;
+    /* Things that keep the runtime from being idle (one-shot timers...). */
+    _Atomic int64_t pending;
+    uint64_t start_ns;
+
+    pthread_mutex_t hooks_lock;
+    struct tp__stop_hook *stop_hooks;
+    struct tp__sched_hook *sched_hooks;
+
+    /* Stop requests (tp_runtime_request_stop is async-signal-safe). */
+    int stop_pipe[2];
+    _Atomic int stop_requested;
+
+    /* Reclamation: grace periods through scheduler quiescent states. */
+    _Atomic uint64_t gp;
+    pthread_mutex_t retire_lock;
+    struct tp__retired *retired;
+    atomic_uint nretired;
+
+    /* Long-handler watchdog. */
+    pthread_t watchdog;
+    bool watchdog_on;
+    pthread_mutex_t wd_lock;
+    pthread_cond_t wd_cond;
+    bool wd_quit;
+    tp__stat long_handlers;
+};
+
+/* The scheduler running on this thread, or NULL. */
+extern _Thread_local struct tp__sched *tp__tls_sched;
+
+static inline struct tp__sched *
+tp__sched_self(const struct tp_runtime *rt)
+{
+    struct tp__sched *s = tp__tls_sched;
+    return (s != NULL && s->rt == rt) ? s : NULL;
+}
+
+/* Creation (called by the public lifecycle in actors/). */
+int tp__rt_create(struct tp_runtime **out, const tp_runtime_options *opts,
+                  tp__run_fn run);
+int tp__rt_start(struct tp_runtime *rt);
+/* Stops the threads (no hooks), closes the loops. */
+void tp__rt_join(struct tp_runtime *rt);
+void tp__rt_free(struct tp_runtime *rt);
+void tp__rt_run_stop_hooks(struct tp_runtime *rt, uint64_t deadline_ns);
+
+/* Scheduler internals (runtime/sched.c). */
+int tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index);
+void tp__sched_fini_unstarted(struct tp__sched *s);
+int tp__sched_spawn_thread(struct tp__sched *s);
+void tp__sched_wake(struct tp__sched *s);
+unsigned tp__sched_runq_len(struct tp__sched *s);
+/* Frees retired objects whose grace period has passed (all = ignore it). */
+void tp__rt_reclaim(struct tp_runtime *rt, bool all);
+
+/* Makes task runnable: on the calling scheduler's queue when the caller is
+ * one of rt's schedulers, else on scheduler `home`'s inbox (with a wake-up).
+ * Thread-safe. */
+void tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task,
+                     unsigned home);
+
+/* Like tp__rt_schedule, but always on scheduler `home` (pinned tasks). */
+void tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task,
+                        unsigned home);
+
+/* Runs cmd on scheduler s's loop thread (directly if the caller is s).
+ * Thread-safe. */
+void tp__sched_post(struct tp__sched *s, struct tp__cmd *cmd);
+
+/* Hooks (thread-safe; hooks added after start only affect later phases). */
+void tp__rt_add_stop_hook(struct tp_runtime *rt, struct tp__stop_hook *hook);
+int tp__rt_add_sched_hook(struct tp_runtime *rt, struct tp__sched_hook *hook);
+
+/* Quiescence bookkeeping for non-task work (e.g. one-shot timers). */
+static inline void
+tp__rt_pending_add(struct tp_runtime *rt, int64_t delta)
+{
+    atomic_fetch_add_explicit(&rt->pending, delta, memory_order_relaxed);
+}
+
+/* Frees ptr with fn once every scheduler has passed a quiescent state
+ * (no scheduler can still be reading it). Thread-safe. */
+int tp__rt_retire(struct tp_runtime *rt, void *ptr, void (*fn)(void *));
+
+/* Current scheduler's user-callback markers (watchdog). */
+static inline void
+tp__sched_user_begin(struct tp__sched *s, const char *label, uint64_t pid)
+{
+    if (s == NULL)
+        return;
+    atomic_store_explicit(&s->user_label, label, memory_order_relaxed);
+    atomic_store_explicit(&s->user_pid, pid, memory_order_relaxed);
+    atomic_store_explicit(
+        &s->user_seq,
+        atomic_load_explicit(&s->user_seq, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    atomic_store_explicit(&s->in_user, 1, memory_order_relaxed);
+}
+
+static inline void
+tp__sched_user_end(struct tp__sched *s)
+{
+    if (s != NULL)
+        atomic_store_explicit(&s->in_user, 0, memory_order_relaxed);
+}
+
+/* Watchdog (runtime/watchdog.c). */
+int tp__watchdog_start(struct tp_runtime *rt);
+void tp__watchdog_stop(struct tp_runtime *rt);
+
+/* Fault trap (runtime/fault.c). */
+#include <setjmp.h>
+
+struct tp__recover {
+    sigjmp_buf jb;
+    struct tp__recover *prev;
+    int signo;    /* signal caught, 0 for tp_fail */
+    void *addr;   /* fault address */
+    void *bt[24]; /* backtrace at the fault */
+    int nbt;
+};
+
+/* The innermost recovery point of this thread, armed while user code
+ * runs. The signal handler jumps to it. */
+extern _Thread_local struct tp__recover *tp__tls_recover;
+extern _Thread_local int tp__tls_in_user;
+
+int tp__fault_install(void); /* process-wide handlers (refcounted) */
+void tp__fault_uninstall(void);
+int tp__fault_thread_init(void); /* alternate signal stack for this thread */
+void tp__fault_thread_fini(void);
+/* Unblocks signo after a jump out of its handler. */
+void tp__fault_unblock(int signo);
+/* Writes a crash report (signal, address, backtrace) through the log. */
+void tp__fault_report(const struct tp__recover *r, const char *who);
+
+#endif /* TP_RUNTIME_INT_H */

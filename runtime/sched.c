@@ -1,0 +1,424 @@
+/*
+ * runtime/sched.c - the scheduler thread: run queue, stealing, the loop as
+ * idle sleep, wake-ups and loop commands.
+ *
+ * Run queue of scheduler i = a ck_ring (SPMC: only i pushes; i and thieves
+ * pop) for tasks made runnable on i, plus an intrusive MPSC inbox for tasks
+ * made runnable by other threads and for ring overflow. A task woken by a
+ * scheduler goes to that scheduler (cache locality); only the owner drains
+ * its inbox.
+ *
+ * Sleep/wake is a Dekker handshake: the sleeper publishes SLEEPING, issues a
+ * full fence and re-checks its inbox and command queue; a remote pusher
+ * pushes, issues a full fence and reads the state. One of them sees the
+ * other, so a wake-up is never lost; the CAS SLEEPING -> NOTIFIED makes sure
+ * only one uv_async_send is issued per sleep.
+ */
+#include "runtime_int.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+_Thread_local struct tp__sched *tp__tls_sched;
+
+/* Poll the loop between turns at most this often (in turns) ... */
+#define POLL_TICKS  64u
+/* ... and drain the inbox before the ring every INBOX_TICKS turns, so tasks
+ * woken from outside are not starved by a ring that never empties. */
+#define INBOX_TICKS 31u
+
+static bool
+ring_push(struct tp__sched *s, struct tp__node *t)
+{
+    /* The ring's own ordering is ck's (invisible to TSan): annotate the
+     * hand-over of the task to whoever pops it. */
+    tp__tsan_release(t);
+    return ck_ring_enqueue_spmc(&s->ring, s->ring_buf, t);
+}
+
+static struct tp__node *
+ring_pop(struct tp__sched *s)
+{
+    void *t;
+
+    if (!ck_ring_dequeue_spmc(&s->ring, s->ring_buf, &t))
+        return NULL;
+    tp__tsan_acquire(t);
+    return t;
+}
+
+static void
+notify(struct tp__sched *s)
+{
+    int expect = TP__SCHED_SLEEPING;
+
+    if (atomic_compare_exchange_strong(&s->state, &expect,
+                                       TP__SCHED_NOTIFIED)) {
+        atomic_fetch_add(&s->rt->nwaking, 1);
+        TP__STAT_ADD(s->wakeups, 1);
+        uv_async_send(&s->async);
+    }
+}
+
+/* Wakes one sleeping sibling so it can steal from s (parallelism only:
+ * missing one is never a liveness problem, s runs its own queue). */
+static void
+wake_sibling(struct tp__sched *s)
+{
+    struct tp_runtime *rt = s->rt;
+    unsigned n = rt->nsched;
+
+    if (atomic_load_explicit(&rt->nsleeping, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&rt->nwaking, memory_order_relaxed) != 0)
+        return;
+    for (unsigned i = 1; i < n; i++) {
+        struct tp__sched *o = rt->sched[(s->index + i) % n];
+        if (atomic_load_explicit(&o->state, memory_order_relaxed) ==
+            TP__SCHED_SLEEPING) {
+            notify(o);
+            return;
+        }
+    }
+}
+
+/* The owner is running again (called before it makes work visible from a
+ * loop callback that ran while it was marked sleeping). */
+static void
+mark_awake(struct tp__sched *s)
+{
+    int prev = atomic_exchange(&s->state, TP__SCHED_RUNNING);
+
+    if (prev == TP__SCHED_RUNNING)
+        return;
+    if (prev == TP__SCHED_NOTIFIED)
+        atomic_fetch_sub(&s->rt->nwaking, 1);
+    atomic_fetch_sub(&s->rt->nsleeping, 1);
+    atomic_fetch_add(&s->wakes, 1);
+}
+
+static void
+local_push(struct tp__sched *s, struct tp__node *t)
+{
+    if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
+                     TP__SCHED_RUNNING))
+        mark_awake(s);
+    if (TP__UNLIKELY(!ring_push(s, t)))
+        tp__mpsc_push(&s->inbox, t);
+    if (ck_ring_size(&s->ring) >= 2)
+        wake_sibling(s);
+}
+
+static void
+remote_push(struct tp__sched *s, struct tp__node *t)
+{
+    tp__mpsc_push(&s->inbox, t);
+    /* Full fence: the push must be visible before we read the state
+     * (Dekker with the sleeper's store-fence-recheck). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
+        TP__SCHED_SLEEPING)
+        notify(s);
+}
+
+void
+tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
+{
+    struct tp__sched *self = tp__sched_self(rt);
+
+    if (self != NULL)
+        local_push(self, task);
+    else
+        remote_push(rt->sched[home % rt->nsched], task);
+}
+
+void
+tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task, unsigned home)
+{
+    struct tp__sched *self = tp__sched_self(rt);
+    struct tp__sched *target = rt->sched[home % rt->nsched];
+
+    if (self == target)
+        local_push(self, task);
+    else
+        remote_push(target, task);
+}
+
+void
+tp__sched_post(struct tp__sched *s, struct tp__cmd *cmd)
+{
+    if (tp__tls_sched == s) {
+        cmd->fn(cmd, s);
+        return;
+    }
+    tp__mpsc_push(&s->cmdq, &cmd->node);
+    /* Full fence: same handshake as remote_push. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
+        TP__SCHED_SLEEPING)
+        notify(s);
+}
+
+static void
+drain_cmds(struct tp__sched *s)
+{
+    struct tp__node *n;
+
+    while ((n = tp__mpsc_pop(&s->cmdq)) != NULL) {
+        struct tp__cmd *cmd = (struct tp__cmd *)n;
+        cmd->fn(cmd, s);
+    }
+}
+
+static void
+async_cb(uv_async_t *h)
+{
+    drain_cmds(h->data);
+}
+
+static struct tp__node *
+next_task(struct tp__sched *s)
+{
+    struct tp__node *t;
+
+    if ((s->ticks % INBOX_TICKS) == 0) {
+        t = tp__mpsc_pop(&s->inbox);
+        if (t != NULL)
+            return t;
+    }
+    t = ring_pop(s);
+    if (t != NULL)
+        return t;
+    return tp__mpsc_pop(&s->inbox);
+}
+
+/* Steals half of a victim's ring (never its only queued task: the victim
+ * runs that next, and moving it would split ping-pong pairs over cores). */
+static struct tp__node *
+steal(struct tp__sched *s)
+{
+    struct tp_runtime *rt = s->rt;
+    unsigned n = rt->nsched;
+    unsigned start = (unsigned)(tp__rand_next(&s->rand) % n);
+
+    for (unsigned i = 0; i < n; i++) {
+        struct tp__sched *v = rt->sched[(start + i) % n];
+        unsigned size, take;
+        struct tp__node *first = NULL, *t;
+
+        if (v == s || (size = ck_ring_size(&v->ring)) < 2)
+            continue;
+        take = size / 2;
+        for (unsigned k = 0; k < take && (t = ring_pop(v)) != NULL; k++) {
+            if (first == NULL)
+                first = t;
+            else if (!ring_push(s, t))
+                tp__mpsc_push(&s->inbox, t);
+            TP__STAT_ADD(s->steals, 1);
+        }
+        if (first != NULL)
+            return first;
+    }
+    return NULL;
+}
+
+static bool
+has_local_work(struct tp__sched *s)
+{
+    return ck_ring_size(&s->ring) != 0 || !tp__mpsc_looks_empty(&s->inbox) ||
+           !tp__mpsc_looks_empty(&s->cmdq);
+}
+
+static bool
+others_have_work(struct tp__sched *s)
+{
+    for (unsigned i = 0; i < s->rt->nsched; i++) {
+        struct tp__sched *v = s->rt->sched[i];
+        if (v != s && ck_ring_size(&v->ring) >= 2)
+            return true;
+    }
+    return false;
+}
+
+static void
+qs_online(struct tp__sched *s)
+{
+    /* seq_cst: the grace-period argument in tp__rt_retire() needs this
+     * store ordered before any later load of shared pointers. */
+    atomic_store(&s->qs, atomic_load(&s->rt->gp));
+}
+
+static void
+sched_sleep(struct tp__sched *s)
+{
+    struct tp_runtime *rt = s->rt;
+    uint64_t t0;
+
+    atomic_store(&s->qs, UINT64_MAX); /* offline: holds no references */
+    atomic_fetch_add(&rt->nsleeping, 1);
+    atomic_store(&s->state, TP__SCHED_SLEEPING);
+    /* Full fence: publish SLEEPING before re-checking the queues (pairs
+     * with remote_push / tp__sched_post). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (!has_local_work(s) && !others_have_work(s) &&
+        !atomic_load(&rt->stopped)) {
+        TP__STAT_ADD(s->sleeps, 1);
+        t0 = tp_now_ns();
+        uv_run(&s->loop, UV_RUN_ONCE);
+        TP__STAT_ADD(s->idle_ns, tp_now_ns() - t0);
+    }
+    mark_awake(s);
+    qs_online(s);
+}
+
+static void
+poll_loop(struct tp__sched *s)
+{
+    drain_cmds(s);
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+    qs_online(s);
+    if (atomic_load_explicit(&s->rt->nretired, memory_order_relaxed) != 0)
+        tp__rt_reclaim(s->rt, false);
+}
+
+static void
+pin_thread(struct tp__sched *s)
+{
+    cpu_set_t set;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    s->cpu = -1;
+    if (!s->rt->opts.pin || ncpu <= 0)
+        return;
+    CPU_ZERO(&set);
+    CPU_SET((int)(s->index % (unsigned)ncpu), &set);
+    if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0)
+        s->cpu = (int)(s->index % (unsigned)ncpu);
+}
+
+static void
+close_walk_cb(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void
+sched_finish(struct tp__sched *s)
+{
+    struct tp__sched_hook *h;
+
+    drain_cmds(s);
+    for (h = s->rt->sched_hooks; h != NULL; h = h->next) {
+        if (h->stop != NULL)
+            h->stop(s, h->arg);
+    }
+    drain_cmds(s);
+    uv_walk(&s->loop, close_walk_cb, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop) != 0)
+        tp_log(TP_LOG_WARN, "scheduler %u: loop still busy at close", s->index);
+}
+
+static void *
+sched_main(void *arg)
+{
+    struct tp__sched *s = arg;
+    struct tp_runtime *rt = s->rt;
+    struct tp__sched_hook *h;
+    struct tp__node *t;
+
+    tp__tls_sched = s;
+    pin_thread(s);
+    tp__fault_thread_init();
+    for (h = rt->sched_hooks; h != NULL; h = h->next) {
+        if (h->start != NULL)
+            h->start(s, h->arg);
+    }
+    qs_online(s);
+    while (!atomic_load_explicit(&rt->stopped, memory_order_acquire)) {
+        t = next_task(s);
+        if (t == NULL)
+            t = steal(s);
+        if (t != NULL) {
+            s->ticks++;
+            TP__STAT_ADD(s->turns, 1);
+            if (rt->run_task(s, t))
+                local_push(s, t);
+            if ((s->ticks % POLL_TICKS) == 0)
+                poll_loop(s);
+            continue;
+        }
+        poll_loop(s);
+        if (has_local_work(s))
+            continue;
+        sched_sleep(s);
+    }
+    sched_finish(s);
+    tp__fault_thread_fini();
+    tp__tls_sched = NULL;
+    return NULL;
+}
+
+int
+tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
+{
+    int err;
+
+    s->rt = rt;
+    s->index = index;
+    s->cpu = -1;
+    s->rand = tp__hash64(((uint64_t)index + 1) * 0x9e3779b97f4a7c15ULL) | 1;
+    s->ring_buf = tp__calloc(TP__RING_SIZE, sizeof(ck_ring_buffer_t));
+    if (s->ring_buf == NULL)
+        return -ENOMEM;
+    ck_ring_init(&s->ring, TP__RING_SIZE);
+    tp__mpsc_init(&s->inbox, false);
+    tp__mpsc_init(&s->cmdq, false);
+    atomic_init(&s->state, TP__SCHED_RUNNING);
+    atomic_init(&s->qs, UINT64_MAX);
+    err = uv_loop_init(&s->loop);
+    if (err != 0) {
+        tp__free(s->ring_buf);
+        return err;
+    }
+    err = uv_async_init(&s->loop, &s->async, async_cb);
+    if (err != 0) {
+        uv_loop_close(&s->loop);
+        tp__free(s->ring_buf);
+        return err;
+    }
+    s->async.data = s;
+    s->loop.data = s;
+    return 0;
+}
+
+/* Closes the loop of a scheduler whose thread never ran. */
+void
+tp__sched_fini_unstarted(struct tp__sched *s)
+{
+    uv_close((uv_handle_t *)&s->async, NULL);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&s->loop);
+}
+
+int
+tp__sched_spawn_thread(struct tp__sched *s)
+{
+    int err = pthread_create(&s->thread, NULL, sched_main, s);
+    return err != 0 ? -err : 0;
+}
+
+void
+tp__sched_wake(struct tp__sched *s)
+{
+    uv_async_send(&s->async);
+}
+
+unsigned
+tp__sched_runq_len(struct tp__sched *s)
+{
+    return ck_ring_size(&s->ring);
+}

@@ -1,0 +1,64 @@
+/*
+ * tests/testutil.h - helpers shared by the cmocka tests: runtimes with a
+ * given number of schedulers, and "probes": actors that hand every message
+ * they receive to the test thread, so a test can assert on what an actor
+ * really received.
+ */
+#ifndef TP_TESTUTIL_H
+#define TP_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka 1.1.5 needs the four headers above first. */
+#include <cmocka.h>
+#include <troupe.h>
+
+/* Creates and starts a runtime (pinning off: tests share small machines). */
+tp_runtime *tpt_runtime(unsigned schedulers);
+tp_runtime *tpt_runtime_opts(const tp_runtime_options *opts);
+/* Stops and destroys; asserts a clean stop. */
+void tpt_finish(tp_runtime *rt);
+/* Waits until quiescent (asserts within 20 s). */
+void tpt_idle(tp_runtime *rt);
+
+/* Milliseconds scale factor for slow (sanitizer) builds. */
+unsigned tpt_slow(void);
+/* Scale for loop counts: 1 normally, TP_TEST_SCALE env overrides. */
+double tpt_scale(void);
+void tpt_sleep_ms(unsigned ms);
+
+#define TPT_DATA_MAX 512
+
+typedef struct tpt_rec {
+    tp_pid from;
+    uint64_t ref;
+    uint32_t type;
+    uint32_t len;
+    unsigned char data[TPT_DATA_MAX];
+    /* Decoded for TP_MSG_EXIT / TP_MSG_DOWN. */
+    tp_pid pid;
+    tp_exit_kind kind;
+    int code;
+    char text[256];
+} tpt_rec;
+
+typedef struct tpt_probe tpt_probe;
+
+/* Spawns a probe actor (trap_exit on if trap). */
+tpt_probe *tpt_probe_new(tp_runtime *rt, bool trap);
+tp_pid tpt_probe_pid(const tpt_probe *p);
+/* Waits for the next record of `type` (0 = any) and removes it.
+ * Returns 0 or -ETIMEDOUT. */
+int tpt_probe_wait(tpt_probe *p, uint32_t type, int timeout_ms, tpt_rec *out);
+/* Records currently held of `type` (0 = all). */
+size_t tpt_probe_count(tpt_probe *p, uint32_t type);
+/* Frees the probe (the actor is killed). */
+void tpt_probe_free(tpt_probe *p);
+
+/* Asks the probe actor to run fn(ctx, arg) in its own context (so the test
+ * can link/monitor/spawn "from an actor") and waits for it. */
+void tpt_probe_do(tpt_probe *p, void (*fn)(tp_ctx *ctx, void *arg), void *arg);
+
+#endif
