@@ -985,13 +985,11 @@ tp_unstash_all(tp_ctx *ctx)
     if (x == NULL || x->stash_head == NULL)
         return 0;
     /* Stashed messages go in front of anything unstashed earlier. */
-    atomic_store_explicit(&x->stash_tail->node.next, &x->front_head->node,
+    atomic_store_explicit(&x->stash_tail->node.next,
+                          x->front_head != NULL ? &x->front_head->node : NULL,
                           memory_order_relaxed);
-    if (x->front_head == NULL) {
-        atomic_store_explicit(&x->stash_tail->node.next, NULL,
-                              memory_order_relaxed);
+    if (x->front_head == NULL)
         x->front_tail = x->stash_tail;
-    }
     x->front_head = x->stash_head;
     n = x->stash_n;
     x->stash_head = x->stash_tail = NULL;

@@ -105,7 +105,8 @@ probe_record(tpt_probe *p, const tp_msg *m)
     r.ref = m->ref;
     r.type = m->type;
     r.len = m->len;
-    memcpy(r.data, m->data, m->len < TPT_DATA_MAX ? m->len : TPT_DATA_MAX);
+    if (m->len != 0)
+        memcpy(r.data, m->data, m->len < TPT_DATA_MAX ? m->len : TPT_DATA_MAX);
     if (m->type == TP_MSG_EXIT || m->type == TP_MSG_DOWN) {
         tp_exit_reason why;
         uint64_t ref = 0;
