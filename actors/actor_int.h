@@ -85,6 +85,7 @@ struct tp__actor_ext {
     uint32_t stash_n;
     struct tp__msg *front_head, *front_tail;
     struct tp__resource res; /* list head (circular) */
+    void *timers;            /* actors/timer.c: armed timers it owns */
 };
 
 #define TP__MON_FIRED (1ull << 63)
@@ -245,6 +246,9 @@ void tp__close_sys(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
 bool tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
 int tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
                     const tp_exit_reason *reason, bool linked);
+
+/* ---- timers (actors/timer.c) ---- */
+int tp__timers_new(struct tp_runtime *rt);
 
 /* ---- registry (actors/registry.c) ---- */
 int tp__registry_new(struct tp__actors *A);

@@ -117,7 +117,7 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
     A->sctx = tp__calloc(rt->nsched, sizeof(*A->sctx));
     A->xctx = ctx_new(A, NULL);
     if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
-        tp__registry_new(A) != 0) {
+        tp__registry_new(A) != 0 || tp__timers_new(rt) != 0) {
         actors_free(A);
         return -ENOMEM;
     }

@@ -63,6 +63,7 @@ alloc_scheds(struct tp_runtime *rt)
 static void
 free_sched(struct tp__sched *s)
 {
+    tp__free(s->wheel);
     tp__free(s->ring_buf);
     tp__free(((void **)s)[-1]);
 }

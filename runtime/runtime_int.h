@@ -11,6 +11,7 @@
 
 #include "common/common.h"
 #include "mailbox/mpsc.h"
+#include "wheel.h"
 
 #include <ck_ring.h>
 #include <pthread.h>
@@ -97,6 +98,11 @@ struct tp__sched {
     uv_async_t async;
     pthread_t thread;
     void *ext[TP__EXT_MAX];
+    /* Timing wheel (1 ms ticks since the runtime's start), driven by one
+     * uv timer armed for the wheel's next event. Owner thread only. */
+    struct tp__wheel *wheel;
+    uv_timer_t wheel_timer;
+    uint64_t wheel_due; /* tick the uv timer is armed for, or UINT64_MAX */
 
     /* Shared. */
     TP__ALIGNED(TP__CACHELINE) _Atomic int state;
@@ -186,6 +192,14 @@ int tp__rt_start(struct tp_runtime *rt);
 void tp__rt_join(struct tp_runtime *rt);
 void tp__rt_free(struct tp_runtime *rt);
 void tp__rt_run_stop_hooks(struct tp_runtime *rt, uint64_t deadline_ns);
+
+/* Timers on scheduler s's wheel (s's own thread only). delay in ms; the
+ * timer never fires early and fires within about one tick after its due
+ * time when the scheduler is not overloaded. */
+uint64_t tp__sched_tick(const struct tp__sched *s);
+void tp__sched_timer_add(struct tp__sched *s, struct tp__wtimer *t,
+                         uint64_t delay_ms);
+void tp__sched_timer_del(struct tp__sched *s, struct tp__wtimer *t);
 
 /* Scheduler internals (runtime/sched.c). */
 int tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index);

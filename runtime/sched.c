@@ -177,6 +177,68 @@ async_cb(uv_async_t *h)
     drain_cmds(h->data);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Timing wheel driver                                                     */
+
+uint64_t
+tp__sched_tick(const struct tp__sched *s)
+{
+    return (tp_now_ns() - s->rt->start_ns) / 1000000u;
+}
+
+static void wheel_cb(uv_timer_t *h);
+
+/* Arms the loop timer for the wheel's next event (if earlier than what it
+ * is armed for, or always when force). */
+static void
+wheel_rearm(struct tp__sched *s, uint64_t now, bool force)
+{
+    uint64_t next = tp__wheel_next(s->wheel);
+
+    if (next == UINT64_MAX) {
+        if (s->wheel_due != UINT64_MAX)
+            uv_timer_stop(&s->wheel_timer);
+        s->wheel_due = UINT64_MAX;
+        return;
+    }
+    if (!force && next >= s->wheel_due)
+        return;
+    s->wheel_due = next;
+    uv_timer_start(&s->wheel_timer, wheel_cb, next > now ? next - now : 0, 0);
+}
+
+static void
+wheel_cb(uv_timer_t *h)
+{
+    struct tp__sched *s = h->data;
+    uint64_t now = tp__sched_tick(s);
+
+    s->wheel_due = UINT64_MAX;
+    tp__wheel_advance(s->wheel, now, s);
+    wheel_rearm(s, now, true);
+}
+
+void
+tp__sched_timer_add(struct tp__sched *s, struct tp__wtimer *t,
+                    uint64_t delay_ms)
+{
+    uint64_t now = tp__sched_tick(s);
+
+    /* +1: `now` is truncated to the ms, so a due tick of now + delay could
+     * come up to 1 ms early in real time. */
+    tp__wheel_add(s->wheel, t, now + delay_ms + 1);
+    if (t->expires < s->wheel_due) {
+        s->wheel_due = t->expires;
+        uv_timer_start(&s->wheel_timer, wheel_cb, t->expires - now, 0);
+    }
+}
+
+void
+tp__sched_timer_del(struct tp__sched *s, struct tp__wtimer *t)
+{
+    tp__wheel_del(s->wheel, t); /* a stale loop-timer wake-up is harmless */
+}
+
 static struct tp__node *
 next_task(struct tp__sched *s)
 {
@@ -384,12 +446,19 @@ tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
         tp__free(s->ring_buf);
         return err;
     }
-    err = uv_async_init(&s->loop, &s->async, async_cb);
+    s->wheel = tp__malloc(sizeof(*s->wheel));
+    err = s->wheel == NULL ? -ENOMEM
+                           : uv_async_init(&s->loop, &s->async, async_cb);
     if (err != 0) {
         uv_loop_close(&s->loop);
+        tp__free(s->wheel);
         tp__free(s->ring_buf);
         return err;
     }
+    tp__wheel_init(s->wheel, 0);
+    s->wheel_due = UINT64_MAX;
+    uv_timer_init(&s->loop, &s->wheel_timer);
+    s->wheel_timer.data = s;
     s->async.data = s;
     s->loop.data = s;
     return 0;
@@ -399,6 +468,7 @@ tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
 void
 tp__sched_fini_unstarted(struct tp__sched *s)
 {
+    uv_close((uv_handle_t *)&s->wheel_timer, NULL);
     uv_close((uv_handle_t *)&s->async, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);

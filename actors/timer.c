@@ -1,0 +1,480 @@
+/*
+ * actors/timer.c - message timers (tp_send_after, tp_send_interval,
+ * tp_cancel_timer) on the per-scheduler timing wheels.
+ *
+ * A timer is an entry in a per-runtime table of type-stable entries, named
+ * by a generation-checked handle. One atomic word holds the generation and
+ * the state (armed / fired / cancelled); firing and cancelling race through
+ * a CAS on it, so exactly one wins, and a stale handle (its entry reused by
+ * a later timer, with a new generation) can never cancel the wrong timer.
+ * The entry is unlinked from its wheel and freed only on the wheel's own
+ * thread: by the firing of a one-shot timer, or by the cancel (directly when
+ * the canceller runs on that scheduler, else through its command queue).
+ *
+ * The owning actor keeps its armed handles in a hash set, cancelled when it
+ * dies; handles of timers that fired are pruned lazily when the set grows.
+ */
+#include "actor_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <troupe/timer.h>
+
+enum { T_FREE = 0, T_ARMED, T_FIRED, T_CANCELLED };
+
+#define CHUNK_BITS 12u
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS (1u << 20)
+#define FREE_MAX   256u
+
+struct atimer {
+    struct tp__wtimer wt;
+    struct tp__cmd cmd;        /* cross-thread cancel */
+    _Atomic uint64_t word;     /* generation << 8 | state */
+    struct tp__msg *msg;       /* prepared message (from, to, type, payload) */
+    _Atomic uint32_t interval; /* ms, 0 = one-shot */
+    uint32_t idx;
+    uint16_t sched; /* scheduler whose wheel holds it */
+    struct atimer *free_next;
+};
+
+struct tp__timers {
+    pthread_mutex_t lock;
+    struct atimer **chunks[MAX_CHUNKS];
+    uint32_t next_idx;
+    struct atimer *depot;  /* freed entries from non-scheduler threads */
+    struct atimer **sfree; /* per-scheduler free lists */
+    uint32_t *sfree_n;
+    _Atomic int64_t armed;
+};
+
+/* An actor's set of armed timers (an owned resource). */
+struct owned {
+    struct tp__resource res;
+    struct tp__u64map set;
+    uint32_t prune_at;
+};
+
+static uint64_t
+word_of(uint64_t gen, unsigned state)
+{
+    return gen << 8 | state;
+}
+
+static tp_timer
+handle_of(struct atimer *t)
+{
+    uint64_t gen = atomic_load_explicit(&t->word, memory_order_relaxed) >> 8;
+    return gen << 32 | t->idx;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The table                                                              */
+
+static struct tp__timers *
+timers_of(tp_runtime *rt)
+{
+    return rt->ext[TP__EXT_TIMERS];
+}
+
+static void
+timers_free(tp_runtime *rt, void *p)
+{
+    struct tp__timers *T = p;
+
+    for (uint32_t c = 0; c < MAX_CHUNKS && T->chunks[c] != NULL; c++) {
+        for (uint32_t i = 0; i < CHUNK_SIZE; i++) {
+            if (T->chunks[c][i] != NULL) {
+                if (T->chunks[c][i]->msg != NULL)
+                    tp__msg_free(T->chunks[c][i]->msg);
+                tp__free(T->chunks[c][i]);
+            }
+        }
+        tp__free(T->chunks[c]);
+    }
+    tp__free(T->sfree);
+    tp__free(T->sfree_n);
+    pthread_mutex_destroy(&T->lock);
+    tp__free(T);
+}
+
+int
+tp__timers_new(tp_runtime *rt)
+{
+    struct tp__timers *T = tp__calloc(1, sizeof(*T));
+
+    if (T == NULL)
+        return -ENOMEM;
+    T->sfree = tp__calloc(rt->nsched, sizeof(*T->sfree));
+    T->sfree_n = tp__calloc(rt->nsched, sizeof(*T->sfree_n));
+    if (T->sfree == NULL || T->sfree_n == NULL) {
+        tp__free(T->sfree);
+        tp__free(T->sfree_n);
+        tp__free(T);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&T->lock, NULL);
+    rt->ext_free[TP__EXT_TIMERS] = timers_free;
+    rt->ext[TP__EXT_TIMERS] = T; /* before any scheduler thread starts */
+    return 0;
+}
+
+static struct atimer *
+entry_at(struct tp__timers *T, uint32_t idx)
+{
+    struct atimer **chunk;
+
+    if ((idx >> CHUNK_BITS) >= MAX_CHUNKS)
+        return NULL;
+    pthread_mutex_lock(&T->lock);
+    chunk = T->chunks[idx >> CHUNK_BITS];
+    pthread_mutex_unlock(&T->lock);
+    return chunk != NULL ? chunk[idx & (CHUNK_SIZE - 1)] : NULL;
+}
+
+static struct atimer *
+entry_new(struct tp__timers *T)
+{
+    struct atimer *t = tp__calloc(1, sizeof(*t));
+    uint32_t idx, c;
+
+    if (t == NULL)
+        return NULL;
+    pthread_mutex_lock(&T->lock);
+    idx = T->next_idx;
+    c = idx >> CHUNK_BITS;
+    if (c >= MAX_CHUNKS ||
+        (T->chunks[c] == NULL &&
+         (T->chunks[c] = tp__calloc(CHUNK_SIZE, sizeof(void *))) == NULL)) {
+        pthread_mutex_unlock(&T->lock);
+        tp__free(t);
+        return NULL;
+    }
+    T->next_idx++;
+    t->idx = idx;
+    atomic_init(&t->word, word_of(0, T_FREE));
+    T->chunks[c][idx & (CHUNK_SIZE - 1)] = t;
+    pthread_mutex_unlock(&T->lock);
+    return t;
+}
+
+static struct atimer *
+entry_alloc(struct tp__timers *T, tp_ctx *ctx)
+{
+    struct atimer *t = NULL;
+
+    if (ctx->sched != NULL && T->sfree[ctx->index] != NULL) {
+        t = T->sfree[ctx->index];
+        T->sfree[ctx->index] = t->free_next;
+        T->sfree_n[ctx->index]--;
+    } else {
+        pthread_mutex_lock(&T->lock);
+        t = T->depot;
+        if (t != NULL)
+            T->depot = t->free_next;
+        pthread_mutex_unlock(&T->lock);
+        if (t == NULL)
+            t = entry_new(T);
+    }
+    return t;
+}
+
+/* Frees an entry (on its wheel's thread, s). */
+static void
+entry_free(struct tp__timers *T, struct tp__sched *s, struct atimer *t)
+{
+    uint64_t gen = atomic_load_explicit(&t->word, memory_order_relaxed) >> 8;
+
+    if (t->msg != NULL) {
+        tp__msg_free(t->msg);
+        t->msg = NULL;
+    }
+    /* release: a canceller that later sees T_FREE sees the entry done. */
+    atomic_store_explicit(&t->word, word_of(gen, T_FREE), memory_order_release);
+    atomic_fetch_sub_explicit(&T->armed, 1, memory_order_relaxed);
+    if (T->sfree_n[s->index] < FREE_MAX) {
+        t->free_next = T->sfree[s->index];
+        T->sfree[s->index] = t;
+        T->sfree_n[s->index]++;
+        return;
+    }
+    pthread_mutex_lock(&T->lock);
+    t->free_next = T->depot;
+    T->depot = t;
+    pthread_mutex_unlock(&T->lock);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Firing                                                                 */
+
+static void
+fire(struct tp__wtimer *wt, void *arg)
+{
+    struct atimer *t = tp__container_of(wt, struct atimer, wt);
+    struct tp__sched *s = arg;
+    struct tp__timers *T = timers_of(s->rt);
+    tp_ctx *ctx = s->ext[TP__EXT_ACTORS];
+    uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
+    struct tp__msg *m;
+
+    if ((w & 0xff) != T_ARMED)
+        return; /* cancelled: the cancel's command frees it */
+    if (atomic_load_explicit(&t->interval, memory_order_relaxed) != 0) {
+        m = tp__msg_copy(t->msg->m.type, t->msg->m.data, t->msg->m.len);
+        if (m != NULL) {
+            m->m.from = t->msg->m.from;
+            tp__deliver(ctx, t->msg->m.to, m);
+        }
+        tp__sched_timer_add(s, &t->wt, atomic_load(&t->interval));
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&t->word, &w, word_of(w >> 8, T_FIRED)))
+        return; /* lost to a cancel on another thread */
+    m = t->msg;
+    t->msg = NULL;
+    tp__deliver(ctx, m->m.to, m);
+    tp__rt_pending_add(s->rt, -1);
+    entry_free(T, s, t);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Owner bookkeeping                                                      */
+
+static void
+owned_release(struct tp__resource *r, tp_ctx *ctx, const tp_exit_reason *why)
+{
+    struct owned *o = tp__container_of(r, struct owned, res);
+    struct tp__u64map_entry *e;
+    uint32_t i;
+
+    (void)why;
+    /* Detach first: tp_cancel_timer must not edit the set we walk. */
+    ctx->self->ext->timers = NULL;
+    for (i = 0; tp__u64map_next(&o->set, &i, &e);)
+        tp_cancel_timer(ctx, e->key);
+    tp__u64map_fini(&o->set);
+    tp__free(o);
+}
+
+static struct owned *
+owned_get(tp_ctx *ctx)
+{
+    struct tp__actor_ext *x = tp__actor_ext(ctx->self);
+    struct owned *o;
+
+    if (x == NULL)
+        return NULL;
+    if (x->timers != NULL)
+        return x->timers;
+    o = tp__calloc(1, sizeof(*o));
+    if (o == NULL)
+        return NULL;
+    tp__u64map_init(&o->set);
+    o->prune_at = 64;
+    o->res.release = owned_release;
+    if (tp__actor_own(ctx, &o->res) != 0) {
+        tp__free(o);
+        return NULL;
+    }
+    x->timers = o;
+    return o;
+}
+
+static bool
+still_armed(struct tp__timers *T, tp_timer h)
+{
+    struct atimer *t = entry_at(T, (uint32_t)h);
+
+    return t != NULL && atomic_load(&t->word) == word_of(h >> 32, T_ARMED);
+}
+
+/* Drops handles of timers that fired; amortised O(1) per arm. */
+static void
+owned_prune(struct tp__timers *T, struct owned *o)
+{
+    uint64_t *dead = tp__malloc(o->set.count * sizeof(*dead));
+    struct tp__u64map_entry *e;
+    uint32_t i = 0, n = 0;
+
+    if (dead != NULL) {
+        while (tp__u64map_next(&o->set, &i, &e)) {
+            if (!still_armed(T, e->key))
+                dead[n++] = e->key;
+        }
+        for (uint32_t k = 0; k < n; k++)
+            tp__u64map_remove(&o->set, dead[k], NULL);
+        tp__free(dead);
+    }
+    o->prune_at = o->set.count * 2 > 64 ? o->set.count * 2 : 64;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Arming                                                                 */
+
+struct arm_cmd {
+    struct tp__cmd cmd;
+    struct atimer *t;
+};
+
+static void
+arm_cmd_run(struct tp__cmd *c, struct tp__sched *s)
+{
+    struct arm_cmd *a = (struct arm_cmd *)c;
+
+    tp__sched_timer_add(s, &a->t->wt, a->t->wt.expires);
+    tp__free(a);
+}
+
+static int
+place_on_wheel(tp_ctx *ctx, struct atimer *t, uint32_t delay)
+{
+    struct arm_cmd *a;
+
+    t->wt.fire = fire;
+    if (ctx->sched != NULL) {
+        tp__sched_timer_add(ctx->sched, &t->wt, delay);
+        return 0;
+    }
+    /* From init of an actor spawned outside the runtime: the timer goes to
+     * the actor's home scheduler through its command queue. */
+    a = tp__malloc(sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    t->wt.expires = delay; /* carried to arm_cmd_run */
+    a->t = t;
+    a->cmd.fn = arm_cmd_run;
+    tp__sched_post(ctx->rt->sched[t->sched], &a->cmd);
+    return 0;
+}
+
+static int
+arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
+    const void *data, size_t len, tp_timer *out)
+{
+    struct tp__timers *T;
+    struct owned *o;
+    struct atimer *t;
+    uint64_t gen;
+    tp_timer h;
+    int err;
+
+    if (ctx->self == NULL || tp_msg_is_system(type) ||
+        len > (size_t)INT32_MAX || (data == NULL && len != 0))
+        return -EINVAL;
+    T = timers_of(ctx->rt);
+    if ((o = owned_get(ctx)) == NULL || (t = entry_alloc(T, ctx)) == NULL)
+        return -ENOMEM;
+    t->msg = tp__msg_copy(type, data, len);
+    if (t->msg == NULL) {
+        pthread_mutex_lock(&T->lock);
+        t->free_next = T->depot;
+        T->depot = t;
+        pthread_mutex_unlock(&T->lock);
+        return -ENOMEM;
+    }
+    t->msg->m.from = tp_self(ctx);
+    t->msg->m.to = to;
+    atomic_store_explicit(&t->interval, interval, memory_order_relaxed);
+    t->sched =
+        ctx->sched != NULL
+            ? (uint16_t)ctx->index
+            : (uint16_t)(atomic_load(&ctx->self->home) % ctx->rt->nsched);
+    gen = (atomic_load(&t->word) >> 8) + 1;
+    atomic_store_explicit(&t->word, word_of(gen, T_ARMED),
+                          memory_order_release);
+    h = handle_of(t);
+    if (o->set.count >= o->prune_at)
+        owned_prune(T, o);
+    if ((err = tp__u64map_put(&o->set, h, 1)) < 0 ||
+        (err = place_on_wheel(ctx, t, interval ? interval : delay)) != 0) {
+        tp__u64map_remove(&o->set, h, NULL);
+        tp__msg_free(t->msg);
+        t->msg = NULL;
+        atomic_store(&t->word, word_of(gen, T_FREE));
+        pthread_mutex_lock(&T->lock);
+        t->free_next = T->depot;
+        T->depot = t;
+        pthread_mutex_unlock(&T->lock);
+        return err;
+    }
+    atomic_fetch_add_explicit(&T->armed, 1, memory_order_relaxed);
+    if (interval == 0)
+        tp__rt_pending_add(ctx->rt, 1);
+    if (out != NULL)
+        *out = h;
+    return 0;
+}
+
+int
+tp_send_after(tp_ctx *ctx, uint32_t delay_ms, tp_pid to, uint32_t type,
+              const void *data, size_t len, tp_timer *out)
+{
+    return arm(ctx, delay_ms, 0, to, type, data, len, out);
+}
+
+int
+tp_send_interval(tp_ctx *ctx, uint32_t interval_ms, tp_pid to, uint32_t type,
+                 const void *data, size_t len, tp_timer *out)
+{
+    if (interval_ms == 0)
+        return -EINVAL;
+    return arm(ctx, interval_ms, interval_ms, to, type, data, len, out);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Cancelling                                                             */
+
+static void
+cancel_cmd_run(struct tp__cmd *c, struct tp__sched *s)
+{
+    struct atimer *t = tp__container_of(c, struct atimer, cmd);
+
+    tp__sched_timer_del(s, &t->wt);
+    entry_free(timers_of(s->rt), s, t);
+}
+
+int
+tp_cancel_timer(tp_ctx *ctx, tp_timer h)
+{
+    struct tp__timers *T = timers_of(ctx->rt);
+    struct atimer *t;
+    uint64_t expect, cur;
+    bool one_shot;
+
+    if (h == TP_TIMER_NONE || T == NULL ||
+        (t = entry_at(T, (uint32_t)h)) == NULL)
+        return -ENOENT;
+    expect = word_of(h >> 32, T_ARMED);
+    /* acquire: pairs with arm's release, so interval and sched are this
+     * timer's (if the entry is reused meanwhile, the CAS below fails). */
+    cur = atomic_load_explicit(&t->word, memory_order_acquire);
+    if (cur != expect)
+        return (cur >> 8) < (h >> 32) ? -ENOENT : 0;
+    one_shot = atomic_load_explicit(&t->interval, memory_order_relaxed) == 0;
+    if (!atomic_compare_exchange_strong(&t->word, &expect,
+                                        word_of(h >> 32, T_CANCELLED)))
+        return (expect >> 8) < (h >> 32) ? -ENOENT : 0;
+    if (ctx->self != NULL && ctx->self->ext != NULL &&
+        ctx->self->ext->timers != NULL)
+        tp__u64map_remove(&((struct owned *)ctx->self->ext->timers)->set, h,
+                          NULL);
+    if (one_shot)
+        tp__rt_pending_add(ctx->rt, -1);
+    if (ctx->sched != NULL && ctx->index == t->sched) {
+        tp__sched_timer_del(ctx->sched, &t->wt);
+        entry_free(T, ctx->sched, t);
+    } else {
+        t->cmd.fn = cancel_cmd_run;
+        tp__sched_post(ctx->rt->sched[t->sched], &t->cmd);
+    }
+    return 1;
+}
+
+uint64_t
+tp_runtime_timers(tp_runtime *rt)
+{
+    struct tp__timers *T = timers_of(rt);
+    int64_t n = T != NULL ? atomic_load(&T->armed) : 0;
+
+    return n > 0 ? (uint64_t)n : 0;
+}

@@ -1,0 +1,313 @@
+/*
+ * tests/test_timer.c - message timers: accuracy (never early, within a tick
+ * plus latency), cancel semantics, periodic timers, cancellation on owner
+ * death, cancel racing fire, and quiescence.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { M_TICK = 1 };
+
+struct armed {
+    uint32_t delay;
+    uint64_t armed_ns;
+    tp_timer t;
+    int result;
+};
+
+static void
+arm_one(tp_ctx *ctx, void *arg)
+{
+    struct armed *a = arg;
+
+    a->armed_ns = tp_now_ns();
+    a->result = tp_send_after(ctx, a->delay, tp_self(ctx), M_TICK, &a->armed_ns,
+                              sizeof(a->armed_ns), &a->t);
+}
+
+/* Records when each tick arrives. */
+static void
+test_timer_never_early_and_within_a_tick(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    uint32_t delays[] = {1, 2, 5, 10, 25, 50, 100, 250};
+    uint64_t worst_late = 0;
+
+    for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
+        struct armed a = {delays[i], 0, 0, -1};
+        tpt_rec r;
+        uint64_t got, elapsed;
+
+        tpt_probe_do(p, arm_one, &a);
+        assert_int_equal(a.result, 0);
+        assert_int_equal(tpt_probe_wait(p, M_TICK, 5000, &r), 0);
+        got = tp_now_ns();
+        elapsed = got - a.armed_ns;
+        /* Never early: the message was handled no sooner than the delay
+         * after arming. */
+        assert_true(elapsed >= (uint64_t)delays[i] * 1000000u);
+        if (elapsed - (uint64_t)delays[i] * 1000000u > worst_late)
+            worst_late = elapsed - (uint64_t)delays[i] * 1000000u;
+    }
+    /* Within one 1 ms tick plus scheduling and test-thread latency on an
+     * idle machine (generous for noisy CI: 20 ms, x slow factor). */
+    print_message("worst lateness: %.2f ms\n", worst_late / 1e6);
+    assert_true(worst_late < 20000000ull * tpt_slow());
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+struct cancel_case {
+    tp_timer t;
+    int first, second, stale;
+};
+
+static void
+arm_and_cancel(tp_ctx *ctx, void *arg)
+{
+    struct cancel_case *c = arg;
+
+    assert_int_equal(
+        tp_send_after(ctx, 50, tp_self(ctx), M_TICK, NULL, 0, &c->t), 0);
+    c->first = tp_cancel_timer(ctx, c->t);
+    c->second = tp_cancel_timer(ctx, c->t);
+    c->stale = tp_cancel_timer(ctx, c->t + (1ull << 40));
+}
+
+static void
+test_timer_cancel_before_fire_suppresses_message(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct cancel_case c;
+
+    tpt_probe_do(p, arm_and_cancel, &c);
+    assert_int_equal(c.first, 1);
+    assert_int_equal(c.second, 0);
+    assert_int_equal(c.stale, -ENOENT);
+    tpt_sleep_ms(120);
+    tpt_idle(rt);
+    assert_int_equal(tpt_probe_count(p, M_TICK), 0);
+    assert_int_equal(tp_runtime_timers(rt), 0);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+static void
+cancel_fired(tp_ctx *ctx, void *arg)
+{
+    struct cancel_case *c = arg;
+
+    c->first = tp_cancel_timer(ctx, c->t);
+}
+
+static void
+test_timer_cancel_after_fire_reports_fired(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct armed a = {5, 0, 0, -1};
+    struct cancel_case c;
+    tpt_rec r;
+
+    tpt_probe_do(p, arm_one, &a);
+    assert_int_equal(tpt_probe_wait(p, M_TICK, 5000, &r), 0);
+    c.t = a.t;
+    tpt_probe_do(p, cancel_fired, &c);
+    assert_int_equal(c.first, 0);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+static void
+arm_periodic(tp_ctx *ctx, void *arg)
+{
+    assert_int_equal(tp_send_interval(ctx, 10, tp_self(ctx), M_TICK, NULL, 0,
+                                      (tp_timer *)arg),
+                     0);
+}
+
+static void
+test_timer_periodic_repeats_until_cancelled(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct cancel_case c;
+    tpt_rec r;
+    size_t after;
+
+    tpt_probe_do(p, arm_periodic, &c.t);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(tpt_probe_wait(p, M_TICK, 2000, &r), 0);
+    tpt_probe_do(p, cancel_fired, &c);
+    assert_int_equal(c.first, 1);
+    tpt_sleep_ms(10);
+    after = tpt_probe_count(p, M_TICK);
+    tpt_sleep_ms(60);
+    assert_true(tpt_probe_count(p, M_TICK) <= after + 1);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* An actor that arms timers to a probe and then dies: its timers die with
+ * it. */
+static int
+doomed_init(tp_ctx *ctx, void *state, void *arg)
+{
+    tp_pid probe = *(tp_pid *)arg;
+
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(
+            tp_send_after(ctx, 30 + (uint32_t)i, probe, M_TICK, NULL, 0, NULL),
+            0);
+    assert_int_equal(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
+    return 0;
+}
+
+static void
+doomed_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    tp_exit(ctx);
+}
+
+static const tp_behaviour doomed = {
+    .name = "doomed", .init = doomed_init, .handle = doomed_handle};
+
+static void
+test_timer_owner_death_cancels_its_timers(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    tp_pid probe = tpt_probe_pid(p), d;
+
+    assert_int_equal(tp_runtime_spawn(rt, &doomed, &probe, NULL, &d), 0);
+    assert_int_equal(tp_runtime_send(rt, d, 1, NULL, 0), 0);
+    tpt_idle(rt);
+    tpt_sleep_ms(200);
+    /* At most the few periodic ticks that fired before the death. */
+    assert_true(tpt_probe_count(p, M_TICK) <= 2);
+    assert_int_equal(tp_runtime_timers(rt), 0);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* Cancel racing fire: timers armed on scheduler 0 with due times spread
+ * over ~10 ms; right after arming, an actor on scheduler 1 cancels them in
+ * due order at about the same pace. For each timer exactly one of "cancel
+ * returned 1" and "message delivered" happens, never both, never neither. */
+#define RACE_N 2000
+
+static atomic_int delivered[RACE_N];
+static tp_timer race_handles[RACE_N];
+static int cancel_result[RACE_N];
+
+static void
+race_sink(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    atomic_fetch_add(&delivered[*(const int *)m->data], 1);
+}
+
+static void
+race_canceller(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    for (int i = 0; i < RACE_N; i++) {
+        cancel_result[i] = tp_cancel_timer(ctx, race_handles[i]);
+        if (i % 200 == 199)
+            tpt_sleep_ms(1);
+    }
+}
+
+struct race_arm {
+    tp_pid sink, canceller;
+};
+
+static void
+race_armer(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    const struct race_arm *r = m->data;
+
+    for (int i = 0; i < RACE_N; i++)
+        assert_int_equal(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
+                                       sizeof(i), &race_handles[i]),
+                         0);
+    /* The handles are published to the canceller by this message. */
+    tp_send(ctx, r->canceller, 1, NULL, 0);
+}
+
+static const tp_behaviour race_sink_b = {.name = "race-sink",
+                                         .handle = race_sink};
+static const tp_behaviour armer_b = {.name = "armer", .handle = race_armer};
+static const tp_behaviour canceller_b = {.name = "canceller",
+                                         .handle = race_canceller};
+
+static void
+test_timer_cancel_racing_fire_exactly_one_wins(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tp_spawn_opts o0, o1;
+    struct race_arm ra;
+    tp_pid armer;
+    int cancelled = 0, fired = 0;
+
+    for (int round = 0; round < 5; round++) {
+        memset(delivered, 0, sizeof(delivered));
+        tp_spawn_opts_init(&o0);
+        tp_spawn_opts_init(&o1);
+        o0.scheduler = 0;
+        o1.scheduler = 1;
+        assert_int_equal(
+            tp_runtime_spawn(rt, &race_sink_b, NULL, &o1, &ra.sink), 0);
+        assert_int_equal(
+            tp_runtime_spawn(rt, &canceller_b, NULL, &o1, &ra.canceller), 0);
+        assert_int_equal(tp_runtime_spawn(rt, &armer_b, NULL, &o0, &armer), 0);
+        assert_int_equal(tp_runtime_send(rt, armer, 1, &ra, sizeof(ra)), 0);
+        tpt_idle(rt);
+        for (int i = 0; i < RACE_N; i++) {
+            int d = atomic_load(&delivered[i]);
+            assert_true(cancel_result[i] == 0 || cancel_result[i] == 1);
+            assert_int_equal(d + cancel_result[i], 1);
+            cancelled += cancel_result[i];
+            fired += d;
+        }
+    }
+    print_message("race: %d cancelled, %d fired\n", cancelled, fired);
+    assert_true(cancelled > 0);
+    assert_int_equal(tp_runtime_timers(rt), 0);
+    tpt_finish(rt);
+}
+
+/* wait_idle counts armed one-shot timers as pending work. */
+static void
+test_timer_quiescence_waits_for_one_shot(void **state)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct armed a = {80, 0, 0, -1};
+
+    tpt_probe_do(p, arm_one, &a);
+    tpt_idle(rt);
+    assert_int_equal(tpt_probe_count(p, M_TICK), 1);
+    assert_true(tp_now_ns() - a.armed_ns >= 80000000ull);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timer_never_early_and_within_a_tick),
+        cmocka_unit_test(test_timer_cancel_before_fire_suppresses_message),
+        cmocka_unit_test(test_timer_cancel_after_fire_reports_fired),
+        cmocka_unit_test(test_timer_periodic_repeats_until_cancelled),
+        cmocka_unit_test(test_timer_owner_death_cancels_its_timers),
+        cmocka_unit_test(test_timer_cancel_racing_fire_exactly_one_wins),
+        cmocka_unit_test(test_timer_quiescence_waits_for_one_shot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
