@@ -44,6 +44,7 @@ tp__actor_ext(struct tp__actor *a)
     if (x == NULL)
         return NULL;
     x->res.next = x->res.prev = &x->res;
+    tp__u64map_init(&x->pending);
     tp__u64map_init(&x->links);
     tp__u64map_init(&x->mon_out);
     tp__u64map_init(&x->mon_in);
@@ -61,6 +62,7 @@ ext_free(struct tp__actor *a)
     tp__u64map_fini(&x->links);
     tp__u64map_fini(&x->mon_out);
     tp__u64map_fini(&x->mon_in);
+    tp__u64map_fini(&x->pending);
     tp__free(x);
     a->ext = NULL;
 }
@@ -358,8 +360,13 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m,
         tp__dead_letter(ctx, m); /* stale: sent to an earlier incarnation */
         return false;
     }
-    if (TP__UNLIKELY(m->m.type == TP_MSG_DOWN) && !tp__down_accept(ctx, a, m))
-        return false;
+    if (TP__UNLIKELY(m->m.type >= TP_MSG_SYSTEM_BASE)) {
+        if (m->m.type == TP_MSG_DOWN && !tp__down_accept(ctx, a, m))
+            return false;
+        if (m->m.type >= TP_MSG_REPLY && m->m.type <= TP_MSG_NOPROC &&
+            !(a->oflags & TP__A_RAWREPLY) && !tp__reply_accept(ctx, a, m))
+            return false;
+    }
     maxm = atomic_load_explicit(&a->max_msgs, memory_order_relaxed);
     if (TP__UNLIKELY(maxm != 0) && !(m->flags & TP__MSG_FORCED) &&
         atomic_load_explicit(&a->overflow, memory_order_relaxed) ==
@@ -378,6 +385,8 @@ static void
 handle_one(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 {
     ctx->cur = m;
+    if (TP__UNLIKELY(a->ext != NULL && a->ext->tracer != TP_PID_NONE))
+        tp__trace_msg(ctx, a, m);
     TP__USER_BEGIN(ctx, a);
     a->handler(ctx, a->state, &m->m);
     TP__USER_END(ctx);

@@ -22,6 +22,7 @@
 
 #include <pthread.h>
 #include <troupe/actor.h>
+#include <troupe/request.h>
 
 /* Pid of a dead incarnation: generation and index kept, never valid. */
 #define TP__PID_DEAD (1ull << 63)
@@ -31,6 +32,7 @@
 #define TP__A_TRAP_EXIT 0x01u
 #define TP__A_EXITING   0x02u
 #define TP__A_SYSTEM    0x04u /* runtime-internal actor (console, ...) */
+#define TP__A_RAWREPLY  0x08u /* sees replies without request matching */
 
 /* Atomic flags (aflags). */
 #define TP__AF_NAMED  0x01u
@@ -84,8 +86,10 @@ struct tp__actor_ext {
     struct tp__msg *stash_head, *stash_tail;
     uint32_t stash_n;
     struct tp__msg *front_head, *front_tail;
-    struct tp__resource res; /* list head (circular) */
-    void *timers;            /* actors/timer.c: armed timers it owns */
+    struct tp__resource res;   /* list head (circular) */
+    void *timers;              /* actors/timer.c: armed timers it owns */
+    struct tp__u64map pending; /* request ref -> timeout timer handle */
+    tp_pid tracer;             /* gets a copy of each message handled */
 };
 
 #define TP__MON_FIRED (1ull << 63)
@@ -249,6 +253,17 @@ int tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
 
 /* ---- timers (actors/timer.c) ---- */
 int tp__timers_new(struct tp_runtime *rt);
+/* A one-shot timer sending a runtime message (type may be a system type)
+ * carrying ref, owned by the calling actor. */
+int tp__timer_arm_sys(tp_ctx *ctx, uint32_t delay_ms, tp_pid to, uint32_t type,
+                      uint64_t ref, uint64_t *out);
+
+/* ---- request/reply and tracing (actors/request.c, actors/trace.c) ---- */
+/* Filters a reply/timeout/noproc popped from the ordinary lane: false when
+ * it answers no pending request (late reply: dropped and freed). */
+bool tp__reply_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
+void tp__trace_msg(tp_ctx *ctx, struct tp__actor *a, const struct tp__msg *m);
+int tp__calls_new(struct tp_runtime *rt);
 
 /* ---- registry (actors/registry.c) ---- */
 int tp__registry_new(struct tp__actors *A);

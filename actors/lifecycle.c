@@ -117,7 +117,8 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
     A->sctx = tp__calloc(rt->nsched, sizeof(*A->sctx));
     A->xctx = ctx_new(A, NULL);
     if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
-        tp__registry_new(A) != 0 || tp__timers_new(rt) != 0) {
+        tp__registry_new(A) != 0 || tp__timers_new(rt) != 0 ||
+        tp__calls_new(rt) != 0) {
         actors_free(A);
         return -ENOMEM;
     }
@@ -160,6 +161,7 @@ sweep_slots(struct tp__actors *A)
             tp__u64map_fini(&a->ext->links);
             tp__u64map_fini(&a->ext->mon_out);
             tp__u64map_fini(&a->ext->mon_in);
+            tp__u64map_fini(&a->ext->pending);
             tp__free(a->ext);
             a->ext = NULL;
         }

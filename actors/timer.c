@@ -223,6 +223,7 @@ fire(struct tp__wtimer *wt, void *arg)
         m = tp__msg_copy(t->msg->m.type, t->msg->m.data, t->msg->m.len);
         if (m != NULL) {
             m->m.from = t->msg->m.from;
+            m->m.ref = t->msg->m.ref;
             tp__deliver(ctx, t->msg->m.to, m);
         }
         tp__sched_timer_add(s, &t->wt, atomic_load(&t->interval));
@@ -349,7 +350,7 @@ place_on_wheel(tp_ctx *ctx, struct atimer *t, uint32_t delay)
 
 static int
 arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
-    const void *data, size_t len, tp_timer *out)
+    const void *data, size_t len, uint64_t ref, tp_timer *out)
 {
     struct tp__timers *T;
     struct owned *o;
@@ -358,8 +359,8 @@ arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     tp_timer h;
     int err;
 
-    if (ctx->self == NULL || tp_msg_is_system(type) ||
-        len > (size_t)INT32_MAX || (data == NULL && len != 0))
+    if (ctx->self == NULL || len > (size_t)INT32_MAX ||
+        (data == NULL && len != 0))
         return -EINVAL;
     T = timers_of(ctx->rt);
     if ((o = owned_get(ctx)) == NULL || (t = entry_alloc(T, ctx)) == NULL)
@@ -374,6 +375,9 @@ arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     }
     t->msg->m.from = tp_self(ctx);
     t->msg->m.to = to;
+    t->msg->m.ref = ref;
+    if (tp_msg_is_system(type))
+        t->msg->flags |= TP__MSG_FORCED; /* runtime timeouts: never dropped */
     atomic_store_explicit(&t->interval, interval, memory_order_relaxed);
     t->sched =
         ctx->sched != NULL
@@ -409,16 +413,25 @@ int
 tp_send_after(tp_ctx *ctx, uint32_t delay_ms, tp_pid to, uint32_t type,
               const void *data, size_t len, tp_timer *out)
 {
-    return arm(ctx, delay_ms, 0, to, type, data, len, out);
+    if (tp_msg_is_system(type))
+        return -EINVAL;
+    return arm(ctx, delay_ms, 0, to, type, data, len, 0, out);
 }
 
 int
 tp_send_interval(tp_ctx *ctx, uint32_t interval_ms, tp_pid to, uint32_t type,
                  const void *data, size_t len, tp_timer *out)
 {
-    if (interval_ms == 0)
+    if (interval_ms == 0 || tp_msg_is_system(type))
         return -EINVAL;
-    return arm(ctx, interval_ms, interval_ms, to, type, data, len, out);
+    return arm(ctx, interval_ms, interval_ms, to, type, data, len, 0, out);
+}
+
+int
+tp__timer_arm_sys(tp_ctx *ctx, uint32_t delay_ms, tp_pid to, uint32_t type,
+                  uint64_t ref, tp_timer *out)
+{
+    return arm(ctx, delay_ms, 0, to, type, NULL, 0, ref, out);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #define TROUPE_H
 
 #include <troupe/actor.h>
+#include <troupe/request.h>
 #include <troupe/timer.h>
 #include <troupe/base.h>
 #include <troupe/runtime.h>

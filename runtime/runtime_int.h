@@ -38,6 +38,7 @@ enum tp__ext_id {
     TP__EXT_NET,
     TP__EXT_CONSOLE,
     TP__EXT_SERVICES,
+    TP__EXT_CALLS,
     TP__EXT_MAX
 };
 

@@ -153,6 +153,12 @@ static const tp_behaviour probe_behaviour = {
 tpt_probe *
 tpt_probe_new(tp_runtime *rt, bool trap)
 {
+    return tpt_probe_new_pinned(rt, trap, -1);
+}
+
+tpt_probe *
+tpt_probe_new_pinned(tp_runtime *rt, bool trap, int sched)
+{
     tpt_probe *p = calloc(1, sizeof(*p));
     tp_spawn_opts o;
 
@@ -164,6 +170,7 @@ tpt_probe_new(tp_runtime *rt, bool trap)
     pthread_cond_init(&p->cond, NULL);
     tp_spawn_opts_init(&o);
     o.trap_exit = trap;
+    o.scheduler = sched;
     assert_int_equal(tp_runtime_spawn(rt, &probe_behaviour, p, &o, &p->pid), 0);
     return p;
 }

@@ -48,6 +48,8 @@ typedef struct tpt_probe tpt_probe;
 
 /* Spawns a probe actor (trap_exit on if trap). */
 tpt_probe *tpt_probe_new(tp_runtime *rt, bool trap);
+/* A probe pinned to scheduler sched. */
+tpt_probe *tpt_probe_new_pinned(tp_runtime *rt, bool trap, int sched);
 tp_pid tpt_probe_pid(const tpt_probe *p);
 /* Waits for the next record of `type` (0 = any) and removes it.
  * Returns 0 or -ETIMEDOUT. */
