@@ -6,9 +6,10 @@
 #define TROUPE_H
 
 #include <troupe/actor.h>
-#include <troupe/request.h>
-#include <troupe/timer.h>
 #include <troupe/base.h>
+#include <troupe/request.h>
 #include <troupe/runtime.h>
+#include <troupe/supervisor.h>
+#include <troupe/timer.h>
 
 #endif /* TROUPE_H */

@@ -36,14 +36,20 @@ typedef struct tp_msg {
     const void *data; /**< payload (8-byte aligned); NULL when len == 0 */
 } tp_msg;
 
-/** Application message types must be below this value. */
-#define TP_MSG_SYSTEM_BASE 0xffff0000u
+/** Runtime message types start here (never sent with tp_send()). */
+#define TP_MSG_SYSTEM_BASE  0xffff0000u
+/**
+ * Types in [TP_MSG_LIBRARY_BASE, TP_MSG_SYSTEM_BASE) are reserved for
+ * Troupe's own libraries (supervisor, net, console protocols); application
+ * types should stay below TP_MSG_LIBRARY_BASE.
+ */
+#define TP_MSG_LIBRARY_BASE 0xfffe0000u
 /** A trapped exit signal (see tp_msg_exit()). */
-#define TP_MSG_EXIT        0xffff0001u
+#define TP_MSG_EXIT         0xffff0001u
 /** A monitor fired (see tp_msg_down()). */
-#define TP_MSG_DOWN        0xffff0002u
+#define TP_MSG_DOWN         0xffff0002u
 /** Answer to tp_actor_query(): payload is a tp_actor_info. */
-#define TP_MSG_ACTOR_INFO  0xffff0003u
+#define TP_MSG_ACTOR_INFO   0xffff0003u
 
 /** True when type is reserved for the runtime. */
 static inline bool

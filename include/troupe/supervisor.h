@@ -1,0 +1,227 @@
+/*
+ * troupe/supervisor.h - OTP-style supervisors.
+ *
+ * A supervisor is an actor (behaviour tp_supervisor_behaviour) that starts
+ * children from child specs, links to them, traps their exits and restarts
+ * them according to its strategy and each child's restart type. More than
+ * `intensity` restarts within `period_ms` make it shut its children down
+ * (reverse start order, honouring each child's shutdown timeout) and exit
+ * with reason shutdown, which escalates to its own supervisor. Restarts can
+ * optionally be delayed by an exponential backoff with jitter.
+ *
+ * The runtime has a root supervisor (one_for_one, created on first use);
+ * tp_runtime_stop() shuts it down first, so the whole tree stops cleanly.
+ */
+#ifndef TROUPE_SUPERVISOR_H
+#define TROUPE_SUPERVISOR_H
+
+#include <troupe/actor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum tp_restart {
+    TP_PERMANENT = 0, /**< always restarted */
+    TP_TRANSIENT,     /**< restarted after an abnormal exit only */
+    TP_TEMPORARY      /**< never restarted */
+} tp_restart;
+
+typedef enum tp_child_type { TP_WORKER = 0, TP_SUPERVISOR } tp_child_type;
+
+/** Shutdown: kill at once (brutal_kill). */
+#define TP_SHUTDOWN_BRUTAL   0u
+/** Shutdown: wait forever (the default for supervisor children). */
+#define TP_SHUTDOWN_INFINITY UINT32_MAX
+
+/** How to start and treat one child. Fill with tp_child_spec_init(). */
+typedef struct tp_child_spec {
+    const char *id; /**< unique within the supervisor (copied); required
+                         for static children, ignored for dynamic ones */
+    const tp_behaviour *behaviour; /**< the child's code */
+    /** Passed to init at every (re)start; not copied: must stay valid as
+     *  long as the child spec is in its supervisor. */
+    void *arg;
+    tp_restart restart;
+    /** ms to wait after the shutdown signal before killing, or
+     *  TP_SHUTDOWN_BRUTAL / TP_SHUTDOWN_INFINITY. Default 5000 (workers),
+     *  TP_SHUTDOWN_INFINITY (supervisors). */
+    uint32_t shutdown_ms;
+    tp_child_type type;
+    /** Spawn options of the child (name, mailbox bound, scheduler); the
+     *  child is always linked to its supervisor. */
+    tp_spawn_opts opts;
+} tp_child_spec;
+
+/** Defaults: permanent worker, shutdown 5000 ms. */
+TP_API void tp_child_spec_init(tp_child_spec *c, const char *id,
+                               const tp_behaviour *b, void *arg);
+
+typedef enum tp_strategy {
+    TP_ONE_FOR_ONE = 0, /**< restart the child that died */
+    TP_ONE_FOR_ALL,     /**< restart all children */
+    TP_REST_FOR_ONE,    /**< restart it and the children started after it */
+    TP_DYNAMIC          /**< many identical children started at run time
+                             (simple_one_for_one); O(1) add and remove */
+} tp_strategy;
+
+/** A supervisor's configuration. Fill with tp_sup_spec_init(). */
+typedef struct tp_sup_spec {
+    tp_strategy strategy;
+    uint32_t intensity; /**< max restarts (default 3) ... */
+    uint32_t period_ms; /**< ... within this window (default 5000) */
+    /** Restart backoff: 0 (default) restarts at once, as OTP. Otherwise the
+     *  n-th consecutive restart of a child waits
+     *  min(backoff_max_ms, backoff_min_ms * 2^(n-1)) +- 25% jitter. */
+    uint32_t backoff_min_ms;
+    uint32_t backoff_max_ms;
+    /** Static children, started in this order (copied at start). */
+    const tp_child_spec *children;
+    size_t nchildren;
+    /** TP_DYNAMIC: the template of every child (its id is ignored). */
+    tp_child_spec child_template;
+    /** TP_DYNAMIC: refuse children beyond this (0 = no limit). */
+    uint32_t max_children;
+} tp_sup_spec;
+
+/** Defaults for a strategy: intensity 3 in 5000 ms, no backoff. */
+TP_API void tp_sup_spec_init(tp_sup_spec *s, tp_strategy strategy);
+
+/**
+ * The supervisor behaviour; its init arg is a const tp_sup_spec * (copied).
+ * Use it in a child spec of type TP_SUPERVISOR to nest supervisors.
+ */
+TP_API extern const tp_behaviour tp_supervisor_behaviour;
+
+/**
+ * Starts a supervisor linked to the calling actor. Its children start
+ * synchronously, in order, before this returns; if one fails to start the
+ * ones started are shut down and the error is returned. opts may be NULL.
+ * Errors: -EINVAL (bad spec), -ENOMEM, -EEXIST (name), a child's init error.
+ * Thread: an actor callback.
+ */
+TP_API int tp_supervisor_start(tp_ctx *ctx, const tp_sup_spec *spec,
+                               const tp_spawn_opts *opts, tp_pid *out);
+
+/**
+ * The runtime's root supervisor (one_for_one, intensity 10 in 10 s),
+ * started on first use. Thread-safe.
+ */
+TP_API tp_pid tp_runtime_root_supervisor(tp_runtime *rt);
+
+/**
+ * Starts a supervisor as a permanent child `id` of the root supervisor.
+ * Errors as tp_supervisor_start(), plus -EEXIST (id taken). Thread: not a
+ * scheduler (it waits for the root supervisor's answer).
+ */
+TP_API int tp_runtime_supervisor_start(tp_runtime *rt, const char *id,
+                                       const tp_sup_spec *spec, tp_pid *out);
+
+/* ---------------------------------------------------------------------- */
+/* Children at run time                                                   */
+
+/** What a supervisor reports about one child. */
+typedef struct tp_child_info {
+    char id[64]; /**< static id, or "" for dynamic children */
+    tp_pid pid;  /**< TP_PID_NONE when not running */
+    tp_restart restart;
+    tp_child_type type;
+    const char *behaviour; /**< static string */
+    uint32_t restarts;     /**< times this child was restarted */
+    bool running;
+    bool restarting; /**< waiting for a backoff delay */
+} tp_child_info;
+
+/** What a supervisor reports about itself. */
+typedef struct tp_sup_info {
+    tp_strategy strategy;
+    uint32_t intensity, period_ms;
+    uint32_t children;         /**< specs (static) or children (dynamic) */
+    uint32_t active;           /**< running children */
+    uint64_t restarts;         /**< restarts done since it started */
+    uint64_t max_restarts_hit; /**< 1 if it is exiting due to intensity */
+} tp_sup_info;
+
+/*
+ * Synchronous management from threads that are not schedulers (main,
+ * tests, tools). `child` names a static child by id, or a dynamic child by
+ * its pid in text form ("<12.3>"). timeout_ms 0 = 5000. Errors: -ESRCH
+ * (no such supervisor), -ENOENT (no such child), -EEXIST, -EBUSY (child
+ * running: delete needs it stopped), -ETIMEDOUT, -EINVAL, -ENOMEM.
+ */
+
+/** Adds and starts a child (dynamic: spec may be NULL to use the template
+ *  with arg dyn_arg). */
+TP_API int tp_supervisor_start_child(tp_runtime *rt, tp_pid sup,
+                                     const tp_child_spec *spec, void *dyn_arg,
+                                     tp_pid *out, uint32_t timeout_ms);
+/** Stops a child (its spec stays, as OTP terminate_child). Dynamic
+ *  children are removed. */
+TP_API int tp_supervisor_terminate_child(tp_runtime *rt, tp_pid sup,
+                                         const char *child,
+                                         uint32_t timeout_ms);
+/** Starts a stopped static child again (or stops and restarts a running
+ *  one: the console's `restart`). */
+TP_API int tp_supervisor_restart_child(tp_runtime *rt, tp_pid sup,
+                                       const char *child, uint32_t timeout_ms);
+/** Removes a stopped static child's spec. */
+TP_API int tp_supervisor_delete_child(tp_runtime *rt, tp_pid sup,
+                                      const char *child, uint32_t timeout_ms);
+/** Lists children into out[0..cap); *total = how many there are. */
+TP_API int tp_supervisor_which_children(tp_runtime *rt, tp_pid sup,
+                                        tp_child_info *out, size_t cap,
+                                        size_t *total, uint32_t timeout_ms);
+TP_API int tp_supervisor_info(tp_runtime *rt, tp_pid sup, tp_sup_info *out,
+                              uint32_t timeout_ms);
+
+/*
+ * The same operations from inside actors (asynchronous): send these types
+ * with tp_request() to a supervisor; the answer is a TP_MSG_REPLY whose
+ * payload is described below (types in the range reserved for Troupe's
+ * own libraries, see TP_MSG_LIBRARY_BASE).
+ */
+#define TP_SUP_START_CHILD     0xfffe0101u /**< tp_sup_req -> tp_sup_result */
+#define TP_SUP_TERMINATE_CHILD 0xfffe0102u /**< tp_sup_req -> tp_sup_result */
+#define TP_SUP_RESTART_CHILD   0xfffe0103u /**< tp_sup_req -> tp_sup_result */
+#define TP_SUP_DELETE_CHILD    0xfffe0104u /**< tp_sup_req -> tp_sup_result */
+#define TP_SUP_WHICH_CHILDREN  0xfffe0105u /**< none -> tp_sup_children */
+#define TP_SUP_INFO            0xfffe0106u /**< none -> tp_sup_info */
+#define TP_SUP_ATTACH          0xfffe0107u /**< plain: see tp_supervisor_attach */
+
+typedef struct tp_sup_req {
+    char child[64];            /**< id, or pid text for dynamic children */
+    const tp_child_spec *spec; /**< START_CHILD: copied before the reply */
+    void *dyn_arg;             /**< START_CHILD on a dynamic supervisor */
+} tp_sup_req;
+
+typedef struct tp_sup_result {
+    int32_t err; /**< 0 or negative errno */
+    uint32_t pad;
+    tp_pid pid; /**< START/RESTART: the child's pid */
+} tp_sup_result;
+
+/** Reply of TP_SUP_WHICH_CHILDREN (at most 4096 entries per reply). */
+typedef struct tp_sup_children {
+    uint32_t count; /**< entries that follow */
+    uint32_t total; /**< children the supervisor has */
+    tp_child_info child[];
+} tp_sup_children;
+
+/**
+ * Makes the running actor a temporary child of the dynamic supervisor
+ * `sup` (how connection actors started by a listener join their
+ * supervisor): links to it (if sup is dead, the caller gets an exit signal
+ * with reason noproc) and tells it to count, list and shut down the caller
+ * like the children it starts itself. Call from the actor's init or
+ * handler. Returns 0, -EINVAL.
+ */
+TP_API int tp_supervisor_attach(tp_ctx *ctx, tp_pid sup);
+
+/** Name of a strategy / restart type ("one_for_one", "permanent", ...). */
+TP_API const char *tp_strategy_name(tp_strategy s);
+TP_API const char *tp_restart_name(tp_restart r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TROUPE_SUPERVISOR_H */
