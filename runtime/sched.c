@@ -160,6 +160,24 @@ tp__sched_post(struct tp__sched *s, struct tp__cmd *cmd)
         notify(s);
 }
 
+bool
+tp__sched_can_run_now(struct tp__sched *s)
+{
+    return tp__tls_sched == s && tp__mpsc_looks_empty(&s->cmdq);
+}
+
+void
+tp__sched_post_fifo(struct tp__sched *s, struct tp__cmd *cmd)
+{
+    if (tp__tls_sched == s && !tp__mpsc_looks_empty(&s->cmdq)) {
+        /* Our own queue: no wake-up needed, the loop drains it before it
+         * sleeps (has_local_work() sees it). */
+        tp__mpsc_push(&s->cmdq, &cmd->node);
+        return;
+    }
+    tp__sched_post(s, cmd);
+}
+
 static void
 drain_cmds(struct tp__sched *s)
 {
