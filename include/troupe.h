@@ -7,6 +7,7 @@
 
 #include <troupe/actor.h>
 #include <troupe/base.h>
+#include <troupe/net.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>
 #include <troupe/supervisor.h>
