@@ -95,7 +95,7 @@ struct tp__actor_ext {
 #define TP__MON_FIRED (1ull << 63)
 
 /* Actor size classes. */
-#define TP__NCLASS 20
+#define TP__NCLASS 21
 
 struct tp__slot_cache {
     struct tp__actor *head;

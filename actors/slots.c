@@ -16,9 +16,13 @@
 #include <errno.h>
 #include <string.h>
 
+/* Multiples of 16 (the state's alignment). 144: actors with a few words
+ * of state (a connection actor's 16-byte header) stay small. The largest
+ * holds the biggest state (64 KiB) and the header. */
+#define CLASS_MAX (65536u + TP__ACTOR_HDR)
 static const uint32_t class_sizes[TP__NCLASS] = {
-    128, 160,  192,  224,  256,  320,  384,  448,   512,   640,
-    768, 1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768, 65536 + 128};
+    128, 144,  160,  192,  224,  256,  320,  384,   448,   512,      640,
+    768, 1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768, CLASS_MAX};
 
 #define CACHE_MAX  128u
 #define BATCH_SIZE 64u
