@@ -75,28 +75,38 @@ stat_add(_Atomic uint64_t *p, uint64_t v)
 }
 
 void
-tp__conn_setup(struct tp__conn *c, struct tp__sched *s, struct tp_listener *l,
-               const tp_conn_opts *cfg, uint8_t flags)
+tp__conn_setup(struct tp__conn *c, struct tp__sched *s, const tp_conn_opts *cfg,
+               uint8_t flags)
 {
     uint64_t now = tp__sched_tick(s);
+    uint8_t mode = (uint8_t)cfg->read_mode;
 
+    if (flags & TP__CF_OUTBOUND)
+        mode |= TP__MODE_OUTBOUND;
     memset(&c->timer, 0, sizeof(c->timer));
-    atomic_store_explicit(&c->l, l, memory_order_relaxed);
-    c->cfg = cfg;
+    atomic_store_explicit(&c->cfg, cfg, memory_order_relaxed);
     c->flags = flags;
     c->reason = 0;
     c->credit = cfg->read_mode == TP_READ_ONCE ? 1 : 0;
     c->idle_ms = cfg->idle_timeout_ms;
-    atomic_store_explicit(&c->mode, (uint8_t)cfg->read_mode,
-                          memory_order_relaxed);
+    atomic_store_explicit(&c->mode, mode, memory_order_relaxed);
     atomic_store_explicit(&c->sched, (uint16_t)s->index, memory_order_relaxed);
     atomic_store_explicit(&c->owner, TP_PID_NONE, memory_order_relaxed);
     atomic_store_explicit(&c->bytes_in, 0, memory_order_relaxed);
     atomic_store_explicit(&c->bytes_out, 0, memory_order_relaxed);
-    atomic_store_explicit(&c->born_ms, now, memory_order_relaxed);
+    atomic_store_explicit(&c->born_s, (uint32_t)(now / 1000u),
+                          memory_order_relaxed);
     atomic_store_explicit(&c->last_ms, (uint32_t)now, memory_order_relaxed);
-    atomic_store_explicit(&c->whigh, cfg->write_high, memory_order_relaxed);
-    atomic_store_explicit(&c->wlimit, cfg->write_limit, memory_order_relaxed);
+}
+
+static void
+set_mode_bits(struct tp__conn *c, tp_read_mode m)
+{
+    uint8_t v = atomic_load_explicit(&c->mode, memory_order_relaxed);
+
+    atomic_store_explicit(&c->mode,
+                          (uint8_t)((v & ~TP__MODE_MASK) | (unsigned)m),
+                          memory_order_relaxed);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -183,7 +193,7 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     if (nl->rbuf == NULL)
         nl->rbuf = tp__malloc(READ_BUF);
     buf->base = nl->rbuf;
-    buf->len = nl->rbuf != NULL ? c->cfg->read_chunk : 0;
+    buf->len = nl->rbuf != NULL ? tp__conn_cfg(c)->read_chunk : 0;
 }
 
 static bool
@@ -192,7 +202,7 @@ want_read(struct tp__conn *c)
     if (conn_state(c) != TP__C_OPEN ||
         (c->flags & (TP__CF_PEER_EOF | TP__CF_DRAINING | TP__CF_WPAUSED)))
         return false;
-    if (atomic_load_explicit(&c->mode, memory_order_relaxed) == TP_READ_ACTIVE)
+    if (tp__conn_mode(c) == TP_READ_ACTIVE)
         return !flow_paused(c);
     return c->credit > 0;
 }
@@ -221,7 +231,7 @@ tp__conn_read_update(struct tp__conn *c)
 static bool
 flow_pause(struct tp__conn *c)
 {
-    const tp_conn_opts *o = c->cfg;
+    const tp_conn_opts *o = tp__conn_cfg(c);
     uint64_t w = atomic_fetch_or(&c->rxq, TP__RX_PAUSED) | TP__RX_PAUSED;
     uint64_t expect = w;
 
@@ -237,7 +247,7 @@ flow_pause(struct tp__conn *c)
 static void
 flow_check(struct tp__conn *c, uint64_t rx)
 {
-    const tp_conn_opts *o = c->cfg;
+    const tp_conn_opts *o = tp__conn_cfg(c);
 
     if ((rx & TP__RX_BYTES) < o->read_high &&
         owner_mailbox(c) < o->mailbox_high)
@@ -253,7 +263,7 @@ flow_check(struct tp__conn *c, uint64_t rx)
 static void
 flow_poll(struct tp__conn *c)
 {
-    if (owner_mailbox(c) > c->cfg->mailbox_low) {
+    if (owner_mailbox(c) > tp__conn_cfg(c)->mailbox_low) {
         tp__conn_timer_arm(c, FLOW_POLL);
         return;
     }
@@ -267,8 +277,8 @@ write_pause_check(struct tp__conn *c)
 {
     uint64_t wq = atomic_load_explicit(&c->wq, memory_order_relaxed);
 
-    if (c->cfg->read_pause_on_write_high &&
-        (wq & TP__WQ_BYTES) > c->cfg->write_high) {
+    if (tp__conn_cfg(c)->read_pause_on_write_high &&
+        (wq & TP__WQ_BYTES) > tp__conn_cfg(c)->write_high) {
         c->flags |= TP__CF_WPAUSED;
         tp__conn_read_update(c);
     }
@@ -294,8 +304,7 @@ on_data(struct tp__conn *c, const char *base, size_t n)
         rx = atomic_fetch_add(&c->rxq, n) + n;
     tp__deliver(conn_s(c)->ext[TP__EXT_ACTORS],
                 atomic_load_explicit(&c->owner, memory_order_relaxed), m);
-    if (atomic_load_explicit(&c->mode, memory_order_relaxed) !=
-        TP_READ_ACTIVE) {
+    if (tp__conn_mode(c) != TP_READ_ACTIVE) {
         c->credit--;
         tp__conn_read_update(c);
         return;
@@ -309,7 +318,7 @@ on_eof(struct tp__conn *c)
 {
     tp_conn h = tp__conn_handle(c);
 
-    if (!c->cfg->half_open || (c->flags & TP__CF_SHUT_DONE)) {
+    if (!tp__conn_cfg(c)->half_open || (c->flags & TP__CF_SHUT_DONE)) {
         tp__conn_close(c, TP_NET_CLOSE_PEER, 0, true);
         return;
     }
@@ -363,11 +372,12 @@ wq_done(struct tp__conn *c, uint32_t gen, uint32_t n)
         if ((w >> 32) != gen)
             return; /* a later incarnation: its counter starts afresh */
         nw = w - n;
-        if ((nw & TP__WQ_BLOCKED) && (nw & TP__WQ_BYTES) <= c->cfg->write_low)
+        if ((nw & TP__WQ_BLOCKED) &&
+            (nw & TP__WQ_BYTES) <= tp__conn_cfg(c)->write_low)
             nw &= ~TP__WQ_BLOCKED;
     } while (!atomic_compare_exchange_weak(&c->wq, &w, nw));
     if ((c->flags & TP__CF_WPAUSED) &&
-        (nw & TP__WQ_BYTES) <= c->cfg->write_low) {
+        (nw & TP__WQ_BYTES) <= tp__conn_cfg(c)->write_low) {
         c->flags &= (uint8_t)~TP__CF_WPAUSED;
         tp__conn_read_update(c);
     }
@@ -476,7 +486,7 @@ close_cb(uv_handle_t *h)
 {
     struct tp__conn *c = h->data;
     struct tp__net_loop *nl = tp__conn_loop(c);
-    struct tp_listener *l = atomic_load_explicit(&c->l, memory_order_relaxed);
+    struct tp_listener *l = tp__conn_listener(c);
 
     if (l != NULL)
         atomic_fetch_sub_explicit(&l->conns, 1, memory_order_relaxed);
@@ -535,7 +545,7 @@ tp__conn_close(struct tp__conn *c, tp_net_close reason, int err, bool graceful)
     if (reason != TP_NET_CLOSE_OWNER_EXIT)
         tell_closed(c, reason, err);
     if (graceful && st == TP__C_OPEN && c->h.write_queue_size != 0) {
-        tp__conn_timer_arm(c, c->cfg->linger_ms);
+        tp__conn_timer_arm(c, tp__conn_cfg(c)->linger_ms);
         return; /* write_cb closes when the queue is empty */
     }
     do_close(c);
@@ -632,7 +642,7 @@ do_shutdown(struct tp__conn *c)
 static void
 set_mode(struct tp__conn *c, tp_read_mode m)
 {
-    atomic_store_explicit(&c->mode, (uint8_t)m, memory_order_relaxed);
+    set_mode_bits(c, m);
     c->credit = m == TP_READ_ONCE ? 1 : 0;
     if (m == TP_READ_ACTIVE)
         flow_check(c, atomic_load(&c->rxq));

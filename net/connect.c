@@ -113,15 +113,6 @@ owned_add(struct owned *o, tp_conn h)
 /* ---------------------------------------------------------------------- */
 /* On the loop                                                            */
 
-void
-tp__connect_cfg_free(struct tp__conn *c)
-{
-    if ((c->flags & TP__CF_OUTBOUND) && c->cfg != NULL) {
-        tp__free((void *)c->cfg);
-        c->cfg = NULL;
-    }
-}
-
 static void
 fd_addr(int fd, bool peer, tp_net_addr *out)
 {
@@ -245,7 +236,7 @@ tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc)
         failed(c, err);
         return;
     }
-    if (c->cfg->nodelay)
+    if (tp__conn_cfg(c)->nodelay)
         uv_tcp_nodelay(&c->h, 1);
     tp__conn_timer_arm(c, cc->timeout_ms);
 }
@@ -285,9 +276,10 @@ home_sched(tp_ctx *ctx)
 
 /* Prepares block c for the connect and returns its handle. */
 static tp_conn
-prepare(tp_ctx *ctx, struct tp__net *net, struct tp__conn *c, tp_conn_opts *cfg)
+prepare(tp_ctx *ctx, struct tp__net *net, struct tp__conn *c,
+        const tp_conn_opts *cfg)
 {
-    tp__conn_setup(c, home_sched(ctx), NULL, cfg, TP__CF_OUTBOUND);
+    tp__conn_setup(c, home_sched(ctx), cfg, TP__CF_OUTBOUND);
     atomic_store_explicit(&c->owner, tp_self(ctx), memory_order_relaxed);
     /* release: the fields above before the state (the console). */
     atomic_store_explicit(&c->state, TP__C_CONNECTING, memory_order_release);
@@ -304,7 +296,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     struct connect_cmd *cc;
     struct tp__conn *c = NULL;
     struct owned *own;
-    tp_conn_opts *cfg = NULL;
+    const tp_conn_opts *cfg;
     uint8_t klass;
     int err = 0;
 
@@ -323,7 +315,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     if ((err = target(o, cc)) != 0)
         goto fail;
     own = owned_get(ctx, net);
-    cfg = tp__malloc(sizeof(*cfg));
+    cfg = tp__net_cfg_intern(net, &o->conn);
     c = cfg != NULL && own != NULL
             ? tp__conn_alloc(&net->loops[home_sched(ctx)->index])
             : NULL;
@@ -331,7 +323,6 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
         err = -ENOMEM;
         goto fail;
     }
-    *cfg = o->conn;
     cc->n.h = prepare(ctx, net, c, cfg);
     cc->n.op = TP__OP_CONNECT;
     if (owned_add(own, cc->n.h) != 0)
@@ -341,7 +332,6 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     tp__net_post_cmd(net, c, &cc->n);
     return 0;
 fail:
-    tp__free(cfg);
     tp__net_cmd_free(cc, klass);
     return err;
 }

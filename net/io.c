@@ -32,8 +32,8 @@ static int
 wq_reserve(struct tp__conn *c, uint32_t gen, uint32_t n, uint64_t *after)
 {
     uint64_t w = atomic_load_explicit(&c->wq, memory_order_relaxed), nw, b;
-    uint32_t high = atomic_load_explicit(&c->whigh, memory_order_relaxed);
-    uint32_t limit = atomic_load_explicit(&c->wlimit, memory_order_relaxed);
+    const tp_conn_opts *cfg = tp__conn_cfg(c); /* lives as long as rt */
+    uint32_t high = cfg->write_high, limit = cfg->write_limit;
     int r;
 
     do {

@@ -37,10 +37,12 @@ refuse(struct tp_listener *l, int fd)
 {
     struct linger lg = {1, 0}; /* reset, not a polite close */
 
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fd);
+    /* Counted first: the peer may look at the counters once it sees the
+     * reset. */
     atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&l->net->refused, 1, memory_order_relaxed);
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
 }
 
 /* Takes a slot under max_conns (false: over the limit). */
@@ -80,7 +82,7 @@ conn_open(struct tp__lsock *ls, int fd)
         close(fd);
         return NULL;
     }
-    tp__conn_setup(c, ls->s, ls->l, &ls->l->o.conn, TP__CF_WRAPPED);
+    tp__conn_setup(c, ls->s, &ls->l->o.conn, TP__CF_WRAPPED);
     uv_tcp_init(&ls->s->loop, &c->h);
     c->h.data = c;
     atomic_fetch_add_explicit(&nl->net->open, 1, memory_order_relaxed);
@@ -89,7 +91,7 @@ conn_open(struct tp__lsock *ls, int fd)
         tp__conn_discard(c); /* close_cb gives back the slot */
         return NULL;
     }
-    if (c->cfg->nodelay && !ls->l->is_unix)
+    if (ls->l->o.conn.nodelay && !ls->l->is_unix)
         uv_tcp_nodelay(&c->h, 1);
     atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
     /* release: the console reads the fields once it sees OPEN. */

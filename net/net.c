@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -54,12 +55,12 @@ net_free(struct tp_runtime *rt, void *p)
     /* The loops are closed: libuv cancelled every pending request (their
      * callbacks freed them); what is left is plain memory. */
     tp__listeners_free(net);
-    for (uint32_t i = 0; i < n; i++) {
-        struct tp__conn *chunk = atomic_load(&net->chunks[i]);
-        for (uint32_t k = 0; chunk != NULL && k < TP__NCHUNK_CONNS; k++) {
-            tp__connect_cfg_free(&chunk[k]);
-        }
-        tp__free(chunk);
+    for (uint32_t i = 0; i < n; i++)
+        tp__free(atomic_load(&net->chunks[i]));
+    while (net->cfgs != NULL) {
+        struct tp__cfg *next = net->cfgs->next;
+        tp__free(net->cfgs);
+        net->cfgs = next;
     }
     for (unsigned i = 0; i < net->rt->nsched; i++) {
         tp__free(net->loops[i].rbuf);
@@ -99,6 +100,36 @@ net_new(struct tp_runtime *rt)
     return net;
 }
 
+/* A write to a socket the peer reset raises SIGPIPE in the writing
+ * thread. Blocking it on the scheduler threads (where every socket write
+ * happens) turns it into EPIPE without touching the process's own
+ * disposition of the signal. */
+static void
+block_sigpipe(struct tp__cmd *cmd, struct tp__sched *s)
+{
+    sigset_t set;
+
+    (void)s;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    tp__free(cmd);
+}
+
+static void
+loops_init(struct tp_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->nsched; i++) {
+        struct tp__cmd *cmd = tp__malloc(sizeof(*cmd));
+        if (cmd == NULL) {
+            tp_log(TP_LOG_WARN, "net: SIGPIPE not blocked (out of memory)");
+            continue;
+        }
+        cmd->fn = block_sigpipe;
+        tp__sched_post(rt->sched[i], cmd);
+    }
+}
+
 struct tp__net *
 tp__net_get(struct tp_runtime *rt, int *err)
 {
@@ -115,6 +146,7 @@ tp__net_get(struct tp_runtime *rt, int *err)
     if (net == NULL && (net = net_new(rt)) != NULL) {
         rt->ext_free[TP__EXT_NET] = net_free;
         tp__rt_add_stop_hook(rt, &net->drain_hook);
+        loops_init(rt);
         /* release: the initialised state before its pointer. */
         __atomic_store_n((struct tp__net **)&rt->ext[TP__EXT_NET], net,
                          __ATOMIC_RELEASE);
@@ -188,7 +220,7 @@ chunk_new(struct tp__net_loop *nl)
     pthread_mutex_unlock(&net->lock);
     pthread_mutex_lock(&nl->lock);
     for (uint32_t k = TP__NCHUNK_CONNS; k-- > 0;) {
-        chunk[k].h.data = nl->free;
+        chunk[k].timer.next = (struct tp__wtimer *)nl->free;
         nl->free = &chunk[k];
     }
     pthread_mutex_unlock(&nl->lock);
@@ -204,7 +236,7 @@ tp__conn_alloc(struct tp__net_loop *nl)
         pthread_mutex_lock(&nl->lock);
         c = nl->free;
         if (c != NULL)
-            nl->free = c->h.data;
+            nl->free = (struct tp__conn *)c->timer.next;
         pthread_mutex_unlock(&nl->lock);
         if (c != NULL)
             return c;
@@ -226,14 +258,54 @@ tp__conn_release(struct tp__net_loop *nl, struct tp__conn *c)
     atomic_store_explicit(&c->rxq, (uint64_t)gen << 32, memory_order_relaxed);
     atomic_store_explicit(&c->state, TP__C_FREE, memory_order_relaxed);
     atomic_store_explicit(&c->fd, -1, memory_order_relaxed);
-    atomic_store_explicit(&c->l, NULL, memory_order_relaxed);
     /* release: readers that see the new gen see the reset fields. */
     atomic_store_explicit(&c->gen, gen, memory_order_release);
-    tp__connect_cfg_free(c);
     pthread_mutex_lock(&nl->lock);
-    c->h.data = nl->free;
+    c->timer.next = (struct tp__wtimer *)nl->free;
     nl->free = c;
     pthread_mutex_unlock(&nl->lock);
+}
+
+static void
+cfg_copy(tp_conn_opts *d, const tp_conn_opts *o)
+{
+    /* Field by field into a zeroed struct: padding compares equal. */
+    memset(d, 0, sizeof(*d));
+    d->read_mode = o->read_mode;
+    d->idle_timeout_ms = o->idle_timeout_ms;
+    d->read_chunk = o->read_chunk;
+    d->read_high = o->read_high;
+    d->read_low = o->read_low;
+    d->mailbox_high = o->mailbox_high;
+    d->mailbox_low = o->mailbox_low;
+    d->write_high = o->write_high;
+    d->write_low = o->write_low;
+    d->write_limit = o->write_limit;
+    d->read_pause_on_write_high = o->read_pause_on_write_high;
+    d->linger_ms = o->linger_ms;
+    d->half_open = o->half_open;
+    d->nodelay = o->nodelay;
+}
+
+const tp_conn_opts *
+tp__net_cfg_intern(struct tp__net *net, const tp_conn_opts *o)
+{
+    struct tp__cfg *c;
+    tp_conn_opts key;
+
+    cfg_copy(&key, o);
+    pthread_mutex_lock(&net->lock);
+    for (c = net->cfgs; c != NULL; c = c->next) {
+        if (memcmp(&c->o, &key, sizeof(key)) == 0)
+            break;
+    }
+    if (c == NULL && (c = tp__malloc(sizeof(*c))) != NULL) {
+        c->o = key;
+        c->next = net->cfgs;
+        net->cfgs = c;
+    }
+    pthread_mutex_unlock(&net->lock);
+    return c != NULL ? &c->o : NULL;
 }
 
 uint32_t
@@ -351,7 +423,7 @@ conn_snapshot(struct tp__net *net, struct tp__conn *c, uint32_t gen,
     uint64_t wq = atomic_load_explicit(&c->wq, memory_order_relaxed);
     uint64_t rxq = atomic_load_explicit(&c->rxq, memory_order_relaxed);
     uint32_t last = atomic_load_explicit(&c->last_ms, memory_order_relaxed);
-    struct tp_listener *l = atomic_load_explicit(&c->l, memory_order_relaxed);
+    struct tp_listener *l = tp__conn_listener(c);
     unsigned st = atomic_load_explicit(&c->state, memory_order_relaxed);
     int fd = atomic_load_explicit(&c->fd, memory_order_relaxed);
 
@@ -360,14 +432,14 @@ conn_snapshot(struct tp__net *net, struct tp__conn *c, uint32_t gen,
     o->pid = atomic_load_explicit(&c->owner, memory_order_relaxed);
     o->scheduler = atomic_load_explicit(&c->sched, memory_order_relaxed);
     o->state = state_name(st);
-    o->mode = tp_read_mode_name(
-        (tp_read_mode)atomic_load_explicit(&c->mode, memory_order_relaxed));
+    o->mode = tp_read_mode_name(tp__conn_mode(c));
     o->read_paused = (rxq & TP__RX_PAUSED) != 0;
     o->outbound = l == NULL;
     o->bytes_in = atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
     o->bytes_out = atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
     o->write_queued = (wq >> 32) == gen ? (wq & TP__WQ_BYTES) : 0;
-    o->age_ms = now - atomic_load_explicit(&c->born_ms, memory_order_relaxed);
+    o->age_ms =
+        now - atomic_load_explicit(&c->born_s, memory_order_relaxed) * 1000ull;
     o->idle_ms = (uint32_t)now - last;
     if (l != NULL)
         snprintf(o->listener, sizeof(o->listener), "%s", l->name);

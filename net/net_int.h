@@ -58,35 +58,39 @@ struct tp__net;
 struct tp__net_loop;
 
 struct tp__conn {
-    uv_tcp_t h; /* loop; h.data = this, free-list link while free */
+    uv_tcp_t h; /* loop; first, so a handle pointer is the connection */
     /* Idle timeout, connect timeout, linger, or the flow re-check of an
-     * outbound connection: one wheel timer, its meaning follows state. */
+     * outbound connection: one wheel timer, its meaning follows state.
+     * Its `next` links the block in a free list while it is free. */
     struct tp__wtimer timer; /* loop */
     _Atomic uint64_t wq;
     _Atomic uint64_t rxq;
     _Atomic uint64_t owner; /* pid told about the connection */
     _Atomic uint64_t bytes_in, bytes_out;
-    _Atomic uint64_t born_ms; /* runtime tick when accepted / connecting */
-    /* NULL for outbound; atomic because the console reads it. */
-    _Atomic(struct tp_listener *) l;
-    const tp_conn_opts *cfg; /* loop; the listener's, or own (outbound) */
-    _Atomic uint32_t gen;    /* incarnation, never 0 */
-    uint32_t idx;            /* index for life */
-    _Atomic uint32_t whigh, wlimit; /* copies senders may read */
-    _Atomic uint32_t last_ms;       /* low 32 bits of the last I/O tick */
-    uint32_t idle_ms;               /* loop */
-    _Atomic int fd;                 /* for the console's getpeername */
+    /* Options: the listener's own (the listener is found from them) or an
+     * interned copy (outbound). Both live until the runtime is destroyed,
+     * so any thread may read them through a stale handle. */
+    _Atomic(const tp_conn_opts *) cfg;
+    _Atomic uint32_t gen;     /* incarnation, never 0 */
+    uint32_t idx;             /* index for life */
+    _Atomic uint32_t born_s;  /* seconds after the runtime started */
+    _Atomic uint32_t last_ms; /* low 32 bits of the last I/O tick */
+    uint32_t idle_ms;         /* loop */
+    _Atomic int fd;           /* for the console's getpeername */
     _Atomic uint8_t state;
-    _Atomic uint8_t mode; /* tp_read_mode */
+    _Atomic uint8_t mode; /* tp_read_mode | TP__MODE_OUTBOUND */
     uint8_t flags;        /* loop */
     uint8_t reason;       /* loop: why it closes (tp_net_close) */
     uint16_t credit;      /* loop: chunks allowed in once/passive mode */
     _Atomic uint16_t sched;
 };
 
-#define TP__NCHUNK_BITS  8u
+#define TP__MODE_MASK     0x03u
+#define TP__MODE_OUTBOUND 0x80u
+
+#define TP__NCHUNK_BITS  6u /* 64 blocks (23 KiB): little slack per loop */
 #define TP__NCHUNK_CONNS (1u << TP__NCHUNK_BITS)
-#define TP__NMAX_CHUNKS  (1u << 16)
+#define TP__NMAX_CHUNKS  (1u << 18) /* 16.7 M connections */
 
 /* A listener's socket on one loop. */
 struct tp__lsock {
@@ -128,10 +132,17 @@ struct tp__net_loop {
     struct tp__wtimer drain_timer;
 };
 
+/* An outbound connection's options, interned (kept until destroy). */
+struct tp__cfg {
+    struct tp__cfg *next;
+    tp_conn_opts o;
+};
+
 struct tp__net {
     struct tp_runtime *rt;
-    pthread_mutex_t lock; /* listeners, chunk creation */
+    pthread_mutex_t lock; /* listeners, chunk creation, cfgs */
     struct tp_listener *listeners;
+    struct tp__cfg *cfgs;
     struct tp__net_loop *loops; /* one per scheduler */
     _Atomic(struct tp__conn *) *chunks;
     _Atomic uint32_t nchunks;
@@ -174,6 +185,29 @@ struct tp__wreq {
     _Alignas(8) char data[];
 };
 
+static inline const tp_conn_opts *
+tp__conn_cfg(struct tp__conn *c)
+{
+    return atomic_load_explicit(&c->cfg, memory_order_relaxed);
+}
+
+static inline tp_read_mode
+tp__conn_mode(struct tp__conn *c)
+{
+    return (tp_read_mode)(atomic_load_explicit(&c->mode, memory_order_relaxed) &
+                          TP__MODE_MASK);
+}
+
+/* The listener that accepted c, or NULL (outbound). */
+static inline struct tp_listener *
+tp__conn_listener(struct tp__conn *c)
+{
+    if (atomic_load_explicit(&c->mode, memory_order_relaxed) &
+        TP__MODE_OUTBOUND)
+        return NULL;
+    return tp__container_of(tp__conn_cfg(c), struct tp_listener, o.conn);
+}
+
 /* ---- net.c ---- */
 static inline struct tp__net *
 tp__net_of(struct tp_runtime *rt)
@@ -214,10 +248,10 @@ void tp__net_post_cmd(struct tp__net *net, struct tp__conn *c,
 int tp__conn_opts_check(const tp_conn_opts *o);
 
 /* ---- conn.c (loop thread unless said otherwise) ---- */
-/* Initialises c's fields for a new incarnation owned by `owner`. */
+/* Initialises c's fields for a new incarnation (cfg must live until the
+ * runtime is destroyed: a listener's options or an interned copy). */
 void tp__conn_setup(struct tp__conn *c, struct tp__sched *s,
-                    struct tp_listener *l, const tp_conn_opts *cfg,
-                    uint8_t flags);
+                    const tp_conn_opts *cfg, uint8_t flags);
 /* An accepted or connected socket is open: starts reading and timers. */
 void tp__conn_opened(struct tp__conn *c);
 /* Closes: the owner is told (unless reason is OWNER_EXIT); graceful
@@ -258,7 +292,9 @@ int tp__wrap_spawn(struct tp__net_loop *nl, struct tp__conn *c,
 /* ---- connect.c ---- */
 void tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc);
 void tp__connect_timeout(struct tp__conn *c);
-void tp__connect_cfg_free(struct tp__conn *c);
+/* An interned copy of o (NULL on ENOMEM). Thread-safe. */
+const tp_conn_opts *tp__net_cfg_intern(struct tp__net *net,
+                                       const tp_conn_opts *o);
 
 /* ---- listen.c ---- */
 void tp__listeners_free(struct tp__net *net);

@@ -34,6 +34,7 @@ tp_listen_opts_init(tp_listen_opts *o)
     o->backlog = 1024;
     o->emfile_backoff_ms = 100;
     o->exit_on_close = true;
+    o->scheduler = -1;
     tp_conn_opts_init(&o->conn);
 }
 

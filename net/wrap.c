@@ -240,6 +240,9 @@ tp__wrap_spawn(struct tp__net_loop *nl, struct tp__conn *c,
     tp_pid pid;
 
     tp_spawn_opts_init(&so);
-    so.scheduler = l->o.pin ? (int)nl->s->index : -1;
+    if (l->o.scheduler >= 0)
+        so.scheduler = l->o.scheduler;
+    else if (l->o.pin)
+        so.scheduler = (int)nl->s->index;
     return tp_spawn(nl->s->ext[TP__EXT_ACTORS], &l->wrap, &wa, &so, &pid);
 }

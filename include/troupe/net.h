@@ -231,6 +231,10 @@ typedef struct tp_listen_opts {
      *  pin = true keeps it there (never stolen: its writes never need a
      *  cross-thread hop). Default false: idle schedulers may steal it. */
     bool pin;
+    /** >= 0: run every connection actor on this scheduler instead (taken
+     *  modulo the scheduler count, pinned), e.g. to keep the accepting
+     *  loops free of actor work. Default -1. */
+    int scheduler;
     /** If set, each connection actor joins this dynamic supervisor (see
      *  tp_supervisor_attach()) in its init. */
     tp_pid supervisor;
