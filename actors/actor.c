@@ -177,29 +177,37 @@ push_ordinary(struct tp__actors *A, struct tp__actor *a, struct tp__msg *m)
 int
 tp__deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
 {
-    struct tp__actor *a = tp__actor_lookup(ctx->A, to);
-    int r;
+    struct tp__actor *a;
+    int r = 0;
+    TP__RUNTIME_BEGIN();
 
+    a = tp__actor_lookup(ctx->A, to);
     if (TP__UNLIKELY(a == NULL)) {
         tp__dead_letter(ctx, m);
-        return -ESRCH;
+        r = -ESRCH;
+    } else {
+        m->m.to = to;
+        r = check_bound(ctx, a, to, m);
+        if (r == 1) {
+            push_ordinary(ctx->A, a, m);
+            r = 0;
+        }
     }
-    m->m.to = to;
-    r = check_bound(ctx, a, to, m);
-    if (r != 1)
-        return r;
-    push_ordinary(ctx->A, a, m);
-    return 0;
+    TP__RUNTIME_END();
+    return r;
 }
 
 int
 tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
 {
-    struct tp__actor *a = tp__actor_lookup(A, to);
+    struct tp__actor *a;
+    TP__RUNTIME_BEGIN();
 
+    a = tp__actor_lookup(A, to);
     m->m.to = to;
     if (a == NULL || !tp__sysq_push(&a->sys, &m->node)) {
         tp__msg_free(m);
+        TP__RUNTIME_END();
         return -ESRCH;
     }
     /* seq_cst: the lane push above must be visible to an owner that clears
@@ -209,6 +217,7 @@ tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
         if (tp__mpsc_push(&a->mq, &a->nudge))
             tp__actor_schedule(A, a);
     }
+    TP__RUNTIME_END();
     return 0;
 }
 
@@ -888,12 +897,16 @@ tp_spawn(tp_ctx *ctx, const tp_behaviour *b, void *arg,
          const tp_spawn_opts *opts, tp_pid *out)
 {
     tp_spawn_opts def;
+    int r;
+    TP__RUNTIME_BEGIN();
 
     if (opts == NULL) {
         tp_spawn_opts_init(&def);
         opts = &def;
     }
-    return spawn_in(ctx, b, arg, opts, opts->link && ctx->self != NULL, out);
+    r = spawn_in(ctx, b, arg, opts, opts->link && ctx->self != NULL, out);
+    TP__RUNTIME_END();
+    return r;
 }
 
 int

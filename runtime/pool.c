@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "mailbox/msg.h"
+#include "runtime_int.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -142,8 +143,31 @@ chain_len(struct block *b)
     return n;
 }
 
+static void *pool_alloc(size_t size, uint8_t *klass, uint32_t *cap);
+static void pool_free(void *p, uint8_t klass);
+
+/* Entry points: a fault in here is the runtime's, never an actor's. */
 void *
 tp__pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
+{
+    void *p;
+    TP__RUNTIME_BEGIN();
+
+    p = pool_alloc(size, klass, cap);
+    TP__RUNTIME_END();
+    return p;
+}
+
+void
+tp__pool_free(void *p, uint8_t klass)
+{
+    TP__RUNTIME_BEGIN();
+    pool_free(p, klass);
+    TP__RUNTIME_END();
+}
+
+static void *
+pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
 {
     int k = class_of(size);
     struct cache *c;
@@ -171,8 +195,8 @@ tp__pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
     return b;
 }
 
-void
-tp__pool_free(void *p, uint8_t klass)
+static void
+pool_free(void *p, uint8_t klass)
 {
     struct cache *c;
     struct block *b = p, *cut;

@@ -283,6 +283,16 @@ struct tp__recover {
 extern _Thread_local struct tp__recover *tp__tls_recover;
 extern _Thread_local int tp__tls_in_user;
 
+/*
+ * Runtime code that mutates shared state brackets itself with these, so a
+ * fault inside it is never "recovered" as the running actor's crash even
+ * when a user callback called it (see docs/FAULTS.md). Two TLS accesses.
+ */
+#define TP__RUNTIME_BEGIN()                                                    \
+    int tp__saved_in_user = tp__tls_in_user;                                   \
+    tp__tls_in_user = 0
+#define TP__RUNTIME_END() (tp__tls_in_user = tp__saved_in_user)
+
 int tp__fault_install(void); /* process-wide handlers (refcounted) */
 void tp__fault_uninstall(void);
 int tp__fault_thread_init(void); /* alternate signal stack for this thread */
