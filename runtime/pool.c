@@ -92,21 +92,20 @@ cache_get(void)
     return c;
 }
 
+/* Classes are 64 and then 1.5x / 2x steps: 96, 128, 192, 256, 384, ...
+ * For 64 < size <= 4096 with b = bits of (size - 1): the class is the
+ * half-step 3 << (b - 2) or the power 1 << b. */
 static int
 class_of(size_t size)
 {
-    int lo = 0, hi = NCLASS - 1;
+    unsigned b;
 
+    if (size <= 64)
+        return 0;
     if (size > class_size[NCLASS - 1])
         return -1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (class_size[mid] >= size)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    b = 64u - (unsigned)__builtin_clzll((unsigned long long)size - 1);
+    return (int)(2 * (b - 7) + 1 + (size > (3u << (b - 2))));
 }
 
 static void
