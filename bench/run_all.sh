@@ -10,9 +10,11 @@
 # implementation, interleaved (troupe, erlang, go, next benchmark ...) so
 # slow drifts of this noisy machine hit every column alike. Each run is
 # bounded by --timeout seconds (default 300). Prints a table of medians:
-#   figure | Troupe | Erlang | Go | vs Erlang | vs Go | target | met?
-# where "vs X" is how many times better Troupe is (> 1: Troupe wins), and
-# "met?" needs the budget of docs/DESIGN section 7 and a win over Erlang.
+#   figure | Troupe | Erlang | Go | Troupe/Erlang | Troupe/Go | target | met?
+# where Troupe/X is Troupe's speedup over X (how many times better, > 1:
+# Troupe wins, whichever way the figure goes), and "met?" needs the budget
+# (the issue's, or the design brief's section 7 for ring and skynet) and a
+# win over Erlang.
 # Every RESULT line, the machine and the table go to
 # bench/results/core-<date>.txt (or --out FILE).
 set -euo pipefail
@@ -35,7 +37,7 @@ while [ $# -gt 0 ]; do
     --peers) PEERS=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -53,16 +55,18 @@ build_troupe() {
 }
 
 build_erlang() {
-  command -v erl >/dev/null && command -v erlc >/dev/null ||
+  if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
     die "erl/erlc not found: install Erlang/OTP (apt-get install erlang-nox) or use --peers go|none"
+  fi
   mkdir -p "$BUILD/bench/peers/erlang"
   erlc -o "$BUILD/bench/peers/erlang" "$HERE/peers/erlang/core_bench.erl" ||
     die "erlc failed"
 }
 
 build_go() {
-  command -v go >/dev/null ||
+  if ! command -v go >/dev/null; then
     die "go not found: install Go (apt-get install golang-go) or use --peers erlang|none"
+  fi
   mkdir -p "$BUILD/bench/peers/go"
   (cd "$HERE/peers/go" && GOFLAGS=-mod=mod GOPROXY=off \
      go build -o "$BUILD/bench/peers/go/core_bench" .) || die "go build failed"
@@ -131,8 +135,8 @@ table() {
     $1 != "FAILED" { vals[$1 " " $3] = vals[$1 " " $3] " " $4 }
     END {
       n = split(targets, rows, "\n")
-      printf "%-28s %10s %10s %10s %10s %10s %10s  %s\n", "figure", "Troupe",
-             "Erlang", "Go", "vs Erlang", "vs Go", "target", "met?"
+      printf "%-28s %9s %9s %9s %13s %9s %8s  %s\n", "figure", "Troupe",
+             "Erlang", "Go", "Troupe/Erlang", "Troupe/Go", "target", "met?"
       for (i = 1; i <= n; i++) {
         split(rows[i], f, " ")
         t = median("troupe " f[1]); e = median("erlang " f[1])
@@ -144,7 +148,7 @@ table() {
           met = ok ? "yes" : "NO"
           if (re != "" && re <= 1) met = met " (slower than Erlang)"
         }
-        printf "%-28s %10s %10s %10s %10s %10s %10s  %s\n", f[1], fmt(t),
+        printf "%-28s %9s %9s %9s %13s %9s %8s  %s\n", f[1], fmt(t),
                fmt(e), fmt(g), fr(re), fr(rg), f[4], met
       }
     }' "$RAW"

@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --bin) BIN=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -72,9 +72,9 @@ for s in ${SCHEDS//,/ }; do
   echo "schedulers=$s ($(($(date +%s) - START)) s)" >&2
   for ((r = 1; r <= RUNS; r++)); do
     for b in "${BENCHES[@]}"; do
-      rc=0
-      out=$(timeout --kill-after=10 "$TIMEOUT" "$BIN/$b" "--schedulers=$s" \
-              ${SIZE[$b]:-} 2>&1) || rc=$?
+      rc=0 args=("--schedulers=$s")
+      [ -z "${SIZE[$b]:-}" ] || args+=("${SIZE[$b]}")
+      out=$(timeout --kill-after=10 "$TIMEOUT" "$BIN/$b" "${args[@]}" 2>&1) || rc=$?
       if [ $rc -ne 0 ]; then
         echo "  FAILED: $b --schedulers=$s (exit $rc)" >&2
         echo "FAILED $s $b $rc" >>"$RAW"
