@@ -45,6 +45,8 @@ struct coord {
 };
 
 static struct tpc_result result, warm;
+/* Where the coordinator publishes: main() switches it to &warm before it
+ * sends the message that starts the second run (the send orders it). */
 static struct tpc_result *current = &result;
 
 static void
