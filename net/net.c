@@ -66,6 +66,9 @@ net_free(struct tp_runtime *rt, void *p)
         tp__free(net->loops[i].rbuf);
         pthread_mutex_destroy(&net->loops[i].lock);
     }
+    for (uint32_t i = 0; i < TP__WSLOT_DIR; i++)
+        tp__free(atomic_load(&net->wslots[i]));
+    tp__free(net->wslots);
     tp__free(net->loops);
     tp__free(net->chunks);
     pthread_mutex_destroy(&net->lock);
@@ -81,9 +84,11 @@ net_new(struct tp_runtime *rt)
         return NULL;
     net->loops = tp__calloc(rt->nsched, sizeof(*net->loops));
     net->chunks = tp__calloc(TP__NMAX_CHUNKS, sizeof(*net->chunks));
-    if (net->loops == NULL || net->chunks == NULL) {
+    net->wslots = tp__calloc(TP__WSLOT_DIR, sizeof(*net->wslots));
+    if (net->loops == NULL || net->chunks == NULL || net->wslots == NULL) {
         tp__free(net->loops);
         tp__free(net->chunks);
+        tp__free(net->wslots);
         tp__free(net);
         return NULL;
     }

@@ -120,6 +120,17 @@ struct tp_listener {
     _Atomic uint64_t conns, accepted, refused, emfile, errors;
 };
 
+/* What the wrapper keeps for the connection actor in one actor slot (see
+ * wrap.c): owner thread only. */
+struct tp__wslot {
+    tp_conn conn;        /* TP_CONN_NONE once closed */
+    tp_handle_fn become; /* the user's tp_become() handler, or NULL */
+};
+
+#define TP__WSLOT_BITS  13u /* 8,192 entries: 128 KiB chunks */
+#define TP__WSLOT_CHUNK (1u << TP__WSLOT_BITS)
+#define TP__WSLOT_DIR   (1u << (32 - TP__WSLOT_BITS))
+
 /* What a loop's network code keeps. */
 struct tp__net_loop {
     struct tp__net *net;
@@ -146,6 +157,7 @@ struct tp__net {
     struct tp__net_loop *loops; /* one per scheduler */
     _Atomic(struct tp__conn *) *chunks;
     _Atomic uint32_t nchunks;
+    _Atomic(struct tp__wslot *) *wslots; /* by actor slot index */
     _Atomic int64_t open;
     _Atomic uint64_t accepted, refused, connects;
     _Atomic uint64_t closed[TP_NET_CLOSE_REASONS];

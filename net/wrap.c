@@ -2,8 +2,7 @@
  * net/wrap.c - the connection actor: a listener's behaviour wrapped so the
  * runtime sees what the actor does with its connection.
  *
- * The wrapper's state is a 16-byte header followed by the user's state
- * (16-byte aligned, as every actor state). The wrapper
+ * The wrapper
  *  - tells the loop when the actor consumed DATA (flow control: see
  *    conn.c) and asks it to resume reading once the actor caught up;
  *  - exits the actor normally after it handled TP_MSG_TCP_CLOSED
@@ -14,23 +13,25 @@
  *    recovery point so a crash there cannot skip the close;
  *  - keeps tp_become() working: a handler the user installs is recorded
  *    and called through the wrapper.
- * The connection is released with the actor like any owned resource, at
- * the cost of 16 bytes of state instead of the 192 bytes of an owned
- * resource list (the actor extension), which keeps an idle connection
- * small.
+ *
+ * What the wrapper keeps per actor (its connection, the user's tp_become()
+ * handler) lives in a side table indexed by the actor's slot, not in the
+ * actor's state: the actor's state is exactly the user's, so a connection
+ * actor with no state of its own is a 128-byte block (actor sizes go by
+ * cache lines: any extra byte of state would make it 192). The entry of a
+ * slot belongs to the actor incarnation in it; an incarnation that is not
+ * a connection actor never reads it, and a connection actor's init writes
+ * it before anything reads it, so entries need no clearing.
+ *
+ * The connection is released with the actor like any owned resource,
+ * without the cost of one (the actor extension holding the resource list
+ * is 192 bytes).
  */
 #include "net_int.h"
 
 #include <errno.h>
 #include <string.h>
 #include <troupe/supervisor.h>
-
-struct wrap_hdr {
-    tp_conn conn;        /* TP_CONN_NONE once closed */
-    tp_handle_fn become; /* the user's tp_become() handler, or NULL */
-};
-
-_Static_assert(sizeof(struct wrap_hdr) == 16, "user state stays aligned");
 
 struct wrap_arg {
     struct tp__conn *c;
@@ -49,10 +50,38 @@ listener_of(tp_ctx *ctx)
     return tp__container_of(b, struct tp_listener, wrap);
 }
 
-static void *
-user_state(void *state)
+/* The running actor's entry (it exists: init created it). */
+static struct tp__wslot *
+my_slot(tp_ctx *ctx)
 {
-    return (char *)state + sizeof(struct wrap_hdr);
+    struct tp__net *net = listener_of(ctx)->net;
+    uint32_t idx = tp_pid_index(tp__actor_pid(ctx->self));
+    /* acquire: pairs with the release that published the chunk. */
+    struct tp__wslot *chunk = atomic_load_explicit(
+        &net->wslots[idx >> TP__WSLOT_BITS], memory_order_acquire);
+
+    return &chunk[idx & (TP__WSLOT_CHUNK - 1)];
+}
+
+/* Creates the entry of slot idx's chunk if needed. */
+static struct tp__wslot *
+slot_make(struct tp__net *net, uint32_t idx)
+{
+    _Atomic(struct tp__wslot *) *p = &net->wslots[idx >> TP__WSLOT_BITS];
+    struct tp__wslot *chunk = atomic_load_explicit(p, memory_order_acquire);
+
+    if (chunk == NULL) {
+        pthread_mutex_lock(&net->lock);
+        chunk = atomic_load_explicit(p, memory_order_relaxed);
+        /* calloc of 128 KiB: mapped lazily, a page per 256 slots used. */
+        if (chunk == NULL &&
+            (chunk = tp__calloc(TP__WSLOT_CHUNK, sizeof(*chunk))) != NULL)
+            atomic_store_explicit(p, chunk, memory_order_release);
+        pthread_mutex_unlock(&net->lock);
+        if (chunk == NULL)
+            return NULL;
+    }
+    return &chunk[idx & (TP__WSLOT_CHUNK - 1)];
 }
 
 bool
@@ -68,7 +97,7 @@ tp_tcp_self(tp_ctx *ctx)
 {
     if (!tp__is_wrapped(ctx))
         return TP_CONN_NONE;
-    return ((struct wrap_hdr *)ctx->self->state)->conn;
+    return my_slot(ctx)->conn;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -90,7 +119,7 @@ own_mailbox(tp_ctx *ctx)
  * which is a read-modify-write of rxq followed by a read of the mailbox
  * length. So either the loop sees our progress, or we see its PAUSED. */
 static void
-consumed(tp_ctx *ctx, struct wrap_hdr *hdr, const tp_msg *msg)
+consumed(tp_ctx *ctx, struct tp__wslot *hdr, const tp_msg *msg)
 {
     struct tp_listener *l = listener_of(ctx);
     struct tp__conn *c = tp__conn_block(l->net, hdr->conn);
@@ -122,12 +151,16 @@ static int
 wrap_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct wrap_arg *wa = arg;
-    struct wrap_hdr *hdr = state;
     struct tp_listener *l = wa->l;
+    struct tp__actor *a = ctx->self;
+    struct tp__wslot *slot;
     int err;
 
-    hdr->conn = wa->opened->conn;
-    hdr->become = NULL;
+    slot = slot_make(l->net, tp_pid_index(tp__actor_pid(a)));
+    if (slot == NULL)
+        return -ENOMEM;
+    slot->conn = wa->opened->conn;
+    slot->become = NULL;
     atomic_store_explicit(&wa->c->owner, tp_self(ctx), memory_order_relaxed);
     /* Queued before anything init does, so OPENED is always first. */
     tp__conn_tell(wa->c, TP_MSG_TCP_OPENED, wa->opened, sizeof(*wa->opened));
@@ -136,7 +169,12 @@ wrap_init(tp_ctx *ctx, void *state, void *arg)
         return err;
     if (l->o.behaviour->init == NULL)
         return 0;
-    return l->o.behaviour->init(ctx, user_state(state), l->o.arg);
+    err = l->o.behaviour->init(ctx, state, l->o.arg);
+    if (a->handler != wrap_handle) { /* init called tp_become() */
+        slot->become = a->handler;
+        a->handler = wrap_handle;
+    }
+    return err;
 }
 
 /* Never called: marks "the user did not call tp_become()". */
@@ -149,7 +187,7 @@ become_probe(tp_ctx *ctx, void *state, const tp_msg *msg)
 }
 
 static void
-call_user(tp_ctx *ctx, struct wrap_hdr *hdr, const tp_msg *msg)
+call_user(tp_ctx *ctx, void *state, struct tp__wslot *hdr, const tp_msg *msg)
 {
     struct tp__actor *a = ctx->self;
     tp_handle_fn fn = hdr->become != NULL
@@ -157,7 +195,7 @@ call_user(tp_ctx *ctx, struct wrap_hdr *hdr, const tp_msg *msg)
                           : listener_of(ctx)->o.behaviour->handle;
 
     a->handler = become_probe;
-    fn(ctx, user_state(hdr), msg);
+    fn(ctx, state, msg);
     if (a->handler == wrap_handle) /* tp_become(ctx, NULL) */
         hdr->become = NULL;
     else if (a->handler != become_probe)
@@ -168,13 +206,13 @@ call_user(tp_ctx *ctx, struct wrap_hdr *hdr, const tp_msg *msg)
 static void
 wrap_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 {
-    struct wrap_hdr *hdr = state;
+    struct tp__wslot *hdr = my_slot(ctx);
     bool ours = tp_msg_is_net(msg->type) && msg->ref == hdr->conn &&
                 hdr->conn != TP_CONN_NONE;
 
     if (hdr->conn != TP_CONN_NONE)
         consumed(ctx, hdr, msg);
-    call_user(ctx, hdr, msg);
+    call_user(ctx, state, hdr, msg);
     if (!ours)
         return;
     if (msg->type == TP_MSG_TCP_CLOSED) {
@@ -197,7 +235,7 @@ user_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *reason)
     r.prev = tp__tls_recover;
     tp__tls_recover = &r;
     if (sigsetjmp(r.jb, 0) == 0) {
-        b->terminate(ctx, user_state(state), reason);
+        b->terminate(ctx, state, reason);
     } else {
         if (r.signo != 0)
             tp__fault_report(&r, "terminate callback");
@@ -210,7 +248,7 @@ user_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *reason)
 static void
 wrap_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *reason)
 {
-    struct wrap_hdr *hdr = state;
+    struct tp__wslot *hdr = my_slot(ctx);
 
     user_terminate(ctx, state, reason);
     if (hdr->conn != TP_CONN_NONE)
@@ -225,7 +263,7 @@ tp__wrap_behaviour(struct tp_listener *l)
     const tp_behaviour *b = l->o.behaviour;
 
     l->wrap.name = b->name != NULL ? b->name : "connection";
-    l->wrap.state_size = sizeof(struct wrap_hdr) + b->state_size;
+    l->wrap.state_size = b->state_size;
     l->wrap.init = wrap_init;
     l->wrap.handle = wrap_handle;
     l->wrap.terminate = wrap_terminate;
