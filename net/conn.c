@@ -62,7 +62,7 @@ set_state(struct tp__conn *c, unsigned st)
 static void
 touch(struct tp__conn *c)
 {
-    atomic_store_explicit(&c->last_ms, tp__net_tick(conn_s(c)),
+    atomic_store_explicit(&c->last_ms, tp__net_tick(tp__conn_loop(c)),
                           memory_order_relaxed);
 }
 
@@ -557,7 +557,7 @@ tp__conn_close(struct tp__conn *c, tp_net_close reason, int err, bool graceful)
 static void
 idle_fire(struct tp__conn *c)
 {
-    uint32_t now = tp__net_tick(conn_s(c));
+    uint32_t now = tp__net_tick(tp__conn_loop(c));
     uint32_t idle =
         now - atomic_load_explicit(&c->last_ms, memory_order_relaxed);
 
@@ -569,11 +569,14 @@ idle_fire(struct tp__conn *c)
         idle_arm(c);
         return;
     }
-    if (idle >= c->idle_ms) {
+    /* last_ms comes from the loop's cached clock, which can lag the real
+     * one by the time since the loop last ran (well under a tick): one
+     * tick of slack keeps the timeout from ever firing early. */
+    if (idle > c->idle_ms) {
         tp__conn_close(c, TP_NET_CLOSE_TIMEOUT, 0, true);
         return;
     }
-    tp__conn_timer_arm(c, c->idle_ms - idle); /* lazy re-arm */
+    tp__conn_timer_arm(c, c->idle_ms + 1 - idle); /* lazy re-arm */
 }
 
 static void

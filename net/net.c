@@ -105,16 +105,18 @@ net_new(struct tp_runtime *rt)
     return net;
 }
 
-/* A write to a socket the peer reset raises SIGPIPE in the writing
- * thread. Blocking it on the scheduler threads (where every socket write
- * happens) turns it into EPIPE without touching the process's own
- * disposition of the signal. */
+/* Runs first on each loop. A write to a socket the peer reset raises
+ * SIGPIPE in the writing thread: blocking it on the scheduler threads
+ * (where every socket write happens) turns it into EPIPE without touching
+ * the process's own disposition of the signal. */
 static void
-block_sigpipe(struct tp__cmd *cmd, struct tp__sched *s)
+loop_start(struct tp__cmd *cmd, struct tp__sched *s)
 {
+    struct tp__net_loop *nl = &tp__net_of(s->rt)->loops[s->index];
     sigset_t set;
 
-    (void)s;
+    uv_update_time(&s->loop);
+    nl->tick_base = uv_now(&s->loop) - tp__sched_tick(s);
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -130,7 +132,7 @@ loops_init(struct tp_runtime *rt)
             tp_log(TP_LOG_WARN, "net: SIGPIPE not blocked (out of memory)");
             continue;
         }
-        cmd->fn = block_sigpipe;
+        cmd->fn = loop_start;
         tp__sched_post(rt->sched[i], cmd);
     }
 }
@@ -151,10 +153,10 @@ tp__net_get(struct tp_runtime *rt, int *err)
     if (net == NULL && (net = net_new(rt)) != NULL) {
         rt->ext_free[TP__EXT_NET] = net_free;
         tp__rt_add_stop_hook(rt, &net->drain_hook);
-        loops_init(rt);
         /* release: the initialised state before its pointer. */
         __atomic_store_n((struct tp__net **)&rt->ext[TP__EXT_NET], net,
                          __ATOMIC_RELEASE);
+        loops_init(rt); /* their commands find the state published */
     }
     pthread_mutex_unlock(&init_lock);
     if (net == NULL)
@@ -314,9 +316,9 @@ tp__net_cfg_intern(struct tp__net *net, const tp_conn_opts *o)
 }
 
 uint32_t
-tp__net_tick(struct tp__sched *s)
+tp__net_tick(struct tp__net_loop *nl)
 {
-    return (uint32_t)tp__sched_tick(s);
+    return (uint32_t)(uv_now(&nl->s->loop) - nl->tick_base);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -141,6 +141,8 @@ struct tp__net_loop {
     struct tp__conn *free;
     /* Drain: loop-only. */
     struct tp__wtimer drain_timer;
+    /* uv_now(loop) - runtime tick, set on the loop thread at start. */
+    uint64_t tick_base;
 };
 
 /* An outbound connection's options, interned (kept until destroy). */
@@ -245,7 +247,9 @@ struct tp__conn *tp__conn_resolve(struct tp__net *net, tp_conn h);
 struct tp__conn *tp__conn_alloc(struct tp__net_loop *nl);
 /* Back to its loop's free list, with a new generation (loop thread). */
 void tp__conn_release(struct tp__net_loop *nl, struct tp__conn *c);
-uint32_t tp__net_tick(struct tp__sched *s);
+/* The runtime tick (ms) from the loop's cached clock, low 32 bits: no
+ * system call (libuv refreshes it once per loop iteration). Loop thread. */
+uint32_t tp__net_tick(struct tp__net_loop *nl);
 /* Pool allocation for commands. */
 void *tp__net_cmd_alloc(size_t size, uint8_t *klass);
 void tp__net_cmd_free(void *p, uint8_t klass);

@@ -187,8 +187,8 @@ test_net_scale_idle_connections(void **state)
     marginal = (double)(rss2 - rss1) / (n - warm);
     overall = (double)(rss2 - rss0) / n;
     actor = (double)(st1.actor_bytes - st0.actor_bytes) / (n - warm);
-    accounted = (double)(sizeof(struct tp__conn) + sizeof(struct tp__wslot)) +
-                actor;
+    accounted =
+        (double)(sizeof(struct tp__conn) + sizeof(struct tp__wslot)) + actor;
     print_message("%d idle connections: %.0f bytes/conn of server RSS "
                   "(%.0f for each after the first %d); accounted: %.0f = "
                   "connection %zu + actor %.0f + wrapper entry %zu\n",
