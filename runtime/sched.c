@@ -151,6 +151,18 @@ tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
         local_push(self, task);
 }
 
+/* A pinned task made runnable by its own scheduler: the inbox, not the
+ * ring, because thieves take from rings and a pinned task must never run
+ * elsewhere. */
+static void
+pinned_push(struct tp__sched *s, struct tp__node *t)
+{
+    if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
+                     TP__SCHED_RUNNING))
+        mark_awake(s);
+    tp__mpsc_push(&s->inbox, t);
+}
+
 void
 tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task, unsigned home)
 {
@@ -158,7 +170,7 @@ tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task, unsigned home)
     struct tp__sched *target = rt->sched[home % rt->nsched];
 
     if (self == target)
-        local_push(self, task);
+        pinned_push(self, task);
     else
         remote_push(target, task);
 }
