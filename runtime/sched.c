@@ -17,6 +17,7 @@
 #include "runtime_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -394,9 +395,23 @@ sched_sleep(struct tp__sched *s)
 
 /* Before sleeping, spin this long looking for work: a scheduler that ran
  * out of work a moment ago usually gets more within microseconds (a reply,
- * a credit), and an eventfd wake-up plus the context switches cost more
- * than that. An idle runtime still sleeps: the spin only follows work. */
-#define SPIN_NS 20000u
+ * a credit, the next request on a socket), and an eventfd wake-up plus the
+ * context switches cost more than that. An idle runtime still sleeps: the
+ * spin only follows work. Every SPIN_CHECK rounds it also looks at its
+ * loop (a socket that became readable is work too) and yields the CPU, so
+ * a spinning scheduler never holds a core that another runnable thread
+ * (a client on the same machine, another process) is waiting for. */
+#define SPIN_NS    20000u
+#define SPIN_CHECK 64u
+
+/* True when the loop has I/O to handle (its epoll fd is readable). */
+static bool
+loop_ready(struct tp__sched *s)
+{
+    struct pollfd p = {uv_backend_fd(&s->loop), POLLIN, 0};
+
+    return poll(&p, 1, 0) > 0;
+}
 
 static bool
 spin_for_work(struct tp__sched *s)
@@ -406,10 +421,14 @@ spin_for_work(struct tp__sched *s)
     for (unsigned i = 1;; i++) {
         if (has_local_work(s) || others_have_work(s))
             return true;
-        if ((i % 64) == 0 &&
-            (tp_now_ns() >= until ||
-             atomic_load_explicit(&s->rt->stopped, memory_order_relaxed)))
-            return false;
+        if ((i % SPIN_CHECK) == 0) {
+            if (loop_ready(s))
+                return true;
+            sched_yield();
+            if (tp_now_ns() >= until ||
+                atomic_load_explicit(&s->rt->stopped, memory_order_relaxed))
+                return false;
+        }
         __builtin_ia32_pause();
     }
 }
