@@ -4,9 +4,11 @@
  * only; the pattern of a minimal Troupe TCP server.
  *
  *   echo_server [--port=0] [--schedulers=0] [--pin=1] [--pin_actors=0]
+ *               [--stats=0]
  *
  * Prints "port <n>" once listening (port 0: an ephemeral port), then serves
  * until SIGINT or SIGTERM, and stops gracefully (connections drain).
+ * --stats=1 prints each scheduler's counters to stderr at the end.
  */
 #include "benchutil.h"
 
@@ -40,6 +42,24 @@ on_signal(int sig)
 {
     (void)sig;
     tp_runtime_request_stop(the_rt); /* async-signal-safe */
+}
+
+static void
+print_stats(tp_runtime *rt)
+{
+    tp_sched_stats st[16];
+    unsigned n = tp_runtime_get_sched_stats(rt, st, 16);
+
+    for (unsigned i = 0; i < n && i < 16; i++)
+        fprintf(stderr,
+                "sched %u: turns %llu steals %llu sleeps %llu wakeups %llu "
+                "busy %.1f%%\n",
+                i, (unsigned long long)st[i].turns,
+                (unsigned long long)st[i].steals,
+                (unsigned long long)st[i].sleeps,
+                (unsigned long long)st[i].wakeups,
+                100.0 * (double)st[i].busy_ns /
+                    (double)(st[i].busy_ns + st[i].idle_ns + 1));
 }
 
 static void
@@ -84,6 +104,8 @@ main(int argc, char **argv)
     printf("port %u\n", tp_listener_port(l));
     fflush(stdout);
     tp_runtime_wait_stop_request(the_rt, -1);
+    if (tpb_opt(argc, argv, "stats", 0))
+        print_stats(the_rt);
     tp_runtime_destroy(the_rt); /* drains, then stops */
     return 0;
 }
