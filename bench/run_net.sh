@@ -11,7 +11,7 @@
 # runs, for each connection count, every server once (troupe, libuv,
 # erlang, go, node: interleaved, so slow drifts of this noisy machine hit
 # every column alike): the server starts alone, bench/loadgen (a separate
-# process, `--threads` threads, default 1) measures for --duration seconds
+# process, `--threads` threads, default 2, 1 for one connection) measures for --duration seconds
 # (default 5) after 1 s of warm-up, the server is stopped. Then every
 # server once more for the idle test: loadgen opens --idle connections
 # (default 15,000) and reads the server's VmRSS before and after. RUNS
@@ -29,7 +29,7 @@ PEERS=libuv,erlang,go,node
 CONNS=1,100,1000
 DURATION=5
 IDLE=15000
-THREADS=1
+THREADS=2
 OUT=
 PORT=$((20000 + RANDOM % 10000)) # below the ephemeral range (32768-)
 
@@ -230,7 +230,7 @@ for ((r = 1; r <= RUNS; r++)); do
   for c in ${CONNS//,/ }; do
     for i in "${IMPLS[@]}"; do
       measure "$i" "c$c" "--conns=$c" "--duration=$DURATION" "--warmup=1" \
-        "--threads=$THREADS"
+        "--threads=$((THREADS < c ? THREADS : c))"
     done
   done
   if [ "$IDLE" -gt 0 ]; then
