@@ -401,7 +401,8 @@ tp_unpacker_read(tp_unpacker *u, const void *data, size_t len,
         return -EINVAL;
     if ((err = tp__mp_scan(data, len, &u->lim, &need)) != 0)
         return err;
-    if (need != 0 && (err = arena_fit(u, need)) != 0)
+    /* Also for need == 0: a big arena shrinks whatever comes next. */
+    if ((err = arena_fit(u, need)) != 0)
         return err;
     u->used = 0;
     decode(u, data, (const uint8_t *)data + len, out);

@@ -379,6 +379,36 @@ test_pack_random_round_trips_match_msgpack_c(void **state)
     tp_unpacker_free(u);
 }
 
+/* NaNs (a signalling float32 NaN among them) decode as NaN of the same
+ * width, print as NaN and re-pack as NaN. fuzz_pack's first finding was in
+ * its own harness here: msgpack_object_equal() says NaN != NaN. */
+static void
+test_pack_nan_floats(void **state)
+{
+    static const char f32[] = "\xca\xff\x92\xff\xff";
+    static const char f64[] = "\xcb\x7f\xf8\x00\x00\x00\x00\x00\x01";
+    tp_unpacker *u = unpacker();
+    msgpack_object o, o2;
+    char text[16];
+    tp_pack p;
+
+    assert_int_equal(tp_unpacker_read(u, f32, 5, &o), 0);
+    assert_int_equal(o.type, MSGPACK_OBJECT_FLOAT32);
+    assert_true(isnan(o.via.f64));
+    assert_int_equal(tp_pack_print(f32, 5, text, sizeof(text)), 3);
+    assert_string_equal(text, "NaN");
+    tp_pack_init(&p);
+    assert_int_equal(tp_pack_object(&p, &o), 0);
+    assert_int_equal(tp_unpacker_read(u, tp_pack_data(&p), 5, &o2), 0);
+    assert_int_equal(o2.type, MSGPACK_OBJECT_FLOAT32);
+    assert_true(isnan(o2.via.f64));
+    assert_int_equal(tp_unpacker_read(u, f64, 9, &o), 0);
+    assert_int_equal(o.type, MSGPACK_OBJECT_FLOAT64);
+    assert_true(isnan(o.via.f64));
+    tp_pack_fini(&p);
+    tp_unpacker_free(u);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Builder errors                                                          */
 
@@ -603,6 +633,13 @@ test_pack_decoding_memory_proportional_and_reused(void **state)
         assert_every_type(&o);
     }
     assert_int_equal(atomic_load(&n_allocs), 0);
+    /* A scalar after a big payload shrinks the arena too (found by
+     * fuzz_pack: a one-byte payload kept a large arena). */
+    assert_int_equal(tp_unpacker_read(u, arr, 5 + n, &o), 0);
+    assert_true(tp_unpacker_footprint(u) > 64 * 1024);
+    assert_int_equal(tp_unpacker_read(u, "\x5c", 1, &o), 0);
+    assert_int_equal(o.via.u64, 0x5c);
+    assert_true(tp_unpacker_footprint(u) <= 64 * 1024);
     tp_pack_fini(&p);
     tp_unpacker_free(u);
     free(arr);
@@ -801,6 +838,7 @@ main(void)
         cmocka_unit_test(test_pack_integers_use_smallest_encoding),
         cmocka_unit_test(test_pack_read_every_wire_form),
         cmocka_unit_test(test_pack_random_round_trips_match_msgpack_c),
+        cmocka_unit_test(test_pack_nan_floats),
         cmocka_unit_test(test_pack_builder_refuses_incomplete_and_extra_values),
         cmocka_unit_test(test_pack_builder_depth_and_size_limits),
         cmocka_unit_test_setup_teardown(
