@@ -368,16 +368,18 @@ decode(tp_unpacker *u, const uint8_t *p, const uint8_t *end, msgpack_object *o)
     return p;
 }
 
-/* Makes the arena hold at least `need` bytes. It grows at least twofold
- * (up to ARENA_KEEP) so slowly growing payloads settle quickly, and a big
- * one shrinks back to ARENA_KEEP when a small payload follows. Contents
- * need not survive: free and malloc, no realloc copy. */
+/* Makes the arena hold at least `need` bytes. Small arenas grow at least
+ * twofold (up to ARENA_KEEP) so slowly growing payloads settle quickly; a
+ * big one (over ARENA_KEEP) shrinks when a payload needs less than a
+ * quarter of it. So after a read the arena is at most
+ * max(ARENA_KEEP, 4 * need). Contents need not survive: free and malloc,
+ * no realloc copy. */
 static int
 arena_fit(tp_unpacker *u, size_t need)
 {
     size_t want = need;
 
-    if (need <= u->cap && (u->cap <= ARENA_KEEP || need > ARENA_KEEP))
+    if (need <= u->cap && (u->cap <= ARENA_KEEP || u->cap / 4 <= need))
         return 0;
     if (need <= ARENA_KEEP) {
         size_t grown = u->cap * 2 < ARENA_MIN ? ARENA_MIN : u->cap * 2;

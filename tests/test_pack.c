@@ -640,6 +640,15 @@ test_pack_decoding_memory_proportional_and_reused(void **state)
     assert_int_equal(tp_unpacker_read(u, "\x5c", 1, &o), 0);
     assert_int_equal(o.via.u64, 0x5c);
     assert_true(tp_unpacker_footprint(u) <= 64 * 1024);
+    /* So does a payload needing more than 64 KiB but much less than the
+     * arena holds (found by fuzz_pack too): at most 4 x its need stays. */
+    assert_int_equal(tp_unpacker_read(u, arr, 5 + n, &o), 0);
+    arr[3] = (unsigned char)(4000 >> 8);
+    arr[4] = (unsigned char)(4000 & 0xff);
+    arr[1] = arr[2] = 0;
+    assert_int_equal(tp_unpacker_read(u, arr, 5 + 4000, &o), 0);
+    assert_int_equal(o.via.array.size, 4000);
+    assert_true(tp_unpacker_footprint(u) <= 4 * 4000 * sizeof(o));
     tp_pack_fini(&p);
     tp_unpacker_free(u);
     free(arr);

@@ -203,9 +203,10 @@ TP_API void tp_unpacker_free(tp_unpacker *u);
  * Validates data[0..len) and decodes it into *out. The decoded tree lives
  * in u's arena until the next read on u (or tp_unpacker_free); its strings,
  * binaries and ext bodies point into data, so data must outlive it too.
- * The arena grows to fit (at most 24 bytes per payload byte) and is kept
- * for the next read, so steady traffic does not allocate; a large arena
- * (over 64 KiB) shrinks back when a small payload follows.
+ * The arena grows to fit (a payload needs at most 24 bytes per byte) and
+ * is kept for the next read, so steady traffic does not allocate; after a
+ * read it holds at most max(64 KiB, 4 x what that payload needed): a
+ * large arena shrinks when a much smaller payload follows.
  * Errors: tp_pack_check()'s, -ENOMEM (*out is then untouched).
  * Not thread-safe: one decoder, one thread at a time.
  */
