@@ -47,6 +47,8 @@ pack_write(void *data, const char *buf, size_t len)
 
     if (p->err != 0)
         return -1;
+    if (len == 0)
+        return 0; /* an empty body: buf may be NULL */
     if (need > p->max || need < len) {
         p->err = -EMSGSIZE;
         return -1;

@@ -47,10 +47,12 @@ out_truncate(struct out *o)
         goto done;
     if (o->size - 1 < room)
         room = o->size - 1;
-    if (o->pos > o->size - 1 - room)
+    if (o->pos > o->size - 1 - room) {
+        /* Cut into the text: not inside a UTF-8 character. */
         o->pos = o->size - 1 - room;
-    while (o->pos > 0 && ((uint8_t)o->buf[o->pos] & 0xc0) == 0x80)
-        o->pos--;
+        while (o->pos > 0 && ((uint8_t)o->buf[o->pos] & 0xc0) == 0x80)
+            o->pos--;
+    }
     memcpy(o->buf + o->pos, ELLIPSIS, room);
     o->pos += room;
 done:
@@ -290,11 +292,13 @@ tp_pack_print(const void *data, size_t len, char *buf, size_t size)
 {
     /* The result is an int: cap the text at INT_MAX bytes. */
     struct out o = {buf, size > INT_MAX ? (size_t)INT_MAX : size, 0, false};
-    struct in in = {data, (const uint8_t *)data + len};
+    struct in in;
     int err;
 
     if ((buf == NULL && size != 0) || (data == NULL && len != 0))
         return -EINVAL;
+    in.p = data != NULL ? data : (const void *)""; /* no NULL + 0 */
+    in.end = in.p + len;
     err = print_value(&o, &in, 0);
     if (err == 0 && !o.full && in.p != in.end)
         err = -EBADMSG; /* bytes after the value */

@@ -241,7 +241,7 @@ tp_pack_check(const void *data, size_t len, const tp_unpack_limits *lim)
     }
     if (!limits_ok(lim) || (data == NULL && len != 0))
         return -EINVAL;
-    return tp__mp_scan(data, len, lim, &need);
+    return tp__mp_scan(data != NULL ? data : (const void *)"", len, lim, &need);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -401,6 +401,8 @@ tp_unpacker_read(tp_unpacker *u, const void *data, size_t len,
 
     if (u == NULL || out == NULL || (data == NULL && len != 0))
         return -EINVAL;
+    if (data == NULL)
+        data = ""; /* len is 0: no pointer arithmetic on NULL */
     if ((err = tp__mp_scan(data, len, &u->lim, &need)) != 0)
         return err;
     /* Also for need == 0: a big arena shrinks whatever comes next. */
