@@ -33,6 +33,7 @@ CC=clang cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTP_FUZZ=ON -DTP_WERROR=ON -DTP_BUILD_TESTS=OFF -DTP_BUILD_BENCH=OFF \
   -DTP_BUILD_SAMPLES=OFF >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+BUILD=$(cd "$BUILD" && pwd)
 
 targets=()
 if [ $# -gt 0 ]; then
@@ -55,20 +56,23 @@ failed=0
 for t in "${targets[@]}"; do
   name=${t##*/fuzz_}
   seeds=$ROOT/fuzz/corpus/$name
-  work=$ROOT/$BUILD/fuzz/corpus/$name
-  art=$ROOT/$BUILD/fuzz/artifacts/$name
-  log=$ROOT/$BUILD/fuzz/$name.log
+  work=$BUILD/fuzz/corpus/$name
+  art=$BUILD/fuzz/artifacts/$name
+  log=$BUILD/fuzz/$name.log
   [ -x "$t" ] || { echo "fuzz.sh: no target $t" >&2; failed=1; continue; }
   mkdir -p "$work" "$art"
   dirs=("$work")
   [ -d "$seeds" ] && dirs+=("$seeds")
   echo "fuzz.sh: $name for ${TIME}s (jobs $JOBS, seeds: $seeds)"
+  par=()
+  # -jobs (even 1) forks workers logging to fuzz-<n>.log in the cwd (the
+  # build dir); the parent copies their output into its own.
+  [ "$JOBS" -gt 1 ] && par=(-jobs="$JOBS" -workers="$JOBS")
   rc=0
-  "$t" -max_total_time="$TIME" -max_len="$MAX_LEN" -timeout=10 \
-    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" \
-    -jobs="$JOBS" -workers="$JOBS" "${dirs[@]}" >"$log" 2>&1 || rc=$?
-  # With -jobs, libFuzzer writes each job's output to fuzz-<n>.log.
-  [ "$JOBS" -gt 1 ] && cat fuzz-*.log >>"$log" 2>/dev/null && rm -f fuzz-*.log
+  (cd "$BUILD/fuzz" && rm -f fuzz-*.log &&
+     "$t" -max_total_time="$TIME" -max_len="$MAX_LEN" -timeout=10 \
+       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" \
+       "${par[@]}" "${dirs[@]}") >"$log" 2>&1 || rc=$?
   grep -E '^stat::number_of_executed_units|^stat::average_exec_per_sec' \
     "$log" | sed "s/^/  $name: /" || true
   if [ $rc -ne 0 ] || ls "$art"/crash-* "$art"/leak-* "$art"/timeout-* \
