@@ -52,8 +52,8 @@ typedef enum tp_gs_result {
     /** Go on. From handle_call: no reply now; answer later with
      *  tp_gs_reply() on a saved tp_gs_from (or never). */
     TP_GS_NOREPLY = 0,
-    /** handle_call only: the call is answered. If the callback did not
-     *  call tp_gs_reply(), an empty reply is sent now. */
+    /** handle_call: the call is answered; if the callback did not call
+     *  tp_gs_reply(), an empty reply is sent now. Elsewhere: as NOREPLY. */
     TP_GS_REPLY = 1,
     /** Stop the server: normal, or the reason given to tp_gs_stop() /
      *  tp_exit_with(). A call not yet answered gets TP_MSG_NOPROC, so its
