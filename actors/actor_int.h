@@ -131,6 +131,13 @@ struct tp__ctx_stats {
 
 struct tp__actors;
 
+/* Per-thread data of the services (e.g. the msgpack decoder's arena),
+ * made on first use by its owner and freed with the runtime through
+ * `free`. Services embed this header first in their own struct. */
+struct tp__ctx_svc {
+    void (*free)(struct tp__ctx_svc *svc);
+};
+
 struct tp_ctx {
     struct tp_runtime *rt;
     struct tp__actors *A;
@@ -146,6 +153,7 @@ struct tp_ctx {
     struct tp__ctx_stats st;
     struct tp__slot_cache cache[TP__NCLASS];
     struct tp__arena arena[TP__NCLASS];
+    struct tp__ctx_svc *svc; /* owner thread only; NULL until used */
 };
 
 struct tp__depot_batch {
