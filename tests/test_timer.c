@@ -29,6 +29,13 @@ arm_one(tp_ctx *ctx, void *arg)
                               sizeof(a->armed_ns), &a->t);
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Records when each tick arrives. */
 static void
 test_timer_never_early_and_within_a_tick(void **state)
@@ -36,7 +43,7 @@ test_timer_never_early_and_within_a_tick(void **state)
     tp_runtime *rt = tpt_runtime(2);
     tpt_probe *p = tpt_probe_new(rt, false);
     uint32_t delays[] = {1, 2, 5, 10, 25, 50, 100, 250};
-    uint64_t worst_late = 0;
+    uint64_t worst_late = 0, late[8];
 
     for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
         struct armed a = {delays[i], 0, 0, -1};
@@ -51,13 +58,18 @@ test_timer_never_early_and_within_a_tick(void **state)
         /* Never early: the message was handled no sooner than the delay
          * after arming. */
         assert_true(elapsed >= (uint64_t)delays[i] * 1000000u);
-        if (elapsed - (uint64_t)delays[i] * 1000000u > worst_late)
-            worst_late = elapsed - (uint64_t)delays[i] * 1000000u;
+        late[i] = elapsed - (uint64_t)delays[i] * 1000000u;
+        if (late[i] > worst_late)
+            worst_late = late[i];
     }
-    /* Within one 1 ms tick plus scheduling and test-thread latency on an
-     * idle machine (generous for noisy CI: 20 ms, x slow factor). */
-    print_message("worst lateness: %.2f ms\n", worst_late / 1e6);
-    assert_true(worst_late < 20000000ull * tpt_slow());
+    /* Within one 1 ms tick plus scheduling and test-thread latency: the
+     * median must be a few ms; the worst is bounded generously because CI
+     * machines are shared and noisy. */
+    qsort(late, 8, sizeof(late[0]), cmp_u64);
+    print_message("lateness: median %.2f ms, worst %.2f ms\n", late[4] / 1e6,
+                  worst_late / 1e6);
+    assert_true(late[4] < 5000000ull * tpt_slow());
+    assert_true(worst_late < 200000000ull * tpt_slow());
     tpt_probe_free(p);
     tpt_finish(rt);
 }
