@@ -101,7 +101,7 @@ req_which(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
 
     if (!tp_msg_is_request(m))
         return;
-    if (m->len >= sizeof(skip))
+    if (m->len == sizeof(skip)) /* optional: where the page starts */
         memcpy(&skip, m->data, sizeof(skip));
     cap = skip < total ? total - skip : 0;
     cap = cap < CHILDREN_PER_REPLY ? cap : CHILDREN_PER_REPLY;

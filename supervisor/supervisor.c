@@ -655,7 +655,8 @@ on_exit(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
 
     if (tp_msg_exit(m, &from, &r) != 0)
         return;
-    if (tp__u64map_remove(&s->bypid, from, &v)) {
+    /* (Key 0 marks free slots in the map: never look TP_PID_NONE up.) */
+    if (from != TP_PID_NONE && tp__u64map_remove(&s->bypid, from, &v)) {
         c = (struct tp__sup_child *)(uintptr_t)v;
         c->pid = TP_PID_NONE;
         s->active--;
@@ -679,7 +680,9 @@ on_timer(tp_ctx *ctx, struct tp__sup *s, uint64_t id)
     struct tp__sup_child *c;
     uint64_t v;
 
-    if (id != 0 && id == s->op.timer_id) {
+    if (id == 0)
+        return;
+    if (id == s->op.timer_id) {
         s->op.timer_id = 0;
         s->op.retry = false;
         s->op.phase = TP__PH_START;

@@ -10,6 +10,8 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <troupe/timer.h>
@@ -19,8 +21,24 @@ enum { EV_START = 0x100, EV_STOP, EV_PONG };
 /* Orders a test worker understands. */
 enum { W_EXIT = 0x200, W_CRASH, W_PING, W_LINGER };
 
+/* Events written synchronously by the workers themselves: exact order,
+ * and readable after the runtime has stopped. */
+#define TW_JOURNAL_MAX 1024
+
+struct tw_journal {
+    pthread_mutex_t lock;
+    int n;
+    struct {
+        uint32_t type;
+        int tag;
+        int kind;
+    } ev[TW_JOURNAL_MAX];
+};
+
 struct tw_arg {
     tp_pid probe;
+    struct tw_journal *j;   /* when set, events go here instead */
+    _Atomic int fail_inits; /* the next inits that fail (-EIO) */
     int tag;
     int init_err;    /* init fails with this (0 = succeeds) */
     bool trap;       /* trap exits (sees the supervisor's shutdown) */
@@ -45,6 +63,17 @@ tw_report(tp_ctx *ctx, const struct tw_arg *a, uint32_t type, int kind,
 {
     struct tw_ev ev;
 
+    if (a->j != NULL) {
+        pthread_mutex_lock(&a->j->lock);
+        if (a->j->n < TW_JOURNAL_MAX) {
+            a->j->ev[a->j->n].type = type;
+            a->j->ev[a->j->n].tag = a->tag;
+            a->j->ev[a->j->n].kind = kind;
+            a->j->n++;
+        }
+        pthread_mutex_unlock(&a->j->lock);
+        return;
+    }
     memset(&ev, 0, sizeof(ev));
     ev.tag = a->tag;
     ev.kind = kind;
@@ -62,6 +91,10 @@ tw_init(tp_ctx *ctx, void *state, void *arg)
     s->a = arg;
     if (s->a->init_err != 0)
         return s->a->init_err;
+    if (atomic_load(&((struct tw_arg *)arg)->fail_inits) > 0) {
+        atomic_fetch_sub(&((struct tw_arg *)arg)->fail_inits, 1);
+        return -EIO;
+    }
     if (s->a->trap || s->a->stubborn)
         tp_trap_exit(ctx, true);
     tw_report(ctx, s->a, EV_START, 0, NULL);
@@ -165,16 +198,34 @@ tw_tell_exit(tp_runtime *rt, tp_pid w, tp_exit_kind kind)
  * "c<i>" with them. */
 static inline void
 tw_specs(tpt_probe *p, struct tw_arg *args, tp_child_spec *specs,
-         char (*ids)[8], int n, tp_restart restart)
+         char (*ids)[16], int n, tp_restart restart)
 {
     for (int i = 0; i < n; i++) {
         memset(&args[i], 0, sizeof(args[i]));
-        args[i].probe = tpt_probe_pid(p);
+        args[i].probe = p != NULL ? tpt_probe_pid(p) : TP_PID_NONE;
         args[i].tag = i;
-        snprintf(ids[i], sizeof(ids[i]), "c%d", i);
+        snprintf(ids[i], sizeof(ids[i]), "c%d", i % 1000000);
         tp_child_spec_init(&specs[i], ids[i], &tw_behaviour, &args[i]);
         specs[i].restart = restart;
     }
+}
+
+/* Asserts the journal holds exactly these (type, tag, kind) in order
+ * (kind -1 = any). */
+static inline void
+tw_journal_check(struct tw_journal *j, const int (*want)[3], int n)
+{
+    pthread_mutex_lock(&j->lock);
+    for (int i = 0; i < n && i < j->n; i++) {
+        if (j->ev[i].type != (uint32_t)want[i][0] ||
+            j->ev[i].tag != want[i][1] ||
+            (want[i][2] >= 0 && j->ev[i].kind != want[i][2]))
+            fail_msg("journal[%d]: got (%#x, %d, %d), want (%#x, %d, %d)", i,
+                     j->ev[i].type, j->ev[i].tag, j->ev[i].kind, want[i][0],
+                     want[i][1], want[i][2]);
+    }
+    assert_int_equal(j->n, n);
+    pthread_mutex_unlock(&j->lock);
 }
 
 static inline bool
