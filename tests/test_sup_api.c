@@ -5,6 +5,8 @@
  */
 #include "test_sup_common.h"
 
+#include <stdlib.h>
+
 #define N 4
 
 struct fx {
@@ -195,6 +197,11 @@ test_requests_wait_for_group_restart(void **state)
                                      W_CRASH, NULL, 0),
                      0);
     tw_expect(f.p, EV_STOP, 0);
+    /* Once the supervisor has seen the crash, the group restart runs (c2
+     * takes 300 ms to stop). */
+    do {
+        assert_int_equal(count_children(&f, info, 8), 3);
+    } while (!info[0].restarting);
     tp_child_spec_init(&c, id, &tw_behaviour, &f.args[3]);
     assert_int_equal(tp_supervisor_start_child(f.rt, f.sup, &c, NULL, NULL, 20),
                      -ETIMEDOUT);
@@ -485,6 +492,6 @@ main(void)
         cmocka_unit_test(test_dynamic_children_stop_at_once_on_shutdown),
         cmocka_unit_test(test_attach_joins_a_dynamic_supervisor),
     };
-    tp_log_set_level(TP_LOG_ERROR);
+    tp_log_set_level(getenv("TPLOG") ? TP_LOG_DEBUG : TP_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
