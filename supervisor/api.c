@@ -157,9 +157,10 @@ start_child(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
     } else {
         c->flags |= TP__CF_OWNSPEC;
         /* OTP keeps no spec of a child that failed to start. */
-        if ((err = tp__sup_spawn(ctx, s, c)) != 0)
+        if ((err = tp__sup_spawn(ctx, s, c)) == 0)
+            pid = c->pid;
+        else
             tp__sup_static_delete(s, c);
-        pid = c->pid;
     }
     answer(ctx, m, err, err == 0 ? pid : TP_PID_NONE);
 }
