@@ -275,10 +275,34 @@ check_mid(tp_runtime *rt, tp_pid mid, struct ledger *l, unsigned *matched)
 }
 
 static void
+dump_stuck(tp_runtime *rt, tp_pid pid)
+{
+    tp_sched_stats ss[4];
+    tp_actor_info ai;
+    unsigned n = tp_runtime_get_sched_stats(rt, ss, 4);
+
+    if (tp_actor_peek(rt, pid, &ai) == 0)
+        print_error("stuck actor %s: mailbox %lu handled %lu sched %d\n",
+                    ai.behaviour, (unsigned long)ai.mailbox,
+                    (unsigned long)ai.handled, ai.scheduler);
+    for (unsigned i = 0; i < n && i < 4; i++)
+        print_error("sched %u: runq %u sleeping %d turns %lu sleeps %lu "
+                    "wakeups %lu\n",
+                    i, ss[i].runq_len, ss[i].sleeping,
+                    (unsigned long)ss[i].turns, (unsigned long)ss[i].sleeps,
+                    (unsigned long)ss[i].wakeups);
+}
+
+static void
 stop_actor(tp_runtime *rt, tp_pid pid, struct ledger *l)
 {
     assert_int_equal(tp_runtime_send(rt, pid, C_STOP, NULL, 0), 0);
-    tw_wait_dead(rt, pid);
+    for (unsigned i = 0; i < 5000 * tpt_slow() && tw_alive(rt, pid); i++)
+        tpt_sleep_ms(1);
+    if (tw_alive(rt, pid)) {
+        dump_stuck(rt, pid); /* what the schedulers were doing */
+        fail_msg("actor did not stop");
+    }
     pthread_mutex_lock(&l->lock);
     assert_true(l->final);
     pthread_mutex_unlock(&l->lock);
