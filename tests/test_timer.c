@@ -309,6 +309,65 @@ test_timer_quiescence_waits_for_one_shot(void **state)
     tpt_finish(rt);
 }
 
+/* A chain of one-shot timers, each armed by the previous one's message.
+ * Regression: a timer that came due between the scheduler's last loop poll
+ * and its sleep fired inside the sleeping uv_run, which queued the actor
+ * and then blocked in the poll with no timer left to wake it: the chain
+ * stopped for good. */
+struct chain {
+    _Atomic int left;
+};
+
+static void
+chain_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    struct chain *c = *(struct chain **)state;
+    uint64_t until;
+
+    if (atomic_fetch_sub(&c->left, 1) <= 1)
+        return;
+    tp_send_after(ctx, 0, tp_self(ctx), M_TICK, NULL, 0, NULL);
+    /* Work for 0..1.5 ms, so the next timer comes due at every possible
+     * point of the scheduler's way to sleep, the racy one included. */
+    until = tp_now_ns() + (uint64_t)(rand() % 1500) * 1000u;
+    while (tp_now_ns() < until)
+        ;
+}
+
+static int
+chain_init(tp_ctx *ctx, void *state, void *arg)
+{
+    *(void **)state = arg;
+    return tp_send_after(ctx, 0, tp_self(ctx), M_TICK, NULL, 0, NULL);
+}
+
+static const tp_behaviour chain_beh = {.name = "chain",
+                                       .state_size = sizeof(void *),
+                                       .init = chain_init,
+                                       .handle = chain_handle};
+
+static void
+test_timer_chain_never_stalls(void **state)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    struct chain c;
+    int last = -1;
+
+    atomic_init(&c.left, 2000);
+    assert_int_equal(tp_runtime_spawn(rt, &chain_beh, &c, NULL, NULL), 0);
+    /* ~1 ms per link; a stalled chain makes no progress for a second. */
+    for (;;) {
+        int now = atomic_load(&c.left);
+        if (now <= 0)
+            break;
+        if (now == last)
+            fail_msg("timer chain stalled with %d links left", now);
+        last = now;
+        tpt_sleep_ms(1000 * tpt_slow());
+    }
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -320,6 +379,7 @@ main(void)
         cmocka_unit_test(test_timer_owner_death_cancels_its_timers),
         cmocka_unit_test(test_timer_cancel_racing_fire_exactly_one_wins),
         cmocka_unit_test(test_timer_quiescence_waits_for_one_shot),
+        cmocka_unit_test(test_timer_chain_never_stalls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
