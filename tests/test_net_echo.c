@@ -523,6 +523,44 @@ full_backlog(uint16_t *port, int *extra, int nextra)
 }
 
 static void
+test_net_connect_unix(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *client = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.echo = true};
+    char dir[] = "/tmp/tp-net-XXXXXX", path[128];
+    struct conn_req cr;
+    tp_listen_opts o;
+    tp_listener *l = NULL;
+    tpt_rec r;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/c.sock", dir);
+    tnet_opts(&o, &cfg);
+    o.path = path;
+    assert_int_equal(tp_unix_listen(rt, &o, &l), 0);
+    tp_connect_opts_init(&cr.o);
+    cr.o.path = path;
+    tpt_probe_do(client, connect_fn, &cr);
+    assert_int_equal(cr.result, 0);
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tpt_probe_do(client, send_fn, &cr);
+    tnet_expect(client, TP_MSG_TCP_DATA, 5000, &r);
+    assert_memory_equal(r.data, "hello", 5);
+    /* A path nobody listens on fails at once. */
+    snprintf(path, sizeof(path), "%s/none.sock", dir);
+    tpt_probe_do(client, connect_fn, &cr);
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, -ENOENT);
+    tp_listener_close(l);
+    rmdir(dir);
+    tpt_probe_free(client);
+    tpt_finish(rt);
+}
+
+static void
 test_net_connect_refused_and_timeout(void **state)
 {
     tp_runtime *rt = tpt_runtime(2);
@@ -659,6 +697,7 @@ main(void)
         cmocka_unit_test(test_net_listener_port_and_addrinuse),
         cmocka_unit_test(test_net_send_from_other_scheduler_and_blob),
         cmocka_unit_test(test_net_connect_echo_and_close),
+        cmocka_unit_test(test_net_connect_unix),
         cmocka_unit_test(test_net_connect_refused_and_timeout),
         cmocka_unit_test(test_net_connect_owner_death_closes),
         cmocka_unit_test(test_net_read_once),
