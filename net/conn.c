@@ -662,11 +662,8 @@ set_idle(struct tp__conn *c, uint32_t ms)
 }
 
 void
-tp__conn_exec(struct tp__net *net, struct tp__sched *s, struct tp__conn *c,
-              struct tp__ncmd *nc)
+tp__conn_exec(struct tp__conn *c, struct tp__ncmd *nc)
 {
-    (void)net;
-    (void)s;
     switch ((enum tp__net_op)nc->op) {
     case TP__OP_CLOSE:
         tp__conn_close(c, (tp_net_close)nc->arg, 0,

@@ -348,7 +348,7 @@ cmd_run(struct tp__cmd *cmd, struct tp__sched *s)
     /* A stale handle: the connection it named is gone. */
     if (c != NULL &&
         atomic_load_explicit(&c->sched, memory_order_relaxed) == s->index)
-        tp__conn_exec(net, s, c, nc);
+        tp__conn_exec(c, nc);
     else if (nc->op == TP__OP_CONNECT)
         tp__rt_pending_add(s->rt, -1);
     tp__net_cmd_free(nc, nc->klass);

@@ -277,9 +277,12 @@ void tp__conn_close(struct tp__conn *c, tp_net_close reason, int err,
 /* Delivers a net message about c to its owner. */
 void tp__conn_tell(struct tp__conn *c, uint32_t type, const void *p,
                    size_t len);
-void tp__conn_exec(struct tp__net *net, struct tp__sched *s, struct tp__conn *c,
-                   struct tp__ncmd *nc);
+/* Runs a command on its connection (validated: c is nc->h's, on this
+ * loop). */
+void tp__conn_exec(struct tp__conn *c, struct tp__ncmd *nc);
+/* Starts or stops reading to match the mode, flow control and state. */
 void tp__conn_read_update(struct tp__conn *c);
+/* (Re-)arms the connection's wheel timer. */
 void tp__conn_timer_arm(struct tp__conn *c, uint32_t ms);
 /* Runs a write on the connection's loop (w's bytes counted in wq). */
 void tp__conn_write(struct tp__conn *c, struct tp__wreq *w);
