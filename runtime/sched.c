@@ -103,18 +103,24 @@ mark_awake(struct tp__sched *s)
     atomic_fetch_add(&s->wakes, 1);
 }
 
+/* The owner makes work runnable: if that happens in a loop callback of its
+ * sleeping uv_run(), it is awake again and that uv_run() must return
+ * instead of going on to block in its poll (a timer that fires before the
+ * poll would otherwise leave its actor queued until some unrelated event). */
 static void
-local_push(struct tp__sched *s, struct tp__node *t)
+owner_pushes(struct tp__sched *s)
 {
     if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
                      TP__SCHED_RUNNING)) {
         mark_awake(s);
-        /* We run in a loop callback of the sleeping uv_run(): make it
-         * return instead of going on to block in its poll (a timer that
-         * fires before the poll would otherwise leave its actor queued
-         * until some unrelated event). */
         uv_stop(&s->loop);
     }
+}
+
+static void
+local_push(struct tp__sched *s, struct tp__node *t)
+{
+    owner_pushes(s);
     if (TP__UNLIKELY(!ring_push(s, t)))
         tp__mpsc_push(&s->inbox, t);
     if (ck_ring_size(&s->ring) >= 2)
@@ -164,9 +170,7 @@ tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
 static void
 pinned_push(struct tp__sched *s, struct tp__node *t)
 {
-    if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
-                     TP__SCHED_RUNNING))
-        mark_awake(s);
+    owner_pushes(s);
     tp__mpsc_push(&s->inbox, t);
 }
 
