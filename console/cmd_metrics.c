@@ -120,15 +120,14 @@ runtime_metrics(struct tp__cbuf *b, tp_runtime *rt, struct tp_console *c)
         tp_console_sessions(c));
     fam(b, "troupe_console_auth_failures_total", "counter",
         "Console authentication failures.",
-        (double)atomic_load_explicit(&c->auth_failures,
-                                     memory_order_relaxed));
+        (double)atomic_load_explicit(&c->auth_failures, memory_order_relaxed));
 }
 
 /* One family per scheduler counter, one sample per scheduler. */
 static void
 sched_family(struct tp__cbuf *b, const tp_sched_stats *ss, unsigned n,
-             const char *name, const char *type, const char *help,
-             size_t off, bool u32, double scale)
+             const char *name, const char *type, const char *help, size_t off,
+             bool u32, double scale)
 {
     char lab[32];
 
@@ -142,7 +141,7 @@ sched_family(struct tp__cbuf *b, const tp_sched_stats *ss, unsigned n,
 }
 
 #define SF(name, type, help, field, u32, scale)                                \
-    sched_family(b, ss, n, name, type, help, offsetof(tp_sched_stats, field), \
+    sched_family(b, ss, n, name, type, help, offsetof(tp_sched_stats, field),  \
                  u32, scale)
 
 static void
@@ -245,9 +244,9 @@ render(tp_ctx *ctx, struct tp__exec *x, struct metrics_op *o)
 
     if (x->json) {
         /* JSON callers use stats/sched/ps/tree; metrics is text only. */
-        tp__exec_finish(ctx, x,
-                        tp__exec_fail(x, -ENOTSUP,
-                                      "metrics are text only (GET /metrics)"));
+        tp__exec_finish(
+            ctx, x,
+            tp__exec_fail(x, -ENOTSUP, "metrics are text only (GET /metrics)"));
         return;
     }
     runtime_metrics(&x->out, rt, x->con);

@@ -35,8 +35,8 @@ scan_msg(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m)
 
     if (m->type != TP__CON_STEP)
         return false;
-    if (tp_actor_foreach_step(tp_ctx_runtime(ctx), &sc->cursor,
-                              TP__SCAN_CHUNK, sc->visit, sc)) {
+    if (tp_actor_foreach_step(tp_ctx_runtime(ctx), &sc->cursor, TP__SCAN_CHUNK,
+                              sc->visit, sc)) {
         sc->chunks++;
         tp__exec_step(ctx, x);
         return true;
@@ -226,7 +226,8 @@ ps_args(struct tp__exec *x, int argc, char **argv, enum ps_key *key,
                                      tp__cmd_find("ps")->usage);
             is_sort = a[1] == 's';
             v = argv[++i];
-        } else if (strncmp(a, "sort=", 5) == 0 || strncmp(a, "limit=", 6) == 0) {
+        } else if (strncmp(a, "sort=", 5) == 0 ||
+                   strncmp(a, "limit=", 6) == 0) {
             is_sort = a[0] == 's';
             v = strchr(a, '=') + 1;
         } else {

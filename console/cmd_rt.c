@@ -59,8 +59,7 @@ sched_row(struct tp__em *e, struct tp__rates *r, const tp_sched_stats *s)
     tp__em_i64(e, "cpu", s->cpu);
     tp__em_f64(e, "util_pct", util / 1e4, 1);
     tp__em_f64(e, "util_total_pct",
-               busy + idle != 0 ? 100.0 * busy / (double)(busy + idle) : 0,
-               1);
+               busy + idle != 0 ? 100.0 * busy / (double)(busy + idle) : 0, 1);
     tp__em_u64(e, "runq", s->runq_len);
     tp__em_u64(e, "msgs_per_s",
                s->index < atomic_load(&r->nsched)
@@ -107,8 +106,9 @@ tp__cmd_loglevel(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 
     if (argc == 2) {
         if (!(x->caps & TP__CAP_ADMIN))
-            return tp__exec_fail(x, -EACCES, "setting the level needs the "
-                                             "token");
+            return tp__exec_fail(x, -EACCES,
+                                 "setting the level needs the "
+                                 "token");
         if (tp_log_level_parse(argv[1], &lvl) != 0)
             return tp__exec_fail(x, -EINVAL,
                                  "unknown level '%.32s' (error, warn, info, "
@@ -171,8 +171,8 @@ tp__cmd_kill(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
     tp__em_init(&e, &x->out, x->json);
     tp__em_obj_begin(&e, NULL);
     tp__em_pid(&e, "pid", pid);
-    tp__em_str(&e, "signal", r.kind == TP_EXIT_USER ? r.text
-                                                   : tp_exit_kind_name(r.kind));
+    tp__em_str(&e, "signal",
+               r.kind == TP_EXIT_USER ? r.text : tp_exit_kind_name(r.kind));
     tp__em_obj_end(&e);
     return 0;
 }

@@ -119,13 +119,12 @@ text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
                       strlen(nd->ci.id[0] != '\0' ? nd->ci.id : pid));
     if (nd->ci.id[0] != '\0')
         tp__cbuf_printf(b, "  %s", nd->ci.pid != TP_PID_NONE ? pid : "-");
-    tp__cbuf_printf(b, "  %s", nd->ci.behaviour != NULL ? nd->ci.behaviour
-                                                        : "?");
+    tp__cbuf_printf(b, "  %s",
+                    nd->ci.behaviour != NULL ? nd->ci.behaviour : "?");
     if (!root)
-        tp__cbuf_printf(b, "  %s%s restarts=%u",
-                        tp_restart_name(nd->ci.restart),
-                        nd->ci.type == TP_SUPERVISOR ? " supervisor" : "",
-                        nd->ci.restarts);
+        tp__cbuf_printf(
+            b, "  %s%s restarts=%u", tp_restart_name(nd->ci.restart),
+            nd->ci.type == TP_SUPERVISOR ? " supervisor" : "", nd->ci.restarts);
     if (nd->ci.restarting)
         tp__cbuf_puts(b, "  (restarting)");
     else if (!nd->ci.running && !root)
@@ -136,8 +135,8 @@ text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
 }
 
 static void
-text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i,
-          char *indent, size_t ilen, bool last, bool root)
+text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
+          size_t ilen, bool last, bool root)
 {
     const struct node *nd = &t->nodes[i];
     char prefix[TREE_DEPTH * 8 + 16];
@@ -166,8 +165,8 @@ json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
     tp__em_str(e, "id", nd->ci.id);
     tp__em_pid(e, "pid", nd->ci.pid);
     tp__em_str(e, "behaviour", nd->ci.behaviour);
-    tp__em_str(e, "type", nd->ci.type == TP_SUPERVISOR ? "supervisor"
-                                                       : "worker");
+    tp__em_str(e, "type",
+               nd->ci.type == TP_SUPERVISOR ? "supervisor" : "worker");
     tp__em_str(e, "restart", tp_restart_name(nd->ci.restart));
     tp__em_u64(e, "restarts", nd->ci.restarts);
     tp__em_bool(e, "running", nd->ci.running);
@@ -285,17 +284,17 @@ child_msg(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m)
     o->ref = 0;
     tp_pid_format(o->sup, sup, sizeof(sup));
     if (m->type != TP_MSG_REPLY || m->len < sizeof(*r)) {
-        tp__exec_finish(ctx, x,
-                        tp__exec_fail(x, -ETIMEDOUT,
-                                      "supervisor %s did not answer", sup));
+        tp__exec_finish(
+            ctx, x,
+            tp__exec_fail(x, -ETIMEDOUT, "supervisor %s did not answer", sup));
     } else if (r->err == -ENOENT) {
-        tp__exec_finish(ctx, x,
-                        tp__exec_fail(x, -ENOENT, "no child '%s' in %s",
-                                      o->child, sup));
+        tp__exec_finish(
+            ctx, x,
+            tp__exec_fail(x, -ENOENT, "no child '%s' in %s", o->child, sup));
     } else if (r->err != 0) {
         tp__exec_finish(ctx, x,
-                        tp__exec_fail(x, r->err, "%s %s: %s", o->verb,
-                                      o->child, tp_strerror(r->err)));
+                        tp__exec_fail(x, r->err, "%s %s: %s", o->verb, o->child,
+                                      tp_strerror(r->err)));
     } else {
         tp__em_init(&e, &x->out, x->json);
         tp__em_obj_begin(&e, NULL);
@@ -335,8 +334,8 @@ sup_arg(tp_ctx *ctx, struct tp__exec *x, const char *text, tp_pid *sup)
     if (tp_actor_peek(tp_ctx_runtime(ctx), *sup, &a) != 0)
         return tp__exec_fail(x, -ESRCH, "no such actor %.64s", text);
     if (!tp__is_supervisor(a.behaviour))
-        return tp__exec_fail(x, -EINVAL, "%.64s is not a supervisor (%s)",
-                             text, a.behaviour);
+        return tp__exec_fail(x, -EINVAL, "%.64s is not a supervisor (%s)", text,
+                             a.behaviour);
     return 0;
 }
 

@@ -53,8 +53,8 @@ type_name(uint32_t type, char *buf, size_t cap)
     case TP_MSG_NOPROC:
         return "NOPROC";
     default:
-        snprintf(buf, cap, type >= TP_MSG_LIBRARY_BASE ? "0x%08" PRIx32
-                                                       : "%" PRIu32,
+        snprintf(buf, cap,
+                 type >= TP_MSG_LIBRARY_BASE ? "0x%08" PRIx32 : "%" PRIu32,
                  type);
         return buf;
     }

@@ -49,9 +49,8 @@ check_opts(const tp_console_opts *o)
 {
     if (o->max_sessions == 0 || o->max_http == 0 || o->max_line < 64 ||
         o->max_line > (1u << 20) || o->max_output < 4096 ||
-        o->trace_rate == 0 || o->ps_default == 0 ||
-        o->ps_max < o->ps_default || o->tcp_port > 65535 ||
-        o->http_port > 65535 || o->host == NULL)
+        o->trace_rate == 0 || o->ps_default == 0 || o->ps_max < o->ps_default ||
+        o->tcp_port > 65535 || o->http_port > 65535 || o->host == NULL)
         return -EINVAL;
     return 0;
 }
@@ -109,8 +108,8 @@ tp__console_create(tp_runtime *rt, const tp_console_opts *opts,
     atomic_init(&c->tcp_port, -1);
     atomic_init(&c->http_port, -1);
     if ((err = take_token(c, opts)) != 0 ||
-        (opts->unix_path != NULL && c->unix_path == NULL) ||
-        c->host == NULL || (err = tp__sampler_start(c)) != 0) {
+        (opts->unix_path != NULL && c->unix_path == NULL) || c->host == NULL ||
+        (err = tp__sampler_start(c)) != 0) {
         free_console(c);
         return err != 0 ? err : -ENOMEM;
     }
@@ -129,20 +128,20 @@ tp__console_destroy(tp_console *c)
 }
 
 int
-tp_console_start(tp_runtime *rt, const tp_console_opts *opts,
-                 tp_console **out)
+tp_console_start(tp_runtime *rt, const tp_console_opts *opts, tp_console **out)
 {
     tp_console *c;
     int err;
 
-    if (opts == NULL || (opts->unix_path == NULL && opts->tcp_port < 0 &&
-                         opts->http_port < 0))
+    if (opts == NULL ||
+        (opts->unix_path == NULL && opts->tcp_port < 0 && opts->http_port < 0))
         return -EINVAL;
     if (opts->host != NULL && !opts->allow_remote &&
         (opts->tcp_port >= 0 || opts->http_port >= 0) &&
         !tp__console_is_loopback(opts->host)) {
-        tp_log(TP_LOG_ERROR, "console: %s is not a loopback address (set "
-                             "allow_remote to bind it)",
+        tp_log(TP_LOG_ERROR,
+               "console: %s is not a loopback address (set "
+               "allow_remote to bind it)",
                opts->host);
         return -EINVAL;
     }

@@ -23,11 +23,11 @@
 #include <troupe/runtime.h>
 #include <troupe/timer.h>
 
-#define TP__XSTR(x)       #x
-#define TP__STR(x)        TP__XSTR(x)
+#define TP__XSTR(x) #x
+#define TP__STR(x)  TP__XSTR(x)
 #define TP__VERSION_STR                                                        \
-    TP__STR(TP_VERSION_MAJOR) "." TP__STR(TP_VERSION_MINOR) "." TP__STR(      \
-        TP_VERSION_PATCH)
+    TP__STR(TP_VERSION_MAJOR)                                                  \
+    "." TP__STR(TP_VERSION_MINOR) "." TP__STR(TP_VERSION_PATCH)
 
 /* Message types of the console's own actors (library range). */
 #define TP__CON_IN      0xfffe0401u /* test transport: bytes for a session */
@@ -166,8 +166,8 @@ struct tp__rates {
 
 struct tp_console {
     tp_runtime *rt;
-    tp_console_opts opts;  /* strings point into the copies below */
-    char *token;           /* NULL = no token */
+    tp_console_opts opts; /* strings point into the copies below */
+    char *token;          /* NULL = no token */
     char *unix_path, *host;
     _Atomic int tcp_port, http_port;
     _Atomic unsigned sessions, http_conns;
@@ -212,7 +212,7 @@ struct tp__exec {
     unsigned caps;
     bool json;
     bool busy;
-    bool raw; /* HTTP: no text framing; errors as bare lines */
+    bool raw;     /* HTTP: no text framing; errors as bare lines */
     uint64_t seq; /* current op's number (steps, timeouts) */
     struct tp__cbuf out;
     char err[256];
@@ -363,8 +363,8 @@ size_t tp__session_size(void);
 /* Returns 0, or -EUSERS when max_sessions are open (a line saying so has
  * been written; the host should close). */
 int tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
-                     enum tp__session_kind kind,
-                     const struct tp__transport *tr, void *t);
+                     enum tp__session_kind kind, const struct tp__transport *tr,
+                     void *t);
 /* Bytes from the client. */
 void tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
                        size_t len);

@@ -68,8 +68,7 @@ opaque(struct tp__cbuf *b, struct rd *r, uint64_t len, const char *what)
 /* A container of count entries (maps: pairs). Each entry needs at least
  * one byte, so a count above the bytes left is malformed. */
 static int
-container(struct tp__cbuf *b, struct rd *r, uint64_t count, bool map,
-          int depth)
+container(struct tp__cbuf *b, struct rd *r, uint64_t count, bool map, int depth)
 {
     if (depth >= MAX_DEPTH || count > r->n)
         return -EINVAL;
@@ -174,7 +173,11 @@ value(struct tp__cbuf *b, struct rd *r, int depth)
     case 0xca:
     case 0xcb:
         return floating(b, r, c == 0xcb);
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext */
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext */
         return take(r, 1, &p) != 0
                    ? -EINVAL
                    : opaque(b, r, (uint64_t)1 << (c - 0xd4), "ext");

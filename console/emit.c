@@ -26,6 +26,7 @@ struct tp__em_table {
     uint32_t *off;         /* nrows * ncols cell offsets, UINT32_MAX = "" */
     size_t nrows, cap;
     bool in_row;
+    bool blank_before; /* a titled table after other output */
     int indent;
 };
 
@@ -208,6 +209,8 @@ table_render(struct tp__cbuf *b, struct tp__em_table *t)
     }
     if (t->ncols == 0)
         return;
+    if (t->blank_before)
+        tp__cbuf_put(b, "\n", 1);
     table_line(b, t, w, vals);
     for (size_t r = 0; r < t->nrows; r++) {
         for (int c = 0; c < t->ncols; c++)
@@ -319,8 +322,8 @@ tp__em_arr_begin(struct tp__em *e, const char *key)
     if (e->table == NULL && e->depth + 1 < TP__EM_DEPTH) {
         e->table = table_new(indent_of(e));
         e->table_depth = e->depth + 1;
-        if (key != NULL && e->b->len != 0)
-            tp__cbuf_put(e->b, "\n", 1);
+        if (e->table != NULL)
+            e->table->blank_before = key != NULL && e->b->len != 0;
     }
     if (e->depth + 1 < TP__EM_DEPTH) {
         e->depth++;
@@ -329,8 +332,8 @@ tp__em_arr_begin(struct tp__em *e, const char *key)
     }
     /* Remember the key for the list form. */
     if (e->table != NULL && e->table_depth == e->depth && key != NULL)
-        snprintf(e->table->hdr[TP__EM_COLS - 1], sizeof(e->table->hdr[0]),
-                 "%s", key);
+        snprintf(e->table->hdr[TP__EM_COLS - 1], sizeof(e->table->hdr[0]), "%s",
+                 key);
 }
 
 void
@@ -377,8 +380,8 @@ list_first_scalar(struct tp__em *e)
 }
 
 static void
-value(struct tp__em *e, const char *key, const char *text, size_t len,
-      bool num, bool quote)
+value(struct tp__em *e, const char *key, const char *text, size_t len, bool num,
+      bool quote)
 {
     list_first_scalar(e);
     scalar(e, key, text, len, num, quote);

@@ -26,8 +26,8 @@ const struct tp__cmd_def tp__cmds[] = {
      "uptime, actors, messages/s, dead letters, memory, connections", 0, 0, 0,
      tp__cmd_stats},
     {"sched", "sched",
-     "per scheduler: utilisation, run queue, messages, steals, sleeps", 0, 0,
-     0, tp__cmd_sched},
+     "per scheduler: utilisation, run queue, messages, steals, sleeps", 0, 0, 0,
+     tp__cmd_sched},
     {"ps", "ps [-s mailbox|handled|memory|drops] [-n LIMIT]",
      "top actors, sorted (default by mailbox length)", 0, 4, 0, tp__cmd_ps},
     {"info", "info PID",
@@ -35,8 +35,8 @@ const struct tp__cmd_def tp__cmds[] = {
      0, tp__cmd_info},
     {"tree", "tree", "the supervision tree", 0, 0, 0, tp__cmd_tree},
     {"kill", "kill PID [REASON...]",
-     "send an exit signal (default kill; or normal, shutdown, any text)", 1,
-     -1, TP__CAP_ADMIN, tp__cmd_kill},
+     "send an exit signal (default kill; or normal, shutdown, any text)", 1, -1,
+     TP__CAP_ADMIN, tp__cmd_kill},
     {"restart", "restart SUP CHILD", "restart a supervisor's child", 2, 2,
      TP__CAP_ADMIN, tp__cmd_restart},
     {"stop", "stop SUP CHILD", "stop a supervisor's child (spec kept)", 2, 2,
@@ -46,8 +46,7 @@ const struct tp__cmd_def tp__cmds[] = {
      TP__CAP_TRACE, tp__cmd_trace},
     {"conns", "conns [-n LIMIT]", "open network connections", 0, 2, 0,
      tp__cmd_conns},
-    {"listeners", "listeners", "listening sockets", 0, 0, 0,
-     tp__cmd_listeners},
+    {"listeners", "listeners", "listening sockets", 0, 0, 0, tp__cmd_listeners},
     {"drain", "drain [TIMEOUT_MS]",
      "stop accepting and close connections gracefully", 0, 1, TP__CAP_ADMIN,
      tp__cmd_drain},
@@ -87,10 +86,10 @@ op_end(tp_ctx *ctx, struct tp__exec *x)
 
     if (op == NULL)
         return;
-    x->op = NULL;
     if (op->timer != TP_TIMER_NONE)
         tp_cancel_timer(ctx, op->timer);
-    op->free(ctx, x); /* frees op */
+    op->free(ctx, x); /* reads x->op, frees it */
+    x->op = NULL;
 }
 
 void
@@ -184,16 +183,14 @@ check(struct tp__exec *x, const struct tp__cmd_def *d, int nargs)
     if (nargs < d->min_args || (d->max_args >= 0 && nargs > d->max_args))
         return tp__exec_fail(x, -EINVAL, "usage: %s", d->usage);
     if ((d->needs & TP__CAP_TRACE) && !(x->caps & TP__CAP_TRACE))
-        return tp__exec_fail(x, -ENOTSUP, "'%s' needs a line session",
-                             d->name);
+        return tp__exec_fail(x, -ENOTSUP, "'%s' needs a line session", d->name);
     if ((d->needs & TP__CAP_ADMIN) && !(x->caps & TP__CAP_ADMIN))
         return tp__exec_fail(x, -EACCES, "'%s' needs the token", d->name);
     return 0;
 }
 
 int
-tp__exec_argv(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv,
-              bool json)
+tp__exec_argv(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv, bool json)
 {
     const struct tp__cmd_def *d;
     int rc;
@@ -233,11 +230,11 @@ tp__exec_line(tp_ctx *ctx, struct tp__exec *x, char *line)
         x->busy = true;
         x->json = json;
         if (argc == -E2BIG)
-            tp__exec_fail(x, argc, "too many words (at most %d)",
-                          TP__ARGV_MAX);
+            tp__exec_fail(x, argc, "too many words (at most %d)", TP__ARGV_MAX);
         else
-            tp__exec_fail(x, argc, "invalid line (control bytes or an "
-                                   "unterminated quote)");
+            tp__exec_fail(x, argc,
+                          "invalid line (control bytes or an "
+                          "unterminated quote)");
         tp__exec_finish(ctx, x, argc);
         return 0;
     }
@@ -290,8 +287,7 @@ tp__exec_handle(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m)
             return true;
         if (m->type == TP__CON_TIMEOUT) {
             x->op->timer = TP_TIMER_NONE;
-            tp__exec_finish(ctx, x,
-                            tp__exec_fail(x, -ETIMEDOUT, "timed out"));
+            tp__exec_finish(ctx, x, tp__exec_fail(x, -ETIMEDOUT, "timed out"));
             return true;
         }
     }
@@ -326,8 +322,7 @@ tp__exec_pid(tp_ctx *ctx, const char *text, tp_pid *out)
 
 /* Resolves a PID argument or fails the command with a clear message. */
 int
-tp__exec_arg_pid(tp_ctx *ctx, struct tp__exec *x, const char *text,
-                 tp_pid *out)
+tp__exec_arg_pid(tp_ctx *ctx, struct tp__exec *x, const char *text, tp_pid *out)
 {
     int err = tp__exec_pid(ctx, text, out);
 

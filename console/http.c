@@ -36,8 +36,8 @@ struct tp__http {
     char auth[AUTH_MAX + 1];
     size_t auth_len;
     bool field_is_auth, in_value;
-    int error;   /* HTTP status of a request refused while parsing */
-    bool ready;  /* a complete request waits to be answered */
+    int error;  /* HTTP status of a request refused while parsing */
+    bool ready; /* a complete request waits to be answered */
     bool busy, closing, open, keep_alive, head;
     struct tp__cbuf pending;
     uint64_t last_active_ns;
@@ -209,8 +209,7 @@ on_field(http_parser *p, const char *at, size_t n)
         return -1;
     /* A name split across reads is not recognised: it is then simply
      * not the Authorization header, and the request is refused. */
-    h->field_is_auth =
-        n == sizeof(name) - 1 && strncasecmp(at, name, n) == 0;
+    h->field_is_auth = n == sizeof(name) - 1 && strncasecmp(at, name, n) == 0;
     h->in_value = false;
     return 0;
 }

@@ -138,8 +138,8 @@ tp__line_split(char *line, char **argv, int max, bool *json)
             break;
         if ((w = read_word(p, &p)) == NULL)
             return -EINVAL;
-        if (strcmp(w, "--json") == 0 || (argc == 0 && strcmp(w, "json") == 0 &&
-                                         *p != '\0' && !*json)) {
+        if (strcmp(w, "--json") == 0 ||
+            (argc == 0 && strcmp(w, "json") == 0 && *p != '\0' && !*json)) {
             *json = true;
             continue;
         }

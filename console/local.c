@@ -45,8 +45,8 @@ local_close(tp_ctx *ctx, void *t)
     tp_exit(ctx);
 }
 
-static const struct tp__transport local_transport = {
-    local_write, local_pending, local_close};
+static const struct tp__transport local_transport = {local_write, local_pending,
+                                                     local_close};
 
 struct local_arg {
     struct tp_console *con;

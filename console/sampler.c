@@ -50,8 +50,14 @@ sample(tp_runtime *rt, struct sampler *s)
     double dt = (double)(now - s->last_ns) / 1e9;
     tp_sched_stats *t;
 
-    if (dt <= 0)
+    if (s->last_ns == 0 || dt <= 0) {
+        /* The first sample is the baseline (init cannot read the stats:
+         * a spawn from outside the runtime holds the lock they need). */
+        tp_runtime_get_stats(rt, &s->last);
+        tp_runtime_get_sched_stats(rt, s->prev, s->nsched);
+        s->last_ns = now;
         return;
+    }
     tp_runtime_get_stats(rt, &st);
     tp_runtime_get_sched_stats(rt, s->cur, s->nsched);
     atomic_store_explicit(&r->msgs_per_s,
@@ -107,15 +113,13 @@ sampler_init(tp_ctx *ctx, void *state, void *arg)
     s->nsched = tp_runtime_schedulers(rt);
     s->prev = tp__calloc(s->nsched, sizeof(*s->prev));
     s->cur = tp__calloc(s->nsched, sizeof(*s->cur));
-    s->ring = tp__calloc((size_t)TP__HIST_LEN * (1 + s->nsched),
-                         sizeof(double));
+    s->ring =
+        tp__calloc((size_t)TP__HIST_LEN * (1 + s->nsched), sizeof(double));
     if (s->prev == NULL || s->cur == NULL || s->ring == NULL)
         goto fail;
-    tp_runtime_get_stats(rt, &s->last);
-    tp_runtime_get_sched_stats(rt, s->prev, s->nsched);
-    s->last_ns = tp_now_ns();
-    if (tp_send_interval(ctx, PERIOD_MS, tp_self(ctx), TP__CON_SAMPLE, NULL,
-                         0, NULL) != 0)
+    if (tp_send(ctx, tp_self(ctx), TP__CON_SAMPLE, NULL, 0) != 0 ||
+        tp_send_interval(ctx, PERIOD_MS, tp_self(ctx), TP__CON_SAMPLE, NULL, 0,
+                         NULL) != 0)
         goto fail;
     return 0;
 fail:

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PENDING_MAX  (64u * 1024u) /* input queued while a command runs */
-#define AUTH_TRIES   3
-#define TICK_MS      1000u
+#define PENDING_MAX (64u * 1024u) /* input queued while a command runs */
+#define AUTH_TRIES  3
+#define TICK_MS     1000u
 
 struct tp__session {
     struct tp_console *con;
@@ -90,8 +90,7 @@ stream(tp_ctx *ctx, struct tp__exec *x, const void *data, size_t len)
     struct tp__session *s = x->host;
 
     /* Half the bound for streams, so a reply still fits after a trace. */
-    if (s->closing ||
-        s->tr->pending(s->t) + len > s->con->opts.max_output / 2)
+    if (s->closing || s->tr->pending(s->t) + len > s->con->opts.max_output / 2)
         return -ENOBUFS;
     out(ctx, s, data, len);
     s->last_active_ns = tp_now_ns();
@@ -112,8 +111,7 @@ auth_line(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
         out_str(ctx, s, "ok\n");
         return;
     }
-    atomic_fetch_add_explicit(&s->con->auth_failures, 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->con->auth_failures, 1, memory_order_relaxed);
     if (++s->auth_fails >= AUTH_TRIES)
         shut(ctx, s, "error: authentication failed; closing\n");
     else
@@ -148,8 +146,9 @@ session_word(tp_ctx *ctx, struct tp__session *s, char *line)
         return true;
     }
     if (!s->authed) {
-        out_str(ctx, s, "error: authentication required: send 'auth TOKEN' "
-                        "first\n");
+        out_str(ctx, s,
+                "error: authentication required: send 'auth TOKEN' "
+                "first\n");
         return true;
     }
     return false;
@@ -192,8 +191,8 @@ feed_pending(tp_ctx *ctx, struct tp__session *s)
     size_t used;
 
     while (s->pending.len != 0 && !s->x.busy && !s->closing) {
-        used = tp__linebuf_feed(&s->lb, s->pending.p, s->pending.len, on_line,
-                                u);
+        used =
+            tp__linebuf_feed(&s->lb, s->pending.p, s->pending.len, on_line, u);
         tp__cbuf_consume(&s->pending, used);
         if (used == 0)
             break;
@@ -214,8 +213,9 @@ tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
         used = tp__linebuf_feed(&s->lb, data, len, on_line, u);
     if (used < len &&
         tp__cbuf_put(&s->pending, (const char *)data + used, len - used) != 0)
-        shut(ctx, s, "error: too much input while a command runs; "
-                     "closing\n");
+        shut(ctx, s,
+             "error: too much input while a command runs; "
+             "closing\n");
 }
 
 /* ---- lifecycle ------------------------------------------------------------*/
@@ -270,8 +270,8 @@ take_slot(tp_ctx *ctx, struct tp_console *c, const struct tp__transport *tr,
           void *t)
 {
     static const char full[] = "error: too many console sessions\n";
-    unsigned n = atomic_fetch_add_explicit(&c->sessions, 1,
-                                           memory_order_relaxed);
+    unsigned n =
+        atomic_fetch_add_explicit(&c->sessions, 1, memory_order_relaxed);
 
     if (n < c->opts.max_sessions)
         return true;
