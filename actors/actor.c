@@ -174,32 +174,46 @@ push_ordinary(struct tp__actors *A, struct tp__actor *a, struct tp__msg *m)
         tp__actor_schedule(A, a);
 }
 
+/* Delivers m to actor a (resolved from `to`); takes ownership of m. */
+static int
+deliver_to(tp_ctx *ctx, struct tp__actor *a, tp_pid to, struct tp__msg *m)
+{
+    int r;
+    TP__RUNTIME_BEGIN();
+
+    m->m.to = to;
+    r = check_bound(ctx, a, to, m);
+    if (r == 1) {
+        push_ordinary(ctx->A, a, m);
+        r = 0;
+    }
+    TP__RUNTIME_END();
+    return r;
+}
+
 int
 tp__deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
 {
     struct tp__actor *a = tp__actor_lookup(ctx->A, to);
-    int r;
 
     if (TP__UNLIKELY(a == NULL)) {
         tp__dead_letter(ctx, m);
         return -ESRCH;
     }
-    m->m.to = to;
-    r = check_bound(ctx, a, to, m);
-    if (r != 1)
-        return r;
-    push_ordinary(ctx->A, a, m);
-    return 0;
+    return deliver_to(ctx, a, to, m);
 }
 
 int
 tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
 {
-    struct tp__actor *a = tp__actor_lookup(A, to);
+    struct tp__actor *a;
+    TP__RUNTIME_BEGIN();
 
+    a = tp__actor_lookup(A, to);
     m->m.to = to;
     if (a == NULL || !tp__sysq_push(&a->sys, &m->node)) {
         tp__msg_free(m);
+        TP__RUNTIME_END();
         return -ESRCH;
     }
     /* seq_cst: the lane push above must be visible to an owner that clears
@@ -209,6 +223,7 @@ tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
         if (tp__mpsc_push(&a->mq, &a->nudge))
             tp__actor_schedule(A, a);
     }
+    TP__RUNTIME_END();
     return 0;
 }
 
@@ -219,12 +234,14 @@ static int
 send_checked(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
              size_t len)
 {
+    struct tp__actor *a;
     struct tp__msg *m;
 
     if (TP__UNLIKELY(tp_msg_is_system(type) || len > (size_t)INT32_MAX ||
                      (data == NULL && len != 0)))
         return -EINVAL;
-    if (TP__UNLIKELY(tp__actor_lookup(ctx->A, to) == NULL)) {
+    a = tp__actor_lookup(ctx->A, to);
+    if (TP__UNLIKELY(a == NULL)) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
         return -ESRCH;
     }
@@ -232,7 +249,8 @@ send_checked(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
     if (TP__UNLIKELY(m == NULL))
         return -ENOMEM;
     m->m.from = ctx->self != NULL ? tp__actor_pid(ctx->self) : TP_PID_NONE;
-    return tp__deliver(ctx, to, m);
+    /* If a died meanwhile, the stale `to` in m makes it a dead letter. */
+    return deliver_to(ctx, a, to, m);
 }
 
 int
@@ -302,6 +320,12 @@ tp_send_named(tp_ctx *ctx, const char *name, uint32_t type, const void *data,
 /* ---------------------------------------------------------------------- */
 /* The turn                                                               */
 
+static bool
+has_front(struct tp__actor *a)
+{
+    return a->ext != NULL && a->ext->front_head != NULL;
+}
+
 /* Pops the next message: unstashed ones first, then the mailbox. */
 static struct tp__msg *
 next_msg(struct tp__actor *a)
@@ -342,13 +366,17 @@ popped(struct tp__actor *a, struct tp__msg *m)
     }
 }
 
+/* What a turn reads once from the senders' cache line. */
+struct turn_view {
+    tp_pid self;
+    uint32_t drop_oldest_at; /* max_msgs if DROP_OLDEST, else 0 */
+};
+
 /* Filters a popped message. Returns false if it was consumed here. */
 static bool
-accept_msg(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m,
-           bool from_front)
+accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
+           struct tp__msg *m, bool from_front)
 {
-    uint32_t maxm;
-
     if (&m->node == &a->nudge) {
         take_nudge(a);
         return false;
@@ -356,7 +384,7 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m,
     if (from_front)
         return true;
     popped(a, m);
-    if (TP__UNLIKELY(m->m.to != self)) {
+    if (TP__UNLIKELY(m->m.to != v->self)) {
         tp__dead_letter(ctx, m); /* stale: sent to an earlier incarnation */
         return false;
     }
@@ -367,13 +395,10 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m,
             !(a->oflags & TP__A_RAWREPLY) && !tp__reply_accept(ctx, a, m))
             return false;
     }
-    maxm = atomic_load_explicit(&a->max_msgs, memory_order_relaxed);
-    if (TP__UNLIKELY(maxm != 0) && !(m->flags & TP__MSG_FORCED) &&
-        atomic_load_explicit(&a->overflow, memory_order_relaxed) ==
-            TP_OVERFLOW_DROP_OLDEST &&
+    if (TP__UNLIKELY(v->drop_oldest_at != 0) && !(m->flags & TP__MSG_FORCED) &&
         atomic_load_explicit(&a->enq, memory_order_relaxed) -
                 atomic_load_explicit(&a->deq, memory_order_relaxed) >=
-            maxm) {
+            v->drop_oldest_at) {
         count_drop(ctx, a); /* the oldest goes: newer ones are queued */
         tp__msg_free(m);
         return false;
@@ -387,9 +412,11 @@ handle_one(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
     ctx->cur = m;
     if (TP__UNLIKELY(a->ext != NULL && a->ext->tracer != TP_PID_NONE))
         tp__trace_msg(ctx, a, m);
-    TP__USER_BEGIN(ctx, a);
+    tp__sched_user_enter(ctx->sched);
+    tp__tls_in_user = 1;
     a->handler(ctx, a->state, &m->m);
-    TP__USER_END(ctx);
+    tp__tls_in_user = 0;
+    tp__sched_user_end(ctx->sched);
     if (ctx->cur != NULL)
         tp__msg_free(m);
     ctx->cur = NULL;
@@ -397,13 +424,18 @@ handle_one(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
         &a->handled,
         atomic_load_explicit(&a->handled, memory_order_relaxed) + 1,
         memory_order_relaxed);
-    TP__STAT_ADD(ctx->st.messages, 1);
+    TP__STAT_ADD(ctx->sched->messages, 1); /* turns run on schedulers */
 }
 
-static bool
-has_front(struct tp__actor *a)
+static void
+turn_view_init(struct tp__actor *a, struct turn_view *v)
 {
-    return a->ext != NULL && a->ext->front_head != NULL;
+    v->self = tp__actor_pid(a);
+    v->drop_oldest_at = 0;
+    if (TP__UNLIKELY(atomic_load_explicit(&a->overflow, memory_order_relaxed) ==
+                     TP_OVERFLOW_DROP_OLDEST))
+        v->drop_oldest_at =
+            atomic_load_explicit(&a->max_msgs, memory_order_relaxed);
 }
 
 /* Runs one turn. Returns true to requeue. */
@@ -411,8 +443,13 @@ static bool
 turn(tp_ctx *ctx, struct tp__actor *a)
 {
     unsigned batch = ctx->rt->opts.batch, n = 0;
-    tp_pid self = tp__actor_pid(a);
+    struct turn_view v;
 
+    turn_view_init(a, &v);
+    /* The watchdog's label for every callback of this turn. */
+    tp__sched_user_label(
+        ctx->sched, atomic_load_explicit(&a->beh, memory_order_relaxed)->name,
+        v.self);
     for (;;) {
         struct tp__msg *m;
         bool front;
@@ -428,7 +465,7 @@ turn(tp_ctx *ctx, struct tp__actor *a)
         m = next_msg(a);
         if (m == NULL)
             break;
-        if (!accept_msg(ctx, a, self, m, front))
+        if (!accept_msg(ctx, a, &v, m, front))
             continue;
         handle_one(ctx, a, m);
         n++;
@@ -506,7 +543,7 @@ bool
 tp__actor_run(struct tp__sched *s, struct tp__node *task)
 {
     tp_ctx *ctx = s->ext[TP__EXT_ACTORS];
-    struct tp__actor *a = (struct tp__actor *)task;
+    struct tp__actor *a = tp__container_of(task, struct tp__actor, task);
     struct tp__recover r;
     bool requeue;
 
@@ -888,12 +925,16 @@ tp_spawn(tp_ctx *ctx, const tp_behaviour *b, void *arg,
          const tp_spawn_opts *opts, tp_pid *out)
 {
     tp_spawn_opts def;
+    int r;
+    TP__RUNTIME_BEGIN();
 
     if (opts == NULL) {
         tp_spawn_opts_init(&def);
         opts = &def;
     }
-    return spawn_in(ctx, b, arg, opts, opts->link && ctx->self != NULL, out);
+    r = spawn_in(ctx, b, arg, opts, opts->link && ctx->self != NULL, out);
+    TP__RUNTIME_END();
+    return r;
 }
 
 int

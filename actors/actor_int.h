@@ -42,31 +42,43 @@
 
 struct tp__actor_ext;
 
+/*
+ * The header is two cache lines split by writer: line 0 is written by
+ * senders (enq, the mailbox's producer end, signal nudges, drop counters)
+ * and only read by the owner; line 1 is the owner's (consumer end, counters,
+ * handler). A sender and the actor it floods then never false-share a line
+ * the other writes on every message.
+ */
 struct tp__actor {
-    struct tp__node task;  /* run-queue link; free-list link when free */
-    struct tp__mpsc mq;    /* ordinary lane */
-    tp__sysq sys;          /* system lane */
-    struct tp__node nudge; /* wakes the actor for system signals */
-    _Atomic uint64_t pid;  /* current pid, | TP__PID_DEAD when free */
+    /* -- line 0: senders -------------------------------------------- */
+    _Atomic uint64_t pid; /* current pid, | TP__PID_DEAD when free */
     _Atomic(const tp_behaviour *) beh;
-    tp_handle_fn handler;      /* owner only (tp_become) */
-    struct tp__actor_ext *ext; /* owner only, lazily allocated */
-    _Atomic uint64_t enq;      /* messages pushed (producers) */
-    _Atomic uint64_t deq;      /* messages popped (consumer) */
-    _Atomic uint64_t handled;
+    _Atomic uint64_t enq;  /* messages pushed (producers) */
+    struct tp__node nudge; /* wakes the actor for system signals */
     _Atomic uint32_t max_msgs;
     _Atomic uint32_t max_bytes;
     _Atomic uint32_t bytes; /* queued payload bytes (bytes-bounded only) */
     _Atomic uint32_t drops;
     _Atomic uint8_t nudge_pending;
     _Atomic uint8_t overflow;
-    uint8_t oflags;
+    uint8_t oflags; /* owner only, rarely written */
     uint8_t sclass;
     _Atomic uint16_t home;
     _Atomic uint16_t aflags;
+    struct tp__mpsc mq; /* ordinary lane: head ends line 0, tail and stub
+                           start line 1 */
+    /* -- line 1: the owner ------------------------------------------ */
+    struct tp__node task;      /* run-queue link; free-list link when free */
+    tp__sysq sys;              /* system lane (pushed rarely) */
+    tp_handle_fn handler;      /* owner only (tp_become) */
+    struct tp__actor_ext *ext; /* owner only, lazily allocated */
+    _Atomic uint64_t deq;      /* messages popped (consumer) */
+    _Atomic uint64_t handled;
     _Alignas(16) unsigned char state[];
 };
 
+_Static_assert(offsetof(struct tp__actor, mq) == 56, "mq.head on line 0");
+_Static_assert(offsetof(struct tp__actor, task) == 80, "owner's line");
 _Static_assert(sizeof(struct tp__actor) == TP__ACTOR_HDR, "actor header");
 
 /* Something an actor owns and that must be released when it dies
@@ -95,7 +107,7 @@ struct tp__actor_ext {
 #define TP__MON_FIRED (1ull << 63)
 
 /* Actor size classes. */
-#define TP__NCLASS 20
+#define TP__NCLASS 18
 
 struct tp__slot_cache {
     struct tp__actor *head;
@@ -108,7 +120,6 @@ struct tp__arena {
 
 /* Per-thread statistics (one writer). */
 struct tp__ctx_stats {
-    tp__stat messages;
     tp__stat dead_letters;
     tp__stat mailbox_drops;
     tp__stat spawned;

@@ -273,7 +273,6 @@ tp_runtime_destroy(tp_runtime *rt)
 static void
 add_ctx_stats(tp_runtime_stats *o, tp_ctx *ctx)
 {
-    o->messages += TP__STAT_GET(ctx->st.messages);
     o->dead_letters += TP__STAT_GET(ctx->st.dead_letters);
     o->mailbox_drops += TP__STAT_GET(ctx->st.mailbox_drops);
     o->spawned += TP__STAT_GET(ctx->st.spawned);
@@ -290,6 +289,7 @@ tp_runtime_get_stats(tp_runtime *rt, tp_runtime_stats *o)
     memset(o, 0, sizeof(*o));
     for (unsigned i = 0; i < rt->nsched; i++) {
         add_ctx_stats(o, A->sctx[i]);
+        o->messages += TP__STAT_GET(rt->sched[i]->messages);
         live += atomic_load(&A->sctx[i]->st.live);
         bytes += atomic_load(&A->sctx[i]->st.actor_bytes);
     }

@@ -126,8 +126,8 @@ pid_alive(struct tp__actors *A, tp_pid pid)
     return tp__actor_lookup(A, pid) != NULL;
 }
 
-tp_pid
-tp_whereis(tp_runtime *rt, const char *name)
+static tp_pid
+do_whereis_locked(tp_runtime *rt, const char *name)
 {
     struct tp__actors *A = tp__actors_of(rt);
     struct tp__registry *r = A->names;
@@ -277,8 +277,8 @@ insert(struct tp__actors *A, const char *name, uint64_t h, tp_pid pid)
     return 0;
 }
 
-int
-tp_register(tp_runtime *rt, const char *name, tp_pid pid)
+static int
+do_register_locked(tp_runtime *rt, const char *name, tp_pid pid)
 {
     struct tp__actors *A = tp__actors_of(rt);
     struct tp__registry *r = A->names;
@@ -313,8 +313,8 @@ tp_register(tp_runtime *rt, const char *name, tp_pid pid)
     return err;
 }
 
-int
-tp_unregister(tp_runtime *rt, const char *name, tp_pid pid)
+static int
+do_unregister_locked(tp_runtime *rt, const char *name, tp_pid pid)
 {
     struct tp__actors *A = tp__actors_of(rt);
     struct tp__registry *r = A->names;
@@ -367,4 +367,37 @@ tp__registry_name_of(struct tp__actors *A, tp_pid pid, char *buf, size_t size)
     if (head != NULL)
         snprintf(buf, size, "%s", ((struct entry *)(uintptr_t)*head)->name);
     pthread_mutex_unlock(&r->lock);
+}
+
+int
+tp_register(tp_runtime *rt, const char *name, tp_pid pid)
+{
+    int r;
+    TP__RUNTIME_BEGIN(); /* takes the registry lock */
+
+    r = do_register_locked(rt, name, pid);
+    TP__RUNTIME_END();
+    return r;
+}
+
+int
+tp_unregister(tp_runtime *rt, const char *name, tp_pid pid)
+{
+    int r;
+    TP__RUNTIME_BEGIN(); /* takes the registry lock */
+
+    r = do_unregister_locked(rt, name, pid);
+    TP__RUNTIME_END();
+    return r;
+}
+
+tp_pid
+tp_whereis(tp_runtime *rt, const char *name)
+{
+    tp_pid r;
+    TP__RUNTIME_BEGIN(); /* takes the registry lock */
+
+    r = do_whereis_locked(rt, name);
+    TP__RUNTIME_END();
+    return r;
 }

@@ -16,9 +16,11 @@
 #include <errno.h>
 #include <string.h>
 
+/* Multiples of 64 so every header starts on a cache line (see the layout
+ * comment in actor_int.h). */
 static const uint32_t class_sizes[TP__NCLASS] = {
-    128, 160,  192,  224,  256,  320,  384,  448,   512,   640,
-    768, 1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768, 65536 + 128};
+    128,  192,  256,  320,  384,  448,  512,   640,   768,
+    1024, 1536, 2048, 3072, 4096, 8192, 16384, 32768, 65536 + 128};
 
 #define CACHE_MAX  128u
 #define BATCH_SIZE 64u
@@ -109,7 +111,8 @@ arena_alloc(tp_ctx *ctx, unsigned klass)
         r->next = ctx->A->regions;
         ctx->A->regions = r;
         pthread_mutex_unlock(&ctx->A->lock);
-        ar->cur = (char *)r + 128; /* keep blocks 128-byte aligned */
+        /* Blocks start on a cache line. */
+        ar->cur = (char *)tp__align_up((uintptr_t)(r + 1), TP__CACHELINE);
         ar->end = (char *)r + rsize;
     }
     p = ar->cur;

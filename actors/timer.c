@@ -348,9 +348,25 @@ place_on_wheel(tp_ctx *ctx, struct atimer *t, uint32_t delay)
     return 0;
 }
 
+static int arm_in(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to,
+                  uint32_t type, const void *data, size_t len, uint64_t ref,
+                  tp_timer *out);
+
 static int
 arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     const void *data, size_t len, uint64_t ref, tp_timer *out)
+{
+    int r;
+    TP__RUNTIME_BEGIN();
+
+    r = arm_in(ctx, delay, interval, to, type, data, len, ref, out);
+    TP__RUNTIME_END();
+    return r;
+}
+
+static int
+arm_in(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
+       const void *data, size_t len, uint64_t ref, tp_timer *out)
 {
     struct tp__timers *T;
     struct owned *o;
@@ -446,8 +462,21 @@ cancel_cmd_run(struct tp__cmd *c, struct tp__sched *s)
     entry_free(timers_of(s->rt), s, t);
 }
 
+static int cancel(tp_ctx *ctx, tp_timer h);
+
 int
 tp_cancel_timer(tp_ctx *ctx, tp_timer h)
+{
+    int r;
+    TP__RUNTIME_BEGIN();
+
+    r = cancel(ctx, h);
+    TP__RUNTIME_END();
+    return r;
+}
+
+static int
+cancel(tp_ctx *ctx, tp_timer h)
 {
     struct tp__timers *T = timers_of(ctx->rt);
     struct atimer *t;

@@ -1,14 +1,14 @@
 /*
  * bench/benchutil.c - see benchutil.h.
  */
+#include "benchutil.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "benchutil.h"
 
 void
 tpb_result(const char *name, double value, const char *unit)

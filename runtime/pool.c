@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "mailbox/msg.h"
+#include "runtime_int.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -91,21 +92,20 @@ cache_get(void)
     return c;
 }
 
+/* Classes are 64 and then 1.5x / 2x steps: 96, 128, 192, 256, 384, ...
+ * For 64 < size <= 4096 with b = bits of (size - 1): the class is the
+ * half-step 3 << (b - 2) or the power 1 << b. */
 static int
 class_of(size_t size)
 {
-    int lo = 0, hi = NCLASS - 1;
+    unsigned b;
 
+    if (size <= 64)
+        return 0;
     if (size > class_size[NCLASS - 1])
         return -1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (class_size[mid] >= size)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    b = 64u - (unsigned)__builtin_clzll((unsigned long long)size - 1);
+    return (int)(2 * (b - 7) + 1 + (size > (3u << (b - 2))));
 }
 
 static void
@@ -142,8 +142,31 @@ chain_len(struct block *b)
     return n;
 }
 
+static void *pool_alloc(size_t size, uint8_t *klass, uint32_t *cap);
+static void pool_free(void *p, uint8_t klass);
+
+/* Entry points: a fault in here is the runtime's, never an actor's. */
 void *
 tp__pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
+{
+    void *p;
+    TP__RUNTIME_BEGIN();
+
+    p = pool_alloc(size, klass, cap);
+    TP__RUNTIME_END();
+    return p;
+}
+
+void
+tp__pool_free(void *p, uint8_t klass)
+{
+    TP__RUNTIME_BEGIN();
+    pool_free(p, klass);
+    TP__RUNTIME_END();
+}
+
+static void *
+pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
 {
     int k = class_of(size);
     struct cache *c;
@@ -171,8 +194,8 @@ tp__pool_alloc(size_t size, uint8_t *klass, uint32_t *cap)
     return b;
 }
 
-void
-tp__pool_free(void *p, uint8_t klass)
+static void
+pool_free(void *p, uint8_t klass)
 {
     struct cache *c;
     struct block *b = p, *cut;

@@ -338,6 +338,11 @@ tp_runtime_get_sched_stats(tp_runtime *rt, tp_sched_stats *out, unsigned n)
         tp_sched_stats *o = &out[i];
         uint64_t idle = TP__STAT_GET(s->idle_ns);
         uint64_t up = now - rt->start_ns;
+        uint64_t since =
+            atomic_load_explicit(&s->sleep_since, memory_order_relaxed);
+
+        if (since != 0 && now > since)
+            idle += now - since; /* the sleep in progress */
 
         memset(o, 0, sizeof(*o));
         o->index = i;

@@ -91,6 +91,13 @@ struct tp__sched {
     int cpu;
     uint64_t ticks;
     uint64_t rand;
+    /* Run-next slot: the task woken by the running actor runs next, before
+     * the ring (request/reply and ping-pong pairs skip the ring's CAS).
+     * A streak cap keeps the ring from starving. Owner only. */
+    struct tp__node *runnext;
+    unsigned runnext_streak;
+    bool in_turn;
+    uint64_t last_poll_ns;
     ck_ring_t ring; /* SPMC: owner pushes, owner and thieves pop */
     ck_ring_buffer_t *ring_buf;
     struct tp__mpsc inbox; /* tasks pushed by other threads + overflow */
@@ -125,6 +132,7 @@ struct tp__sched {
     tp__stat wakeups;
     tp__stat busy_ns;
     tp__stat idle_ns;
+    _Atomic uint64_t sleep_since; /* start of the current sleep, or 0 */
     tp__stat long_handlers;
 };
 
@@ -240,19 +248,35 @@ tp__rt_pending_add(struct tp_runtime *rt, int64_t delta)
  * (no scheduler can still be reading it). Thread-safe. */
 int tp__rt_retire(struct tp_runtime *rt, void *ptr, void (*fn)(void *));
 
-/* Current scheduler's user-callback markers (watchdog). */
+/* Current scheduler's user-callback markers (watchdog): the label and pid
+ * are set once per actor turn, the sequence number per callback. Relaxed:
+ * the watchdog only needs eventual, approximate values. */
 static inline void
-tp__sched_user_begin(struct tp__sched *s, const char *label, uint64_t pid)
+tp__sched_user_label(struct tp__sched *s, const char *label, uint64_t pid)
 {
     if (s == NULL)
         return;
     atomic_store_explicit(&s->user_label, label, memory_order_relaxed);
     atomic_store_explicit(&s->user_pid, pid, memory_order_relaxed);
+}
+
+static inline void
+tp__sched_user_enter(struct tp__sched *s)
+{
+    if (s == NULL)
+        return;
     atomic_store_explicit(
         &s->user_seq,
         atomic_load_explicit(&s->user_seq, memory_order_relaxed) + 1,
         memory_order_relaxed);
     atomic_store_explicit(&s->in_user, 1, memory_order_relaxed);
+}
+
+static inline void
+tp__sched_user_begin(struct tp__sched *s, const char *label, uint64_t pid)
+{
+    tp__sched_user_label(s, label, pid);
+    tp__sched_user_enter(s);
 }
 
 static inline void
@@ -282,6 +306,16 @@ struct tp__recover {
  * runs. The signal handler jumps to it. */
 extern _Thread_local struct tp__recover *tp__tls_recover;
 extern _Thread_local int tp__tls_in_user;
+
+/*
+ * Runtime code that mutates shared state brackets itself with these, so a
+ * fault inside it is never "recovered" as the running actor's crash even
+ * when a user callback called it (see docs/FAULTS.md). Two TLS accesses.
+ */
+#define TP__RUNTIME_BEGIN()                                                    \
+    int tp__saved_in_user = tp__tls_in_user;                                   \
+    tp__tls_in_user = 0
+#define TP__RUNTIME_END() (tp__tls_in_user = tp__saved_in_user)
 
 int tp__fault_install(void); /* process-wide handlers (refcounted) */
 void tp__fault_uninstall(void);

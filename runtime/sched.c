@@ -23,8 +23,12 @@
 
 _Thread_local struct tp__sched *tp__tls_sched;
 
-/* Poll the loop between turns at most this often (in turns) ... */
+/* Poll the loop between turns every POLL_TICKS turns, but not more often
+ * than every POLL_NS (an epoll_wait costs more than many short turns) ... */
 #define POLL_TICKS  64u
+#define POLL_NS     20000u
+/* ... run at most RUNNEXT_MAX run-next tasks in a row before the ring ... */
+#define RUNNEXT_MAX 32u
 /* ... and drain the inbox before the ring every INBOX_TICKS turns, so tasks
  * woken from outside are not starved by a ring that never empties. */
 #define INBOX_TICKS 31u
@@ -122,15 +126,29 @@ remote_push(struct tp__sched *s, struct tp__node *t)
         notify(s);
 }
 
+/* A task woken by the running actor takes the run-next slot; the one it
+ * displaces goes to the ring. */
+static void
+runnext_push(struct tp__sched *s, struct tp__node *t)
+{
+    struct tp__node *old = s->runnext;
+
+    s->runnext = t;
+    if (old != NULL)
+        local_push(s, old);
+}
+
 void
 tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
 {
     struct tp__sched *self = tp__sched_self(rt);
 
-    if (self != NULL)
-        local_push(self, task);
-    else
+    if (self == NULL)
         remote_push(rt->sched[home % rt->nsched], task);
+    else if (self->in_turn)
+        runnext_push(self, task);
+    else
+        local_push(self, task);
 }
 
 void
@@ -242,7 +260,15 @@ tp__sched_timer_del(struct tp__sched *s, struct tp__wtimer *t)
 static struct tp__node *
 next_task(struct tp__sched *s)
 {
-    struct tp__node *t;
+    struct tp__node *t = s->runnext;
+
+    if (t != NULL) {
+        s->runnext = NULL;
+        if (s->runnext_streak++ < RUNNEXT_MAX)
+            return t;
+        local_push(s, t); /* fairness: to the back of the ring */
+    }
+    s->runnext_streak = 0;
 
     if ((s->ticks % INBOX_TICKS) == 0) {
         t = tp__mpsc_pop(&s->inbox);
@@ -288,8 +314,8 @@ steal(struct tp__sched *s)
 static bool
 has_local_work(struct tp__sched *s)
 {
-    return ck_ring_size(&s->ring) != 0 || !tp__mpsc_looks_empty(&s->inbox) ||
-           !tp__mpsc_looks_empty(&s->cmdq);
+    return s->runnext != NULL || ck_ring_size(&s->ring) != 0 ||
+           !tp__mpsc_looks_empty(&s->inbox) || !tp__mpsc_looks_empty(&s->cmdq);
 }
 
 static bool
@@ -327,21 +353,54 @@ sched_sleep(struct tp__sched *s)
         !atomic_load(&rt->stopped)) {
         TP__STAT_ADD(s->sleeps, 1);
         t0 = tp_now_ns();
+        atomic_store_explicit(&s->sleep_since, t0, memory_order_relaxed);
         uv_run(&s->loop, UV_RUN_ONCE);
+        atomic_store_explicit(&s->sleep_since, 0, memory_order_relaxed);
         TP__STAT_ADD(s->idle_ns, tp_now_ns() - t0);
     }
     mark_awake(s);
     qs_online(s);
 }
 
+/* Before sleeping, spin this long looking for work: a scheduler that ran
+ * out of work a moment ago usually gets more within microseconds (a reply,
+ * a credit), and an eventfd wake-up plus the context switches cost more
+ * than that. An idle runtime still sleeps: the spin only follows work. */
+#define SPIN_NS 20000u
+
+static bool
+spin_for_work(struct tp__sched *s)
+{
+    uint64_t until = tp_now_ns() + SPIN_NS;
+
+    for (unsigned i = 1;; i++) {
+        if (has_local_work(s) || others_have_work(s))
+            return true;
+        if ((i % 64) == 0 &&
+            (tp_now_ns() >= until ||
+             atomic_load_explicit(&s->rt->stopped, memory_order_relaxed)))
+            return false;
+        __builtin_ia32_pause();
+    }
+}
+
 static void
 poll_loop(struct tp__sched *s)
 {
+    s->last_poll_ns = tp_now_ns();
     drain_cmds(s);
     uv_run(&s->loop, UV_RUN_NOWAIT);
     qs_online(s);
     if (atomic_load_explicit(&s->rt->nretired, memory_order_relaxed) != 0)
         tp__rt_reclaim(s->rt, false);
+}
+
+/* Between turns: poll the loop if it has not been polled for POLL_NS. */
+static void
+maybe_poll(struct tp__sched *s)
+{
+    if (tp_now_ns() - s->last_poll_ns >= POLL_NS)
+        poll_loop(s);
 }
 
 static void
@@ -407,14 +466,16 @@ sched_main(void *arg)
         if (t != NULL) {
             s->ticks++;
             TP__STAT_ADD(s->turns, 1);
+            s->in_turn = true;
             if (rt->run_task(s, t))
-                local_push(s, t);
+                local_push(s, t); /* back of the ring: fairness */
+            s->in_turn = false;
             if ((s->ticks % POLL_TICKS) == 0)
-                poll_loop(s);
+                maybe_poll(s);
             continue;
         }
         poll_loop(s);
-        if (has_local_work(s))
+        if (has_local_work(s) || spin_for_work(s))
             continue;
         sched_sleep(s);
     }

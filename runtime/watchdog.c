@@ -71,8 +71,10 @@ watchdog_main(void *arg)
     pthread_mutex_lock(&rt->wd_lock);
     while (!rt->wd_quit) {
         struct timespec ts;
-        /* Sleep longer while every scheduler is idle: no callback runs. */
-        unsigned ms = all_idle(rt) ? period_ms * 10 : period_ms;
+        /* Sleep a little longer while every scheduler is idle; a callback
+         * starting meanwhile is then first seen within 2 periods, and
+         * reported once it has been seen running for long_handler_ms. */
+        unsigned ms = all_idle(rt) ? period_ms * 2 : period_ms;
 
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += (long)(ms % 1000u) * 1000000L;

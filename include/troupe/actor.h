@@ -76,9 +76,9 @@ typedef enum tp_exit_kind {
  * it is only valid as long as the message or call that carried it.
  */
 typedef struct tp_exit_reason {
-    tp_exit_kind kind;
-    int code;
-    const char *text;
+    tp_exit_kind kind; /**< what kind of exit */
+    int code;          /**< user code, or the signal number of a fault */
+    const char *text;  /**< human-readable detail, may be NULL */
 } tp_exit_reason;
 
 /** Name of an exit kind ("normal", "shutdown", ...). */
@@ -385,22 +385,22 @@ TP_API tp_pid tp_whereis(tp_runtime *rt, const char *name);
 
 /** What the runtime knows of an actor (see tp_actor_peek/tp_actor_query). */
 typedef struct tp_actor_info {
-    tp_pid pid;
-    tp_pid parent;         /**< spawner, or supervisor */
-    const char *behaviour; /**< static string */
-    char name[TP_NAME_MAX + 1];
-    int scheduler;      /**< home scheduler hint */
-    uint64_t mailbox;   /**< queued messages */
-    uint64_t handled;   /**< messages handled */
-    uint64_t drops;     /**< messages dropped by its bound */
-    uint64_t memory;    /**< bytes: actor + state + queued payloads */
-    uint32_t max_msgs;  /**< bound, 0 = none */
-    uint32_t links;     /**< only from tp_actor_query() */
-    uint32_t monitors;  /**< monitors it holds (query only) */
-    uint32_t monitored; /**< monitors on it (query only) */
-    uint32_t stash;     /**< stashed messages (query only) */
-    bool trap_exit;     /**< query only */
-    uint64_t started_ns;
+    tp_pid pid;                 /**< the actor */
+    tp_pid parent;              /**< spawner, or supervisor */
+    const char *behaviour;      /**< static string */
+    char name[TP_NAME_MAX + 1]; /**< registered name, "" if none */
+    int scheduler;              /**< home scheduler hint */
+    uint64_t mailbox;           /**< queued messages */
+    uint64_t handled;           /**< messages handled */
+    uint64_t drops;             /**< messages dropped by its bound */
+    uint64_t memory;            /**< bytes: actor + state + queued payloads */
+    uint32_t max_msgs;          /**< bound, 0 = none */
+    uint32_t links;             /**< only from tp_actor_query() */
+    uint32_t monitors;          /**< monitors it holds (query only) */
+    uint32_t monitored;         /**< monitors on it (query only) */
+    uint32_t stash;             /**< stashed messages (query only) */
+    bool trap_exit;             /**< query only */
+    uint64_t started_ns;        /**< query only: start time (tp_now_ns clock) */
 } tp_actor_info;
 
 /**

@@ -77,12 +77,12 @@ TP_API int tp_runtime_call(tp_runtime *rt, tp_pid to, uint32_t type,
 
 /** Payload of TP_MSG_TRACE. */
 typedef struct tp_trace_event {
-    tp_pid actor; /**< the traced actor */
-    tp_pid from;  /**< sender of the traced message */
-    uint64_t ref;
-    uint32_t type; /**< the traced message's type */
-    uint32_t len;  /**< its full length (data may be truncated) */
-    uint64_t at_ns;
+    tp_pid actor;   /**< the traced actor */
+    tp_pid from;    /**< sender of the traced message */
+    uint64_t ref;   /**< the traced message's request reference */
+    uint32_t type;  /**< the traced message's type */
+    uint32_t len;   /**< its full length (data may be truncated) */
+    uint64_t at_ns; /**< when it was handled (tp_now_ns clock) */
     /* followed by min(len, TP_TRACE_MAX_DATA) bytes of payload */
 } tp_trace_event;
 

@@ -93,7 +93,7 @@ TP_API unsigned tp_runtime_schedulers(const tp_runtime *rt);
 
 /** Per-scheduler statistics (monotonic counters unless noted). */
 typedef struct tp_sched_stats {
-    unsigned index;
+    unsigned index;         /**< scheduler number */
     int cpu;                /**< pinned CPU or -1 */
     uint64_t turns;         /**< actor turns run */
     uint64_t messages;      /**< messages handled */
@@ -109,7 +109,7 @@ typedef struct tp_sched_stats {
 
 /** Runtime-wide statistics. */
 typedef struct tp_runtime_stats {
-    uint64_t uptime_ns;
+    uint64_t uptime_ns;     /**< since tp_runtime_create() */
     uint64_t actors;        /**< live actors (gauge) */
     uint64_t spawned;       /**< actors ever spawned */
     uint64_t exited;        /**< actors that ended */

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs Troupe into a scratch prefix and checks that another project can
+# use it: pkg-config, CMake find_package(troupe), the README's example
+# program builds and runs, and the shared library exports only tp_* symbols.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PREFIX=$(mktemp -d /tmp/troupe-install.XXXXXX)
+trap 'rm -rf "$PREFIX"' EXIT
+
+cmake --install build/release --prefix "$PREFIX" >/dev/null
+export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig:$PREFIX/lib/x86_64-linux-gnu/pkgconfig"
+export LD_LIBRARY_PATH="$PREFIX/lib:$PREFIX/lib/x86_64-linux-gnu"
+
+echo "install: pkg-config troupe $(pkg-config --modversion troupe)"
+cc -std=c11 -Wall -Wextra -Werror docs/examples/hello.c \
+   $(pkg-config --cflags --libs troupe) -o "$PREFIX/hello-pc"
+out=$("$PREFIX/hello-pc")
+echo "$out" | grep -q "hello world (#3)" || { echo "$out"; exit 1; }
+echo "install: README example via pkg-config: ok"
+
+cmake -S docs/examples/consumer -B "$PREFIX/consumer" \
+      -DCMAKE_PREFIX_PATH="$PREFIX" >/dev/null
+cmake --build "$PREFIX/consumer" >/dev/null
+"$PREFIX/consumer/hello" | grep -q "hello world (#3)"
+echo "install: find_package(troupe) consumer: ok"
+
+lib=$(find "$PREFIX" -name 'libtroupe.so.*.*' | head -1)
+bad=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^tp_' \
+      | grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$' || true)
+if [ -n "$bad" ]; then
+  echo "install: symbols exported beyond the public API:"; echo "$bad"; exit 1
+fi
+echo "install: libtroupe.so exports $(nm -D --defined-only "$lib" | grep -c ' tp_') tp_* symbols only"
