@@ -429,20 +429,29 @@ parse(tp_ctx *ctx, struct tp__http *h, const char *data, size_t len)
     return used;
 }
 
+/* Resumes a parser paused at the end of a request (the parser asserts
+ * when asked to resume from an error state, so check first). */
+static void
+resume(struct tp__http *h)
+{
+    if (HTTP_PARSER_ERRNO(&h->p) == HPE_PAUSED)
+        http_parser_pause(&h->p, 0);
+}
+
 /* Runs what waits while nothing is in flight. */
 static void
 pump(tp_ctx *ctx, struct tp__http *h)
 {
     while (!h->busy && !h->closing && h->pending.len != 0) {
         size_t used;
-        http_parser_pause(&h->p, 0);
+        resume(h);
         used = parse(ctx, h, h->pending.p, h->pending.len);
         tp__cbuf_consume(&h->pending, used);
         if (used == 0 && !h->busy)
             break;
     }
-    if (!h->busy)
-        http_parser_pause(&h->p, 0);
+    if (!h->busy && !h->closing)
+        resume(h);
 }
 
 void
