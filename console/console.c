@@ -4,11 +4,13 @@
  * (console/listen.c).
  */
 #include "console_int.h"
+#include "runtime/runtime_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void
 tp_console_opts_init(tp_console_opts *o)
@@ -76,6 +78,93 @@ take_token(struct tp_console *c, const tp_console_opts *o)
     return c->token != NULL ? 0 : -ENOMEM;
 }
 
+/* ---- lifetime ------------------------------------------------------------*/
+
+static void
+free_lives(struct tp_runtime *rt, void *ext)
+{
+    struct tp__con_life *l = ext, *next;
+
+    for (; l != NULL; l = next) {
+        next = l->next;
+        tp__free(l);
+    }
+}
+
+/* One console per runtime; its life record joins the runtime's list. */
+static int
+new_life(struct tp_console *c)
+{
+    struct tp_runtime *rt = c->rt;
+    struct tp__con_life *head = rt->ext[TP__EXT_CONSOLE], *l;
+
+    if (head != NULL && atomic_load(&head->con) != NULL)
+        return -EALREADY;
+    if ((l = tp__calloc(1, sizeof(*l))) == NULL)
+        return -ENOMEM;
+    atomic_init(&l->con, c);
+    atomic_init(&l->hosts, 0);
+    for (int k = 0; k < 3; k++)
+        l->arg[k].life = l, l->arg[k].kind = k;
+    l->next = head;
+    rt->ext[TP__EXT_CONSOLE] = l;
+    rt->ext_free[TP__EXT_CONSOLE] = free_lives;
+    c->life = l;
+    return 0;
+}
+
+struct tp_console *
+tp__console_host_enter(struct tp__con_life *l)
+{
+    /* seq_cst pairs with end_life(): either the host sees con == NULL, or
+     * end_life sees the host counted and waits for it. */
+    atomic_fetch_add(&l->hosts, 1);
+    return atomic_load(&l->con);
+}
+
+void
+tp__console_host_leave(struct tp__con_life *l)
+{
+    atomic_fetch_sub(&l->hosts, 1);
+}
+
+static bool
+is_host(const char *b)
+{
+    return strcmp(b, "console_conn") == 0 || strcmp(b, "console_local") == 0 ||
+           strcmp(b, "console_sampler") == 0;
+}
+
+static bool
+kill_host(void *user, const tp_actor_info *a)
+{
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, NULL};
+
+    if (is_host(a->behaviour))
+        tp_runtime_exit_pid(user, a->pid, &kill);
+    return true;
+}
+
+/* Detaches the console from its hosts: no new host will use it, the live
+ * ones are killed, and we wait until they are gone (a runtime already
+ * stopped has none). */
+static void
+end_life(struct tp_console *c)
+{
+    struct tp__con_life *l = c->life;
+    uint64_t deadline = tp_now_ns() + 10000000000ull;
+
+    atomic_store(&l->con, NULL);
+    while (atomic_load(&l->hosts) != 0 && tp_now_ns() < deadline) {
+        tp_actor_foreach(c->rt, kill_host, c->rt);
+        usleep(2000);
+    }
+    if (atomic_load(&l->hosts) != 0)
+        tp_log(TP_LOG_ERROR, "console: sessions did not end in time");
+}
+
+/* ---- creation ---------------------------------------------------------*/
+
 static void
 free_console(struct tp_console *c)
 {
@@ -107,6 +196,10 @@ tp__console_create(tp_runtime *rt, const tp_console_opts *opts,
     c->opts.token = NULL;
     atomic_init(&c->tcp_port, -1);
     atomic_init(&c->http_port, -1);
+    if ((err = new_life(c)) != 0) {
+        free_console(c);
+        return err;
+    }
     if ((err = take_token(c, opts)) != 0 ||
         (opts->unix_path != NULL && c->unix_path == NULL) || c->host == NULL ||
         (err = tp__sampler_start(c)) != 0) {
@@ -124,6 +217,7 @@ tp__console_destroy(tp_console *c)
 
     if (c->sampler != TP_PID_NONE)
         tp_runtime_exit_pid(c->rt, c->sampler, &kill);
+    end_life(c);
     free_console(c);
 }
 

@@ -164,12 +164,33 @@ struct tp__rates {
     _Atomic uint32_t *sched_util; /* busy parts per million, last second */
 };
 
+/* What outlives a console until tp_runtime_destroy(): host actors hold a
+ * pointer to it, so one that starts while (or after) the console stops
+ * finds con == NULL instead of freed memory, and tp_console_stop() waits
+ * for the count of live hosts to reach zero before freeing the console.*/
+struct tp__con_life {
+    struct tp__con_life *next;
+    _Atomic(struct tp_console *) con;
+    _Atomic int hosts;
+    struct tp__host_arg {
+        struct tp__con_life *life;
+        int kind;
+    } arg[3]; /* console/listen.c: one per listener */
+};
+
+/* A host actor starts (returns the console, or NULL if it is stopping:
+ * the host must then do nothing) and ends (the last thing it does). */
+struct tp_console *tp__console_host_enter(struct tp__con_life *l);
+void tp__console_host_leave(struct tp__con_life *l);
+
 struct tp_console {
     tp_runtime *rt;
+    struct tp__con_life *life;
     tp_console_opts opts; /* strings point into the copies below */
     char *token;          /* NULL = no token */
     char *unix_path, *host;
     _Atomic int tcp_port, http_port;
+    _Atomic bool unix_ready; /* the Unix socket file is mode 0600 */
     _Atomic unsigned sessions, http_conns;
     _Atomic uint64_t sessions_total, auth_failures, rejected;
     struct tp__rates rates;

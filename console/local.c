@@ -11,6 +11,7 @@
 #include <string.h>
 
 struct local {
+    struct tp__con_life *life;
     tp_pid sink;
     bool http, closed;
     union {
@@ -61,6 +62,11 @@ local_init(tp_ctx *ctx, void *state, void *arg)
     const struct local_arg *a = arg;
     int err;
 
+    l->life = a->con->life;
+    if (tp__console_host_enter(l->life) == NULL) {
+        tp__console_host_leave(l->life);
+        return -ESHUTDOWN;
+    }
     l->sink = a->sink;
     l->http = a->http;
     l->u.s = tp__calloc(1, a->http ? tp__http_size() : tp__session_size());
@@ -69,8 +75,10 @@ local_init(tp_ctx *ctx, void *state, void *arg)
     err = a->http ? tp__http_open(ctx, l->u.h, a->con, &local_transport, l)
                   : tp__session_open(ctx, l->u.s, a->con, TP__SESS_LOCAL,
                                      &local_transport, l);
-    if (err != 0)
+    if (err != 0) {
         tp__free(l->u.s);
+        tp__console_host_leave(l->life);
+    }
     return err;
 }
 
@@ -105,6 +113,7 @@ local_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *r)
     tp__free(l->u.s);
     if (!l->closed)
         tp_send(ctx, l->sink, TP__CON_CLOSE, NULL, 0);
+    tp__console_host_leave(l->life);
 }
 
 static const tp_behaviour local_behaviour = {

@@ -14,6 +14,7 @@
 
 struct sampler {
     struct tp_console *con;
+    struct tp__con_life *life;
     unsigned nsched;
     uint64_t last_ns;
     tp_runtime_stats last;
@@ -110,6 +111,8 @@ sampler_init(tp_ctx *ctx, void *state, void *arg)
     tp_runtime *rt = tp_ctx_runtime(ctx);
 
     s->con = arg;
+    s->life = s->con->life;
+    tp__console_host_enter(s->life); /* the console is being created */
     s->nsched = tp_runtime_schedulers(rt);
     s->prev = tp__calloc(s->nsched, sizeof(*s->prev));
     s->cur = tp__calloc(s->nsched, sizeof(*s->cur));
@@ -126,6 +129,7 @@ fail:
     tp__free(s->prev);
     tp__free(s->cur);
     tp__free(s->ring);
+    tp__console_host_leave(s->life);
     return -ENOMEM;
 }
 
@@ -148,6 +152,7 @@ sampler_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *reason)
     tp__free(s->prev);
     tp__free(s->cur);
     tp__free(s->ring);
+    tp__console_host_leave(s->life);
 }
 
 static const tp_behaviour sampler_behaviour = {
