@@ -108,6 +108,8 @@ tp__cbuf_pad(struct tp__cbuf *b, char c, size_t n)
 {
     int err;
 
+    if (n == 0)
+        return 0;
     if ((err = reserve(b, n)) != 0)
         return err;
     memset(b->p + b->len, c, n);
