@@ -35,7 +35,8 @@ render(struct tp__exec *x, struct info_op *o)
     tp__em_str(&e, "name", a->name[0] != '\0' ? a->name : "-");
     tp__em_str(&e, "behaviour", a->behaviour);
     tp__em_str(&e, "state", a->mailbox != 0 ? "ready" : "waiting");
-    tp__em_dur(&e, "uptime", tp_now_ns() - a->started_ns);
+    if (a->started_ns != 0 && a->started_ns <= tp_now_ns())
+        tp__em_dur(&e, "uptime", tp_now_ns() - a->started_ns);
     tp__em_i64(&e, "scheduler", a->scheduler);
     tp__em_u64(&e, "mailbox", a->mailbox);
     tp__em_u64(&e, "mailbox_bound", a->max_msgs);
