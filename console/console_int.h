@@ -391,8 +391,6 @@ void tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
                        size_t len);
 /* Any other message: returns true if the session consumed it. */
 bool tp__session_handle(tp_ctx *ctx, struct tp__session *s, const tp_msg *m);
-/* The transport can take more output again. */
-void tp__session_drained(tp_ctx *ctx, struct tp__session *s);
 void tp__session_close(tp_ctx *ctx, struct tp__session *s);
 
 /* A session over messages (the in-process transport): bytes arrive as

@@ -35,7 +35,10 @@ struct tp__http {
     size_t url_len, hdr_bytes, body_len;
     char auth[AUTH_MAX + 1];
     size_t auth_len;
-    bool field_is_auth, in_value;
+    char hosthdr[AUTH_MAX + 1]; /* the Host header */
+    size_t host_len;
+    int field; /* 0 other, 1 Authorization, 2 Host */
+    bool in_value;
     int error;  /* HTTP status of a request refused while parsing */
     bool ready; /* a complete request waits to be answered */
     bool busy, closing, open, keep_alive, head;
@@ -167,8 +170,10 @@ on_begin(http_parser *p)
 {
     struct tp__http *h = of(p);
 
-    h->url_len = h->hdr_bytes = h->body_len = h->auth_len = 0;
-    h->field_is_auth = h->in_value = false;
+    h->url_len = h->hdr_bytes = h->body_len = h->auth_len = h->host_len = 0;
+    h->auth[0] = h->hosthdr[0] = '\0';
+    h->field = 0;
+    h->in_value = false;
     h->error = 0;
     return 0;
 }
@@ -203,14 +208,28 @@ static int
 on_field(http_parser *p, const char *at, size_t n)
 {
     struct tp__http *h = of(p);
-    static const char name[] = "authorization";
 
     if (count_header(h, n) != 0)
         return -1;
-    /* A name split across reads is not recognised: it is then simply
-     * not the Authorization header, and the request is refused. */
-    h->field_is_auth = n == sizeof(name) - 1 && strncasecmp(at, name, n) == 0;
+    /* A name split across reads is not recognised: it is then simply not
+     * that header, and the request is refused or treated as foreign. */
+    h->field = n == 13 && strncasecmp(at, "authorization", n) == 0 ? 1
+               : n == 4 && strncasecmp(at, "host", n) == 0         ? 2
+                                                                   : 0;
     h->in_value = false;
+    return 0;
+}
+
+static int
+keep_value(struct tp__http *h, char *dst, size_t *len, const char *at, size_t n)
+{
+    if (*len + n > AUTH_MAX) {
+        h->error = 431;
+        return -1;
+    }
+    memcpy(dst + *len, at, n);
+    *len += n;
+    dst[*len] = '\0';
     return 0;
 }
 
@@ -222,15 +241,10 @@ on_value(http_parser *p, const char *at, size_t n)
     if (count_header(h, n) != 0)
         return -1;
     h->in_value = true;
-    if (!h->field_is_auth)
-        return 0;
-    if (h->auth_len + n > AUTH_MAX) {
-        h->error = 431;
-        return -1;
-    }
-    memcpy(h->auth + h->auth_len, at, n);
-    h->auth_len += n;
-    h->auth[h->auth_len] = '\0';
+    if (h->field == 1)
+        return keep_value(h, h->auth, &h->auth_len, at, n);
+    if (h->field == 2)
+        return keep_value(h, h->hosthdr, &h->host_len, at, n);
     return 0;
 }
 
@@ -375,6 +389,31 @@ route_api(tp_ctx *ctx, struct tp__http *h, char *path, char *query, bool post)
     tp__exec_argv(ctx, &h->x, argc, argv, true);
 }
 
+/* DNS rebinding defence: a page from another site that made its name
+ * resolve to 127.0.0.1 still sends its own name as Host. Accept no Host
+ * (HTTP/1.0 tools), loopback names, and the configured host. */
+static bool
+host_ok(const struct tp__http *h)
+{
+    char name[AUTH_MAX + 1];
+    const char *v = h->hosthdr, *end;
+
+    if (h->host_len == 0)
+        return true;
+    if (v[0] == '[') {
+        end = strchr(v, ']');
+        if (end == NULL)
+            return false;
+        snprintf(name, sizeof(name), "%.*s", (int)(end - v - 1), v + 1);
+    } else {
+        end = strchr(v, ':');
+        snprintf(name, sizeof(name), "%.*s",
+                 (int)(end != NULL ? (size_t)(end - v) : strlen(v)), v);
+    }
+    return tp__console_is_loopback(name) ||
+           strcmp(name, h->con->opts.host) == 0;
+}
+
 static void
 route(tp_ctx *ctx, struct tp__http *h)
 {
@@ -384,7 +423,9 @@ route(tp_ctx *ctx, struct tp__http *h)
     h->head = m == HTTP_HEAD;
     if (query != NULL)
         *query++ = '\0';
-    if (m != HTTP_GET && m != HTTP_HEAD && m != HTTP_POST) {
+    if (!host_ok(h)) {
+        respond_error(ctx, h, 403, "foreign Host header");
+    } else if (m != HTTP_GET && m != HTTP_HEAD && m != HTTP_POST) {
         respond_error(ctx, h, 405, "method not allowed");
     } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         respond(ctx, h, 200, "text/html; charset=utf-8", tp__dashboard_html,

@@ -18,9 +18,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PENDING_MAX (64u * 1024u) /* input queued while a command runs */
-#define AUTH_TRIES  3
-#define TICK_MS     1000u
+#define PENDING_MAX    (64u * 1024u) /* input queued while a command runs */
+#define AUTH_TRIES     3
+#define TICK_MS        1000u
+#define AUTH_WINDOW_MS 10000u
 
 struct tp__session {
     struct tp_console *con;
@@ -30,7 +31,7 @@ struct tp__session {
     struct tp__linebuf lb;
     struct tp__exec x;
     struct tp__cbuf pending; /* input held while busy */
-    uint64_t last_active_ns;
+    uint64_t last_active_ns, opened_ns;
     tp_timer tick;
     int auth_fails;
     bool open, authed, closing, counted;
@@ -223,9 +224,13 @@ tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
 static void
 tick(tp_ctx *ctx, struct tp__session *s)
 {
-    uint64_t idle = s->con->opts.idle_timeout_ms;
+    uint64_t idle = s->con->opts.idle_timeout_ms, now = tp_now_ns();
 
-    if (idle != 0 && tp_now_ns() - s->last_active_ns > idle * 1000000u)
+    /* An unauthenticated TCP session gets AUTH_WINDOW_MS to say who it is,
+     * so strangers cannot sit on the session slots. */
+    if (!s->authed && now - s->opened_ns > AUTH_WINDOW_MS * 1000000ull)
+        shut(ctx, s, "error: authentication timeout; closing\n");
+    else if (idle != 0 && now - s->last_active_ns > idle * 1000000u)
         shut(ctx, s, "error: idle timeout; closing\n");
 }
 
@@ -245,13 +250,6 @@ tp__session_handle(tp_ctx *ctx, struct tp__session *s, const tp_msg *m)
     if (was_busy && !s->x.busy)
         feed_pending(ctx, s);
     return true;
-}
-
-void
-tp__session_drained(tp_ctx *ctx, struct tp__session *s)
-{
-    (void)ctx;
-    (void)s;
 }
 
 static const char *
@@ -305,7 +303,7 @@ tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
     s->x.stream = stream;
     tp__cbuf_init(&s->pending, PENDING_MAX);
     s->authed = kind != TP__SESS_TCP;
-    s->last_active_ns = tp_now_ns();
+    s->last_active_ns = s->opened_ns = tp_now_ns();
     s->open = true;
     atomic_fetch_add_explicit(&c->sessions_total, 1, memory_order_relaxed);
     out_str(ctx, s, banner(kind));

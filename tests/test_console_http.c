@@ -59,7 +59,8 @@ get(tcc *t, const char *path)
 {
     char req[512];
 
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+             path);
     return tcc_http(t, req, body, sizeof(body), 10000);
 }
 
@@ -69,7 +70,8 @@ post(tcc *t, const char *path, const char *token)
     char req[512];
 
     snprintf(req, sizeof(req),
-             "POST %s HTTP/1.1\r\nHost: x\r\n%s%s%sContent-Length: 0\r\n\r\n",
+             "POST %s HTTP/1.1\r\nHost: localhost\r\n%s%s%sContent-Length: "
+             "0\r\n\r\n",
              path, token ? "Authorization: Bearer " : "", token ? token : "",
              token ? "\r\n" : "");
     return tcc_http(t, req, body, sizeof(body), 10000);
@@ -114,6 +116,22 @@ test_console_http_api_json(void **st)
     assert_int_equal(get(f->t, "/api/loglevel"), 200);
     assert_int_equal(get(f->t, "/api/trace/x"), 400); /* needs a session */
     assert_int_equal(get(f->t, "/nope"), 404);
+    /* DNS rebinding: a foreign Host is refused. */
+    assert_int_equal(tcc_http(f->t,
+                              "GET /api/stats HTTP/1.1\r\nHost: evil.example"
+                              ":7071\r\n\r\n",
+                              body, sizeof(body), 5000),
+                     403);
+    assert_int_equal(tcc_http(f->t,
+                              "GET /api/stats HTTP/1.1\r\nHost: localhost"
+                              ":7071\r\n\r\n",
+                              body, sizeof(body), 5000),
+                     200);
+    assert_int_equal(tcc_http(f->t,
+                              "GET /api/stats HTTP/1.1\r\nHost: [::1]:7071"
+                              "\r\n\r\n",
+                              body, sizeof(body), 5000),
+                     200);
 }
 
 static void
@@ -160,8 +178,8 @@ test_console_http_pipelined_keepalive(void **st)
     char both[256];
 
     snprintf(both, sizeof(both),
-             "GET /api/stats HTTP/1.1\r\nHost: x\r\n\r\n"
-             "GET /api/sched HTTP/1.1\r\nHost: x\r\n\r\n");
+             "GET /api/stats HTTP/1.1\r\nHost: localhost\r\n\r\n"
+             "GET /api/sched HTTP/1.1\r\nHost: localhost\r\n\r\n");
     assert_int_equal(tcc_http(f->t, both, body, sizeof(body), 5000), 200);
     assert_non_null(strstr(body, "\"uptime\""));
     assert_int_equal(tcc_http(f->t, "", body, sizeof(body), 5000), 200);
