@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <troupe/pack.h>
 
 #define TRACER_MAILBOX 256u
 #define SHOW_BYTES     256u
@@ -60,20 +61,21 @@ type_name(uint32_t type, char *buf, size_t cap)
     }
 }
 
-/* Writes the payload: decoded msgpack when it is msgpack, a string when
- * it is text, else hex. */
+/* Writes the payload: msgpack decoded (tp_pack_print; a prefix cut at
+ * TP_TRACE_MAX_DATA still prints, ending in "..."), else a string when it
+ * is text, else hex. */
 static void
 payload(struct tp__cbuf *b, const unsigned char *p, size_t n, bool json)
 {
     size_t show = n < SHOW_BYTES ? n : SHOW_BYTES;
-    struct tp__cbuf tmp;
+    char txt[2048];
+    int k = n != 0 ? tp_pack_print(p, n, txt, sizeof(txt)) : -EINVAL;
 
-    tp__cbuf_init(&tmp, 4096);
-    if (tp__console_decode(&tmp, p, n) == 0) {
+    if (k >= 0 || k == -ENOBUFS || k == -ENODATA) {
         if (json)
-            tp__cbuf_json_str(b, tmp.p, tmp.len);
+            tp__cbuf_json_str(b, txt, strlen(txt));
         else
-            tp__cbuf_text_str(b, tmp.p, tmp.len);
+            tp__cbuf_text_str(b, txt, strlen(txt));
     } else if (show != 0 && tp__line_valid((const char *)p, show) &&
                memchr(p, '\0', show) == NULL) {
         if (json) {
@@ -89,7 +91,6 @@ payload(struct tp__cbuf *b, const unsigned char *p, size_t n, bool json)
             tp__cbuf_printf(b, "%02x", p[i]);
         tp__cbuf_puts(b, json ? "\"" : "");
     }
-    tp__cbuf_free(&tmp);
 }
 
 static void

@@ -298,9 +298,6 @@ int tp__parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
 /* Ends a running trace (the client sent a line); false if none runs. */
 bool tp__trace_stop(tp_ctx *ctx, struct tp__exec *x);
 bool tp__trace_active(const struct tp__exec *x);
-/* Writes a msgpack payload as text; returns 0, or -EINVAL if data is not
- * one complete msgpack value (console/decode.c). */
-int tp__console_decode(struct tp__cbuf *b, const void *data, size_t len);
 
 /* True if a behaviour name is the supervisor's (console/cmd_sup.c). */
 bool tp__is_supervisor(const char *behaviour);

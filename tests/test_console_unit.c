@@ -1,7 +1,7 @@
 /*
  * tests/test_console_unit.c - the console's pure parts: bounded buffers,
  * the text/JSON emitter, line assembly and splitting, the token compare,
- * the msgpack decoder, Prometheus escaping and number parsing.
+ * Prometheus escaping and number parsing.
  */
 #include "console/console_int.h"
 #include "testutil.h"
@@ -195,45 +195,6 @@ test_console_token_equal(void **st)
     assert_false(tp__token_equal("s3cret", "s3crets3cret", 12));
 }
 
-static int
-decode(const char *hex_bytes, size_t n, char *out, size_t cap)
-{
-    struct tp__cbuf b;
-    int rc;
-
-    tp__cbuf_init(&b, cap - 1);
-    rc = tp__console_decode(&b, hex_bytes, n);
-    tp__cbuf_put(&b, "", 1);
-    snprintf(out, cap, "%s", b.p != NULL ? b.p : "");
-    tp__cbuf_free(&b);
-    return rc;
-}
-
-static void
-test_console_decode_msgpack(void **st)
-{
-    char out[256];
-    /* {"op":"get","n":[1,-2,300,true,null]} */
-    const char map[] = "\x82\xa2op\xa3get\xa1n\x95\x01\xfe\xcd\x01\x2c\xc3\xc0";
-    /* array32 announcing 2^32-1 entries in 5 bytes */
-    const char huge[] = "\xdd\xff\xff\xff\xff";
-    char deep[40];
-
-    assert_int_equal(decode(map, sizeof(map) - 1, out, sizeof(out)), 0);
-    assert_string_equal(out, "{\"op\":\"get\",\"n\":[1,-2,300,true,null]}");
-    assert_int_equal(decode(huge, 5, out, sizeof(out)), -EINVAL);
-    assert_int_equal(decode("\xa5hi", 3, out, sizeof(out)), -EINVAL);
-    assert_int_equal(decode("\x01\x02", 2, out, sizeof(out)), -EINVAL);
-    assert_int_equal(decode("\xc1", 1, out, sizeof(out)), -EINVAL);
-    memset(deep, 0x91, sizeof(deep)); /* 40 nested arrays */
-    assert_int_equal(decode(deep, sizeof(deep), out, sizeof(out)), -EINVAL);
-    assert_int_equal(decode("\xc4\x03\x01\x02\x03", 5, out, sizeof(out)), 0);
-    assert_string_equal(out, "<bin 3 bytes>");
-    assert_int_equal(decode("\xcb\x3f\xf8\0\0\0\0\0\0", 9, out, sizeof(out)),
-                     0);
-    assert_string_equal(out, "1.5");
-}
-
 static void
 test_console_prom_escape_and_numbers(void **st)
 {
@@ -299,7 +260,6 @@ main(void)
         cmocka_unit_test(test_console_linebuf_stops_when_busy),
         cmocka_unit_test(test_console_line_split),
         cmocka_unit_test(test_console_token_equal),
-        cmocka_unit_test(test_console_decode_msgpack),
         cmocka_unit_test(test_console_prom_escape_and_numbers),
         cmocka_unit_test(test_console_loopback_rule),
         cmocka_unit_test(test_console_start_rules),
