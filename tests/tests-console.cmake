@@ -11,3 +11,4 @@ tp_add_test(console_prom LABELS console unit TIMEOUT 60
   LIBS tp_console_testlib)
 tp_add_test(console_cmds LABELS console TIMEOUT 180 LIBS tp_console_testlib)
 tp_add_test(console_http LABELS console TIMEOUT 120 LIBS tp_console_testlib)
+tp_add_test(console_tree LABELS console TIMEOUT 120 LIBS tp_console_testlib)
