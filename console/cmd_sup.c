@@ -122,9 +122,8 @@ text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
     tp__cbuf_printf(b, "  %s",
                     nd->ci.behaviour != NULL ? nd->ci.behaviour : "?");
     if (!root)
-        tp__cbuf_printf(
-            b, "  %s%s restarts=%u", tp_restart_name(nd->ci.restart),
-            nd->ci.type == TP_SUPERVISOR ? " supervisor" : "", nd->ci.restarts);
+        tp__cbuf_printf(b, "  %s restarts=%u", tp_restart_name(nd->ci.restart),
+                        nd->ci.restarts);
     if (nd->ci.restarting)
         tp__cbuf_puts(b, "  (restarting)");
     else if (!nd->ci.running && !root)

@@ -33,7 +33,7 @@ struct tracer_arg {
 struct tracer {
     struct tracer_arg a;
     uint32_t tokens;
-    uint64_t dropped, seen, rate_dropped_total;
+    uint64_t dropped, seen, t0;
     struct tp__cbuf line;
 };
 
@@ -95,7 +95,7 @@ payload(struct tp__cbuf *b, const unsigned char *p, size_t n, bool json)
 
 static void
 format_event(struct tp__cbuf *b, const tp_trace_event *ev,
-             const unsigned char *data, size_t n, bool json)
+             const unsigned char *data, size_t n, bool json, uint64_t t0)
 {
     char from[32], tb[24];
     const char *t = type_name(ev->type, tb, sizeof(tb));
@@ -111,8 +111,11 @@ format_event(struct tp__cbuf *b, const tp_trace_event *ev,
         tp__cbuf_puts(b, "}}\n");
         return;
     }
-    tp__cbuf_printf(b, "%12.6f  from %-12s type %-10s len %-6" PRIu32 " ",
-                    (double)ev->at_ns / 1e9, from, t, ev->len);
+    /* Seconds since the trace started: readable, and enough to see
+     * bursts and gaps. */
+    tp__cbuf_printf(b, "+%10.6f  from %-12s type %-10s len %-6" PRIu32 " ",
+                    ev->at_ns > t0 ? (double)(ev->at_ns - t0) / 1e9 : 0.0, from,
+                    t, ev->len);
     payload(b, data, n, false);
     tp__cbuf_put(b, "\n", 1);
 }
@@ -153,7 +156,8 @@ on_event(tp_ctx *ctx, struct tracer *t, const tp_msg *m)
     t->tokens--;
     n = m->len - sizeof(*ev);
     tp__cbuf_reset(&t->line);
-    format_event(&t->line, ev, (const unsigned char *)(ev + 1), n, t->a.json);
+    format_event(&t->line, ev, (const unsigned char *)(ev + 1), n, t->a.json,
+                 t->t0);
     if (!t->line.overflow)
         tp_send(ctx, t->a.session, TP__CON_TRACE, t->line.p, t->line.len);
 }
@@ -165,6 +169,7 @@ tracer_init(tp_ctx *ctx, void *state, void *arg)
 
     t->a = *(const struct tracer_arg *)arg;
     t->tokens = t->a.rate;
+    t->t0 = tp_now_ns();
     tp__cbuf_init(&t->line, 16384);
     return tp_send_interval(ctx, 1000, tp_self(ctx), TP__CON_TICK, NULL, 0,
                             NULL);
@@ -216,7 +221,7 @@ trace_summary(struct tp__exec *x, struct trace_op *o, const char *why)
     tp__em_pid(&e, "pid", o->target);
     tp__em_str(&e, "ended", why);
     tp__em_u64(&e, "lines", o->lines);
-    tp__em_u64(&e, "dropped_slow_client", o->slow_dropped);
+    tp__em_u64(&e, "dropped_slow", o->slow_dropped);
     tp__em_obj_end(&e);
 }
 
