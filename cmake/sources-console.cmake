@@ -15,21 +15,11 @@ add_custom_command(
           ${CMAKE_CURRENT_SOURCE_DIR}/console/embed.cmake
   COMMENT "Embedding console/dashboard.html")
 
-# With the net layer the console listens on sockets; without it (a tree
-# where net/ is absent) only the in-process transport exists.
-if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/include/troupe/net.h)
-  set(TP_CONSOLE_NET console/listen.c console/cmd_net.c)
-  set(TP_CONSOLE_HAS_NET ON)
-else()
-  set(TP_CONSOLE_NET console/listen_none.c console/cmd_net_none.c)
-  set(TP_CONSOLE_HAS_NET OFF)
-endif()
-
 list(APPEND TP_SOURCES
   console/buf.c console/emit.c console/line.c console/exec.c
   console/cmd_rt.c console/cmd_ps.c console/cmd_info.c console/cmd_sup.c
-  console/cmd_trace.c console/cmd_metrics.c ${TP_CONSOLE_NET}
+  console/cmd_trace.c console/cmd_metrics.c console/cmd_net.c
   console/prom.c console/sampler.c console/session.c
-  console/http.c console/local.c console/console.c
+  console/http.c console/local.c console/console.c console/listen.c
   ${TP_CONSOLE_DASHBOARD_C}
 )

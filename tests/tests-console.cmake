@@ -12,10 +12,6 @@ tp_add_test(console_prom LABELS console unit TIMEOUT 60
 tp_add_test(console_cmds LABELS console TIMEOUT 180 LIBS tp_console_testlib)
 tp_add_test(console_http LABELS console TIMEOUT 120 LIBS tp_console_testlib)
 tp_add_test(console_tree LABELS console TIMEOUT 120 LIBS tp_console_testlib)
-if(NOT TP_CONSOLE_HAS_NET)
-  return() # the tests below need sockets (net/)
-endif()
-
 # Real sockets: Unix 0600, TCP token rules, hostile clients, troupectl.
 tp_add_test(console_net LABELS console net TIMEOUT 240 LIBS tp_console_testlib)
 target_compile_definitions(test_console_net PRIVATE
