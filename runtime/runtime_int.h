@@ -88,7 +88,7 @@ struct tp__sched {
     /* Owner-thread hot fields. */
     struct tp_runtime *rt;
     unsigned index;
-    int cpu;
+    _Atomic int cpu; /* written by its thread at start, read by stats */
     uint64_t ticks;
     uint64_t rand;
     /* Run-next slot: the task woken by the running actor runs next, before

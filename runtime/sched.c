@@ -468,13 +468,14 @@ pin_thread(struct tp__sched *s)
     cpu_set_t set;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    s->cpu = -1;
+    atomic_store_explicit(&s->cpu, -1, memory_order_relaxed);
     if (!s->rt->opts.pin || ncpu <= 0)
         return;
     CPU_ZERO(&set);
     CPU_SET((int)(s->index % (unsigned)ncpu), &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0)
-        s->cpu = (int)(s->index % (unsigned)ncpu);
+        atomic_store_explicit(&s->cpu, (int)(s->index % (unsigned)ncpu),
+                              memory_order_relaxed);
 }
 
 static void
@@ -551,7 +552,7 @@ tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
 
     s->rt = rt;
     s->index = index;
-    s->cpu = -1;
+    atomic_init(&s->cpu, -1);
     s->rand = tp__hash64(((uint64_t)index + 1) * 0x9e3779b97f4a7c15ULL) | 1;
     s->ring_buf = tp__calloc(TP__RING_SIZE, sizeof(ck_ring_buffer_t));
     if (s->ring_buf == NULL)
