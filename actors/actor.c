@@ -147,8 +147,7 @@ check_bound(tp_ctx *ctx, struct tp__actor *a, tp_pid to, struct tp__msg *m)
 
     if (TP__LIKELY((maxm | maxb) == 0) || (m->flags & TP__MSG_FORCED))
         return 1;
-    len = atomic_load_explicit(&a->enq, memory_order_relaxed) -
-          atomic_load_explicit(&a->deq, memory_order_relaxed);
+    len = tp__mailbox_len(a);
     over = (maxm != 0 && len >= maxm) ||
            (maxb != 0 &&
             (uint64_t)atomic_load_explicit(&a->bytes, memory_order_relaxed) +
@@ -396,9 +395,7 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
             return false;
     }
     if (TP__UNLIKELY(v->drop_oldest_at != 0) && !(m->flags & TP__MSG_FORCED) &&
-        atomic_load_explicit(&a->enq, memory_order_relaxed) -
-                atomic_load_explicit(&a->deq, memory_order_relaxed) >=
-            v->drop_oldest_at) {
+        tp__mailbox_len(a) >= v->drop_oldest_at) {
         count_drop(ctx, a); /* the oldest goes: newer ones are queued */
         tp__msg_free(m);
         return false;
@@ -742,6 +739,9 @@ incarnate(tp_ctx *ctx, struct tp__actor *a, const tp_behaviour *b,
     a->handler = b->handle;
     a->ext = NULL;
     atomic_store_explicit(&a->handled, 0, memory_order_relaxed);
+    atomic_store_explicit(
+        &a->born_s, (uint32_t)((tp_now_ns() - ctx->rt->start_ns) / 1000000000u),
+        memory_order_relaxed);
     atomic_store_explicit(&a->max_msgs, o->max_msgs, memory_order_relaxed);
     atomic_store_explicit(&a->max_bytes, o->max_bytes, memory_order_relaxed);
     atomic_store_explicit(&a->drops, 0, memory_order_relaxed);

@@ -53,7 +53,8 @@ struct tp__actor {
     /* -- line 0: senders -------------------------------------------- */
     _Atomic uint64_t pid; /* current pid, | TP__PID_DEAD when free */
     _Atomic(const tp_behaviour *) beh;
-    _Atomic uint64_t enq;  /* messages pushed (producers) */
+    _Atomic uint32_t enq; /* messages pushed (producers), modulo 2^32 */
+    uint32_t spare;
     struct tp__node nudge; /* wakes the actor for system signals */
     _Atomic uint32_t max_msgs;
     _Atomic uint32_t max_bytes;
@@ -72,7 +73,8 @@ struct tp__actor {
     tp__sysq sys;              /* system lane (pushed rarely) */
     tp_handle_fn handler;      /* owner only (tp_become) */
     struct tp__actor_ext *ext; /* owner only, lazily allocated */
-    _Atomic uint64_t deq;      /* messages popped (consumer) */
+    _Atomic uint32_t deq;      /* messages popped (consumer), modulo 2^32 */
+    _Atomic uint32_t born_s;   /* spawn time, s since the runtime started */
     _Atomic uint64_t handled;
     _Alignas(16) unsigned char state[];
 };
@@ -91,7 +93,6 @@ struct tp__resource {
 
 struct tp__actor_ext {
     tp_pid parent;
-    uint64_t started_ns;
     struct tp__u64map links;   /* pid -> 1 */
     struct tp__u64map mon_out; /* ref -> target | FIRED */
     struct tp__u64map mon_in;  /* ref -> watcher */
@@ -227,6 +228,15 @@ void tp__actor_die(tp_ctx *ctx, struct tp__actor *a,
 void tp__actor_drain(tp_ctx *ctx, struct tp__actor *a);
 void tp__actor_schedule(struct tp__actors *A, struct tp__actor *a);
 uint64_t tp__ctx_make_ref(tp_ctx *ctx);
+
+/* Messages queued in a's ordinary lane (a racy snapshot from other threads;
+ * the counters wrap, the difference does not). */
+static inline uint32_t
+tp__mailbox_len(struct tp__actor *a)
+{
+    return atomic_load_explicit(&a->enq, memory_order_relaxed) -
+           atomic_load_explicit(&a->deq, memory_order_relaxed);
+}
 
 static inline tp_pid
 tp__actor_pid(struct tp__actor *a)

@@ -316,18 +316,22 @@ tp_runtime_get_stats(tp_runtime *rt, tp_runtime_stats *o)
 }
 
 static void
-fill_peek(struct tp__actor *a, tp_pid pid, tp_actor_info *out, unsigned nsched)
+fill_peek(struct tp__actor *a, tp_pid pid, tp_actor_info *out,
+          const struct tp_runtime *rt)
 {
+    unsigned nsched = rt->nsched;
+    uint64_t start_ns = rt->start_ns;
     const tp_behaviour *b = atomic_load_explicit(&a->beh, memory_order_relaxed);
-    uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
-    uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
 
     memset(out, 0, sizeof(*out));
     out->pid = pid;
     out->behaviour = b != NULL && b->name != NULL ? b->name : "?";
     out->scheduler =
         (int)(atomic_load_explicit(&a->home, memory_order_relaxed) % nsched);
-    out->mailbox = enq > deq ? enq - deq : 0;
+    out->mailbox = tp__mailbox_len(a);
+    out->started_ns = start_ns + (uint64_t)atomic_load_explicit(
+                                     &a->born_s, memory_order_relaxed) *
+                                     1000000000u;
     out->handled = atomic_load_explicit(&a->handled, memory_order_relaxed);
     out->drops = atomic_load_explicit(&a->drops, memory_order_relaxed);
     out->max_msgs = atomic_load_explicit(&a->max_msgs, memory_order_relaxed);
@@ -344,7 +348,7 @@ tp_actor_peek(tp_runtime *rt, tp_pid pid, tp_actor_info *out)
 
     if (a == NULL)
         return -ESRCH;
-    fill_peek(a, pid, out, rt->nsched);
+    fill_peek(a, pid, out, rt);
     /* Seqlock-style validation: the fields read belong to pid only if the
      * slot still holds it afterwards. */
     if (tp__actor_pid(a) != pid)
@@ -370,7 +374,7 @@ foreach_slots(tp_runtime *rt, uint32_t from, uint32_t to,
         pid = tp__actor_pid(a);
         if (pid & TP__PID_DEAD)
             continue;
-        fill_peek(a, pid, &info, rt->nsched);
+        fill_peek(a, pid, &info, rt);
         if (tp__actor_pid(a) != pid)
             continue;
         if (atomic_load_explicit(&a->aflags, memory_order_relaxed) &

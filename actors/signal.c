@@ -177,7 +177,6 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
         info.monitors = x->mon_out.count;
         info.monitored = x->mon_in.count;
         info.stash = x->stash_n;
-        info.started_ns = x->started_ns;
     }
     info.trap_exit = (a->oflags & TP__A_TRAP_EXIT) != 0;
     r = tp__msg_copy(TP_MSG_ACTOR_INFO, &info, sizeof(info));

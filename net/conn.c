@@ -134,13 +134,8 @@ owner_mailbox(struct tp__conn *c)
     struct tp__actor *a =
         tp__actor_lookup(tp__actors_of(s->rt),
                          atomic_load_explicit(&c->owner, memory_order_relaxed));
-    uint64_t enq, deq;
 
-    if (a == NULL)
-        return 0;
-    enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
-    deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
-    return enq > deq ? enq - deq : 0;
+    return a != NULL ? tp__mailbox_len(a) : 0;
 }
 
 /* ---------------------------------------------------------------------- */

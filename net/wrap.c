@@ -106,11 +106,7 @@ tp_tcp_self(tp_ctx *ctx)
 static uint64_t
 own_mailbox(tp_ctx *ctx)
 {
-    struct tp__actor *a = ctx->self;
-    uint64_t enq = atomic_load_explicit(&a->enq, memory_order_relaxed);
-    uint64_t deq = atomic_load_explicit(&a->deq, memory_order_relaxed);
-
-    return enq > deq ? enq - deq : 0;
+    return tp__mailbox_len(ctx->self);
 }
 
 /* Accounts for one handled message: DATA bytes of our connection leave

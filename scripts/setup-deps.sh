@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# Installs everything Troupe needs to build, test and run its demo on a
-# fresh Debian 12 (run as root). Idempotent; skips apt when all is present.
+# Installs what Troupe needs on a fresh Debian 12 (run as root).
+#   setup-deps.sh          build and run (the demo)
+#   setup-deps.sh --test   also what the tests need: clang runtimes for the
+#                          sanitizers and fuzzing, valgrind, cppcheck,
+#                          clang-tidy, and chromium + Node.js for the
+#                          dashboard's browser test
+#   TP_SETUP_FULL=1        also the benchmark peers (Erlang, Go, wrk)
+# Idempotent: skips apt when everything is present.
 set -euo pipefail
 
-PKGS=(build-essential cmake pkg-config clang clang-format clang-tidy
-      libclang-rt-14-dev libuv1-dev libck-dev libmsgpack-dev libcmocka-dev
-      libhttp-parser-dev valgrind cppcheck curl netcat-openbsd socat
-      python3 gnuplot-nox)
+PKGS=(build-essential cmake pkg-config libuv1-dev libck-dev libmsgpack-dev
+      libcmocka-dev libhttp-parser-dev netcat-openbsd socat curl)
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=(clang clang-format clang-tidy libclang-rt-14-dev valgrind cppcheck
+         gnuplot-nox python3 chromium)
+  # Node.js (with npm) may come from elsewhere (e.g. nodesource): only
+  # install Debian's when there is none.
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+    || PKGS+=(nodejs npm)
+fi
 if [ "${TP_SETUP_FULL:-0}" = 1 ]; then
-  PKGS+=(chromium erlang-nox golang-go nodejs wrk doxygen)
+  PKGS+=(erlang-nox golang-go wrk doxygen gnuplot-nox)
 fi
 
 missing=()

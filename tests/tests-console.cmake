@@ -20,7 +20,7 @@ add_dependencies(test_console_net troupectl)
 
 # The dashboard in a real headless browser (Debian's chromium driven by
 # playwright-core from npm; see tests/browser/run.sh). Needs
-# scripts/setup-console.sh's packages.
+# the packages scripts/setup-deps.sh --test installs.
 add_executable(console_demo ${CMAKE_CURRENT_SOURCE_DIR}/browser/console_demo.c)
 target_link_libraries(console_demo PRIVATE troupe_static)
 add_test(NAME console_browser

@@ -400,7 +400,7 @@ typedef struct tp_actor_info {
     uint32_t monitored;         /**< monitors on it (query only) */
     uint32_t stash;             /**< stashed messages (query only) */
     bool trap_exit;             /**< query only */
-    uint64_t started_ns;        /**< query only: start time (tp_now_ns clock) */
+    uint64_t started_ns; /**< spawn time (tp_now_ns clock, 1 s precision) */
 } tp_actor_info;
 
 /**

@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 demo="$1"
 out="${2:-$PWD}"
 if [ ! -x /usr/bin/chromium ]; then
-  echo "browser test: /usr/bin/chromium missing (scripts/setup-console.sh)" >&2
+  echo "browser test: /usr/bin/chromium missing (scripts/setup-deps.sh --test)" >&2
   exit 1
 fi
 if [ ! -d "$here/node_modules/playwright-core" ]; then
