@@ -15,13 +15,13 @@ echo "install: pkg-config troupe $(pkg-config --modversion troupe)"
 cc -std=c11 -Wall -Wextra -Werror docs/examples/hello.c \
    $(pkg-config --cflags --libs troupe) -o "$PREFIX/hello-pc"
 out=$("$PREFIX/hello-pc")
-echo "$out" | grep -q "hello world (#3)" || { echo "$out"; exit 1; }
+echo "$out" | grep -q "hello world #3" || { echo "$out"; exit 1; }
 echo "install: README example via pkg-config: ok"
 
 cmake -S docs/examples/consumer -B "$PREFIX/consumer" \
       -DCMAKE_PREFIX_PATH="$PREFIX" >/dev/null
 cmake --build "$PREFIX/consumer" >/dev/null
-"$PREFIX/consumer/hello" | grep -q "hello world (#3)"
+"$PREFIX/consumer/hello" | grep -q "hello world #3"
 echo "install: find_package(troupe) consumer: ok"
 
 lib=$(find "$PREFIX" -name 'libtroupe.so.*.*' | head -1)
