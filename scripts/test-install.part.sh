@@ -11,6 +11,11 @@ cmake --install build/release --prefix "$PREFIX" >/dev/null
 export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig:$PREFIX/lib/x86_64-linux-gnu/pkgconfig"
 export LD_LIBRARY_PATH="$PREFIX/lib:$PREFIX/lib/x86_64-linux-gnu"
 
+# The README's first program is docs/examples/hello.c, verbatim.
+if ! diff <(awk '/^```c$/{f=1;next} /^```$/{if(f)exit} f' README.md) \
+          docs/examples/hello.c >/dev/null; then
+  echo "install: README's example differs from docs/examples/hello.c"; exit 1
+fi
 echo "install: pkg-config troupe $(pkg-config --modversion troupe)"
 cc -std=c11 -Wall -Wextra -Werror docs/examples/hello.c \
    $(pkg-config --cflags --libs troupe) -o "$PREFIX/hello-pc"
