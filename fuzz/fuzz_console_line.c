@@ -8,6 +8,7 @@
  *    that receives the bytes as a client would send them, must answer
  *    without crashing and must keep answering `stats` afterwards.
  */
+#define _GNU_SOURCE /* memmem */
 #include "console/console_int.h"
 
 #include <stdlib.h>
