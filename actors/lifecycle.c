@@ -102,6 +102,18 @@ kill_phase(struct tp_runtime *rt, void *arg, uint64_t deadline_ns)
 
 static void actors_free(struct tp__actors *A);
 
+/* Frees what higher layers (and timers, calls) hung on the runtime, in
+ * reverse order; the actors themselves go last. */
+static void
+exts_free(struct tp_runtime *rt)
+{
+    for (int i = TP__EXT_MAX - 1; i > TP__EXT_ACTORS; i--) {
+        if (rt->ext[i] != NULL && rt->ext_free[i] != NULL)
+            rt->ext_free[i](rt, rt->ext[i]);
+        rt->ext[i] = NULL;
+    }
+}
+
 static int
 actors_new(struct tp_runtime *rt, struct tp__actors **out)
 {
@@ -119,12 +131,14 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
     if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
         tp__registry_new(A) != 0 || tp__timers_new(rt) != 0 ||
         tp__calls_new(rt) != 0) {
+        exts_free(rt);
         actors_free(A);
         return -ENOMEM;
     }
     for (unsigned i = 0; i < rt->nsched; i++) {
         A->sctx[i] = ctx_new(A, rt->sched[i]);
         if (A->sctx[i] == NULL) {
+            exts_free(rt);
             actors_free(A);
             return -ENOMEM;
         }
@@ -253,11 +267,7 @@ tp_runtime_destroy(tp_runtime *rt)
         return;
     tp_runtime_stop(rt);
     A = tp__actors_of(rt);
-    for (int i = TP__EXT_MAX - 1; i > TP__EXT_ACTORS; i--) {
-        if (rt->ext[i] != NULL && rt->ext_free[i] != NULL)
-            rt->ext_free[i](rt, rt->ext[i]);
-        rt->ext[i] = NULL;
-    }
+    exts_free(rt);
     if (A != NULL) {
         ctx_flush(A->xctx);
         actors_free(A);
