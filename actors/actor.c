@@ -372,6 +372,8 @@ struct turn_view {
     uint32_t drop_oldest_at; /* max_msgs if DROP_OLDEST, else 0 */
 };
 
+static const tp_exit_reason stop_kill = {TP_EXIT_KILLED, 0, "runtime stopping"};
+
 /* Filters a popped message. Returns false if it was consumed here. */
 static bool
 accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
@@ -379,6 +381,10 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
 {
     if (&m->node == &a->nudge) {
         take_nudge(a);
+        if (TP__UNLIKELY(
+                atomic_load_explicit(&a->aflags, memory_order_relaxed) &
+                TP__AF_STOPKILL))
+            tp_exit_with(ctx, &stop_kill);
         return false;
     }
     if (from_front)
@@ -465,8 +471,11 @@ turn(tp_ctx *ctx, struct tp__actor *a)
         m = next_msg(a);
         if (m == NULL)
             break;
-        if (!accept_msg(ctx, a, &v, m, front))
+        if (!accept_msg(ctx, a, &v, m, front)) {
+            if (TP__UNLIKELY(ctx->exiting))
+                break; /* killed by tp__kill_noalloc() */
             continue;
+        }
         handle_one(ctx, a, m);
         n++;
         if (ctx->exiting)

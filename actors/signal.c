@@ -59,6 +59,24 @@ tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
     return tp__signal(A, to, m);
 }
 
+int
+tp__kill_noalloc(struct tp__actors *A, tp_pid to)
+{
+    struct tp__actor *a = tp__actor_lookup(A, to);
+
+    if (a == NULL)
+        return -ESRCH;
+    atomic_fetch_or_explicit(&a->aflags, TP__AF_STOPKILL, memory_order_relaxed);
+    /* seq_cst: the flag must be visible to an owner that clears
+     * nudge_pending and then reads the flag (see tp__signal()). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_exchange(&a->nudge_pending, 1) == 0) {
+        if (tp__mpsc_push(&a->mq, &a->nudge))
+            tp__actor_schedule(A, a);
+    }
+    return 0;
+}
+
 static int
 send_down(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
           const tp_exit_reason *reason)
