@@ -199,8 +199,10 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
     }
     info.trap_exit = (a->oflags & TP__A_TRAP_EXIT) != 0;
     r = tp__msg_copy(TP_MSG_ACTOR_INFO, &info, sizeof(info));
-    if (r == NULL)
+    if (r == NULL) {
+        tp_log(TP_LOG_ERROR, "actor info lost: out of memory");
         return;
+    }
     r->m.from = self;
     r->m.ref = m->m.ref;
     r->flags |= TP__MSG_FORCED;
@@ -223,8 +225,11 @@ sig_monitor(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
     struct tp__actor_ext *x = tp__actor_ext(a);
 
-    if (x == NULL || tp__u64map_put(&x->mon_in, m->m.ref, m->m.from) < 0)
-        send_down(ctx->A, m->m.from, self, m->m.ref, &noproc);
+    if (x == NULL || tp__u64map_put(&x->mon_in, m->m.ref, m->m.from) < 0) {
+        /* Like a link that cannot be kept: the watcher hears at once. */
+        tp_exit_reason oom = {TP_EXIT_CRASH, ENOMEM, "monitor: out of memory"};
+        send_down(ctx->A, m->m.from, self, m->m.ref, &oom);
+    }
 }
 
 static void
@@ -377,7 +382,12 @@ tp_link(tp_ctx *ctx, tp_pid other)
         return 0;
     if ((r = tp__u64map_put(&x->links, other, 1)) < 0)
         return r;
-    if (send_sig(ctx->A, other, TP__SIG_LINK, self, 0) == -ESRCH) {
+    r = send_sig(ctx->A, other, TP__SIG_LINK, self, 0);
+    if (r == -ENOMEM) {
+        tp__u64map_remove(&x->links, other, NULL); /* other never knew */
+        return r;
+    }
+    if (r == -ESRCH) {
         /* Linking to the dead: an exit signal (noproc) right away, handled
          * by the usual rules (trapped or fatal). */
         tp__exit_signal(ctx->A, other, self, &noproc, true);
@@ -414,10 +424,15 @@ tp_monitor(tp_ctx *ctx, tp_pid target, uint64_t *ref_out)
     ref = tp__ctx_make_ref(ctx);
     if ((r = tp__u64map_put(&x->mon_out, ref, target)) < 0)
         return r;
+    r = target == self ? -ESRCH
+                       : send_sig(ctx->A, target, TP__SIG_MONITOR, self, ref);
+    if (r == -ENOMEM) {
+        tp__u64map_remove(&x->mon_out, ref, NULL); /* target never knew */
+        return r;
+    }
     if (ref_out != NULL)
         *ref_out = ref;
-    if (target == self ||
-        send_sig(ctx->A, target, TP__SIG_MONITOR, self, ref) == -ESRCH)
+    if (r == -ESRCH)
         send_down(ctx->A, self, target, ref, &noproc);
     return 0;
 }
