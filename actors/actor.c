@@ -541,6 +541,7 @@ turn_crashed(tp_ctx *ctx, struct tp__actor *a, struct tp__recover *r)
     TP__USER_END(ctx);
     crash_reason(ctx, a, r);
     if (ctx->cur != NULL) {
+        tp__request_orphaned(ctx, ctx->cur, ctx->cur->m.to);
         tp__msg_free(ctx->cur);
         ctx->cur = NULL;
     }
@@ -577,6 +578,7 @@ tp__actor_run(struct tp__sched *s, struct tp__node *task)
 void
 tp__actor_drain(tp_ctx *ctx, struct tp__actor *a)
 {
+    tp_pid who = tp__actor_pid(a) & ~TP__PID_DEAD;
     struct tp__msg *m;
 
     while ((m = (struct tp__msg *)tp__mpsc_pop(&a->mq)) != NULL) {
@@ -585,6 +587,9 @@ tp__actor_drain(tp_ctx *ctx, struct tp__actor *a)
             continue;
         }
         popped(a, m);
+        /* A request sent to this incarnation (or an earlier one) will never
+         * be answered: say so now. */
+        tp__request_orphaned(ctx, m, m->m.to != TP_PID_NONE ? m->m.to : who);
         tp__dead_letter(ctx, m);
     }
 }
@@ -599,6 +604,7 @@ drain_lists(tp_ctx *ctx, struct tp__actor_ext *x)
         while (m != NULL) {
             struct tp__msg *next = (struct tp__msg *)atomic_load_explicit(
                 &m->node.next, memory_order_relaxed);
+            tp__request_orphaned(ctx, m, m->m.to);
             tp__dead_letter(ctx, m);
             m = next;
         }

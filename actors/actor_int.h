@@ -134,6 +134,13 @@ struct tp__ctx_stats {
 
 struct tp__actors;
 
+/* Per-thread data of the services (e.g. the msgpack decoder's arena),
+ * made on first use by its owner and freed with the runtime through
+ * `free`. Services embed this header first in their own struct. */
+struct tp__ctx_svc {
+    void (*free)(struct tp__ctx_svc *svc);
+};
+
 struct tp_ctx {
     struct tp_runtime *rt;
     struct tp__actors *A;
@@ -149,6 +156,7 @@ struct tp_ctx {
     struct tp__ctx_stats st;
     struct tp__slot_cache cache[TP__NCLASS];
     struct tp__arena arena[TP__NCLASS];
+    struct tp__ctx_svc *svc; /* owner thread only; NULL until used */
 };
 
 struct tp__depot_batch {
@@ -280,6 +288,10 @@ int tp__timer_arm_sys(tp_ctx *ctx, uint32_t delay_ms, tp_pid to, uint32_t type,
  * it answers no pending request (late reply: dropped and freed). */
 bool tp__reply_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
 void tp__trace_msg(tp_ctx *ctx, struct tp__actor *a, const struct tp__msg *m);
+/* req will never be answered (its target died with it queued, or crashed
+ * handling it): tell the requester at once with TP_MSG_NOPROC instead of
+ * letting it wait for its timeout. No-op for plain messages. */
+void tp__request_orphaned(tp_ctx *ctx, const struct tp__msg *req, tp_pid dead);
 int tp__calls_new(struct tp_runtime *rt);
 
 /* ---- registry (actors/registry.c) ---- */

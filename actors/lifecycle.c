@@ -28,6 +28,16 @@ ctx_new(struct tp__actors *A, struct tp__sched *s)
     return ctx;
 }
 
+static void
+ctx_free(tp_ctx *ctx)
+{
+    if (ctx == NULL)
+        return;
+    if (ctx->svc != NULL)
+        ctx->svc->free(ctx->svc);
+    tp__free(ctx);
+}
+
 tp_ctx *
 tp__xctx_acquire(struct tp_runtime *rt)
 {
@@ -197,10 +207,10 @@ actors_free(struct tp__actors *A)
     }
     if (A->sctx != NULL) {
         for (unsigned i = 0; i < A->rt->nsched; i++)
-            tp__free(A->sctx[i]);
+            ctx_free(A->sctx[i]);
         tp__free(A->sctx);
     }
-    tp__free(A->xctx);
+    ctx_free(A->xctx);
     tp__registry_free(A);
     pthread_mutex_destroy(&A->lock);
     pthread_mutex_destroy(&A->xlock);

@@ -87,6 +87,23 @@ tp_request(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data, size_t len,
     return 0;
 }
 
+void
+tp__request_orphaned(tp_ctx *ctx, const struct tp__msg *req, tp_pid dead)
+{
+    struct tp__msg *m;
+
+    if (!tp_msg_is_request(&req->m) || req->m.from == TP_PID_NONE)
+        return;
+    m = tp__msg_alloc(0);
+    if (m == NULL)
+        return; /* the requester falls back on its timeout */
+    m->m.type = TP_MSG_NOPROC;
+    m->m.ref = req->m.ref;
+    m->m.from = dead;
+    m->flags |= TP__MSG_FORCED;
+    tp__deliver(ctx, req->m.from, m);
+}
+
 int
 tp_reply_to(tp_ctx *ctx, tp_pid to, uint64_t ref, const void *data, size_t len)
 {

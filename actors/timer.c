@@ -24,26 +24,36 @@ enum { T_FREE = 0, T_ARMED, T_FIRED, T_CANCELLED };
 
 #define CHUNK_BITS 12u
 #define CHUNK_SIZE (1u << CHUNK_BITS)
-#define MAX_CHUNKS (1u << 20)
+#define MAX_CHUNKS (1u << 16)
 #define FREE_MAX   256u
+#define INLINE_MAX 16u /* payload bytes kept in the entry itself */
 
+/* 112 bytes, allocated inline in chunks: no per-timer malloc header, no
+ * message held while armed unless the payload is larger than INLINE_MAX
+ * (the message is built when the timer fires). */
 struct atimer {
-    struct tp__wtimer wt;
-    struct tp__cmd cmd;        /* cross-thread cancel */
-    _Atomic uint64_t word;     /* generation << 8 | state */
-    struct tp__msg *msg;       /* prepared message (from, to, type, payload) */
+    struct tp__wtimer wt;  /* when free: wt.next links the free list */
+    struct tp__cmd cmd;    /* cross-thread cancel */
+    _Atomic uint64_t word; /* generation << 8 | state */
+    tp_pid to, from;
     _Atomic uint32_t interval; /* ms, 0 = one-shot */
-    uint32_t idx;
+    uint32_t type;
+    uint32_t len;   /* payload bytes */
+    uint32_t idx;   /* own index in the table */
     uint16_t sched; /* scheduler whose wheel holds it */
-    struct atimer *free_next;
+    union {
+        unsigned char bytes[INLINE_MAX]; /* len <= INLINE_MAX */
+        struct tp__msg *msg;             /* len > INLINE_MAX: prepared */
+    } p;
+    uint64_t ref; /* runtime timers (request timeouts) */
 };
 
 struct tp__timers {
-    pthread_mutex_t lock;
-    struct atimer **chunks[MAX_CHUNKS];
-    uint32_t next_idx;
-    struct atimer *depot;  /* freed entries from non-scheduler threads */
-    struct atimer **sfree; /* per-scheduler free lists */
+    pthread_mutex_t lock;          /* slow paths: new chunks, the depot */
+    _Atomic(struct atimer *) *dir; /* MAX_CHUNKS chunks of CHUNK_SIZE */
+    _Atomic uint32_t next_idx;
+    struct atimer *depot;  /* entries freed beyond the per-scheduler lists */
+    struct atimer **sfree; /* per-scheduler free lists (owner thread) */
     uint32_t *sfree_n;
     _Atomic int64_t armed;
 };
@@ -68,6 +78,18 @@ handle_of(struct atimer *t)
     return gen << 32 | t->idx;
 }
 
+static struct atimer *
+free_next(struct atimer *t)
+{
+    return (struct atimer *)t->wt.next;
+}
+
+static void
+set_free_next(struct atimer *t, struct atimer *next)
+{
+    t->wt.next = (struct tp__wtimer *)next;
+}
+
 /* ---------------------------------------------------------------------- */
 /* The table                                                              */
 
@@ -82,16 +104,18 @@ timers_free(tp_runtime *rt, void *p)
 {
     struct tp__timers *T = p;
 
-    for (uint32_t c = 0; c < MAX_CHUNKS && T->chunks[c] != NULL; c++) {
+    (void)rt;
+    for (uint32_t c = 0; c < MAX_CHUNKS; c++) {
+        struct atimer *chunk = atomic_load(&T->dir[c]);
+        if (chunk == NULL)
+            break;
         for (uint32_t i = 0; i < CHUNK_SIZE; i++) {
-            if (T->chunks[c][i] != NULL) {
-                if (T->chunks[c][i]->msg != NULL)
-                    tp__msg_free(T->chunks[c][i]->msg);
-                tp__free(T->chunks[c][i]);
-            }
+            if (chunk[i].len > INLINE_MAX && chunk[i].p.msg != NULL)
+                tp__msg_free(chunk[i].p.msg);
         }
-        tp__free(T->chunks[c]);
+        tp__free(chunk);
     }
+    tp__free((void *)T->dir);
     tp__free(T->sfree);
     tp__free(T->sfree_n);
     pthread_mutex_destroy(&T->lock);
@@ -105,9 +129,11 @@ tp__timers_new(tp_runtime *rt)
 
     if (T == NULL)
         return -ENOMEM;
+    T->dir = tp__calloc(MAX_CHUNKS, sizeof(*T->dir));
     T->sfree = tp__calloc(rt->nsched, sizeof(*T->sfree));
     T->sfree_n = tp__calloc(rt->nsched, sizeof(*T->sfree_n));
-    if (T->sfree == NULL || T->sfree_n == NULL) {
+    if (T->dir == NULL || T->sfree == NULL || T->sfree_n == NULL) {
+        tp__free((void *)T->dir);
         tp__free(T->sfree);
         tp__free(T->sfree_n);
         tp__free(T);
@@ -119,43 +145,57 @@ tp__timers_new(tp_runtime *rt)
     return 0;
 }
 
+/* The entry for idx, or NULL. Lock-free: chunks are never freed before the
+ * runtime, and a chunk pointer is published (release) zeroed. */
 static struct atimer *
 entry_at(struct tp__timers *T, uint32_t idx)
 {
-    struct atimer **chunk;
+    struct atimer *chunk;
 
-    if ((idx >> CHUNK_BITS) >= MAX_CHUNKS)
+    if (idx >= atomic_load_explicit(&T->next_idx, memory_order_acquire))
         return NULL;
-    pthread_mutex_lock(&T->lock);
-    chunk = T->chunks[idx >> CHUNK_BITS];
-    pthread_mutex_unlock(&T->lock);
-    return chunk != NULL ? chunk[idx & (CHUNK_SIZE - 1)] : NULL;
+    chunk =
+        atomic_load_explicit(&T->dir[idx >> CHUNK_BITS], memory_order_acquire);
+    return chunk != NULL ? &chunk[idx & (CHUNK_SIZE - 1)] : NULL;
 }
 
 static struct atimer *
 entry_new(struct tp__timers *T)
 {
-    struct atimer *t = tp__calloc(1, sizeof(*t));
+    struct atimer *chunk, *t;
     uint32_t idx, c;
 
-    if (t == NULL)
-        return NULL;
     pthread_mutex_lock(&T->lock);
-    idx = T->next_idx;
+    idx = atomic_load_explicit(&T->next_idx, memory_order_relaxed);
     c = idx >> CHUNK_BITS;
-    if (c >= MAX_CHUNKS ||
-        (T->chunks[c] == NULL &&
-         (T->chunks[c] = tp__calloc(CHUNK_SIZE, sizeof(void *))) == NULL)) {
+    chunk = c < MAX_CHUNKS
+                ? atomic_load_explicit(&T->dir[c], memory_order_relaxed)
+                : NULL;
+    if (c < MAX_CHUNKS && chunk == NULL) {
+        chunk = tp__calloc(CHUNK_SIZE, sizeof(*chunk));
+        /* release: a zeroed chunk (all entries free, generation 0). */
+        if (chunk != NULL)
+            atomic_store_explicit(&T->dir[c], chunk, memory_order_release);
+    }
+    if (chunk == NULL) {
         pthread_mutex_unlock(&T->lock);
-        tp__free(t);
         return NULL;
     }
-    T->next_idx++;
+    t = &chunk[idx & (CHUNK_SIZE - 1)];
     t->idx = idx;
-    atomic_init(&t->word, word_of(0, T_FREE));
-    T->chunks[c][idx & (CHUNK_SIZE - 1)] = t;
+    /* release: the entry's idx before the index counts as valid. */
+    atomic_store_explicit(&T->next_idx, idx + 1, memory_order_release);
     pthread_mutex_unlock(&T->lock);
     return t;
+}
+
+static void
+depot_put(struct tp__timers *T, struct atimer *t)
+{
+    pthread_mutex_lock(&T->lock);
+    set_free_next(t, T->depot);
+    T->depot = t;
+    pthread_mutex_unlock(&T->lock);
 }
 
 static struct atimer *
@@ -165,18 +205,29 @@ entry_alloc(struct tp__timers *T, tp_ctx *ctx)
 
     if (ctx->sched != NULL && T->sfree[ctx->index] != NULL) {
         t = T->sfree[ctx->index];
-        T->sfree[ctx->index] = t->free_next;
+        T->sfree[ctx->index] = free_next(t);
         T->sfree_n[ctx->index]--;
     } else {
         pthread_mutex_lock(&T->lock);
         t = T->depot;
         if (t != NULL)
-            T->depot = t->free_next;
+            T->depot = free_next(t);
         pthread_mutex_unlock(&T->lock);
         if (t == NULL)
             t = entry_new(T);
     }
+    if (t != NULL)
+        t->wt.next = t->wt.prev = NULL;
     return t;
+}
+
+static void
+payload_release(struct atimer *t)
+{
+    if (t->len > INLINE_MAX && t->p.msg != NULL)
+        tp__msg_free(t->p.msg);
+    t->p.msg = NULL;
+    t->len = 0;
 }
 
 /* Frees an entry (on its wheel's thread, s). */
@@ -185,27 +236,48 @@ entry_free(struct tp__timers *T, struct tp__sched *s, struct atimer *t)
 {
     uint64_t gen = atomic_load_explicit(&t->word, memory_order_relaxed) >> 8;
 
-    if (t->msg != NULL) {
-        tp__msg_free(t->msg);
-        t->msg = NULL;
-    }
+    payload_release(t);
     /* release: a canceller that later sees T_FREE sees the entry done. */
     atomic_store_explicit(&t->word, word_of(gen, T_FREE), memory_order_release);
     atomic_fetch_sub_explicit(&T->armed, 1, memory_order_relaxed);
     if (T->sfree_n[s->index] < FREE_MAX) {
-        t->free_next = T->sfree[s->index];
+        set_free_next(t, T->sfree[s->index]);
         T->sfree[s->index] = t;
         T->sfree_n[s->index]++;
         return;
     }
-    pthread_mutex_lock(&T->lock);
-    t->free_next = T->depot;
-    T->depot = t;
-    pthread_mutex_unlock(&T->lock);
+    depot_put(T, t);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Firing                                                                 */
+
+/* The message a firing timer sends (NULL on ENOMEM: the tick is lost, as
+ * any message that cannot be allocated). A prepared one-shot message is
+ * handed over, not copied. */
+static struct tp__msg *
+fire_msg(struct atimer *t, bool one_shot)
+{
+    struct tp__msg *m;
+
+    if (t->len > INLINE_MAX && one_shot) {
+        m = t->p.msg;
+        t->p.msg = NULL;
+        t->len = 0;
+        return m;
+    }
+    if (t->len > INLINE_MAX)
+        m = tp__msg_copy(t->type, t->p.msg->m.data, t->len);
+    else
+        m = tp__msg_copy(t->type, t->p.bytes, t->len);
+    if (m != NULL) {
+        m->m.from = t->from;
+        m->m.ref = t->ref;
+        if (tp_msg_is_system(t->type))
+            m->flags |= TP__MSG_FORCED; /* runtime timeouts: never dropped */
+    }
+    return m;
+}
 
 static void
 fire(struct tp__wtimer *wt, void *arg)
@@ -215,25 +287,22 @@ fire(struct tp__wtimer *wt, void *arg)
     struct tp__timers *T = timers_of(s->rt);
     tp_ctx *ctx = s->ext[TP__EXT_ACTORS];
     uint64_t w = atomic_load_explicit(&t->word, memory_order_acquire);
+    uint32_t interval =
+        atomic_load_explicit(&t->interval, memory_order_relaxed);
     struct tp__msg *m;
 
     if ((w & 0xff) != T_ARMED)
         return; /* cancelled: the cancel's command frees it */
-    if (atomic_load_explicit(&t->interval, memory_order_relaxed) != 0) {
-        m = tp__msg_copy(t->msg->m.type, t->msg->m.data, t->msg->m.len);
-        if (m != NULL) {
-            m->m.from = t->msg->m.from;
-            m->m.ref = t->msg->m.ref;
-            tp__deliver(ctx, t->msg->m.to, m);
-        }
-        tp__sched_timer_add(s, &t->wt, atomic_load(&t->interval));
+    if (interval != 0) {
+        if ((m = fire_msg(t, false)) != NULL)
+            tp__deliver(ctx, t->to, m);
+        tp__sched_timer_add(s, &t->wt, interval);
         return;
     }
     if (!atomic_compare_exchange_strong(&t->word, &w, word_of(w >> 8, T_FIRED)))
         return; /* lost to a cancel on another thread */
-    m = t->msg;
-    t->msg = NULL;
-    tp__deliver(ctx, m->m.to, m);
+    if ((m = fire_msg(t, true)) != NULL)
+        tp__deliver(ctx, t->to, m);
     tp__rt_pending_add(s->rt, -1);
     entry_free(T, s, t);
 }
@@ -315,6 +384,8 @@ owned_prune(struct tp__timers *T, struct owned *o)
 struct arm_cmd {
     struct tp__cmd cmd;
     struct atimer *t;
+    uint64_t word; /* the armed word: the timer may be cancelled first */
+    uint32_t delay;
 };
 
 static void
@@ -322,7 +393,8 @@ arm_cmd_run(struct tp__cmd *c, struct tp__sched *s)
 {
     struct arm_cmd *a = (struct arm_cmd *)c;
 
-    tp__sched_timer_add(s, &a->t->wt, a->t->wt.expires);
+    if (atomic_load_explicit(&a->t->word, memory_order_acquire) == a->word)
+        tp__sched_timer_add(s, &a->t->wt, a->delay);
     tp__free(a);
 }
 
@@ -341,8 +413,9 @@ place_on_wheel(tp_ctx *ctx, struct atimer *t, uint32_t delay)
     a = tp__malloc(sizeof(*a));
     if (a == NULL)
         return -ENOMEM;
-    t->wt.expires = delay; /* carried to arm_cmd_run */
     a->t = t;
+    a->word = atomic_load_explicit(&t->word, memory_order_relaxed);
+    a->delay = delay;
     a->cmd.fn = arm_cmd_run;
     tp__sched_post(ctx->rt->sched[t->sched], &a->cmd);
     return 0;
@@ -364,11 +437,48 @@ arm(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     return r;
 }
 
+/* Fills the message fields of an entry; 0 or -ENOMEM. */
+static int
+set_payload(tp_ctx *ctx, struct atimer *t, tp_pid to, uint32_t type,
+            const void *data, size_t len, uint64_t ref)
+{
+    t->to = to;
+    t->from = tp_self(ctx);
+    t->type = type;
+    t->ref = ref;
+    t->len = (uint32_t)len;
+    if (len <= INLINE_MAX) {
+        if (len != 0)
+            memcpy(t->p.bytes, data, len);
+        return 0;
+    }
+    t->p.msg = tp__msg_copy(type, data, len);
+    if (t->p.msg == NULL) {
+        t->len = 0;
+        return -ENOMEM;
+    }
+    t->p.msg->m.from = t->from;
+    t->p.msg->m.to = to;
+    t->p.msg->m.ref = ref;
+    if (tp_msg_is_system(type))
+        t->p.msg->flags |= TP__MSG_FORCED;
+    return 0;
+}
+
+/* Gives back an entry that never got armed. */
+static void
+arm_undo(struct tp__timers *T, struct atimer *t, uint64_t gen)
+{
+    payload_release(t);
+    atomic_store(&t->word, word_of(gen, T_FREE));
+    depot_put(T, t);
+}
+
 static int
 arm_in(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
        const void *data, size_t len, uint64_t ref, tp_timer *out)
 {
-    struct tp__timers *T;
+    struct tp__timers *T = timers_of(ctx->rt);
     struct owned *o;
     struct atimer *t;
     uint64_t gen;
@@ -378,28 +488,19 @@ arm_in(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     if (ctx->self == NULL || len > (size_t)INT32_MAX ||
         (data == NULL && len != 0))
         return -EINVAL;
-    T = timers_of(ctx->rt);
     if ((o = owned_get(ctx)) == NULL || (t = entry_alloc(T, ctx)) == NULL)
         return -ENOMEM;
-    t->msg = tp__msg_copy(type, data, len);
-    if (t->msg == NULL) {
-        pthread_mutex_lock(&T->lock);
-        t->free_next = T->depot;
-        T->depot = t;
-        pthread_mutex_unlock(&T->lock);
+    gen = (atomic_load(&t->word) >> 8) + 1;
+    if (set_payload(ctx, t, to, type, data, len, ref) != 0) {
+        arm_undo(T, t, gen - 1);
         return -ENOMEM;
     }
-    t->msg->m.from = tp_self(ctx);
-    t->msg->m.to = to;
-    t->msg->m.ref = ref;
-    if (tp_msg_is_system(type))
-        t->msg->flags |= TP__MSG_FORCED; /* runtime timeouts: never dropped */
     atomic_store_explicit(&t->interval, interval, memory_order_relaxed);
     t->sched =
         ctx->sched != NULL
             ? (uint16_t)ctx->index
             : (uint16_t)(atomic_load(&ctx->self->home) % ctx->rt->nsched);
-    gen = (atomic_load(&t->word) >> 8) + 1;
+    /* release: the fields above before the handle can be used. */
     atomic_store_explicit(&t->word, word_of(gen, T_ARMED),
                           memory_order_release);
     h = handle_of(t);
@@ -408,14 +509,8 @@ arm_in(tp_ctx *ctx, uint32_t delay, uint32_t interval, tp_pid to, uint32_t type,
     if ((err = tp__u64map_put(&o->set, h, 1)) < 0 ||
         (err = place_on_wheel(ctx, t, interval ? interval : delay)) != 0) {
         tp__u64map_remove(&o->set, h, NULL);
-        tp__msg_free(t->msg);
-        t->msg = NULL;
-        atomic_store(&t->word, word_of(gen, T_FREE));
-        pthread_mutex_lock(&T->lock);
-        t->free_next = T->depot;
-        T->depot = t;
-        pthread_mutex_unlock(&T->lock);
-        return err;
+        arm_undo(T, t, gen);
+        return err < 0 ? err : -ENOMEM;
     }
     atomic_fetch_add_explicit(&T->armed, 1, memory_order_relaxed);
     if (interval == 0)

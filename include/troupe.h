@@ -7,6 +7,8 @@
 
 #include <troupe/actor.h>
 #include <troupe/base.h>
+#include <troupe/gen_server.h>
+#include <troupe/pack.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>
 #include <troupe/supervisor.h>

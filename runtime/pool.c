@@ -253,8 +253,18 @@ tp__pool_release_all(void)
 static const struct tp__msg_allocator pool_allocator = {tp__pool_alloc,
                                                         tp__pool_free};
 
+static void
+install_once(void)
+{
+    tp__msg_set_allocator(&pool_allocator);
+}
+
 void
 tp__pool_install(void)
 {
-    tp__msg_set_allocator(&pool_allocator);
+    /* Once per process: later runtimes must not write the hook while the
+     * threads of an earlier one read it. */
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, install_once);
 }

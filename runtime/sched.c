@@ -106,8 +106,14 @@ static void
 local_push(struct tp__sched *s, struct tp__node *t)
 {
     if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
-                     TP__SCHED_RUNNING))
+                     TP__SCHED_RUNNING)) {
         mark_awake(s);
+        /* We run in a loop callback of the sleeping uv_run(): make it
+         * return instead of going on to block in its poll (a timer that
+         * fires before the poll would otherwise leave its actor queued
+         * until some unrelated event). */
+        uv_stop(&s->loop);
+    }
     if (TP__UNLIKELY(!ring_push(s, t)))
         tp__mpsc_push(&s->inbox, t);
     if (ck_ring_size(&s->ring) >= 2)

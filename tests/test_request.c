@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-enum { M_ECHO = 1, M_SLOW, M_NEVER, M_DELAYED };
+enum { M_ECHO = 1, M_SLOW, M_NEVER, M_DELAYED, M_CRASH };
 
 /* A server: M_ECHO replies at once, M_SLOW after the given ms (blocking,
  * to create late replies), M_NEVER never, M_DELAYED replies later from a
@@ -39,6 +39,9 @@ server_handle(tp_ctx *ctx, void *state, const tp_msg *m)
         break;
     case 99:
         assert_int_equal(tp_reply_to(ctx, s->to, s->ref, "later", 6), 0);
+        break;
+    case M_CRASH:
+        tp_fail(ctx, "crashed while handling a request");
         break;
     default:
         break;
@@ -269,6 +272,47 @@ test_runtime_call_reply_timeout_noproc(void **state)
     tpt_finish(rt);
 }
 
+/* A request whose target crashes handling it, or dies with it queued,
+ * gets TP_MSG_NOPROC at once rather than waiting for its timeout. */
+static void
+test_request_target_death_answers_noproc_at_once(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new_pinned(rt, false, 0);
+    struct req crash = {spawn_server(rt), M_CRASH, 0, 60000, 0, -1};
+    struct req slow = {spawn_server(rt), M_SLOW, 50, 60000, 0, -1};
+    struct req queued = {slow.to, M_ECHO, 1, 60000, 0, -1};
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, NULL};
+    uint64_t t0 = tp_now_ns();
+    tpt_rec rec;
+
+    tpt_probe_do(p, do_request, &crash);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 5000, &rec), 0);
+    assert_int_equal(rec.ref, crash.ref);
+    /* The slow server is busy for 50 ms; a second request waits in its
+     * mailbox when it is killed. */
+    tpt_probe_do(p, do_request, &slow);
+    tpt_probe_do(p, do_request, &queued);
+    tp_runtime_exit_pid(rt, slow.to, &kill);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 5000, &rec), 0);
+    assert_true(rec.ref == slow.ref || rec.ref == queued.ref);
+    assert_true(tp_now_ns() - t0 < 5000000000ull); /* not the 60 s timeout */
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+static void
+test_runtime_call_to_crashing_target_fails_fast(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tp_pid srv = spawn_server(rt);
+
+    assert_int_equal(
+        tp_runtime_call(rt, srv, M_CRASH, NULL, 0, NULL, 0, NULL, 60000),
+        -ESRCH);
+    tpt_finish(rt);
+}
+
 static void
 test_trace_copies_handled_messages(void **state)
 {
@@ -308,6 +352,8 @@ main(void)
         cmocka_unit_test(test_request_reply_racing_timeout_one_answer),
         cmocka_unit_test(test_request_forget_drops_answer),
         cmocka_unit_test(test_runtime_call_reply_timeout_noproc),
+        cmocka_unit_test(test_request_target_death_answers_noproc_at_once),
+        cmocka_unit_test(test_runtime_call_to_crashing_target_fails_fast),
         cmocka_unit_test(test_trace_copies_handled_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

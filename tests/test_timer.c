@@ -29,6 +29,13 @@ arm_one(tp_ctx *ctx, void *arg)
                               sizeof(a->armed_ns), &a->t);
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* Records when each tick arrives. */
 static void
 test_timer_never_early_and_within_a_tick(void **state)
@@ -36,7 +43,7 @@ test_timer_never_early_and_within_a_tick(void **state)
     tp_runtime *rt = tpt_runtime(2);
     tpt_probe *p = tpt_probe_new(rt, false);
     uint32_t delays[] = {1, 2, 5, 10, 25, 50, 100, 250};
-    uint64_t worst_late = 0;
+    uint64_t worst_late = 0, late[8];
 
     for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
         struct armed a = {delays[i], 0, 0, -1};
@@ -51,13 +58,18 @@ test_timer_never_early_and_within_a_tick(void **state)
         /* Never early: the message was handled no sooner than the delay
          * after arming. */
         assert_true(elapsed >= (uint64_t)delays[i] * 1000000u);
-        if (elapsed - (uint64_t)delays[i] * 1000000u > worst_late)
-            worst_late = elapsed - (uint64_t)delays[i] * 1000000u;
+        late[i] = elapsed - (uint64_t)delays[i] * 1000000u;
+        if (late[i] > worst_late)
+            worst_late = late[i];
     }
-    /* Within one 1 ms tick plus scheduling and test-thread latency on an
-     * idle machine (generous for noisy CI: 20 ms, x slow factor). */
-    print_message("worst lateness: %.2f ms\n", worst_late / 1e6);
-    assert_true(worst_late < 20000000ull * tpt_slow());
+    /* Within one 1 ms tick plus scheduling and test-thread latency: the
+     * median must be a few ms; the worst is bounded generously because CI
+     * machines are shared and noisy. */
+    qsort(late, 8, sizeof(late[0]), cmp_u64);
+    print_message("lateness: median %.2f ms, worst %.2f ms\n", late[4] / 1e6,
+                  worst_late / 1e6);
+    assert_true(late[4] < 5000000ull * tpt_slow());
+    assert_true(worst_late < 200000000ull * tpt_slow());
     tpt_probe_free(p);
     tpt_finish(rt);
 }
@@ -297,6 +309,65 @@ test_timer_quiescence_waits_for_one_shot(void **state)
     tpt_finish(rt);
 }
 
+/* A chain of one-shot timers, each armed by the previous one's message.
+ * Regression: a timer that came due between the scheduler's last loop poll
+ * and its sleep fired inside the sleeping uv_run, which queued the actor
+ * and then blocked in the poll with no timer left to wake it: the chain
+ * stopped for good. */
+struct chain {
+    _Atomic int left;
+};
+
+static void
+chain_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    struct chain *c = *(struct chain **)state;
+    uint64_t until;
+
+    if (atomic_fetch_sub(&c->left, 1) <= 1)
+        return;
+    tp_send_after(ctx, 0, tp_self(ctx), M_TICK, NULL, 0, NULL);
+    /* Work for 0..1.5 ms, so the next timer comes due at every possible
+     * point of the scheduler's way to sleep, the racy one included. */
+    until = tp_now_ns() + (uint64_t)(rand() % 1500) * 1000u;
+    while (tp_now_ns() < until)
+        ;
+}
+
+static int
+chain_init(tp_ctx *ctx, void *state, void *arg)
+{
+    *(void **)state = arg;
+    return tp_send_after(ctx, 0, tp_self(ctx), M_TICK, NULL, 0, NULL);
+}
+
+static const tp_behaviour chain_beh = {.name = "chain",
+                                       .state_size = sizeof(void *),
+                                       .init = chain_init,
+                                       .handle = chain_handle};
+
+static void
+test_timer_chain_never_stalls(void **state)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    struct chain c;
+    int last = -1;
+
+    atomic_init(&c.left, 2000);
+    assert_int_equal(tp_runtime_spawn(rt, &chain_beh, &c, NULL, NULL), 0);
+    /* ~1 ms per link; a stalled chain makes no progress for a second. */
+    for (;;) {
+        int now = atomic_load(&c.left);
+        if (now <= 0)
+            break;
+        if (now == last)
+            fail_msg("timer chain stalled with %d links left", now);
+        last = now;
+        tpt_sleep_ms(1000 * tpt_slow());
+    }
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -308,6 +379,7 @@ main(void)
         cmocka_unit_test(test_timer_owner_death_cancels_its_timers),
         cmocka_unit_test(test_timer_cancel_racing_fire_exactly_one_wins),
         cmocka_unit_test(test_timer_quiescence_waits_for_one_shot),
+        cmocka_unit_test(test_timer_chain_never_stalls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@
  * A request is an ordinary message tagged with a fresh reference
  * (msg->ref). Its answer comes back to the requester's mailbox as exactly
  * one of: TP_MSG_REPLY (payload = the reply), TP_MSG_TIMEOUT, or
- * TP_MSG_NOPROC (the target did not exist), each with msg->ref = the
+ * TP_MSG_NOPROC (the target did not exist, died with the request still
+ * queued, or crashed while handling it), each with msg->ref = the
  * request's reference. A reply that arrives after the timeout (or after
  * tp_request_forget()) is dropped by the runtime: it is never delivered as
  * a stray message.
@@ -67,8 +68,8 @@ tp_msg_is_request(const tp_msg *msg)
  * tools): sends a request to `to` and waits for the reply. Copies up to cap
  * bytes of it into reply (may be NULL with cap 0) and its full length into
  * *reply_len (may be NULL). Returns 0, -ESRCH (no such actor, or it died
- * before replying... see note), -ETIMEDOUT, -EAGAIN, -EINVAL, -ENOMEM,
- * -ESHUTDOWN. Note: if the target dies without replying the call times out.
+ * with the request queued or crashed handling it), -ETIMEDOUT, -EAGAIN,
+ * -EINVAL, -ENOMEM, -ESHUTDOWN.
  * Thread-safe; never call it from an actor (it would block a scheduler).
  */
 TP_API int tp_runtime_call(tp_runtime *rt, tp_pid to, uint32_t type,

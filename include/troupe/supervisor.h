@@ -11,6 +11,12 @@
  *
  * The runtime has a root supervisor (one_for_one, created on first use);
  * tp_runtime_stop() shuts it down first, so the whole tree stops cleanly.
+ *
+ * A supervisor ends (after shutting its children down, with the same
+ * reason) when its parent - the actor that spawned it - ends, or on an exit
+ * signal from outside the runtime (tp_runtime_exit_pid(), the runtime's
+ * stop); exits of other linked actors are ignored, as in OTP. Children must
+ * not unlink from their supervisor. docs/SUPERVISION.md has the details.
  */
 #ifndef TROUPE_SUPERVISOR_H
 #define TROUPE_SUPERVISOR_H
@@ -53,7 +59,8 @@ typedef struct tp_child_spec {
     tp_spawn_opts opts;
 } tp_child_spec;
 
-/** Defaults: permanent worker, shutdown 5000 ms. */
+/** Defaults: permanent worker, shutdown 5000 ms; for b ==
+ *  &tp_supervisor_behaviour: permanent supervisor, TP_SHUTDOWN_INFINITY. */
 TP_API void tp_child_spec_init(tp_child_spec *c, const char *id,
                                const tp_behaviour *b, void *arg);
 
@@ -75,7 +82,8 @@ typedef struct tp_sup_spec {
      *  min(backoff_max_ms, backoff_min_ms * 2^(n-1)) +- 25% jitter. */
     uint32_t backoff_min_ms;
     uint32_t backoff_max_ms;
-    /** Static children, started in this order (copied at start). */
+    /** Static children, started in this order (copied at start, with
+     *  their ids, names and, for child supervisors, their specs). */
     const tp_child_spec *children;
     size_t nchildren;
     /** TP_DYNAMIC: the template of every child (its id is ignored). */
@@ -105,14 +113,16 @@ TP_API int tp_supervisor_start(tp_ctx *ctx, const tp_sup_spec *spec,
 
 /**
  * The runtime's root supervisor (one_for_one, intensity 10 in 10 s),
- * started on first use. Thread-safe.
+ * started on first use (and again if it ended). TP_PID_NONE once the
+ * runtime stops. Thread-safe.
  */
 TP_API tp_pid tp_runtime_root_supervisor(tp_runtime *rt);
 
 /**
  * Starts a supervisor as a permanent child `id` of the root supervisor.
- * Errors as tp_supervisor_start(), plus -EEXIST (id taken). Thread: not a
- * scheduler (it waits for the root supervisor's answer).
+ * spec is copied (deeply): the caller may free it on return. Errors as
+ * tp_supervisor_start(), plus -EEXIST (id taken), -ESHUTDOWN. Thread: not
+ * a scheduler (it waits for the root supervisor's answer).
  */
 TP_API int tp_runtime_supervisor_start(tp_runtime *rt, const char *id,
                                        const tp_sup_spec *spec, tp_pid *out);
@@ -127,9 +137,10 @@ typedef struct tp_child_info {
     tp_restart restart;
     tp_child_type type;
     const char *behaviour; /**< static string */
-    uint32_t restarts;     /**< times this child was restarted */
+    uint32_t restarts;     /**< times the supervisor restarted it */
     bool running;
-    bool restarting; /**< waiting for a backoff delay */
+    bool restarting; /**< waiting to be restarted (backoff delay, or its
+                          group restart in progress) */
 } tp_child_info;
 
 /** What a supervisor reports about itself. */
@@ -138,25 +149,34 @@ typedef struct tp_sup_info {
     uint32_t intensity, period_ms;
     uint32_t children;         /**< specs (static) or children (dynamic) */
     uint32_t active;           /**< running children */
-    uint64_t restarts;         /**< restarts done since it started */
+    uint64_t restarts;         /**< restarts done since it started
+                                    (the sum of its children's) */
     uint64_t max_restarts_hit; /**< 1 if it is exiting due to intensity */
 } tp_sup_info;
 
 /*
  * Synchronous management from threads that are not schedulers (main,
  * tests, tools). `child` names a static child by id, or a dynamic child by
- * its pid in text form ("<12.3>"). timeout_ms 0 = 5000. Errors: -ESRCH
- * (no such supervisor), -ENOENT (no such child), -EEXIST, -EBUSY (child
- * running: delete needs it stopped), -ETIMEDOUT, -EINVAL, -ENOMEM.
+ * its pid in text form ("<12.3>"; a dynamic child waiting for a backoff
+ * delay has no pid and cannot be named). timeout_ms 0 = 5000. Requests
+ * that change children wait while the supervisor restarts a group of them
+ * and get -ESHUTDOWN once it is shutting down. Errors: -ESRCH (no such
+ * supervisor), -ENOENT (no such child), -EEXIST, -EBUSY (child running:
+ * delete needs it stopped; or a stop of it is already in progress),
+ * -ESHUTDOWN, -ETIMEDOUT, -EINVAL, -ENOMEM.
  */
 
-/** Adds and starts a child (dynamic: spec may be NULL to use the template
- *  with arg dyn_arg). */
+/** Adds and starts a child; spec is sent by value (nothing of the caller's
+ *  is used after the call returns, even on -ETIMEDOUT). A static child
+ *  whose start fails is not kept. Dynamic supervisors: spec NULL = the
+ *  template with arg dyn_arg; else this spec (its own arg) for this child
+ *  only; -EAGAIN beyond max_children. */
 TP_API int tp_supervisor_start_child(tp_runtime *rt, tp_pid sup,
                                      const tp_child_spec *spec, void *dyn_arg,
                                      tp_pid *out, uint32_t timeout_ms);
-/** Stops a child (its spec stays, as OTP terminate_child). Dynamic
- *  children are removed. */
+/** Stops a child and returns once it is gone (its spec stays, as OTP
+ *  terminate_child; temporary static children and dynamic children are
+ *  removed). */
 TP_API int tp_supervisor_terminate_child(tp_runtime *rt, tp_pid sup,
                                          const char *child,
                                          uint32_t timeout_ms);
@@ -164,10 +184,13 @@ TP_API int tp_supervisor_terminate_child(tp_runtime *rt, tp_pid sup,
  *  one: the console's `restart`). */
 TP_API int tp_supervisor_restart_child(tp_runtime *rt, tp_pid sup,
                                        const char *child, uint32_t timeout_ms);
-/** Removes a stopped static child's spec. */
+/** Removes a stopped static child's spec (-EINVAL on a dynamic
+ *  supervisor: terminate removes those). */
 TP_API int tp_supervisor_delete_child(tp_runtime *rt, tp_pid sup,
                                       const char *child, uint32_t timeout_ms);
-/** Lists children into out[0..cap); *total = how many there are. */
+/** Lists children into out[0..cap) in start order (dynamic: in the order
+ *  they joined); *total = how many there are. Large lists come in pages
+ *  of 4096, each a separate snapshot. */
 TP_API int tp_supervisor_which_children(tp_runtime *rt, tp_pid sup,
                                         tp_child_info *out, size_t cap,
                                         size_t *total, uint32_t timeout_ms);
@@ -184,14 +207,17 @@ TP_API int tp_supervisor_info(tp_runtime *rt, tp_pid sup, tp_sup_info *out,
 #define TP_SUP_TERMINATE_CHILD 0xfffe0102u /**< tp_sup_req -> tp_sup_result */
 #define TP_SUP_RESTART_CHILD   0xfffe0103u /**< tp_sup_req -> tp_sup_result */
 #define TP_SUP_DELETE_CHILD    0xfffe0104u /**< tp_sup_req -> tp_sup_result */
-#define TP_SUP_WHICH_CHILDREN  0xfffe0105u /**< none -> tp_sup_children */
+/** payload: none, or a uint32_t count of children to skip (paging) */
+#define TP_SUP_WHICH_CHILDREN  0xfffe0105u /**< -> tp_sup_children */
 #define TP_SUP_INFO            0xfffe0106u /**< none -> tp_sup_info */
 #define TP_SUP_ATTACH          0xfffe0107u /**< plain: see tp_supervisor_attach */
 
 typedef struct tp_sup_req {
-    char child[64];            /**< id, or pid text for dynamic children */
-    const tp_child_spec *spec; /**< START_CHILD: copied before the reply */
-    void *dyn_arg;             /**< START_CHILD on a dynamic supervisor */
+    char child[64]; /**< id, or pid text for dynamic children */
+    /** START_CHILD: copied when the request is handled; must stay valid
+     *  until the reply arrives. */
+    const tp_child_spec *spec;
+    void *dyn_arg; /**< START_CHILD on a dynamic supervisor */
 } tp_sup_req;
 
 typedef struct tp_sup_result {
@@ -212,8 +238,11 @@ typedef struct tp_sup_children {
  * `sup` (how connection actors started by a listener join their
  * supervisor): links to it (if sup is dead, the caller gets an exit signal
  * with reason noproc) and tells it to count, list and shut down the caller
- * like the children it starts itself. Call from the actor's init or
- * handler. Returns 0, -EINVAL.
+ * like the children it starts itself (as temporary children: never
+ * restarted). Beyond max_children the supervisor unlinks and sends the
+ * caller an exit signal (shutdown, "supervisor full"); a supervisor that is
+ * not dynamic ignores the request (the link stays). Call from the actor's
+ * init or handler. Returns 0, -EINVAL.
  */
 TP_API int tp_supervisor_attach(tp_ctx *ctx, tp_pid sup);
 

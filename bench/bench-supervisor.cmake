@@ -1,0 +1,1 @@
+tp_add_bench(restart)
