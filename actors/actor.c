@@ -522,6 +522,9 @@ crash_reason(tp_ctx *ctx, struct tp__actor *a, const struct tp__recover *r)
 
     tp_pid_format(tp__actor_pid(a) & ~TP__PID_DEAD, pidbuf, sizeof(pidbuf));
     snprintf(who, sizeof(who), "actor %s (%s)", pidbuf, bname ? bname : "?");
+    /* signo was set by whoever jumped here (the fault handler or tp_vfail):
+     * cppcheck cannot follow siglongjmp (see .cppcheck-suppressions). */
+    /* cppcheck-suppress uninitvar */
     if (r->signo != 0) {
         snprintf(ctx->exit_text, sizeof(ctx->exit_text),
                  "%s at address %p in %s", signal_name(r->signo), r->addr, who);
@@ -629,6 +632,7 @@ call_terminate(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *why)
         TP__USER_END(ctx);
     } else {
         TP__USER_END(ctx);
+        /* cppcheck-suppress uninitvar ; set before the siglongjmp */
         if (r.signo != 0)
             tp__fault_report(&r, "terminate callback");
         tp_log(TP_LOG_WARN, "%s: terminate crashed (ignored)",
