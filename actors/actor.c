@@ -372,7 +372,8 @@ struct turn_view {
     uint32_t drop_oldest_at; /* max_msgs if DROP_OLDEST, else 0 */
 };
 
-static const tp_exit_reason stop_kill = {TP_EXIT_KILLED, 0, "runtime stopping"};
+static const tp_exit_reason nomsg_kill = {TP_EXIT_KILLED, 0,
+                                          "killed (signal out of memory)"};
 
 /* Filters a popped message. Returns false if it was consumed here. */
 static bool
@@ -383,8 +384,8 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
         take_nudge(a);
         if (TP__UNLIKELY(
                 atomic_load_explicit(&a->aflags, memory_order_relaxed) &
-                TP__AF_STOPKILL))
-            tp_exit_with(ctx, &stop_kill);
+                TP__AF_KILLED))
+            tp_exit_with(ctx, &nomsg_kill);
         return false;
     }
     if (from_front)

@@ -35,11 +35,11 @@
 #define TP__A_RAWREPLY  0x08u /* sees replies without request matching */
 
 /* Atomic flags (aflags). */
-#define TP__AF_NAMED    0x01u
-#define TP__AF_PINNED   0x02u /* always runs on its home scheduler */
-/* Killed by tp_runtime_stop() when no exit signal could be allocated: seen
- * when the actor takes its nudge (tp__kill_noalloc). */
-#define TP__AF_STOPKILL 0x04u
+#define TP__AF_NAMED  0x01u
+#define TP__AF_PINNED 0x02u /* always runs on its home scheduler */
+/* Killed when no kill signal could be allocated: seen when the actor takes
+ * its nudge (tp__kill_noalloc). */
+#define TP__AF_KILLED 0x04u
 
 #define TP__ACTOR_HDR 128u
 
@@ -273,7 +273,9 @@ bool tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
 int tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
                     const tp_exit_reason *reason, bool linked);
 /* An untrappable kill that allocates nothing (a flag and the embedded
- * nudge), for tp_runtime_stop() out of memory. Returns 0 or -ESRCH. */
+ * nudge): what tp__exit_signal() does with a kill it cannot allocate, so
+ * kills (tp_exit_pid, supervisors, tp_runtime_stop) always get through.
+ * Returns 0 or -ESRCH. */
 int tp__kill_noalloc(struct tp__actors *A, tp_pid to);
 
 /* ---- timers (actors/timer.c) ---- */

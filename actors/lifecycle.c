@@ -67,16 +67,15 @@ struct kill_walk {
 };
 
 /* Counts the actors still alive (signalled, or not for want of memory).
- * A kill that cannot be allocated is delivered without a message, so an
- * out-of-memory stop still ends every actor and releases what it owns. */
+ * A kill that cannot be allocated is delivered without a message (see
+ * tp__exit_signal), so an out-of-memory stop still ends every actor and
+ * releases what it owns. */
 static bool
 kill_one(void *user, const tp_actor_info *info)
 {
     struct kill_walk *w = user;
     int r = tp__exit_signal(w->A, TP_PID_NONE, info->pid, w->reason, false);
 
-    if (r == -ENOMEM && w->reason->kind == TP_EXIT_KILL)
-        r = tp__kill_noalloc(w->A, info->pid);
     if (r == 0 || r == -ENOMEM)
         w->n++;
     return true;

@@ -50,6 +50,10 @@ tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
         tp__msg_exit(TP__SIG_EXIT, TP_MSG_EXIT, from, 0, reason);
 
     if (m == NULL) {
+        /* An untrappable kill needs no message: deliver it without one.
+         * (A linked exit must say who died: it needs its message.) */
+        if (reason->kind == TP_EXIT_KILL && !linked)
+            return tp__kill_noalloc(A, to);
         tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
         return -ENOMEM;
     }
@@ -66,7 +70,7 @@ tp__kill_noalloc(struct tp__actors *A, tp_pid to)
 
     if (a == NULL)
         return -ESRCH;
-    atomic_fetch_or_explicit(&a->aflags, TP__AF_STOPKILL, memory_order_relaxed);
+    atomic_fetch_or_explicit(&a->aflags, TP__AF_KILLED, memory_order_relaxed);
     /* seq_cst: the flag must be visible to an owner that clears
      * nudge_pending and then reads the flag (see tp__signal()). */
     atomic_thread_fence(memory_order_seq_cst);

@@ -994,6 +994,43 @@ warm_up(void)
     tp_runtime_destroy(rt);
 }
 
+/* With every allocation failing, a kill still ends its target (and
+ * reports it), while any other exit signal reports -ENOMEM. */
+static void
+test_faults_core_kill_gets_through_out_of_memory(void **unused)
+{
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "test"};
+    tp_exit_reason stop = {TP_EXIT_SHUTDOWN, 0, "test"};
+    tp_runtime_options o = scenario_opts(1);
+    tp_runtime *rt = NULL;
+    tp_actor_info info;
+    tp_spawn_opts o2;
+    tp_pid pid;
+    uint64_t deadline;
+
+    (void)unused;
+    assert_int_equal(tp_runtime_create(&rt, &o), 0);
+    assert_int_equal(tp_runtime_start(rt), 0);
+    reset_world(rt);
+    tp_spawn_opts_init(&o2);
+    o2.trap_exit = true;
+    assert_int_equal(tp_runtime_spawn(rt, &observer, NULL, &o2, &W.obs), 0);
+    assert_int_equal(tp_runtime_spawn(rt, &worker, &W.obs, NULL, &pid), 0);
+    W.worker = pid;
+    assert_int_equal(in_observer(do_link_monitor, NULL), 0);
+    tpf_arm(1, true);
+    assert_int_equal(tp_runtime_exit_pid(rt, pid, &stop), -ENOMEM);
+    assert_int_equal(tp_runtime_exit_pid(rt, pid, &kill), 0);
+    deadline = tp_now_ns() + 10000000000ull * tpt_slow();
+    while (tp_actor_peek(rt, pid, &info) == 0 && tp_now_ns() < deadline)
+        tpt_sleep_ms(1);
+    assert_int_equal(tp_actor_peek(rt, pid, &info), -ESRCH);
+    tpf_disarm();
+    assert_int_equal(tp_runtime_stop(rt), 0);
+    tp_runtime_destroy(rt);
+    reset_world(NULL);
+}
+
 static int
 setup(void **unused)
 {
@@ -1017,6 +1054,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_faults_core_nth_fails),
         cmocka_unit_test(test_faults_core_nth_and_later_fail),
         cmocka_unit_test(test_faults_core_two_schedulers),
+        cmocka_unit_test(test_faults_core_kill_gets_through_out_of_memory),
     };
 
     if (argc > 1)

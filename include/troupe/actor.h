@@ -340,7 +340,9 @@ TP_API int tp_demonitor(tp_ctx *ctx, uint64_t ref, unsigned flags);
 
 /**
  * Sends an exit signal to target, like Erlang's exit/2. Reason kill cannot
- * be trapped; normal is ignored unless trapped. Returns 0 or -ESRCH.
+ * be trapped; normal is ignored unless trapped. A kill always gets through,
+ * even out of memory (its text is then lost). Returns 0, -ESRCH, or
+ * -ENOMEM (any other reason, when the signal cannot be allocated).
  */
 TP_API int tp_exit_pid(tp_ctx *ctx, tp_pid target,
                        const tp_exit_reason *reason);
