@@ -662,7 +662,7 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     tp_pid self = tp__actor_pid(a);
     tp_exit_reason why = *reason;
     char text[256];
-    bool abnormal = !tp_exit_is_normal(reason);
+    bool abnormal = !tp_exit_is_normal(reason), told;
 
     /* The reason may live in ctx->exit_text, which callbacks below reuse. */
     if (why.text != NULL) {
@@ -679,14 +679,17 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     release_resources(ctx, a, &why);
     if (atomic_load_explicit(&a->aflags, memory_order_relaxed) & TP__AF_NAMED)
         tp__registry_release(ctx->A, self);
-    tp__notify_death(ctx, a, self, &why);
+    told = tp__notify_death(ctx, a, self, &why);
     /* release: a sender that sees the dead pid sees the notifications. */
     atomic_store_explicit(&a->pid, self | TP__PID_DEAD, memory_order_release);
     tp__close_sys(ctx, a, self, &why);
     tp__actor_drain(ctx, a);
     if (a->ext != NULL)
         drain_lists(ctx, a->ext);
-    ext_free(a);
+    if (told)
+        ext_free(a);
+    else
+        tp__undelivered_keep(ctx, a, self, &why);
     TP__STAT_ADD(ctx->st.exited, 1);
     if (abnormal)
         TP__STAT_ADD(ctx->st.crashed, 1);

@@ -35,6 +35,7 @@ ctx_free(tp_ctx *ctx)
         return;
     if (ctx->svc != NULL)
         ctx->svc->free(ctx->svc);
+    tp__undelivered_free(ctx);
     tp__free(ctx);
 }
 

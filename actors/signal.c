@@ -42,9 +42,10 @@ send_sig(struct tp__actors *A, tp_pid to, uint8_t sig, tp_pid from,
     return tp__signal(A, to, m);
 }
 
-int
-tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
-                const tp_exit_reason *reason, bool linked)
+/* An exit signal, or -ENOMEM without a word (the caller decides). */
+static int
+exit_try(struct tp__actors *A, tp_pid from, tp_pid to,
+         const tp_exit_reason *reason, bool linked)
 {
     struct tp__msg *m =
         tp__msg_exit(TP__SIG_EXIT, TP_MSG_EXIT, from, 0, reason);
@@ -54,13 +55,23 @@ tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
          * (A linked exit must say who died: it needs its message.) */
         if (reason->kind == TP_EXIT_KILL && !linked)
             return tp__kill_noalloc(A, to);
-        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
         return -ENOMEM;
     }
     m->m.from = from;
     if (linked)
         m->flags |= TP__MSG_LINKED;
     return tp__signal(A, to, m);
+}
+
+int
+tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
+                const tp_exit_reason *reason, bool linked)
+{
+    int r = exit_try(A, from, to, reason, linked);
+
+    if (r == -ENOMEM)
+        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+    return r;
 }
 
 int
@@ -82,19 +93,28 @@ tp__kill_noalloc(struct tp__actors *A, tp_pid to)
 }
 
 static int
-send_down(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
-          const tp_exit_reason *reason)
+down_try(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
+         const tp_exit_reason *reason)
 {
     struct tp__msg *m =
         tp__msg_exit(TP__SIG_DOWN, TP_MSG_DOWN, dead, ref, reason);
 
-    if (m == NULL) {
-        tp_log(TP_LOG_ERROR, "DOWN lost: out of memory");
+    if (m == NULL)
         return -ENOMEM;
-    }
     m->m.from = dead;
     m->m.ref = ref;
     return tp__signal(A, to, m);
+}
+
+static int
+send_down(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
+          const tp_exit_reason *reason)
+{
+    int r = down_try(A, to, dead, ref, reason);
+
+    if (r == -ENOMEM)
+        tp_log(TP_LOG_ERROR, "DOWN lost: out of memory");
+    return r;
 }
 
 /* Appends a validated notification to the owner's ordinary lane. */
@@ -290,7 +310,36 @@ tp__process_sys(tp_ctx *ctx, struct tp__actor *a)
     }
 }
 
-void
+/* Sends the EXITs and DOWNs still owed; a delivered one (or one whose
+ * receiver is gone) has its value set to 0. True when none is left. */
+static bool
+tell_links_monitors(struct tp__actors *A, struct tp__actor_ext *x, tp_pid self,
+                    const tp_exit_reason *reason)
+{
+    struct tp__u64map_entry *e;
+    bool done = true;
+    uint32_t i;
+
+    for (i = 0; tp__u64map_next(&x->links, &i, &e);) {
+        if (e->val == 0)
+            continue;
+        if (exit_try(A, self, e->key, reason, true) == -ENOMEM)
+            done = false;
+        else
+            e->val = 0;
+    }
+    for (i = 0; tp__u64map_next(&x->mon_in, &i, &e);) {
+        if (e->val == 0) /* a watcher pid is never 0 */
+            continue;
+        if (down_try(A, e->val, self, e->key, reason) == -ENOMEM)
+            done = false;
+        else
+            e->val = 0;
+    }
+    return done;
+}
+
+bool
 tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                  const tp_exit_reason *reason)
 {
@@ -299,14 +348,107 @@ tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
     uint32_t i;
 
     if (x == NULL)
-        return;
-    for (i = 0; tp__u64map_next(&x->links, &i, &e);)
-        tp__exit_signal(ctx->A, self, e->key, reason, true);
-    for (i = 0; tp__u64map_next(&x->mon_in, &i, &e);)
-        send_down(ctx->A, e->val, self, e->key, reason);
+        return true;
+    /* A lost DEMONITOR only leaves the target a stale entry, dropped when
+     * it dies: not worth keeping the ext for. */
     for (i = 0; tp__u64map_next(&x->mon_out, &i, &e);) {
         if (!(e->val & TP__MON_FIRED))
             send_sig(ctx->A, e->val, TP__SIG_DEMONITOR, self, e->key);
+    }
+    return tell_links_monitors(ctx->A, x, self, reason);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Death notifications that wait for memory                               */
+
+#define UNDO_MIN_MS 10u
+#define UNDO_MAX_MS 1000u
+
+static void
+undo_free_ext(struct tp__actor_ext *x)
+{
+    tp__u64map_fini(&x->links);
+    tp__u64map_fini(&x->mon_in);
+    tp__free(x);
+}
+
+static void undo_fire(struct tp__wtimer *t, void *arg);
+
+static void
+undo_arm(tp_ctx *ctx)
+{
+    struct tp__undelivered *u = &ctx->undo;
+
+    u->timer.fire = undo_fire;
+    tp__sched_timer_add(ctx->sched, &u->timer, u->backoff_ms);
+}
+
+/* On the scheduler's thread: retry every kept death. */
+static void
+undo_fire(struct tp__wtimer *t, void *arg)
+{
+    struct tp__undelivered *u =
+        tp__container_of(t, struct tp__undelivered, timer);
+    struct tp__sched *s = arg;
+    tp_ctx *ctx = s->ext[TP__EXT_ACTORS];
+    struct tp__actor_ext **pp = &u->head, *x;
+
+    while ((x = *pp) != NULL) {
+        tp_exit_reason why = {(tp_exit_kind)x->undo_kind, x->undo_code, NULL};
+        if (tell_links_monitors(ctx->A, x, x->undo_pid, &why)) {
+            *pp = x->undo_next;
+            undo_free_ext(x);
+        } else {
+            pp = &x->undo_next;
+        }
+    }
+    if (u->head == NULL) {
+        u->backoff_ms = UNDO_MIN_MS;
+        tp__rt_pending_add(s->rt, -1); /* nothing owed any more */
+        return;
+    }
+    if (u->backoff_ms < UNDO_MAX_MS)
+        u->backoff_ms *= 2;
+    undo_arm(ctx);
+}
+
+void
+tp__undelivered_keep(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+                     const tp_exit_reason *reason)
+{
+    struct tp__actor_ext *x = a->ext;
+    struct tp__undelivered *u = &ctx->undo;
+
+    a->ext = NULL;
+    tp__u64map_fini(&x->mon_out);
+    tp__u64map_fini(&x->pending);
+    if (ctx->sched == NULL) { /* no wheel to retry from */
+        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+        undo_free_ext(x);
+        return;
+    }
+    tp_log(TP_LOG_WARN, "death notifications delayed: out of memory");
+    x->undo_pid = self;
+    x->undo_kind = (int32_t)reason->kind;
+    x->undo_code = reason->code;
+    x->undo_next = u->head;
+    u->head = x;
+    if (x->undo_next != NULL)
+        return; /* already armed */
+    /* Notifications in flight: the runtime is not idle meanwhile. */
+    tp__rt_pending_add(ctx->rt, 1);
+    u->backoff_ms = UNDO_MIN_MS;
+    undo_arm(ctx);
+}
+
+void
+tp__undelivered_free(tp_ctx *ctx)
+{
+    struct tp__actor_ext *x;
+
+    while ((x = ctx->undo.head) != NULL) {
+        ctx->undo.head = x->undo_next;
+        undo_free_ext(x);
     }
 }
 

@@ -294,6 +294,20 @@ tpf_disarm(void)
     atomic_store(&nth, 0);
 }
 
+bool
+tpf_armed(void)
+{
+    return atomic_load(&nth) != 0;
+}
+
+bool
+tpf_failing(void)
+{
+    uint64_t k = atomic_load(&nth);
+
+    return k != 0 && atomic_load(&persistent) && atomic_load(&count) >= k;
+}
+
 uint64_t
 tpf_count(void)
 {

@@ -34,6 +34,10 @@ int tpf_install(void);
 void tpf_arm(uint64_t nth, bool persistent);
 /* Stops failing (allocations succeed again); counters are kept. */
 void tpf_disarm(void);
+/* Armed (tpf_arm() since the last tpf_disarm()). */
+bool tpf_armed(void);
+/* Allocations fail now: armed persistent and the Nth one has come. */
+bool tpf_failing(void);
 
 /* Allocations attempted since the last tpf_arm() (or tpf_count_reset()). */
 uint64_t tpf_count(void);
