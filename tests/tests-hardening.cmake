@@ -6,3 +6,4 @@ add_library(tp_faultalloc STATIC ${CMAKE_CURRENT_SOURCE_DIR}/faultalloc.c)
 target_link_libraries(tp_faultalloc PUBLIC troupe_internal ${CMAKE_DL_LIBS})
 
 tp_add_test(faults_core LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
+tp_add_test(faults_sup LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
