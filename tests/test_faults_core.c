@@ -914,6 +914,7 @@ sweep(unsigned nsched, bool persistent, unsigned stride)
 {
     static struct sweep sw;
     struct sweep *s = &sw;
+    uint64_t failed0 = tpf_failed_total();
     uint64_t total = count_allocations(nsched), n;
 
     memset(s, 0, sizeof(*s));
@@ -934,13 +935,13 @@ sweep(unsigned nsched, bool persistent, unsigned stride)
         note_site(s, &r);
     }
     printf("fault sweep (%u scheduler%s, %s): %llu allocations in the "
-           "scenario, %u runs, %llu failures injected in all\n",
+           "scenario, %u runs, %llu failures injected\n",
            nsched, nsched > 1 ? "s" : "",
            persistent ? "Nth and later fail" : "Nth fails",
            (unsigned long long)total, s->runs,
-           (unsigned long long)tpf_failed_total());
-    printf("  distinct allocation points failed: %u (call paths: %u), %u on "
-           "runtime threads\n",
+           (unsigned long long)(tpf_failed_total() - failed0));
+    printf("  distinct allocation points failed: %u (call paths: %u); runs "
+           "whose first failure hit a runtime thread: %u\n",
            s->npoints, s->npaths, s->remote);
     for (int i = 0; i < OC_N; i++)
         printf("  %-28s %u\n", outcome_name[i], s->oc[i]);
