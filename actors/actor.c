@@ -573,6 +573,13 @@ tp__actor_run(struct tp__sched *s, struct tp__node *task)
         tp__tls_recover = NULL;
     }
     ctx->self = NULL;
+    /* A pinned actor with more to do goes back through its scheduler's
+     * own queue: the ring it would be requeued on is open to thieves. */
+    if (requeue && (atomic_load_explicit(&a->aflags, memory_order_relaxed) &
+                    TP__AF_PINNED)) {
+        tp__actor_schedule(ctx->A, a);
+        return false;
+    }
     return requeue;
 }
 

@@ -369,15 +369,16 @@ tp_actor_peek(tp_runtime *rt, tp_pid pid, tp_actor_info *out)
     return 0;
 }
 
-void
-tp_actor_foreach(tp_runtime *rt, bool (*fn)(void *, const tp_actor_info *),
-                 void *user)
+/* Visits the live actors in slots [from, to); returns false if fn asked
+ * to stop. */
+static bool
+foreach_slots(tp_runtime *rt, uint32_t from, uint32_t to,
+              bool (*fn)(void *, const tp_actor_info *), void *user)
 {
     struct tp__actors *A = tp__actors_of(rt);
-    uint32_t n = atomic_load(&A->next_slot);
     tp_actor_info info;
 
-    for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t i = from; i < to; i++) {
         struct tp__actor *a = tp__slot_actor(A, i);
         tp_pid pid;
         if (a == NULL)
@@ -392,6 +393,36 @@ tp_actor_foreach(tp_runtime *rt, bool (*fn)(void *, const tp_actor_info *),
             TP__AF_NAMED)
             tp__registry_name_of(A, pid, info.name, sizeof(info.name));
         if (!fn(user, &info))
-            return;
+            return false;
     }
+    return true;
+}
+
+void
+tp_actor_foreach(tp_runtime *rt, bool (*fn)(void *, const tp_actor_info *),
+                 void *user)
+{
+    uint32_t n = atomic_load(&tp__actors_of(rt)->next_slot);
+
+    foreach_slots(rt, 0, n, fn, user);
+}
+
+bool
+tp_actor_foreach_step(tp_runtime *rt, uint32_t *cursor, uint32_t max_slots,
+                      bool (*fn)(void *, const tp_actor_info *), void *user)
+{
+    uint32_t n = atomic_load(&tp__actors_of(rt)->next_slot);
+    uint32_t from = *cursor, to;
+
+    if (from >= n) {
+        *cursor = n;
+        return false;
+    }
+    to = max_slots < n - from ? from + max_slots : n;
+    *cursor = to;
+    if (!foreach_slots(rt, from, to, fn, user)) {
+        *cursor = n;
+        return false;
+    }
+    return to < n;
 }

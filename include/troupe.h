@@ -8,6 +8,7 @@
 #include <troupe/actor.h>
 #include <troupe/base.h>
 #include <troupe/gen_server.h>
+#include <troupe/net.h>
 #include <troupe/pack.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>

@@ -346,7 +346,7 @@ tp_runtime_get_sched_stats(tp_runtime *rt, tp_sched_stats *out, unsigned n)
 
         memset(o, 0, sizeof(*o));
         o->index = i;
-        o->cpu = s->cpu;
+        o->cpu = atomic_load_explicit(&s->cpu, memory_order_relaxed);
         o->turns = TP__STAT_GET(s->turns);
         o->messages = TP__STAT_GET(s->messages);
         o->steals = TP__STAT_GET(s->steals);

@@ -88,7 +88,7 @@ struct tp__sched {
     /* Owner-thread hot fields. */
     struct tp_runtime *rt;
     unsigned index;
-    int cpu;
+    _Atomic int cpu; /* written by its thread at start, read by stats */
     uint64_t ticks;
     uint64_t rand;
     /* Run-next slot: the task woken by the running actor runs next, before
@@ -233,6 +233,17 @@ void tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task,
 /* Runs cmd on scheduler s's loop thread (directly if the caller is s).
  * Thread-safe. */
 void tp__sched_post(struct tp__sched *s, struct tp__cmd *cmd);
+
+/* True when the caller runs on s's thread and no command is queued for s:
+ * work done on s's loop right now cannot overtake a command that another
+ * thread queued earlier. */
+bool tp__sched_can_run_now(struct tp__sched *s);
+
+/* Like tp__sched_post(), but never overtakes commands queued before it:
+ * on s's own thread cmd runs at once only if tp__sched_can_run_now(s),
+ * else it is queued behind the others (drained at s's next loop poll).
+ * Thread-safe. */
+void tp__sched_post_fifo(struct tp__sched *s, struct tp__cmd *cmd);
 
 /* Hooks (thread-safe; hooks added after start only affect later phases). */
 void tp__rt_add_stop_hook(struct tp_runtime *rt, struct tp__stop_hook *hook);

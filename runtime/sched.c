@@ -17,6 +17,7 @@
 #include "runtime_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sched.h>
 #include <string.h>
 #include <unistd.h>
@@ -102,18 +103,24 @@ mark_awake(struct tp__sched *s)
     atomic_fetch_add(&s->wakes, 1);
 }
 
+/* The owner makes work runnable: if that happens in a loop callback of its
+ * sleeping uv_run(), it is awake again and that uv_run() must return
+ * instead of going on to block in its poll (a timer that fires before the
+ * poll would otherwise leave its actor queued until some unrelated event). */
 static void
-local_push(struct tp__sched *s, struct tp__node *t)
+owner_pushes(struct tp__sched *s)
 {
     if (TP__UNLIKELY(atomic_load_explicit(&s->state, memory_order_relaxed) !=
                      TP__SCHED_RUNNING)) {
         mark_awake(s);
-        /* We run in a loop callback of the sleeping uv_run(): make it
-         * return instead of going on to block in its poll (a timer that
-         * fires before the poll would otherwise leave its actor queued
-         * until some unrelated event). */
         uv_stop(&s->loop);
     }
+}
+
+static void
+local_push(struct tp__sched *s, struct tp__node *t)
+{
+    owner_pushes(s);
     if (TP__UNLIKELY(!ring_push(s, t)))
         tp__mpsc_push(&s->inbox, t);
     if (ck_ring_size(&s->ring) >= 2)
@@ -157,6 +164,16 @@ tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
         local_push(self, task);
 }
 
+/* A pinned task made runnable by its own scheduler: the inbox, not the
+ * ring, because thieves take from rings and a pinned task must never run
+ * elsewhere. */
+static void
+pinned_push(struct tp__sched *s, struct tp__node *t)
+{
+    owner_pushes(s);
+    tp__mpsc_push(&s->inbox, t);
+}
+
 void
 tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task, unsigned home)
 {
@@ -164,7 +181,7 @@ tp__rt_schedule_on(struct tp_runtime *rt, struct tp__node *task, unsigned home)
     struct tp__sched *target = rt->sched[home % rt->nsched];
 
     if (self == target)
-        local_push(self, task);
+        pinned_push(self, task);
     else
         remote_push(target, task);
 }
@@ -182,6 +199,24 @@ tp__sched_post(struct tp__sched *s, struct tp__cmd *cmd)
     if (atomic_load_explicit(&s->state, memory_order_relaxed) ==
         TP__SCHED_SLEEPING)
         notify(s);
+}
+
+bool
+tp__sched_can_run_now(struct tp__sched *s)
+{
+    return tp__tls_sched == s && tp__mpsc_looks_empty(&s->cmdq);
+}
+
+void
+tp__sched_post_fifo(struct tp__sched *s, struct tp__cmd *cmd)
+{
+    if (tp__tls_sched == s && !tp__mpsc_looks_empty(&s->cmdq)) {
+        /* Our own queue: no wake-up needed, the loop drains it before it
+         * sleeps (has_local_work() sees it). */
+        tp__mpsc_push(&s->cmdq, &cmd->node);
+        return;
+    }
+    tp__sched_post(s, cmd);
 }
 
 static void
@@ -370,9 +405,23 @@ sched_sleep(struct tp__sched *s)
 
 /* Before sleeping, spin this long looking for work: a scheduler that ran
  * out of work a moment ago usually gets more within microseconds (a reply,
- * a credit), and an eventfd wake-up plus the context switches cost more
- * than that. An idle runtime still sleeps: the spin only follows work. */
-#define SPIN_NS 20000u
+ * a credit, the next request on a socket), and an eventfd wake-up plus the
+ * context switches cost more than that. An idle runtime still sleeps: the
+ * spin only follows work. Every SPIN_CHECK rounds it also looks at its
+ * loop (a socket that became readable is work too) and yields the CPU, so
+ * a spinning scheduler never holds a core that another runnable thread
+ * (a client on the same machine, another process) is waiting for. */
+#define SPIN_NS    20000u
+#define SPIN_CHECK 64u
+
+/* True when the loop has I/O to handle (its epoll fd is readable). */
+static bool
+loop_ready(struct tp__sched *s)
+{
+    struct pollfd p = {uv_backend_fd(&s->loop), POLLIN, 0};
+
+    return poll(&p, 1, 0) > 0;
+}
 
 static bool
 spin_for_work(struct tp__sched *s)
@@ -382,10 +431,14 @@ spin_for_work(struct tp__sched *s)
     for (unsigned i = 1;; i++) {
         if (has_local_work(s) || others_have_work(s))
             return true;
-        if ((i % 64) == 0 &&
-            (tp_now_ns() >= until ||
-             atomic_load_explicit(&s->rt->stopped, memory_order_relaxed)))
-            return false;
+        if ((i % SPIN_CHECK) == 0) {
+            if (loop_ready(s))
+                return true;
+            sched_yield();
+            if (tp_now_ns() >= until ||
+                atomic_load_explicit(&s->rt->stopped, memory_order_relaxed))
+                return false;
+        }
         __builtin_ia32_pause();
     }
 }
@@ -415,13 +468,14 @@ pin_thread(struct tp__sched *s)
     cpu_set_t set;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
-    s->cpu = -1;
+    atomic_store_explicit(&s->cpu, -1, memory_order_relaxed);
     if (!s->rt->opts.pin || ncpu <= 0)
         return;
     CPU_ZERO(&set);
     CPU_SET((int)(s->index % (unsigned)ncpu), &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0)
-        s->cpu = (int)(s->index % (unsigned)ncpu);
+        atomic_store_explicit(&s->cpu, (int)(s->index % (unsigned)ncpu),
+                              memory_order_relaxed);
 }
 
 static void
@@ -498,7 +552,7 @@ tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
 
     s->rt = rt;
     s->index = index;
-    s->cpu = -1;
+    atomic_init(&s->cpu, -1);
     s->rand = tp__hash64(((uint64_t)index + 1) * 0x9e3779b97f4a7c15ULL) | 1;
     s->ring_buf = tp__calloc(TP__RING_SIZE, sizeof(ck_ring_buffer_t));
     if (s->ring_buf == NULL)

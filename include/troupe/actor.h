@@ -430,6 +430,20 @@ TP_API void tp_actor_foreach(tp_runtime *rt,
                              bool (*fn)(void *user, const tp_actor_info *),
                              void *user);
 
+/**
+ * One bounded step of tp_actor_foreach(), for scans that must not hold a
+ * thread long (an actor scanning a million actors does it in chunks over
+ * several turns): visits the live actors in the next max_slots pid-table
+ * slots from *cursor (start with 0) and advances *cursor. Returns true if
+ * slots remain, false when the scan is complete (or fn returned false).
+ * Actors spawned during a scan may or may not be seen. Thread-safe; fn must
+ * not spawn.
+ */
+TP_API bool tp_actor_foreach_step(tp_runtime *rt, uint32_t *cursor,
+                                  uint32_t max_slots,
+                                  bool (*fn)(void *user, const tp_actor_info *),
+                                  void *user);
+
 #ifdef __cplusplus
 }
 #endif

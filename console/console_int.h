@@ -1,0 +1,422 @@
+/*
+ * console/console_int.h - the admin console's internals.
+ *
+ * Pieces, from the bottom:
+ *  - cbuf: a growable byte buffer with a hard bound (every output path);
+ *  - em: an emitter that writes one description of a reply as aligned text
+ *    (key/value lines, tables) or as JSON, so each command is written once;
+ *  - linebuf: assembles input lines with a maximum length;
+ *  - exec: runs one command line inside a host actor (a line session or an
+ *    HTTP connection), synchronously or through async steps (requests,
+ *    chunked scans), and hands the rendered reply back to its host;
+ *  - session / http: the host actors, fed bytes through a transport seam
+ *    and producing bytes through it.
+ */
+#ifndef TP_CONSOLE_INT_H
+#define TP_CONSOLE_INT_H
+
+#include "common/common.h"
+
+#include <stdatomic.h>
+#include <troupe/console.h>
+#include <troupe/request.h>
+#include <troupe/runtime.h>
+#include <troupe/timer.h>
+
+#define TP__XSTR(x) #x
+#define TP__STR(x)  TP__XSTR(x)
+#define TP__VERSION_STR                                                        \
+    TP__STR(TP_VERSION_MAJOR)                                                  \
+    "." TP__STR(TP_VERSION_MINOR) "." TP__STR(TP_VERSION_PATCH)
+
+/* Message types of the console's own actors (library range). */
+#define TP__CON_IN      0xfffe0401u /* test transport: bytes for a session */
+#define TP__CON_OUT     0xfffe0402u /* test transport: bytes from a session */
+#define TP__CON_CLOSE   0xfffe0403u /* test transport: either side closes */
+#define TP__CON_STEP    0xfffe0404u /* exec: continue a chunked scan */
+#define TP__CON_TIMEOUT 0xfffe0405u /* exec: an async command took too long */
+#define TP__CON_TICK    0xfffe0406u /* session: idle check / trace second */
+#define TP__CON_TRACE   0xfffe0407u /* tracer -> session: formatted line */
+#define TP__CON_SAMPLE  0xfffe0408u /* sampler: take a sample */
+#define TP__CON_HISTORY 0xfffe0409u /* request to the sampler: history */
+
+/* ---------------------------------------------------------------------- */
+/* Bounded buffer                                                          */
+
+struct tp__cbuf {
+    char *p;
+    size_t len, cap;
+    size_t max;    /* hard bound on len */
+    bool overflow; /* something did not fit (the rest is dropped) */
+};
+
+void tp__cbuf_init(struct tp__cbuf *b, size_t max);
+void tp__cbuf_free(struct tp__cbuf *b);
+void tp__cbuf_reset(struct tp__cbuf *b);
+/* Appends; on overflow or ENOMEM appends nothing and sets overflow.
+ * Returns 0 or -ENOBUFS / -ENOMEM. */
+int tp__cbuf_put(struct tp__cbuf *b, const void *data, size_t len);
+int tp__cbuf_puts(struct tp__cbuf *b, const char *s);
+int tp__cbuf_printf(struct tp__cbuf *b, const char *fmt, ...) TP_PRINTF(2, 3);
+int tp__cbuf_pad(struct tp__cbuf *b, char c, size_t n);
+/* Drops the first n bytes. */
+void tp__cbuf_consume(struct tp__cbuf *b, size_t n);
+/* Appends s as a JSON string (quoted, escaped, invalid UTF-8 replaced). */
+int tp__cbuf_json_str(struct tp__cbuf *b, const char *s, size_t len);
+/* Appends s with control bytes and non-ASCII shown as \xNN (one line). */
+int tp__cbuf_text_str(struct tp__cbuf *b, const char *s, size_t len);
+
+/* ---------------------------------------------------------------------- */
+/* Emitter: one reply, as text or JSON                                     */
+
+#define TP__EM_DEPTH 16
+#define TP__EM_COLS  16
+
+struct tp__em_table; /* text-mode rows being collected */
+
+struct tp__em {
+    struct tp__cbuf *b;
+    bool json;
+    int depth;
+    bool first[TP__EM_DEPTH];
+    bool is_arr[TP__EM_DEPTH];
+    struct tp__em_table *table; /* text mode: array of objects */
+    int table_depth;
+    int list_depth; /* text mode: depth of a one-line list, or 0 */
+};
+
+void tp__em_init(struct tp__em *e, struct tp__cbuf *b, bool json);
+void tp__em_obj_begin(struct tp__em *e, const char *key);
+void tp__em_obj_end(struct tp__em *e);
+/* An array of objects: a table in text mode (rows aligned at the end). */
+void tp__em_arr_begin(struct tp__em *e, const char *key);
+void tp__em_arr_end(struct tp__em *e);
+void tp__em_u64(struct tp__em *e, const char *key, uint64_t v);
+void tp__em_i64(struct tp__em *e, const char *key, int64_t v);
+void tp__em_f64(struct tp__em *e, const char *key, double v, int prec);
+void tp__em_str(struct tp__em *e, const char *key, const char *s);
+void tp__em_bool(struct tp__em *e, const char *key, bool v);
+void tp__em_pid(struct tp__em *e, const char *key, tp_pid pid);
+void tp__em_bytes(struct tp__em *e, const char *key, uint64_t v); /* 1.2M */
+void tp__em_dur(struct tp__em *e, const char *key, uint64_t ns);
+/* Text mode only: a free line (e.g. a note under a table). */
+void tp__em_note(struct tp__em *e, const char *fmt, ...) TP_PRINTF(2, 3);
+/* Releases a half-built table after an error. */
+void tp__em_discard(struct tp__em *e);
+
+/* ---------------------------------------------------------------------- */
+/* Input lines                                                             */
+
+struct tp__linebuf {
+    char *buf;
+    size_t len, max;
+    bool discarding; /* inside a line that was too long */
+};
+
+enum tp__line_ev { TP__LINE_OK = 0, TP__LINE_TOO_LONG };
+
+int tp__linebuf_init(struct tp__linebuf *lb, size_t max);
+void tp__linebuf_free(struct tp__linebuf *lb);
+/*
+ * Feeds bytes; for each complete line calls fn(user, ev, line, len) with
+ * the line (NUL-terminated, without CR LF) or TP__LINE_TOO_LONG (once per
+ * long line, when its end arrives or when it passes max). fn returns false
+ * to stop consuming (the host is busy). Returns the bytes consumed.
+ */
+size_t tp__linebuf_feed(struct tp__linebuf *lb, const char *data, size_t len,
+                        bool (*fn)(void *user, enum tp__line_ev ev, char *line,
+                                   size_t n),
+                        void *user);
+
+#define TP__ARGV_MAX 16
+
+/* Splits a line into words (spaces/tabs; "double quotes" group, with \"
+ * and \\). Strips a leading "json" word and any "--json" word into
+ * *json. Returns argc, or -EINVAL (bad characters, unterminated quote) or
+ * -E2BIG (too many words). Modifies line. rest[i] is where word i starts
+ * in the original line (for "the rest of the line" arguments). */
+int tp__line_split(char *line, char **argv, int max, bool *json);
+/* True if every byte is printable ASCII, tab or UTF-8 (no NUL, no control
+ * bytes): what a person could type. */
+bool tp__line_valid(const char *s, size_t n);
+
+/* ---------------------------------------------------------------------- */
+/* Auth                                                                    */
+
+/* Constant time in the length of the secret: compares a and b (lengths may
+ * differ; the time depends only on the secret's length). */
+bool tp__token_equal(const char *secret, const char *given, size_t given_len);
+
+/* ---------------------------------------------------------------------- */
+/* The console                                                             */
+
+#define TP__HIST_LEN  120 /* samples kept (one per second) */
+#define TP__SCHED_MAX 256
+
+/* Latest rates, written by the sampler once a second, read by any
+ * session (relaxed: each value stands alone). */
+struct tp__rates {
+    _Atomic uint64_t msgs_per_s;
+    _Atomic uint64_t dead_per_s;
+    _Atomic uint64_t spawn_per_s;
+    _Atomic uint32_t nsched;
+    _Atomic uint64_t *sched_rate; /* msgs/s per scheduler */
+    _Atomic uint32_t *sched_util; /* busy parts per million, last second */
+};
+
+/* What outlives a console until tp_runtime_destroy(): host actors hold a
+ * pointer to it, so one that starts while (or after) the console stops
+ * finds con == NULL instead of freed memory, and tp_console_stop() waits
+ * for the count of live hosts to reach zero before freeing the console.*/
+struct tp__con_life {
+    struct tp__con_life *next;
+    _Atomic(struct tp_console *) con;
+    _Atomic int hosts;
+    struct tp__host_arg {
+        struct tp__con_life *life;
+        int kind;
+    } arg[3]; /* console/listen.c: one per listener */
+};
+
+/* A host actor starts (returns the console, or NULL if it is stopping:
+ * the host must then do nothing) and ends (the last thing it does). */
+struct tp_console *tp__console_host_enter(struct tp__con_life *l);
+void tp__console_host_leave(struct tp__con_life *l);
+
+struct tp_console {
+    tp_runtime *rt;
+    struct tp__con_life *life;
+    tp_console_opts opts; /* strings point into the copies below */
+    char *token;          /* NULL = no token */
+    char *unix_path, *host;
+    _Atomic int tcp_port, http_port;
+    _Atomic bool unix_ready; /* the Unix socket file is mode 0600 */
+    _Atomic unsigned sessions, http_conns;
+    _Atomic uint64_t sessions_total, auth_failures, rejected;
+    struct tp__rates rates;
+    tp_pid sampler;
+    void *net; /* console/listen.c: listeners */
+};
+
+/* Creates the console without listeners (tests use the local transport),
+ * and frees it. */
+int tp__console_create(tp_runtime *rt, const tp_console_opts *opts,
+                       tp_console **out);
+void tp__console_destroy(tp_console *c);
+bool tp__console_is_loopback(const char *host);
+/* Opens / closes the listeners the options ask for (console/listen.c). */
+int tp__console_listen(tp_console *c);
+void tp__console_unlisten(tp_console *c);
+
+/* ---------------------------------------------------------------------- */
+/* Command execution                                                       */
+
+struct tp__exec;
+
+/* Called when a command's reply is complete: x->out holds it (text body,
+ * or a JSON document), status is 0 or a negative errno (x->err then holds
+ * a one-line message). */
+typedef void (*tp__exec_done_fn)(tp_ctx *ctx, struct tp__exec *x, int status);
+
+/* What a host offers commands that only some hosts support. */
+enum tp__exec_caps {
+    TP__CAP_TRACE = 1u, /* a line session: live streams */
+    TP__CAP_ADMIN = 2u  /* may run actions (kill, restart, ...) */
+};
+
+struct tp__op; /* an async command in flight */
+
+struct tp__exec {
+    struct tp_console *con;
+    tp__exec_done_fn done;
+    void *host;
+    unsigned caps;
+    bool json;
+    bool busy;
+    bool raw;     /* HTTP: no text framing; errors as bare lines */
+    uint64_t seq; /* current op's number (steps, timeouts) */
+    struct tp__cbuf out;
+    char err[256];
+    struct tp__op *op;
+    /* Hosts with TP__CAP_TRACE: writes a streamed line now; returns 0, or
+     * -ENOBUFS when the client is not keeping up (the line is dropped). */
+    int (*stream)(tp_ctx *ctx, struct tp__exec *x, const void *data,
+                  size_t len);
+};
+
+struct tp__op {
+    /* Handles a message; returns true if it was the op's. */
+    bool (*msg)(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m);
+    void (*free)(tp_ctx *ctx, struct tp__exec *x);
+    tp_timer timer;
+};
+
+void tp__exec_init(struct tp__exec *x, struct tp_console *con, void *host,
+                   unsigned caps, tp__exec_done_fn done);
+void tp__exec_free(tp_ctx *ctx, struct tp__exec *x);
+/* Runs a command line (modified). The reply arrives through done(), maybe
+ * before this returns. Returns 0, or -EBUSY if a command is in flight. */
+int tp__exec_line(tp_ctx *ctx, struct tp__exec *x, char *line);
+/* Runs a command given as words (HTTP). */
+int tp__exec_argv(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv,
+                  bool json);
+/* Offers a message to the command in flight; true if it consumed it. */
+bool tp__exec_handle(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m);
+
+/* Used by the command files. */
+int tp__exec_fail(struct tp__exec *x, int err, const char *fmt, ...)
+    TP_PRINTF(3, 4);
+void tp__exec_finish(tp_ctx *ctx, struct tp__exec *x, int status);
+/* Starts an async op (x->op = op); arms a timeout of ms (0 = none). */
+int tp__exec_begin(tp_ctx *ctx, struct tp__exec *x, struct tp__op *op,
+                   uint32_t ms);
+/* Resolves "<1.2>", "1.2", a number or a registered name. */
+int tp__exec_pid(tp_ctx *ctx, const char *text, tp_pid *out);
+/* Same, failing the command with a clear message. */
+int tp__exec_arg_pid(tp_ctx *ctx, struct tp__exec *x, const char *text,
+                     tp_pid *out);
+/* Sends the op its next TP__CON_STEP (one chunk per turn). */
+int tp__exec_step(tp_ctx *ctx, struct tp__exec *x);
+
+/* A scan of all actors in chunks, one per turn (console/cmd_ps.c). */
+#define TP__SCAN_CHUNK      8192u
+#define TP__SCAN_TIMEOUT_MS 60000u
+
+struct tp__scan {
+    struct tp__op op; /* op.free must be set by the user */
+    uint32_t cursor, chunks;
+    struct tp__exec *x;
+    bool (*visit)(void *scan, const tp_actor_info *a);
+    void (*done)(tp_ctx *ctx, struct tp__exec *x); /* must finish x */
+};
+
+/* Starts the scan as x's op; returns 1 (started) or a negative errno. */
+int tp__scan_begin(tp_ctx *ctx, struct tp__exec *x, struct tp__scan *sc);
+/* Parses a decimal in [min, max]. Returns 0 or -EINVAL. */
+int tp__parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+
+/* Ends a running trace (the client sent a line); false if none runs. */
+bool tp__trace_stop(tp_ctx *ctx, struct tp__exec *x);
+bool tp__trace_active(const struct tp__exec *x);
+
+/* True if a behaviour name is the supervisor's (console/cmd_sup.c). */
+bool tp__is_supervisor(const char *behaviour);
+
+/* Commands (console/cmd_*.c): each returns 0 when it started (the reply
+ * comes through done) or a negative errno with x->err set. */
+typedef int (*tp__cmd_fn)(tp_ctx *ctx, struct tp__exec *x, int argc,
+                          char **argv);
+
+struct tp__cmd_def {
+    const char *name;
+    const char *usage;
+    const char *help;
+    int min_args, max_args; /* words after the name; max -1 = any */
+    unsigned needs;         /* tp__exec_caps */
+    tp__cmd_fn fn;
+};
+
+const struct tp__cmd_def *tp__cmd_find(const char *name);
+extern const struct tp__cmd_def tp__cmds[];
+
+int tp__cmd_help(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_stats(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_sched(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_loglevel(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_kill(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_ps(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_info(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_tree(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_restart(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_stop(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_trace(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_metrics(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_history(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_conns(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_listeners(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_drain(tp_ctx *, struct tp__exec *, int, char **);
+
+/* What the network layer reports (console/cmd_net.c). */
+struct tp__net_counts {
+    uint64_t connections, listeners, accepted, rejected;
+};
+void tp__console_net_counts(tp_runtime *rt, struct tp__net_counts *out);
+
+/* ---------------------------------------------------------------------- */
+/* Prometheus text format                                                  */
+
+/* Writes "# HELP" and "# TYPE" for a family. */
+void tp__prom_family(struct tp__cbuf *b, const char *name, const char *type,
+                     const char *help);
+/* Writes one sample: name{labels} value. labels may be NULL or "k=\"v\""
+ * pairs already escaped. */
+void tp__prom_sample(struct tp__cbuf *b, const char *name, const char *labels,
+                     double v);
+/* Escapes a label value into out (always NUL-terminated). */
+void tp__prom_label_escape(char *out, size_t cap, const char *v);
+
+/* ---------------------------------------------------------------------- */
+/* Hosts                                                                   */
+
+/* How a session reaches its client (the transport seam). */
+struct tp__transport {
+    /* Queues bytes for the client; returns 0 or a negative errno. */
+    int (*write)(tp_ctx *ctx, void *t, const void *data, size_t len);
+    /* Bytes queued and not yet written to the client. */
+    size_t (*pending)(void *t);
+    /* Closes the connection (the session actor then ends). */
+    void (*close)(tp_ctx *ctx, void *t);
+};
+
+enum tp__session_kind {
+    TP__SESS_UNIX = 0, /* trusted by file permissions */
+    TP__SESS_TCP,      /* must authenticate */
+    TP__SESS_LOCAL     /* in-process (tests, embedding) */
+};
+
+/* The line-protocol session: embedded in the state of a host actor. */
+struct tp__session;
+
+size_t tp__session_size(void);
+/* Returns 0, or -EUSERS when max_sessions are open (a line saying so has
+ * been written; the host should close). */
+int tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
+                     enum tp__session_kind kind, const struct tp__transport *tr,
+                     void *t);
+/* Bytes from the client. */
+void tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
+                       size_t len);
+/* Any other message: returns true if the session consumed it. */
+bool tp__session_handle(tp_ctx *ctx, struct tp__session *s, const tp_msg *m);
+void tp__session_close(tp_ctx *ctx, struct tp__session *s);
+
+/* A session over messages (the in-process transport): bytes arrive as
+ * TP__CON_IN messages; output goes to `sink` as TP__CON_OUT messages; a
+ * TP__CON_CLOSE in either direction ends it. Used by the tests. */
+int tp__console_local_session(tp_console *c, tp_pid sink, tp_pid *out);
+
+/* The HTTP request handler, embedded in a host actor's state. */
+struct tp__http;
+size_t tp__http_size(void);
+int tp__http_open(tp_ctx *ctx, struct tp__http *h, struct tp_console *c,
+                  const struct tp__transport *tr, void *t);
+void tp__http_input(tp_ctx *ctx, struct tp__http *h, const void *data,
+                    size_t len);
+bool tp__http_handle(tp_ctx *ctx, struct tp__http *h, const tp_msg *m);
+void tp__http_close(tp_ctx *ctx, struct tp__http *h);
+int tp__console_local_http(tp_console *c, tp_pid sink, tp_pid *out);
+
+/* The embedded dashboard (generated from console/dashboard.html). */
+extern const char tp__dashboard_html[];
+extern const size_t tp__dashboard_len;
+
+/* Sampler actor: rates and per-scheduler history. */
+int tp__sampler_start(struct tp_console *c);
+/* The history reply payload. */
+struct tp__hist_reply {
+    uint32_t nsched, n; /* schedulers, samples (oldest first) */
+    uint64_t period_ms;
+    /* followed by n * (1 + nsched) doubles: total msgs/s, then per sched */
+};
+
+#endif /* TP_CONSOLE_INT_H */
