@@ -5,9 +5,10 @@
 #   indirectly lost block, fails (still-reachable blocks are allowed: the
 #   message pool's per-thread caches live as long as their threads).
 #
-# What runs: core unit tests whose assertions do not depend on timing
-# (valgrind serialises threads and runs ~20x slower) and that do not crash
-# on purpose (the fault-trap tests fault deliberately).
+# What runs: core, services, supervisor, network and console tests whose
+# assertions do not depend on timing (valgrind serialises threads and runs
+# ~20x slower) and that do not crash on purpose (the fault-trap tests
+# fault deliberately).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${TP_VALGRIND_BUILD:-build/valgrind}
@@ -40,7 +41,7 @@ run_unit() {
 }
 
 for t in actor signals registry mailbox request faults_core pack gen_server \
-         sup_strategy sup_api; do
+         sup_strategy sup_api net_echo net_close console_cmds console_http; do
   run_unit "$t"
 done
 
