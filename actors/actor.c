@@ -371,6 +371,9 @@ struct turn_view {
     uint32_t drop_oldest_at; /* max_msgs if DROP_OLDEST, else 0 */
 };
 
+static const tp_exit_reason nomsg_kill = {TP_EXIT_KILLED, 0,
+                                          "killed (signal out of memory)"};
+
 /* Filters a popped message. Returns false if it was consumed here. */
 static bool
 accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
@@ -378,6 +381,10 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
 {
     if (&m->node == &a->nudge) {
         take_nudge(a);
+        if (TP__UNLIKELY(
+                atomic_load_explicit(&a->aflags, memory_order_relaxed) &
+                TP__AF_KILLED))
+            tp_exit_with(ctx, &nomsg_kill);
         return false;
     }
     if (from_front)
@@ -462,8 +469,11 @@ turn(tp_ctx *ctx, struct tp__actor *a)
         m = next_msg(a);
         if (m == NULL)
             break;
-        if (!accept_msg(ctx, a, &v, m, front))
+        if (!accept_msg(ctx, a, &v, m, front)) {
+            if (TP__UNLIKELY(ctx->exiting))
+                break; /* killed by tp__kill_noalloc() */
             continue;
+        }
         handle_one(ctx, a, m);
         n++;
         if (ctx->exiting)
@@ -510,6 +520,9 @@ crash_reason(tp_ctx *ctx, struct tp__actor *a, const struct tp__recover *r)
 
     tp_pid_format(tp__actor_pid(a) & ~TP__PID_DEAD, pidbuf, sizeof(pidbuf));
     snprintf(who, sizeof(who), "actor %s (%s)", pidbuf, bname ? bname : "?");
+    /* signo was set by whoever jumped here (the fault handler or tp_vfail):
+     * cppcheck cannot follow siglongjmp (see .cppcheck-suppressions). */
+    /* cppcheck-suppress uninitvar */
     if (r->signo != 0) {
         snprintf(ctx->exit_text, sizeof(ctx->exit_text),
                  "%s at address %p in %s", signal_name(r->signo), r->addr, who);
@@ -624,6 +637,7 @@ call_terminate(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *why)
         TP__USER_END(ctx);
     } else {
         TP__USER_END(ctx);
+        /* cppcheck-suppress uninitvar ; set before the siglongjmp */
         if (r.signo != 0)
             tp__fault_report(&r, "terminate callback");
         tp_log(TP_LOG_WARN, "%s: terminate crashed (ignored)",
@@ -652,7 +666,7 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     tp_pid self = tp__actor_pid(a);
     tp_exit_reason why = *reason;
     char text[256];
-    bool abnormal = !tp_exit_is_normal(reason);
+    bool abnormal = !tp_exit_is_normal(reason), told;
 
     /* The reason may live in ctx->exit_text, which callbacks below reuse. */
     if (why.text != NULL) {
@@ -669,14 +683,17 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     release_resources(ctx, a, &why);
     if (atomic_load_explicit(&a->aflags, memory_order_relaxed) & TP__AF_NAMED)
         tp__registry_release(ctx->A, self);
-    tp__notify_death(ctx, a, self, &why);
+    told = tp__notify_death(ctx, a, self, &why);
     /* release: a sender that sees the dead pid sees the notifications. */
     atomic_store_explicit(&a->pid, self | TP__PID_DEAD, memory_order_release);
     tp__close_sys(ctx, a, self, &why);
     tp__actor_drain(ctx, a);
     if (a->ext != NULL)
         drain_lists(ctx, a->ext);
-    ext_free(a);
+    if (told)
+        ext_free(a);
+    else
+        tp__undelivered_keep(ctx, a, self, &why);
     TP__STAT_ADD(ctx->st.exited, 1);
     if (abnormal)
         TP__STAT_ADD(ctx->st.crashed, 1);

@@ -37,6 +37,9 @@
 /* Atomic flags (aflags). */
 #define TP__AF_NAMED  0x01u
 #define TP__AF_PINNED 0x02u /* always runs on its home scheduler */
+/* Killed when no kill signal could be allocated: seen when the actor takes
+ * its nudge (tp__kill_noalloc). */
+#define TP__AF_KILLED 0x04u
 
 #define TP__ACTOR_HDR 128u
 
@@ -103,6 +106,23 @@ struct tp__actor_ext {
     void *timers;              /* actors/timer.c: armed timers it owns */
     struct tp__u64map pending; /* request ref -> timeout timer handle */
     tp_pid tracer;             /* gets a copy of each message handled */
+    /* After death, while linked EXITs / DOWNs wait to be allocated (see
+     * struct tp__undelivered): who died and why (the text is not kept). */
+    struct tp__actor_ext *undo_next;
+    tp_pid undo_pid;
+    int32_t undo_kind, undo_code;
+};
+
+/* Death notifications (linked EXITs, DOWNs) that could not be allocated
+ * when their actor died. Its ext block is kept, holding the links and
+ * monitors still to be told, and retried from the scheduler's timing wheel
+ * (10 ms, doubling to 1 s) until every one is delivered: a supervisor is
+ * never left believing a dead child runs. One list per scheduler context,
+ * touched only by that scheduler's thread. */
+struct tp__undelivered {
+    struct tp__actor_ext *head;
+    struct tp__wtimer timer;
+    uint32_t backoff_ms;
 };
 
 #define TP__MON_FIRED (1ull << 63)
@@ -154,7 +174,8 @@ struct tp_ctx {
     struct tp__ctx_stats st;
     struct tp__slot_cache cache[TP__NCLASS];
     struct tp__arena arena[TP__NCLASS];
-    struct tp__ctx_svc *svc; /* owner thread only; NULL until used */
+    struct tp__ctx_svc *svc;     /* owner thread only; NULL until used */
+    struct tp__undelivered undo; /* scheduler contexts only */
 };
 
 struct tp__depot_batch {
@@ -271,14 +292,27 @@ void tp__actor_run_call(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
 
 /* ---- signals (actors/signal.c) ---- */
 void tp__process_sys(tp_ctx *ctx, struct tp__actor *a);
-void tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+/* Tells links and monitors; returns false when some notification could
+ * not be allocated (the ext then holds those still to be told). */
+bool tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                       const tp_exit_reason *reason);
+/* Takes a dead actor's ext whose notifications are not all delivered and
+ * retries them until they are (or drops them, logged, off a scheduler). */
+void tp__undelivered_keep(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+                          const tp_exit_reason *reason);
+/* Frees what is still waiting (runtime destroy, threads joined). */
+void tp__undelivered_free(tp_ctx *ctx);
 void tp__close_sys(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                    const tp_exit_reason *reason);
 /* Accepts a DOWN from the ordinary lane (false: flushed, drop it). */
 bool tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m);
 int tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
                     const tp_exit_reason *reason, bool linked);
+/* An untrappable kill that allocates nothing (a flag and the embedded
+ * nudge): what tp__exit_signal() does with a kill it cannot allocate, so
+ * kills (tp_exit_pid, supervisors, tp_runtime_stop) always get through.
+ * Returns 0 or -ESRCH. */
+int tp__kill_noalloc(struct tp__actors *A, tp_pid to);
 
 /* ---- timers (actors/timer.c) ---- */
 int tp__timers_new(struct tp_runtime *rt);

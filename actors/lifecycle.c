@@ -35,6 +35,7 @@ ctx_free(tp_ctx *ctx)
         return;
     if (ctx->svc != NULL)
         ctx->svc->free(ctx->svc);
+    tp__undelivered_free(ctx);
     tp__free(ctx);
 }
 
@@ -66,12 +67,17 @@ struct kill_walk {
     unsigned n;
 };
 
+/* Counts the actors still alive (signalled, or not for want of memory).
+ * A kill that cannot be allocated is delivered without a message (see
+ * tp__exit_signal), so an out-of-memory stop still ends every actor and
+ * releases what it owns. */
 static bool
 kill_one(void *user, const tp_actor_info *info)
 {
     struct kill_walk *w = user;
+    int r = tp__exit_signal(w->A, TP_PID_NONE, info->pid, w->reason, false);
 
-    if (tp__exit_signal(w->A, TP_PID_NONE, info->pid, w->reason, false) == 0)
+    if (r == 0 || r == -ENOMEM)
         w->n++;
     return true;
 }
@@ -112,6 +118,18 @@ kill_phase(struct tp_runtime *rt, void *arg, uint64_t deadline_ns)
 
 static void actors_free(struct tp__actors *A);
 
+/* Frees what higher layers (and timers, calls) hung on the runtime, in
+ * reverse order; the actors themselves go last. */
+static void
+exts_free(struct tp_runtime *rt)
+{
+    for (int i = TP__EXT_MAX - 1; i > TP__EXT_ACTORS; i--) {
+        if (rt->ext[i] != NULL && rt->ext_free[i] != NULL)
+            rt->ext_free[i](rt, rt->ext[i]);
+        rt->ext[i] = NULL;
+    }
+}
+
 static int
 actors_new(struct tp_runtime *rt, struct tp__actors **out)
 {
@@ -129,12 +147,14 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
     if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
         tp__registry_new(A) != 0 || tp__timers_new(rt) != 0 ||
         tp__calls_new(rt) != 0) {
+        exts_free(rt);
         actors_free(A);
         return -ENOMEM;
     }
     for (unsigned i = 0; i < rt->nsched; i++) {
         A->sctx[i] = ctx_new(A, rt->sched[i]);
         if (A->sctx[i] == NULL) {
+            exts_free(rt);
             actors_free(A);
             return -ENOMEM;
         }
@@ -263,11 +283,7 @@ tp_runtime_destroy(tp_runtime *rt)
         return;
     tp_runtime_stop(rt);
     A = tp__actors_of(rt);
-    for (int i = TP__EXT_MAX - 1; i > TP__EXT_ACTORS; i--) {
-        if (rt->ext[i] != NULL && rt->ext_free[i] != NULL)
-            rt->ext_free[i](rt, rt->ext[i]);
-        rt->ext[i] = NULL;
-    }
+    exts_free(rt);
     if (A != NULL) {
         ctx_flush(A->xctx);
         actors_free(A);

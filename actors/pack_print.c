@@ -108,8 +108,10 @@ print_float(struct out *o, double v, bool f32)
     snprintf(tmp, sizeof(tmp), "%.*g", f32 ? 7 : 15, v);
     if (f32 ? (float)strtod(tmp, NULL) != (float)v : strtod(tmp, NULL) != v)
         snprintf(tmp, sizeof(tmp), "%.*g", f32 ? 9 : 17, v);
-    if (strpbrk(tmp, ".e") == NULL)
-        strcat(tmp, ".0");
+    if (strpbrk(tmp, ".e") == NULL) {
+        size_t n = strlen(tmp); /* at most 24 of the 40 bytes */
+        snprintf(tmp + n, sizeof(tmp) - n, ".0");
+    }
     return out_str(o, tmp);
 }
 
@@ -168,7 +170,7 @@ print_char(struct out *o, const uint8_t *s, size_t n)
     size_t len;
 
     if (s[0] >= 0x20 && s[0] < 0x7f) {
-        e = s[0] != '\0' ? strchr(esc, s[0]) : NULL;
+        e = strchr(esc, s[0]); /* s[0] >= 0x20: never the terminator */
         if (e != NULL && e < esc + 2)
             out_fmt(o, "\\%c", name[e - esc]);
         else

@@ -43,8 +43,11 @@ be_read_signed(const uint8_t *p, unsigned n)
     uint64_t v = be_read(p, n);
     unsigned shift = 64 - 8 * n;
 
-    /* Sign-extend through the top bits (n is 1, 2, 4 or 8). */
-    return shift == 0 ? (int64_t)v : (int64_t)(v << shift) >> shift;
+    /* Sign-extend through the top bits (n is 1, 2, 4 or 8: the form table
+     * says so; the guard keeps every shift defined regardless). */
+    if (n == 0 || n >= 8)
+        return (int64_t)v;
+    return (int64_t)(v << shift) >> shift;
 }
 
 static double
@@ -102,7 +105,7 @@ head_fix(uint8_t b, struct tp__mp_head *h)
         h->u = b & 0x1fu;
     } else {
         h->kind = TP__MP_INT;
-        h->i = (int8_t)b;
+        h->i = (int64_t)b - 256; /* negative fixint 0xe0..0xff: -32..-1 */
     }
     return 1;
 }

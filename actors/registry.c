@@ -19,6 +19,7 @@
 #include <string.h>
 
 struct entry {
+    struct tp__retired retire; /* for the deferred free */
     uint64_t hash;
     tp_pid pid;
     struct entry *next_same; /* other names of the same pid (writers) */
@@ -26,6 +27,7 @@ struct entry {
 };
 
 struct table {
+    struct tp__retired retire; /* for the deferred free */
     uint32_t mask;
     uint32_t used; /* live + tombstones */
     _Atomic(struct entry *) slot[];
@@ -152,9 +154,9 @@ do_whereis_locked(tp_runtime *rt, const char *name)
 }
 
 static void
-free_entry(void *p)
+free_entry(struct tp__retired *r)
 {
-    tp__free(p);
+    tp__free(tp__container_of(r, struct entry, retire));
 }
 
 static void
@@ -191,16 +193,13 @@ remove_at(struct tp__actors *A, struct table *t, long i)
     unlink_by_pid(r, e);
     atomic_store_explicit(&t->slot[i], TOMB, memory_order_release);
     r->live--;
-    if (tp__rt_retire(A->rt, e, free_entry) != 0) {
-        /* Cannot defer the free: leak it rather than risk a reader. */
-        tp_log(TP_LOG_WARN, "registry: entry leaked (out of memory)");
-    }
+    tp__rt_retire(A->rt, &e->retire, free_entry);
 }
 
 static void
-free_table(void *p)
+free_table(struct tp__retired *r)
 {
-    tp__free(p);
+    tp__free(tp__container_of(r, struct table, retire));
 }
 
 /* Rebuilds into a table sized for the live entries (lock held). */
@@ -230,8 +229,7 @@ rebuild(struct tp__actors *A, struct table *old)
     }
     /* release: the filled table before readers can load it. */
     atomic_store_explicit(&r->tab, t, memory_order_release);
-    if (tp__rt_retire(A->rt, old, free_table) != 0)
-        tp_log(TP_LOG_WARN, "registry: old table leaked (out of memory)");
+    tp__rt_retire(A->rt, &old->retire, free_table);
     return 0;
 }
 

@@ -42,15 +42,19 @@ send_sig(struct tp__actors *A, tp_pid to, uint8_t sig, tp_pid from,
     return tp__signal(A, to, m);
 }
 
-int
-tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
-                const tp_exit_reason *reason, bool linked)
+/* An exit signal, or -ENOMEM without a word (the caller decides). */
+static int
+exit_try(struct tp__actors *A, tp_pid from, tp_pid to,
+         const tp_exit_reason *reason, bool linked)
 {
     struct tp__msg *m =
         tp__msg_exit(TP__SIG_EXIT, TP_MSG_EXIT, from, 0, reason);
 
     if (m == NULL) {
-        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+        /* An untrappable kill needs no message: deliver it without one.
+         * (A linked exit must say who died: it needs its message.) */
+        if (reason->kind == TP_EXIT_KILL && !linked)
+            return tp__kill_noalloc(A, to);
         return -ENOMEM;
     }
     m->m.from = from;
@@ -59,20 +63,58 @@ tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
     return tp__signal(A, to, m);
 }
 
+int
+tp__exit_signal(struct tp__actors *A, tp_pid from, tp_pid to,
+                const tp_exit_reason *reason, bool linked)
+{
+    int r = exit_try(A, from, to, reason, linked);
+
+    if (r == -ENOMEM)
+        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+    return r;
+}
+
+int
+tp__kill_noalloc(struct tp__actors *A, tp_pid to)
+{
+    struct tp__actor *a = tp__actor_lookup(A, to);
+
+    if (a == NULL)
+        return -ESRCH;
+    atomic_fetch_or_explicit(&a->aflags, TP__AF_KILLED, memory_order_relaxed);
+    /* seq_cst: the flag must be visible to an owner that clears
+     * nudge_pending and then reads the flag (see tp__signal()). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_exchange(&a->nudge_pending, 1) == 0) {
+        if (tp__mpsc_push(&a->mq, &a->nudge))
+            tp__actor_schedule(A, a);
+    }
+    return 0;
+}
+
 static int
-send_down(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
-          const tp_exit_reason *reason)
+down_try(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
+         const tp_exit_reason *reason)
 {
     struct tp__msg *m =
         tp__msg_exit(TP__SIG_DOWN, TP_MSG_DOWN, dead, ref, reason);
 
-    if (m == NULL) {
-        tp_log(TP_LOG_ERROR, "DOWN lost: out of memory");
+    if (m == NULL)
         return -ENOMEM;
-    }
     m->m.from = dead;
     m->m.ref = ref;
     return tp__signal(A, to, m);
+}
+
+static int
+send_down(struct tp__actors *A, tp_pid to, tp_pid dead, uint64_t ref,
+          const tp_exit_reason *reason)
+{
+    int r = down_try(A, to, dead, ref, reason);
+
+    if (r == -ENOMEM)
+        tp_log(TP_LOG_ERROR, "DOWN lost: out of memory");
+    return r;
 }
 
 /* Appends a validated notification to the owner's ordinary lane. */
@@ -180,8 +222,10 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
     }
     info.trap_exit = (a->oflags & TP__A_TRAP_EXIT) != 0;
     r = tp__msg_copy(TP_MSG_ACTOR_INFO, &info, sizeof(info));
-    if (r == NULL)
+    if (r == NULL) {
+        tp_log(TP_LOG_ERROR, "actor info lost: out of memory");
         return;
+    }
     r->m.from = self;
     r->m.ref = m->m.ref;
     r->flags |= TP__MSG_FORCED;
@@ -204,8 +248,11 @@ sig_monitor(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
     struct tp__actor_ext *x = tp__actor_ext(a);
 
-    if (x == NULL || tp__u64map_put(&x->mon_in, m->m.ref, m->m.from) < 0)
-        send_down(ctx->A, m->m.from, self, m->m.ref, &noproc);
+    if (x == NULL || tp__u64map_put(&x->mon_in, m->m.ref, m->m.from) < 0) {
+        /* Like a link that cannot be kept: the watcher hears at once. */
+        tp_exit_reason oom = {TP_EXIT_CRASH, ENOMEM, "monitor: out of memory"};
+        send_down(ctx->A, m->m.from, self, m->m.ref, &oom);
+    }
 }
 
 static void
@@ -262,7 +309,36 @@ tp__process_sys(tp_ctx *ctx, struct tp__actor *a)
     }
 }
 
-void
+/* Sends the EXITs and DOWNs still owed; a delivered one (or one whose
+ * receiver is gone) has its value set to 0. True when none is left. */
+static bool
+tell_links_monitors(struct tp__actors *A, struct tp__actor_ext *x, tp_pid self,
+                    const tp_exit_reason *reason)
+{
+    struct tp__u64map_entry *e;
+    bool done = true;
+    uint32_t i;
+
+    for (i = 0; tp__u64map_next(&x->links, &i, &e);) {
+        if (e->val == 0)
+            continue;
+        if (exit_try(A, self, e->key, reason, true) == -ENOMEM)
+            done = false;
+        else
+            e->val = 0;
+    }
+    for (i = 0; tp__u64map_next(&x->mon_in, &i, &e);) {
+        if (e->val == 0) /* a watcher pid is never 0 */
+            continue;
+        if (down_try(A, e->val, self, e->key, reason) == -ENOMEM)
+            done = false;
+        else
+            e->val = 0;
+    }
+    return done;
+}
+
+bool
 tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                  const tp_exit_reason *reason)
 {
@@ -271,14 +347,107 @@ tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
     uint32_t i;
 
     if (x == NULL)
-        return;
-    for (i = 0; tp__u64map_next(&x->links, &i, &e);)
-        tp__exit_signal(ctx->A, self, e->key, reason, true);
-    for (i = 0; tp__u64map_next(&x->mon_in, &i, &e);)
-        send_down(ctx->A, e->val, self, e->key, reason);
+        return true;
+    /* A lost DEMONITOR only leaves the target a stale entry, dropped when
+     * it dies: not worth keeping the ext for. */
     for (i = 0; tp__u64map_next(&x->mon_out, &i, &e);) {
         if (!(e->val & TP__MON_FIRED))
             send_sig(ctx->A, e->val, TP__SIG_DEMONITOR, self, e->key);
+    }
+    return tell_links_monitors(ctx->A, x, self, reason);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Death notifications that wait for memory                               */
+
+#define UNDO_MIN_MS 10u
+#define UNDO_MAX_MS 1000u
+
+static void
+undo_free_ext(struct tp__actor_ext *x)
+{
+    tp__u64map_fini(&x->links);
+    tp__u64map_fini(&x->mon_in);
+    tp__free(x);
+}
+
+static void undo_fire(struct tp__wtimer *t, void *arg);
+
+static void
+undo_arm(tp_ctx *ctx)
+{
+    struct tp__undelivered *u = &ctx->undo;
+
+    u->timer.fire = undo_fire;
+    tp__sched_timer_add(ctx->sched, &u->timer, u->backoff_ms);
+}
+
+/* On the scheduler's thread: retry every kept death. */
+static void
+undo_fire(struct tp__wtimer *t, void *arg)
+{
+    struct tp__undelivered *u =
+        tp__container_of(t, struct tp__undelivered, timer);
+    struct tp__sched *s = arg;
+    tp_ctx *ctx = s->ext[TP__EXT_ACTORS];
+    struct tp__actor_ext **pp = &u->head, *x;
+
+    while ((x = *pp) != NULL) {
+        tp_exit_reason why = {(tp_exit_kind)x->undo_kind, x->undo_code, NULL};
+        if (tell_links_monitors(ctx->A, x, x->undo_pid, &why)) {
+            *pp = x->undo_next;
+            undo_free_ext(x);
+        } else {
+            pp = &x->undo_next;
+        }
+    }
+    if (u->head == NULL) {
+        u->backoff_ms = UNDO_MIN_MS;
+        tp__rt_pending_add(s->rt, -1); /* nothing owed any more */
+        return;
+    }
+    if (u->backoff_ms < UNDO_MAX_MS)
+        u->backoff_ms *= 2;
+    undo_arm(ctx);
+}
+
+void
+tp__undelivered_keep(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
+                     const tp_exit_reason *reason)
+{
+    struct tp__actor_ext *x = a->ext;
+    struct tp__undelivered *u = &ctx->undo;
+
+    a->ext = NULL;
+    tp__u64map_fini(&x->mon_out);
+    tp__u64map_fini(&x->pending);
+    if (ctx->sched == NULL) { /* no wheel to retry from */
+        tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+        undo_free_ext(x);
+        return;
+    }
+    tp_log(TP_LOG_WARN, "death notifications delayed: out of memory");
+    x->undo_pid = self;
+    x->undo_kind = (int32_t)reason->kind;
+    x->undo_code = reason->code;
+    x->undo_next = u->head;
+    u->head = x;
+    if (x->undo_next != NULL)
+        return; /* already armed */
+    /* Notifications in flight: the runtime is not idle meanwhile. */
+    tp__rt_pending_add(ctx->rt, 1);
+    u->backoff_ms = UNDO_MIN_MS;
+    undo_arm(ctx);
+}
+
+void
+tp__undelivered_free(tp_ctx *ctx)
+{
+    struct tp__actor_ext *x;
+
+    while ((x = ctx->undo.head) != NULL) {
+        ctx->undo.head = x->undo_next;
+        undo_free_ext(x);
     }
 }
 
@@ -358,7 +527,12 @@ tp_link(tp_ctx *ctx, tp_pid other)
         return 0;
     if ((r = tp__u64map_put(&x->links, other, 1)) < 0)
         return r;
-    if (send_sig(ctx->A, other, TP__SIG_LINK, self, 0) == -ESRCH) {
+    r = send_sig(ctx->A, other, TP__SIG_LINK, self, 0);
+    if (r == -ENOMEM) {
+        tp__u64map_remove(&x->links, other, NULL); /* other never knew */
+        return r;
+    }
+    if (r == -ESRCH) {
         /* Linking to the dead: an exit signal (noproc) right away, handled
          * by the usual rules (trapped or fatal). */
         tp__exit_signal(ctx->A, other, self, &noproc, true);
@@ -395,10 +569,15 @@ tp_monitor(tp_ctx *ctx, tp_pid target, uint64_t *ref_out)
     ref = tp__ctx_make_ref(ctx);
     if ((r = tp__u64map_put(&x->mon_out, ref, target)) < 0)
         return r;
+    r = target == self ? -ESRCH
+                       : send_sig(ctx->A, target, TP__SIG_MONITOR, self, ref);
+    if (r == -ENOMEM) {
+        tp__u64map_remove(&x->mon_out, ref, NULL); /* target never knew */
+        return r;
+    }
     if (ref_out != NULL)
         *ref_out = ref;
-    if (target == self ||
-        send_sig(ctx->A, target, TP__SIG_MONITOR, self, ref) == -ESRCH)
+    if (r == -ESRCH)
         send_down(ctx->A, self, target, ref, &noproc);
     return 0;
 }

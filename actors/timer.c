@@ -249,11 +249,14 @@ entry_free(struct tp__timers *T, struct tp__sched *s, struct atimer *t)
     depot_put(T, t);
 }
 
+/* Retry delay of a one-shot timer whose message cannot be allocated. */
+#define ONESHOT_RETRY_MS 10u
+
 /* ---------------------------------------------------------------------- */
 /* Firing                                                                 */
 
-/* The message a firing timer sends (NULL on ENOMEM: the tick is lost, as
- * any message that cannot be allocated). A prepared one-shot message is
+/* The message a firing timer sends (NULL on ENOMEM: a periodic tick is
+ * skipped, a one-shot timer retries). A prepared one-shot message is
  * handed over, not copied. */
 static struct tp__msg *
 fire_msg(struct atimer *t, bool one_shot)
@@ -299,10 +302,20 @@ fire(struct tp__wtimer *wt, void *arg)
         tp__sched_timer_add(s, &t->wt, interval);
         return;
     }
-    if (!atomic_compare_exchange_strong(&t->word, &w, word_of(w >> 8, T_FIRED)))
-        return; /* lost to a cancel on another thread */
-    if ((m = fire_msg(t, true)) != NULL)
-        tp__deliver(ctx, t->to, m);
+    /* A one-shot message is made before the timer counts as fired: out of
+     * memory, the timer stays armed (cancellable, keeping the runtime
+     * busy) and tries again shortly, so a tp_send_after() that returned 0,
+     * or a request's timeout, is never lost. */
+    if ((m = fire_msg(t, true)) == NULL) {
+        tp__sched_timer_add(s, &t->wt, ONESHOT_RETRY_MS);
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&t->word, &w,
+                                        word_of(w >> 8, T_FIRED))) {
+        tp__msg_free(m); /* lost to a cancel on another thread */
+        return;
+    }
+    tp__deliver(ctx, t->to, m);
     tp__rt_pending_add(s->rt, -1);
     entry_free(T, s, t);
 }

@@ -31,6 +31,7 @@ tp__trace_msg(tp_ctx *ctx, struct tp__actor *a, const struct tp__msg *m)
     ev->type = m->m.type;
     ev->len = m->m.len;
     ev->at_ns = tp_now_ns();
+    /* cppcheck-suppress knownConditionTrueFalse ; len 0 is common */
     if (n != 0)
         memcpy(ev + 1, m->m.data, n);
     if (tp__deliver(ctx, a->ext->tracer, t) == -ESRCH)

@@ -92,13 +92,17 @@ tp_now_ns(void)
 uint64_t
 tp__rss_bytes(void)
 {
-    unsigned long long size = 0, resident = 0;
+    unsigned long long resident = 0;
+    char line[128], *end;
     FILE *f = fopen("/proc/self/statm", "r");
 
     if (f == NULL)
         return 0;
-    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-        resident = 0;
+    /* "size resident shared ..." in pages. */
+    if (fgets(line, sizeof(line), f) != NULL) {
+        strtoull(line, &end, 10);
+        resident = strtoull(end, NULL, 10);
+    }
     fclose(f);
     return resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }

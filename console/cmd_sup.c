@@ -184,7 +184,7 @@ json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
 static void
 tree_done(tp_ctx *ctx, struct tp__exec *x, struct tree_op *t)
 {
-    char indent[TREE_DEPTH * 8 + 16];
+    char indent[TREE_DEPTH * 8 + 16] = "";
     struct tp__em e;
 
     if (x->json) {

@@ -76,6 +76,8 @@ payload(struct tp__cbuf *b, const unsigned char *p, size_t n, bool json)
             tp__cbuf_json_str(b, txt, strlen(txt));
         else
             tp__cbuf_text_str(b, txt, strlen(txt));
+        /* cppcheck-suppress knownConditionTrueFalse ; n > 0 from most callers
+         */
     } else if (show != 0 && tp__line_valid((const char *)p, show) &&
                memchr(p, '\0', show) == NULL) {
         if (json) {
@@ -87,6 +89,7 @@ payload(struct tp__cbuf *b, const unsigned char *p, size_t n, bool json)
         }
     } else {
         tp__cbuf_puts(b, json ? "\"hex:" : "hex:");
+        /* cppcheck-suppress knownConditionTrueFalse ; as above */
         for (size_t i = 0; i < show; i++)
             tp__cbuf_printf(b, "%02x", p[i]);
         tp__cbuf_puts(b, json ? "\"" : "");

@@ -343,7 +343,7 @@ tp__cmd_help(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
     const struct tp__cmd_def *d;
 
     (void)ctx;
-    if (argc == 2 && (d = tp__cmd_find(argv[1])) == NULL)
+    if (argc == 2 && tp__cmd_find(argv[1]) == NULL)
         return tp__exec_fail(x, -ENOENT, "unknown command '%.64s'", argv[1]);
     tp__em_init(&e, &x->out, x->json);
     tp__em_obj_begin(&e, NULL);

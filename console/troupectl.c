@@ -348,9 +348,11 @@ parse_args(int argc, char **argv, struct args *a)
         } else if (strcmp(o, "-t") == 0 && has) {
             a->token = argv[++i];
         } else if (strcmp(o, "-T") == 0 && has) {
-            a->timeout_s = atoi(argv[++i]);
-            if (a->timeout_s <= 0)
+            char *end;
+            long t = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || t <= 0 || t > 86400)
                 return -1;
+            a->timeout_s = (int)t;
         } else {
             return -1;
         }

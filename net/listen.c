@@ -191,7 +191,7 @@ accept_cb(uv_poll_t *p, int status, int events)
         return;
     }
     for (int i = 0; i < ACCEPT_BATCH && !ls->closed; i++) {
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
         socklen_t len = sizeof(ss);
         int fd = accept4(ls->fd, (struct sockaddr *)&ss, &len,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);

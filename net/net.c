@@ -294,6 +294,22 @@ cfg_copy(tp_conn_opts *d, const tp_conn_opts *o)
     d->nodelay = o->nodelay;
 }
 
+/* Field by field: a struct assignment need not copy padding, so the
+ * stored copies cannot be compared with memcmp. */
+static bool
+cfg_equal(const tp_conn_opts *a, const tp_conn_opts *b)
+{
+    return a->read_mode == b->read_mode &&
+           a->idle_timeout_ms == b->idle_timeout_ms &&
+           a->read_chunk == b->read_chunk && a->read_high == b->read_high &&
+           a->read_low == b->read_low && a->mailbox_high == b->mailbox_high &&
+           a->mailbox_low == b->mailbox_low && a->write_high == b->write_high &&
+           a->write_low == b->write_low && a->write_limit == b->write_limit &&
+           a->read_pause_on_write_high == b->read_pause_on_write_high &&
+           a->linger_ms == b->linger_ms && a->half_open == b->half_open &&
+           a->nodelay == b->nodelay;
+}
+
 const tp_conn_opts *
 tp__net_cfg_intern(struct tp__net *net, const tp_conn_opts *o)
 {
@@ -303,7 +319,7 @@ tp__net_cfg_intern(struct tp__net *net, const tp_conn_opts *o)
     cfg_copy(&key, o);
     pthread_mutex_lock(&net->lock);
     for (c = net->cfgs; c != NULL; c = c->next) {
-        if (memcmp(&c->o, &key, sizeof(key)) == 0)
+        if (cfg_equal(&c->o, &key))
             break;
     }
     if (c == NULL && (c = tp__malloc(sizeof(*c))) != NULL) {

@@ -233,6 +233,7 @@ user_terminate(tp_ctx *ctx, void *state, const tp_exit_reason *reason)
     if (sigsetjmp(r.jb, 0) == 0) {
         b->terminate(ctx, state, reason);
     } else {
+        /* cppcheck-suppress uninitvar ; set before the siglongjmp */
         if (r.signo != 0)
             tp__fault_report(&r, "terminate callback");
         tp_log(TP_LOG_WARN, "%s: terminate crashed (ignored)",

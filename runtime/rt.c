@@ -364,15 +364,11 @@ tp_runtime_get_sched_stats(tp_runtime *rt, tp_sched_stats *out, unsigned n)
 /* ---------------------------------------------------------------------- */
 /* Grace-period reclamation                                               */
 
-int
-tp__rt_retire(struct tp_runtime *rt, void *ptr, void (*fn)(void *))
+void
+tp__rt_retire(struct tp_runtime *rt, struct tp__retired *r,
+              void (*fn)(struct tp__retired *r))
 {
-    struct tp__retired *r = tp__malloc(sizeof(*r));
-
-    if (r == NULL)
-        return -ENOMEM;
     r->fn = fn;
-    r->ptr = ptr;
     /* seq_cst: the unlink of ptr (done by the caller) is ordered before
      * the new grace-period number; see qs_online() in sched.c. */
     r->epoch = atomic_fetch_add(&rt->gp, 1) + 1;
@@ -381,7 +377,6 @@ tp__rt_retire(struct tp_runtime *rt, void *ptr, void (*fn)(void *))
     rt->retired = r;
     pthread_mutex_unlock(&rt->retire_lock);
     atomic_fetch_add_explicit(&rt->nretired, 1, memory_order_relaxed);
-    return 0;
 }
 
 static uint64_t
@@ -420,8 +415,7 @@ tp__rt_reclaim(struct tp_runtime *rt, bool all)
     pthread_mutex_unlock(&rt->retire_lock);
     for (r = done; r != NULL; r = next) {
         next = r->next;
-        r->fn(r->ptr);
-        tp__free(r);
+        r->fn(r); /* frees r with its object */
         atomic_fetch_sub_explicit(&rt->nretired, 1, memory_order_relaxed);
     }
 }

@@ -136,11 +136,12 @@ struct tp__sched {
     tp__stat long_handlers;
 };
 
+/* Embedded in an object freed after a grace period (tp__rt_retire), so
+ * retiring never allocates and cannot fail. */
 struct tp__retired {
     struct tp__retired *next;
     uint64_t epoch;
-    void (*fn)(void *);
-    void *ptr;
+    void (*fn)(struct tp__retired *r); /* frees the containing object */
 };
 
 struct tp_runtime {
@@ -255,9 +256,11 @@ tp__rt_pending_add(struct tp_runtime *rt, int64_t delta)
     atomic_fetch_add_explicit(&rt->pending, delta, memory_order_relaxed);
 }
 
-/* Frees ptr with fn once every scheduler has passed a quiescent state
- * (no scheduler can still be reading it). Thread-safe. */
-int tp__rt_retire(struct tp_runtime *rt, void *ptr, void (*fn)(void *));
+/* Calls fn(r), which frees the object r is embedded in, once every
+ * scheduler has passed a quiescent state (no scheduler can still be
+ * reading it). Never fails. Thread-safe. */
+void tp__rt_retire(struct tp_runtime *rt, struct tp__retired *r,
+                   void (*fn)(struct tp__retired *r));
 
 /* Current scheduler's user-callback markers (watchdog): the label and pid
  * are set once per actor turn, the sequence number per callback. Relaxed:

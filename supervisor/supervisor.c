@@ -158,8 +158,13 @@ tp__sup_stop_child(tp_ctx *ctx, struct tp__sup *s, struct tp__sup_child *c,
         kill_child(ctx, c, "brutal kill");
         return;
     }
-    /* -ESRCH is fine: the child is already dead and its EXIT on its way. */
-    tp_exit_pid(ctx, c->pid, &shutdown_reason);
+    /* -ESRCH is fine: the child is already dead and its EXIT on its way.
+     * A shutdown signal that cannot be allocated becomes a kill (kills
+     * always get through), or the child would never hear of it. */
+    if (tp_exit_pid(ctx, c->pid, &shutdown_reason) == -ENOMEM) {
+        kill_child(ctx, c, "shutdown signal out of memory");
+        return;
+    }
     if (ms != TP_SHUTDOWN_INFINITY && !child_arm(ctx, s, c, ms))
         kill_child(ctx, c, "shutdown timer unavailable");
 }
@@ -330,12 +335,19 @@ static void
 restart_later(tp_ctx *ctx, struct tp__sup *s, struct tp__sup_child *c,
               uint32_t delay)
 {
+    tp_exit_reason why = {TP_EXIT_CRASH, ENOMEM,
+                          "no timer for a delayed restart"};
+
     c->state = TP__CHILD_WAITING;
     if (child_arm(ctx, s, c, delay))
         return;
-    log_child(s, c, c->pid, TP_LOG_ERROR, "no timer for a delayed restart",
-              NULL);
+    /* A restart we cannot schedule must not be forgotten: give up as OTP
+     * does, by exiting, so the parent restarts this supervisor (and the
+     * child with it). */
+    log_child(s, c, c->pid, TP_LOG_ERROR,
+              "no timer for a delayed restart: shutting down", NULL);
     park(s, c);
+    tp__sup_begin_shutdown(ctx, s, &why);
 }
 
 static void

@@ -312,7 +312,9 @@ TP_API void tp_trap_exit(tp_ctx *ctx, bool on);
 /**
  * Links the running actor with other (both directions). If other does not
  * exist the caller receives an exit signal with reason noproc at once
- * (trapped: a TP_MSG_EXIT). Returns 0, -EINVAL (self or none).
+ * (trapped: a TP_MSG_EXIT). If other cannot record the link (out of
+ * memory) the link breaks at once with an exit signal (crash, code
+ * ENOMEM). Returns 0, -EINVAL (self or none), -ENOMEM (nothing linked).
  */
 TP_API int tp_link(tp_ctx *ctx, tp_pid other);
 
@@ -321,8 +323,9 @@ TP_API int tp_unlink(tp_ctx *ctx, tp_pid other);
 
 /**
  * Monitors target: when it ends, a TP_MSG_DOWN with the reason and *ref
- * arrives; if it does not exist, DOWN(noproc) arrives at once.
- * Returns 0, -EINVAL.
+ * arrives; if it does not exist, DOWN(noproc) arrives at once; if it
+ * cannot record the monitor (out of memory), DOWN(crash, code ENOMEM)
+ * arrives at once. Returns 0, -EINVAL, -ENOMEM (nothing monitored).
  */
 TP_API int tp_monitor(tp_ctx *ctx, tp_pid target, uint64_t *ref);
 
@@ -337,7 +340,9 @@ TP_API int tp_demonitor(tp_ctx *ctx, uint64_t ref, unsigned flags);
 
 /**
  * Sends an exit signal to target, like Erlang's exit/2. Reason kill cannot
- * be trapped; normal is ignored unless trapped. Returns 0 or -ESRCH.
+ * be trapped; normal is ignored unless trapped. A kill always gets through,
+ * even out of memory (its text is then lost). Returns 0, -ESRCH, or
+ * -ENOMEM (any other reason, when the signal cannot be allocated).
  */
 TP_API int tp_exit_pid(tp_ctx *ctx, tp_pid target,
                        const tp_exit_reason *reason);

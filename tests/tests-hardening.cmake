@@ -1,0 +1,9 @@
+# Hardening: out-of-memory injection (tests/faultalloc.c), socket faults,
+# overload and soak tests. Owned by the hardening work; see docs/HARDENING.md.
+
+# The fault-injecting allocator, shared by every test_faults_* binary.
+add_library(tp_faultalloc STATIC ${CMAKE_CURRENT_SOURCE_DIR}/faultalloc.c)
+target_link_libraries(tp_faultalloc PUBLIC troupe_internal ${CMAKE_DL_LIBS})
+
+tp_add_test(faults_core LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
+tp_add_test(faults_sup LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
