@@ -69,9 +69,11 @@ typedef struct tp_console_opts {
     /** Trace events written per second per session (excess is counted
      *  and reported once a second). Default 200. */
     uint32_t trace_rate;
-    /** ps: rows shown when no limit is given, and the most it allows.
-     *  Default 20 and 1000. */
-    uint32_t ps_default, ps_max;
+    /** ps: rows shown when no limit is given (not 0). Default 20. */
+    uint32_t ps_default;
+    /** ps: the largest limit it accepts (at least ps_default). Default
+     *  1000. */
+    uint32_t ps_max;
 } tp_console_opts;
 
 /** Fills opts with the defaults (everything off). */

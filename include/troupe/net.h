@@ -61,6 +61,8 @@ typedef struct tp_net_addr {
     uint16_t family; /**< TP_NET_INET, TP_NET_INET6, TP_NET_UNIX or 0 */
     uint16_t port;   /**< host byte order */
     uint32_t scope;  /**< IPv6 scope id */
+    /** Address bytes in network byte order: the first 4 for TP_NET_INET,
+     *  all 16 for TP_NET_INET6, none (zeros) for TP_NET_UNIX or 0. */
     uint8_t addr[16];
 } tp_net_addr;
 
@@ -105,15 +107,24 @@ typedef struct tp_conn_opts {
     /** Most bytes in one DATA message (1 .. 65536, default 65536). */
     uint32_t read_chunk;
     /** Active mode: DATA bytes waiting in the mailbox that pause reading
-     *  (default 256 KiB) and that resume it (default 64 KiB). */
-    uint32_t read_high, read_low;
+     *  (default 256 KiB, at most 512 MiB). */
+    uint32_t read_high;
+    /** Active mode: DATA bytes waiting in the mailbox below which reading
+     *  resumes (default 64 KiB, at most read_high). */
+    uint32_t read_low;
     /** Active mode: mailbox length (all messages) that pauses reading
-     *  (default 64) and that resumes it (default 16). */
-    uint32_t mailbox_high, mailbox_low;
+     *  (default 64). */
+    uint32_t mailbox_high;
+    /** Active mode: mailbox length (all messages) below which reading
+     *  resumes (default 16, at most mailbox_high). */
+    uint32_t mailbox_low;
     /** Bytes queued for writing (not yet taken by the kernel) above which
-     *  the owner gets TP_MSG_TCP_WRITE_BLOCKED (default 256 KiB), and below
-     *  which it then gets TP_MSG_TCP_DRAINED (default 64 KiB). */
-    uint32_t write_high, write_low;
+     *  the owner gets TP_MSG_TCP_WRITE_BLOCKED (default 256 KiB, at most
+     *  write_limit). */
+    uint32_t write_high;
+    /** Bytes queued for writing below which the owner, once blocked, gets
+     *  TP_MSG_TCP_DRAINED (default 64 KiB, at most write_high). */
+    uint32_t write_low;
     /** A send that would queue more than this closes the connection with
      *  TP_NET_CLOSE_WRITE_LIMIT (default 8 MiB, at most 1 GiB). */
     uint32_t write_limit;
@@ -170,32 +181,33 @@ TP_API const char *tp_net_close_name(tp_net_close r);
 
 /** Payload of TP_MSG_TCP_OPENED. */
 typedef struct tp_tcp_opened {
-    tp_conn conn;
-    tp_net_addr peer;
-    tp_net_addr local;
+    tp_conn conn;      /**< the new connection, owned by the receiving actor */
+    tp_net_addr peer;  /**< remote address (family TP_NET_UNIX for Unix) */
+    tp_net_addr local; /**< local address (family 0 if unknown) */
 } tp_tcp_opened;
 
 /** Payload of TP_MSG_TCP_CONNECTED. */
 typedef struct tp_tcp_connected {
-    tp_conn conn;
-    int32_t error; /**< 0, or negative errno (-ETIMEDOUT, -ECONNREFUSED..)
-                        after which the handle is dead */
-    uint32_t pad;
-    tp_net_addr peer;
-    tp_net_addr local;
+    tp_conn conn;      /**< the handle tp_tcp_connect() returned */
+    int32_t error;     /**< 0, or negative errno (-ETIMEDOUT, -ECONNREFUSED..)
+                            after which the handle is dead */
+    uint32_t pad;      /**< padding, always 0 */
+    tp_net_addr peer;  /**< remote address; zeros when error != 0 */
+    tp_net_addr local; /**< local address; zeros when error != 0 */
 } tp_tcp_connected;
 
 /** Payload of TP_MSG_TCP_CLOSED. */
 typedef struct tp_tcp_closed {
-    tp_conn conn;
-    int32_t reason; /**< tp_net_close */
-    int32_t error;  /**< negative errno behind RESET/ERROR, else 0 */
-    uint64_t bytes_in, bytes_out;
+    tp_conn conn;       /**< the connection; the handle is stale from now on */
+    int32_t reason;     /**< tp_net_close */
+    int32_t error;      /**< negative errno behind RESET/ERROR, else 0 */
+    uint64_t bytes_in;  /**< bytes read over the connection's life */
+    uint64_t bytes_out; /**< bytes written to the kernel over its life */
 } tp_tcp_closed;
 
 /** Payload of TP_MSG_TCP_WRITE_BLOCKED and TP_MSG_TCP_DRAINED. */
 typedef struct tp_tcp_write_state {
-    tp_conn conn;
+    tp_conn conn;    /**< the connection whose write queue crossed a mark */
     uint64_t queued; /**< bytes queued when the message was sent */
 } tp_tcp_write_state;
 
@@ -226,7 +238,7 @@ typedef struct tp_listen_opts {
     /** Code of the connection actors (required); its init gets arg. The
      *  behaviour and arg must stay valid while any connection lives. */
     const tp_behaviour *behaviour;
-    void *arg;
+    void *arg; /**< init argument of every connection actor (not copied) */
     /** Each connection actor starts on the scheduler that accepted it;
      *  pin = true keeps it there (never stolen: its writes never need a
      *  cross-thread hop). Default false: idle schedulers may steal it. */
@@ -296,8 +308,10 @@ TP_API void tp_listener_address(const tp_listener *l, tp_net_addr *out);
 
 /** What the console shows about a listener. */
 typedef struct tp_listener_info {
+    /** opts.name, else "tcp:" and the address text (tp_net_addr_format()),
+     *  or "unix:" and the path. */
     char name[64];
-    tp_net_addr addr;
+    tp_net_addr addr;   /**< bound address (port resolved after port 0) */
     char path[108];     /**< Unix socket path, "" for TCP */
     const char *state;  /**< "listening", "backoff", "closed" */
     unsigned loops;     /**< loops listening */
@@ -379,10 +393,10 @@ TP_API tp_conn tp_tcp_self(tp_ctx *ctx);
 /** Options of tp_tcp_connect(); fill with tp_connect_opts_init(). */
 typedef struct tp_connect_opts {
     const char *address; /**< numeric IPv4/IPv6 address */
-    uint16_t port;
+    uint16_t port;       /**< TCP port (required, not 0, unless path set) */
     const char *path;    /**< if set: a Unix socket path instead */
     uint32_t timeout_ms; /**< default 5000 */
-    tp_conn_opts conn;
+    tp_conn_opts conn;   /**< the connection's options */
 } tp_connect_opts;
 
 TP_API void tp_connect_opts_init(tp_connect_opts *o);
@@ -399,10 +413,10 @@ TP_API int tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out);
 
 /** What the console shows about a connection. */
 typedef struct tp_conn_info {
-    tp_conn conn;
-    tp_pid pid; /**< owning actor */
-    tp_net_addr peer;
-    tp_net_addr local;
+    tp_conn conn;          /**< the connection's handle */
+    tp_pid pid;            /**< owning actor */
+    tp_net_addr peer;      /**< remote address; zeros if not known yet */
+    tp_net_addr local;     /**< local address; zeros if not known yet */
     int scheduler;         /**< loop that owns the socket */
     const char *state;     /**< "connecting", "open", "closing" */
     const char *mode;      /**< read mode */
@@ -428,7 +442,11 @@ TP_API void tp_net_conn_foreach(tp_runtime *rt,
 typedef struct tp_net_stats {
     uint64_t conns;     /**< open connections (gauge) */
     uint64_t listeners; /**< listeners not closed (gauge) */
-    uint64_t accepted, refused, connects;
+    uint64_t accepted;  /**< connections accepted and given an actor */
+    uint64_t refused;   /**< accepted connections reset at once (over
+                             max_conns, listener closing, or no actor) */
+    uint64_t connects;  /**< outbound connects started by tp_tcp_connect()
+                             (whatever their outcome) */
     uint64_t closed[TP_NET_CLOSE_REASONS]; /**< by reason (index) */
 } tp_net_stats;
 

@@ -68,15 +68,19 @@ extern "C" {
  * Not thread-safe: one tp_pack, one thread at a time.
  */
 typedef struct tp_pack {
-    char *buf;  /* inline_buf or a heap buffer */
-    size_t len; /* bytes written */
-    size_t cap; /* bytes available in buf */
-    size_t max; /* limit on len */
-    int err;    /* sticky first error */
-    uint8_t depth;
-    uint8_t done;                         /* the top-level value is complete */
-    uint32_t left[TP_PACK_MAX_DEPTH + 1]; /* values still expected per level */
-    msgpack_packer pk;
+    char *buf;     /**< private: inline_buf or a heap buffer */
+    size_t len;    /**< private: bytes written */
+    size_t cap;    /**< private: bytes available in buf */
+    size_t max;    /**< private: limit on len */
+    int err;       /**< private: sticky first error (0 = none) */
+    uint8_t depth; /**< private: containers open now (0 = top level) */
+    uint8_t done;  /**< private: 1 once the top-level value is complete */
+    /** Private: values still expected per level (left[0]: the top-level
+     *  value). */
+    uint32_t left[TP_PACK_MAX_DEPTH + 1];
+    msgpack_packer pk; /**< private: msgpack-c packer writing into buf */
+    /** Private: the first TP_PACK_INLINE bytes of storage, so a small
+     *  payload needs no allocation. */
     char inline_buf[TP_PACK_INLINE];
 } tp_pack;
 

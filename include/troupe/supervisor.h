@@ -48,11 +48,16 @@ typedef struct tp_child_spec {
     /** Passed to init at every (re)start; not copied: must stay valid as
      *  long as the child spec is in its supervisor. */
     void *arg;
+    /** When the child is restarted after it ends (default TP_PERMANENT). */
     tp_restart restart;
     /** ms to wait after the shutdown signal before killing, or
      *  TP_SHUTDOWN_BRUTAL / TP_SHUTDOWN_INFINITY. Default 5000 (workers),
      *  TP_SHUTDOWN_INFINITY (supervisors). */
     uint32_t shutdown_ms;
+    /** TP_WORKER or TP_SUPERVISOR (tp_child_spec_init() picks
+     *  TP_SUPERVISOR for &tp_supervisor_behaviour). Informational: it is
+     *  reported in tp_child_info, where tools such as the console descend
+     *  into TP_SUPERVISOR children. */
     tp_child_type type;
     /** Spawn options of the child (name, mailbox bound, scheduler); the
      *  child is always linked to its supervisor. */
@@ -74,17 +79,21 @@ typedef enum tp_strategy {
 
 /** A supervisor's configuration. Fill with tp_sup_spec_init(). */
 typedef struct tp_sup_spec {
-    tp_strategy strategy;
-    uint32_t intensity; /**< max restarts (default 3) ... */
-    uint32_t period_ms; /**< ... within this window (default 5000) */
+    tp_strategy strategy; /**< which children a death restarts */
+    uint32_t intensity;   /**< max restarts (default 3) ... */
+    uint32_t period_ms;   /**< ... within this window (default 5000) */
     /** Restart backoff: 0 (default) restarts at once, as OTP. Otherwise the
      *  n-th consecutive restart of a child waits
      *  min(backoff_max_ms, backoff_min_ms * 2^(n-1)) +- 25% jitter. */
     uint32_t backoff_min_ms;
+    /** Cap of the restart backoff delay before jitter, ms; a value below
+     *  backoff_min_ms counts as backoff_min_ms. Unused while
+     *  backoff_min_ms is 0. */
     uint32_t backoff_max_ms;
     /** Static children, started in this order (copied at start, with
      *  their ids, names and, for child supervisors, their specs). */
     const tp_child_spec *children;
+    /** Number of entries in children (must be 0 for TP_DYNAMIC). */
     size_t nchildren;
     /** TP_DYNAMIC: the template of every child (its id is ignored). */
     tp_child_spec child_template;
@@ -134,10 +143,13 @@ TP_API int tp_runtime_supervisor_start(tp_runtime *rt, const char *id,
 typedef struct tp_child_info {
     char id[64]; /**< static id, or "" for dynamic children */
     tp_pid pid;  /**< TP_PID_NONE when not running */
+    /** Its restart type (TP_TEMPORARY for an actor that joined with
+     *  tp_supervisor_attach()). */
     tp_restart restart;
-    tp_child_type type;
+    tp_child_type type;    /**< worker or supervisor, from its child spec */
     const char *behaviour; /**< static string */
     uint32_t restarts;     /**< times the supervisor restarted it */
+    /** Started and not yet gone (true too while it is being shut down). */
     bool running;
     bool restarting; /**< waiting to be restarted (backoff delay, or its
                           group restart in progress) */
@@ -145,8 +157,9 @@ typedef struct tp_child_info {
 
 /** What a supervisor reports about itself. */
 typedef struct tp_sup_info {
-    tp_strategy strategy;
-    uint32_t intensity, period_ms;
+    tp_strategy strategy;      /**< its strategy, from its spec */
+    uint32_t intensity;        /**< max restarts (from its spec) ... */
+    uint32_t period_ms;        /**< ... within this window, ms */
     uint32_t children;         /**< specs (static) or children (dynamic) */
     uint32_t active;           /**< running children */
     uint64_t restarts;         /**< restarts done since it started
@@ -212,6 +225,10 @@ TP_API int tp_supervisor_info(tp_runtime *rt, tp_pid sup, tp_sup_info *out,
 #define TP_SUP_INFO            0xfffe0106u /**< none -> tp_sup_info */
 #define TP_SUP_ATTACH          0xfffe0107u /**< plain: see tp_supervisor_attach */
 
+/** Payload of TP_SUP_START_CHILD, TP_SUP_TERMINATE_CHILD,
+ *  TP_SUP_RESTART_CHILD and TP_SUP_DELETE_CHILD. Zero it, then set child
+ *  (NUL-terminated) for TERMINATE/RESTART/DELETE, or spec and dyn_arg for
+ *  START_CHILD (as in tp_supervisor_start_child()). */
 typedef struct tp_sup_req {
     char child[64]; /**< id, or pid text for dynamic children */
     /** START_CHILD: copied when the request is handled; must stay valid
@@ -220,17 +237,19 @@ typedef struct tp_sup_req {
     void *dyn_arg; /**< START_CHILD on a dynamic supervisor */
 } tp_sup_req;
 
+/** Reply payload of the requests that carry a tp_sup_req. */
 typedef struct tp_sup_result {
-    int32_t err; /**< 0 or negative errno */
-    uint32_t pad;
-    tp_pid pid; /**< START/RESTART: the child's pid */
+    int32_t err;  /**< 0 or negative errno */
+    uint32_t pad; /**< padding, always 0 */
+    tp_pid pid;   /**< START/RESTART: the child's pid */
 } tp_sup_result;
 
 /** Reply of TP_SUP_WHICH_CHILDREN (at most 4096 entries per reply). */
 typedef struct tp_sup_children {
-    uint32_t count; /**< entries that follow */
-    uint32_t total; /**< children the supervisor has */
-    tp_child_info child[];
+    uint32_t count;        /**< entries that follow */
+    uint32_t total;        /**< children the supervisor has */
+    tp_child_info child[]; /**< count entries, in start order (dynamic
+                                supervisors: in the order they joined) */
 } tp_sup_children;
 
 /**
