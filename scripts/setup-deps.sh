@@ -13,7 +13,7 @@ PKGS=(build-essential cmake pkg-config libuv1-dev libck-dev libmsgpack-dev
       libcmocka-dev libhttp-parser-dev netcat-openbsd socat curl)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(clang clang-format clang-tidy libclang-rt-14-dev valgrind cppcheck
-         gnuplot-nox python3 chromium)
+         gnuplot-nox python3 chromium doxygen man-db)
   # Node.js (with npm) may come from elsewhere (e.g. nodesource): only
   # install Debian's when there is none.
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
