@@ -7,3 +7,5 @@ target_link_libraries(tp_faultalloc PUBLIC troupe_internal ${CMAKE_DL_LIBS})
 
 tp_add_test(faults_core LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
 tp_add_test(faults_sup LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
+tp_add_test(faults_net LABELS net fault TIMEOUT 600
+  SOURCES test_faults_net.c soak/soakutil.c LIBS tp_faultalloc)
