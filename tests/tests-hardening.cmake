@@ -9,3 +9,5 @@ tp_add_test(faults_core LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
 tp_add_test(faults_sup LABELS unit fault TIMEOUT 600 LIBS tp_faultalloc)
 tp_add_test(faults_net LABELS net fault TIMEOUT 600
   SOURCES test_faults_net.c soak/soakutil.c LIBS tp_faultalloc)
+tp_add_test(faults_console LABELS console fault TIMEOUT 600
+  SOURCES test_faults_console.c soak/soakutil.c LIBS tp_faultalloc)
