@@ -11,3 +11,6 @@ tp_add_test(faults_net LABELS net fault TIMEOUT 600
   SOURCES test_faults_net.c soak/soakutil.c LIBS tp_faultalloc)
 tp_add_test(faults_console LABELS console fault TIMEOUT 600
   SOURCES test_faults_console.c soak/soakutil.c LIBS tp_faultalloc)
+# Socket faults: reset mid-write, short writes, refused connects.
+tp_add_test(net_sockfaults LABELS net TIMEOUT 120
+  SOURCES test_net_sockfaults.c test_net_util.c)
