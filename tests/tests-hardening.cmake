@@ -29,3 +29,10 @@ if(TP_BUILD_SAMPLES AND EXISTS ${PROJECT_SOURCE_DIR}/samples/CMakeLists.txt)
   set_tests_properties(soak PROPERTIES LABELS "soak" TIMEOUT 400
     ENVIRONMENT "TP_SOAK_CSV=${CMAKE_CURRENT_BINARY_DIR}/soak.csv")
 endif()
+
+# Overload: slowloris, never-reading clients, connect flood, 10x mailbox
+# bursts per policy, while the console and a well-behaved echo client
+# measure the server.
+tp_add_test(overload LABELS net TIMEOUT 180
+  SOURCES test_overload.c test_net_util.c soak/soakutil.c
+  LIBS troupe_internal)
