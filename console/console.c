@@ -203,6 +203,9 @@ tp__console_create(tp_runtime *rt, const tp_console_opts *opts,
     if ((err = take_token(c, opts)) != 0 ||
         (opts->unix_path != NULL && c->unix_path == NULL) || c->host == NULL ||
         (err = tp__sampler_start(c)) != 0) {
+        /* The life record outlives us: it must not point at freed memory
+         * (and a later tp_console_start() would see -EALREADY). */
+        end_life(c);
         free_console(c);
         return err != 0 ? err : -ENOMEM;
     }

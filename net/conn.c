@@ -112,6 +112,24 @@ set_mode_bits(struct tp__conn *c, tp_read_mode m)
 /* ---------------------------------------------------------------------- */
 /* Telling the owner                                                      */
 
+/* A notice the owner must get (OPENED, CONNECTED, CLOSED, DRAINED,
+ * PEER_SHUTDOWN) could not be allocated: without it the owner would wait
+ * for ever (a connect never answered, a close never seen, writes never
+ * resumed). It is killed instead - kills need no memory - which releases
+ * its connections; its supervisor, if any, starts it again. A lost DRAIN
+ * needs nothing: the drain's deadline closes the connection. */
+static void
+tell_failed(struct tp__sched *s, tp_pid owner, uint32_t type)
+{
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "connection notice out of memory"};
+
+    if (type == TP_MSG_TCP_DRAIN)
+        return;
+    tp_log(TP_LOG_ERROR, "net: notice %#x lost (out of memory): owner killed",
+           type);
+    tp__exit_signal(tp__actors_of(s->rt), TP_PID_NONE, owner, &kill, false);
+}
+
 void
 tp__conn_tell(struct tp__conn *c, uint32_t type, const void *p, size_t len)
 {
@@ -119,8 +137,12 @@ tp__conn_tell(struct tp__conn *c, uint32_t type, const void *p, size_t len)
     tp_pid owner = atomic_load_explicit(&c->owner, memory_order_relaxed);
     struct tp__msg *m;
 
-    if (owner == TP_PID_NONE || (m = tp__msg_copy(type, p, len)) == NULL)
+    if (owner == TP_PID_NONE)
         return;
+    if ((m = tp__msg_copy(type, p, len)) == NULL) {
+        tell_failed(s, owner, type);
+        return;
+    }
     m->m.ref = tp__conn_handle(c);
     /* Flow control bounds net messages, never the mailbox bound. */
     m->flags |= TP__MSG_FORCED;

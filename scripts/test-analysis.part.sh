@@ -8,21 +8,21 @@
 #   TP_ANALYSIS_TOOLS=cppcheck scripts/...   one of them
 #
 # Covered: every library folder that exists among common/ mailbox/
-# runtime/ actors/ supervisor/ net/ console/ (tests, benchmarks and
-# samples are not library code).
+# runtime/ actors/ supervisor/ net/ console/, and samples/ (what users copy
+# first); tests and benchmarks are not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${TP_ANALYSIS_BUILD:-build/analysis}
 TOOLS=${TP_ANALYSIS_TOOLS:-clang-tidy cppcheck}
-DIRS=(common mailbox runtime actors supervisor net console)
+DIRS=(common mailbox runtime actors supervisor net console samples)
 
 # A clang configuration gives a compile database with clang's flags (what
 # clang-tidy parses); nothing needs to be built.
 CC=clang cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DTP_WERROR=ON \
-  -DTP_BUILD_TESTS=OFF -DTP_BUILD_BENCH=OFF -DTP_BUILD_SAMPLES=OFF >/dev/null
+  -DTP_BUILD_TESTS=OFF -DTP_BUILD_BENCH=OFF -DTP_BUILD_SAMPLES=ON >/dev/null
 
-# The library's entries of the database, in $BUILD/lib/.
+# The library's (and samples') entries of the database, in $BUILD/lib/.
 mkdir -p "$BUILD/lib"
 python3 - "$ROOT" "$BUILD/compile_commands.json" \
   "$BUILD/lib/compile_commands.json" "${DIRS[@]}" <<'EOF'

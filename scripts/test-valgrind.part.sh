@@ -8,7 +8,10 @@
 # What runs: core, services, supervisor, network and console tests whose
 # assertions do not depend on timing (valgrind serialises threads and runs
 # ~20x slower) and that do not crash on purpose (the fault-trap tests
-# fault deliberately).
+# fault deliberately); then a sample program, troupe-demo (echo, chat, HTTP
+# and the console), driven by a few clients of each kind
+# (scripts/valgrind-drive.py) and stopped with SIGINT: it must exit 0 with
+# a clean memcheck report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${TP_VALGRIND_BUILD:-build/valgrind}
@@ -44,5 +47,30 @@ for t in actor signals registry mailbox request faults_core pack gen_server \
          sup_strategy sup_api net_echo net_close console_cmds console_http; do
   run_unit "$t"
 done
+
+# A sample under memcheck: start, serve, drain on SIGINT, exit 0.
+run_sample() {
+  local name=$1 log="$BUILD/valgrind-sample-$1.log" sock
+  sock=/tmp/tp-vg-$$.sock
+  local bin="$BUILD/samples/troupe-$name" rc=0
+  [ -x "$bin" ] || return 0
+  "${VG[@]}" --log-file="$log.vg" "$bin" --port 0 --schedulers 2 \
+    --console "$sock" --http-port 0 >"$log" 2>&1 &
+  local pid=$!
+  python3 scripts/valgrind-drive.py "$log" "$sock" >"$log.drive" 2>&1 || rc=$?
+  kill -INT $pid 2>/dev/null || true
+  local code=0
+  wait $pid || code=$?
+  if [ $rc -ne 0 ] || [ $code -ne 0 ] || [ -s "$log.vg" ]; then
+    echo "valgrind: troupe-$name FAILED (clients $rc, exit $code)" >&2
+    tail -20 "$log" "$log.drive" >&2
+    cat "$log.vg" >&2
+    failed=1
+  else
+    echo "valgrind: troupe-$name clean ($(grep -c '^drive:' "$log.drive") client checks passed, exit 0 after SIGINT)"
+  fi
+}
+
+run_sample demo
 
 exit $failed
