@@ -353,6 +353,11 @@ check_opts(const tp_listen_opts *o, bool is_unix)
         return -EINVAL;
     if (is_unix && strlen(o->path) >= sizeof(((struct tp_listener *)0)->path))
         return -ENAMETOOLONG;
+    if (o->supervisor_name != NULL &&
+        (o->supervisor_name[0] == '\0' ||
+         strlen(o->supervisor_name) >=
+             sizeof(((struct tp_listener *)0)->supname)))
+        return o->supervisor_name[0] == '\0' ? -EINVAL : -ENAMETOOLONG;
     return 0;
 }
 
@@ -378,6 +383,10 @@ listener_new(struct tp__net *net, const tp_listen_opts *o, bool is_unix)
     l->o.path = l->path;
     if (is_unix)
         snprintf(l->path, sizeof(l->path), "%s", o->path);
+    if (o->supervisor_name != NULL) {
+        snprintf(l->supname, sizeof(l->supname), "%s", o->supervisor_name);
+        l->o.supervisor_name = l->supname;
+    }
     for (unsigned i = 0; i < l->nls; i++) {
         l->ls[i].l = l;
         l->ls[i].s = net->rt->sched[i];

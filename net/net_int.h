@@ -111,6 +111,7 @@ struct tp_listener {
     tp_listen_opts o; /* copy; strings point at the buffers below */
     char name[64];
     char path[108];
+    char supname[64]; /* o.supervisor_name points here when set */
     tp_net_addr addr;
     bool is_unix;
     unsigned nls;

@@ -143,6 +143,21 @@ consumed(tp_ctx *ctx, struct tp__wslot *hdr, const tp_msg *msg)
 /* ---------------------------------------------------------------------- */
 /* The behaviour                                                          */
 
+/* The connection actor joins the listener's supervisor, found by name
+ * (resolved now: the supervisor may have been restarted) or by pid. */
+static int
+join_supervisor(tp_ctx *ctx, const tp_listen_opts *o)
+{
+    tp_pid sup = o->supervisor;
+
+    if (o->supervisor_name != NULL) {
+        sup = tp_whereis(tp_ctx_runtime(ctx), o->supervisor_name);
+        if (sup == TP_PID_NONE)
+            return -ESRCH;
+    }
+    return sup == TP_PID_NONE ? 0 : tp_supervisor_attach(ctx, sup);
+}
+
 static int
 wrap_init(tp_ctx *ctx, void *state, void *arg)
 {
@@ -160,8 +175,7 @@ wrap_init(tp_ctx *ctx, void *state, void *arg)
     atomic_store_explicit(&wa->c->owner, tp_self(ctx), memory_order_relaxed);
     /* Queued before anything init does, so OPENED is always first. */
     tp__conn_tell(wa->c, TP_MSG_TCP_OPENED, wa->opened, sizeof(*wa->opened));
-    if (l->o.supervisor != TP_PID_NONE &&
-        (err = tp_supervisor_attach(ctx, l->o.supervisor)) != 0)
+    if ((err = join_supervisor(ctx, &l->o)) != 0)
         return err;
     if (l->o.behaviour->init == NULL)
         return 0;

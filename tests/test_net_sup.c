@@ -92,6 +92,87 @@ test_net_sup_connections_join_dynamic_supervisor(void **state)
     tpt_finish(rt);
 }
 
+/* supervisor_name: the listener finds its supervisor by name for every
+ * connection, so connections keep arriving after that supervisor crashed
+ * and was restarted (under a new pid) by its own supervisor. */
+static void
+test_net_sup_by_name_survives_restart(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p), .echo = true};
+    tp_exit_reason crash = {TP_EXIT_CRASH, 0, "test"};
+    tp_pid root = tp_runtime_root_supervisor(rt), sup, sup2;
+    tp_sup_spec spec;
+    tp_child_spec cs;
+    tp_listen_opts o;
+    tp_listener *l;
+    uint64_t end;
+    int fd[2];
+    char c;
+
+    (void)state;
+    tp_sup_spec_init(&spec, TP_DYNAMIC);
+    tp_child_spec_init(&spec.child_template, NULL, &tnet_behaviour, NULL);
+    spec.child_template.restart = TP_TEMPORARY;
+    tp_child_spec_init(&cs, "conns", &tp_supervisor_behaviour, &spec);
+    cs.opts.name = "conns.sup";
+    assert_int_equal(tp_supervisor_start_child(rt, root, &cs, NULL, &sup, 0),
+                     0);
+    tnet_opts(&o, &cfg);
+    o.supervisor_name = "conns.sup";
+    l = tnet_listen(rt, &cfg, &o);
+    fd[0] = tnet_connect("127.0.0.1", tp_listener_port(l));
+    tnet_write_all(fd[0], "a", 1);
+    assert_int_equal(tnet_read_n(fd[0], &c, 1, 5000), 1);
+    wait_active(rt, sup, 1);
+    /* The supervisor crashes: its connection goes with it, the root
+     * restarts it under the same name and a new pid. */
+    assert_int_equal(tp_runtime_exit_pid(rt, sup, &crash), 0);
+    assert_int_equal(tnet_wait_eof(fd[0], 5000), 0);
+    close(fd[0]);
+    end = tnet_ms() + 5000u * tpt_slow();
+    while (
+        ((sup2 = tp_whereis(rt, "conns.sup")) == TP_PID_NONE || sup2 == sup) &&
+        tnet_ms() < end)
+        tpt_sleep_ms(5);
+    assert_true(sup2 != TP_PID_NONE && sup2 != sup);
+    /* A new connection joins the new supervisor. */
+    fd[1] = tnet_connect("127.0.0.1", tp_listener_port(l));
+    tnet_write_all(fd[1], "b", 1);
+    assert_int_equal(tnet_read_n(fd[1], &c, 1, 5000), 1);
+    assert_int_equal(c, 'b');
+    wait_active(rt, sup2, 1);
+    close(fd[1]);
+    wait_active(rt, sup2, 0);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* A name longer than a registered name can be is refused up front. */
+static void
+test_net_sup_name_checked(void **state)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    struct tnet_cfg cfg = {.echo = true};
+    char longname[80];
+    tp_listen_opts o;
+    tp_listener *l = NULL;
+
+    (void)state;
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    tnet_opts(&o, &cfg);
+    o.port = 0;
+    o.address = "127.0.0.1";
+    o.supervisor_name = longname;
+    assert_int_equal(tp_tcp_listen(rt, &o, &l), -ENAMETOOLONG);
+    o.supervisor_name = "";
+    assert_int_equal(tp_tcp_listen(rt, &o, &l), -EINVAL);
+    assert_null(l);
+    tpt_finish(rt);
+}
+
 /* tp_runtime_stop(): the drain phase comes first, so connection actors get
  * TP_MSG_TCP_DRAIN and close their connections themselves before the
  * supervisors shut the tree down. */
@@ -215,6 +296,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_net_sup_connections_join_dynamic_supervisor),
         cmocka_unit_test(test_net_sup_runtime_stop_drains_first),
+        cmocka_unit_test(test_net_sup_by_name_survives_restart),
+        cmocka_unit_test(test_net_sup_name_checked),
         cmocka_unit_test(test_net_become_in_connection_actor),
     };
 

@@ -250,6 +250,13 @@ typedef struct tp_listen_opts {
     /** If set, each connection actor joins this dynamic supervisor (see
      *  tp_supervisor_attach()) in its init. */
     tp_pid supervisor;
+    /** Or the registered name of that supervisor (copied, < 64 bytes),
+     *  looked up for every new connection: a supervisor restarted under
+     *  the same name (tp_child_spec.opts.name) keeps receiving connections,
+     *  where a pid would go stale. Takes precedence over supervisor. A
+     *  connection that finds no such name is closed (its actor's init fails
+     *  with -ESRCH). Default NULL. */
+    const char *supervisor_name;
     /** Connections beyond this are accepted and reset at once, counted as
      *  refused (0 = no limit). */
     uint32_t max_conns;
