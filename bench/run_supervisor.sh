@@ -46,6 +46,8 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+# Made absolute: the peers are built from their own folders.
+mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 for v in "$RUNS" "$CHILDREN" "$LONG" "$SHORT"; do
   [[ $v =~ ^[1-9][0-9]*$ ]] || die "numbers must be positive integers"
 done

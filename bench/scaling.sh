@@ -44,6 +44,8 @@ while [ $# -gt 0 ]; do
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
+# Made absolute: the peers are built from their own folders.
+mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "-n needs a positive number"
 [[ $SCHEDS =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--schedulers needs a list like 1,2,4"
 BENCHES=(spawn_idle pingpong fanin ring skynet)
