@@ -122,8 +122,14 @@ typedef struct tp_behaviour {
 typedef enum tp_overflow {
     TP_OVERFLOW_REJECT = 0,  /**< the sender gets -EAGAIN */
     TP_OVERFLOW_DROP_NEWEST, /**< the new message is dropped (counted) */
-    TP_OVERFLOW_DROP_OLDEST, /**< the oldest queued messages are dropped */
-    TP_OVERFLOW_KILL         /**< the receiver is killed ("mailbox overflow") */
+    /** The oldest queued messages are dropped (counted) when the receiver
+     *  takes its next message, so it sees the newest `bound` ones. Only
+     *  the receiver can remove queued messages: while it is busy, a burst
+     *  past twice the bound has its newest excess dropped by the senders,
+     *  which keeps memory bounded (then it keeps messages bound..2*bound-1
+     *  of the burst). */
+    TP_OVERFLOW_DROP_OLDEST,
+    TP_OVERFLOW_KILL /**< the receiver is killed ("mailbox overflow") */
 } tp_overflow;
 
 /** Spawn options; fill with tp_spawn_opts_init(). */
