@@ -159,6 +159,37 @@ count_handle(tp_ctx *ctx, void *st, const tp_msg *m)
 static const tp_behaviour counter = {
     .name = "counter", .state_size = sizeof(uint64_t), .handle = count_handle};
 
+/* tp_runtime_get_stats() from an init that tp_runtime_spawn() runs on the
+ * calling thread: it must answer, not deadlock on the outside-actors lock
+ * that tp_runtime_spawn() holds. */
+static int
+stats_init(tp_ctx *ctx, void *state, void *arg)
+{
+    tp_runtime_stats st;
+
+    (void)state;
+    tp_runtime_get_stats(tp_ctx_runtime(ctx), &st);
+    *(uint64_t *)arg = st.spawned + 1;
+    return 0;
+}
+
+static const tp_behaviour stats_in_init = {
+    .name = "stats_in_init", .init = stats_init, .handle = count_handle};
+
+static void
+test_runtime_stats_from_init_inside_spawn(void **state)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    uint64_t seen = 0;
+    tp_pid pid;
+
+    (void)state;
+    assert_int_equal(tp_runtime_spawn(rt, &stats_in_init, &seen, NULL, &pid),
+                     0);
+    assert_true(seen >= 1);
+    tpt_finish(rt);
+}
+
 static void
 test_runtime_stats_count_messages_and_actors(void **state)
 {
@@ -242,6 +273,7 @@ main(void)
         cmocka_unit_test(test_runtime_long_handler_is_reported),
         cmocka_unit_test(test_runtime_request_stop_wakes_waiter),
         cmocka_unit_test(test_runtime_stats_count_messages_and_actors),
+        cmocka_unit_test(test_runtime_stats_from_init_inside_spawn),
         cmocka_unit_test(test_runtime_stop_kills_remaining_actors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
