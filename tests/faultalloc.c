@@ -10,9 +10,11 @@
 #include "faultalloc.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <execinfo.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,4 +412,179 @@ tpf_print_site(const char *prefix, void *const *frames, int n)
 {
     for (int i = 0; i < n; i++)
         print_frame(prefix, frames[i]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The sweep                                                              */
+
+/* Only the test thread touches these: no atomics. */
+static uint64_t run_n;
+static unsigned violations;
+
+uint64_t
+tpf_run_n(void)
+{
+    return run_n;
+}
+
+void
+tpf_violation(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    fprintf(stderr, "VIOLATION (N=%llu): ", (unsigned long long)run_n);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    violations++;
+}
+
+unsigned
+tpf_violations(void)
+{
+    return violations;
+}
+
+bool
+tpf_verbose(void)
+{
+    return getenv("TP_FAULT_VERBOSE") != NULL;
+}
+
+void
+tpf_print_fail_site(void)
+{
+    void *f[SITE_MAX];
+    int n = tpf_fail_site(f, SITE_MAX);
+
+    fprintf(stderr, "  first injected failure at:\n");
+    tpf_print_site("   ", f, n < 8 ? n : 8);
+}
+
+bool
+tpf_call_failed(const char *what, int rc)
+{
+    if (rc == 0)
+        return false;
+    if (tpf_verbose()) {
+        fprintf(stderr, "N=%llu: %s: %s\n", (unsigned long long)run_n, what,
+                tp_strerror(rc));
+        if (rc == -ETIMEDOUT) /* a reply that could not be allocated */
+            tpf_print_fail_site();
+    }
+    if (rc > 0 || tpf_failed() == 0) {
+        tpf_violation("%s returned %d (%s) with no failure injected", what, rc,
+                      tp_strerror(rc));
+        tpf_print_fail_site();
+    }
+    return true;
+}
+
+void
+tpf_check_live(int64_t live0, uint64_t mark)
+{
+    if (tpf_live() == live0)
+        return;
+    tpf_violation("%lld blocks leaked", (long long)(tpf_live() - live0));
+    tpf_print_fail_site();
+    tpf_track_dump(mark);
+}
+
+void
+tpf_check_fds(long fds0, long fds)
+{
+    if (fds == fds0)
+        return;
+    tpf_violation("%ld file descriptors leaked", fds - fds0);
+    tpf_print_fail_site();
+}
+
+void
+tpf_quiet_sink(void *user, tp_log_level level, const char *line)
+{
+    (void)user;
+    if (tpf_verbose())
+        fprintf(stderr, "N=%llu [%s] %s\n", (unsigned long long)run_n,
+                tp_log_level_name(level), line);
+}
+
+tp_runtime_options
+tpf_runtime_opts(unsigned nsched, unsigned stop_ms)
+{
+    tp_runtime_options o;
+
+    tp_runtime_options_init(&o);
+    o.schedulers = nsched;
+    o.pin = false;
+    o.long_handler_ms = 0;
+    o.stop_timeout_ms = stop_ms;
+    return o;
+}
+
+int
+tpf_group_setup(tp_log_sink sink, const tp_runtime_options *o,
+                const tp_behaviour *b, uint32_t type)
+{
+    tp_runtime *rt = NULL;
+    tp_pid pid;
+    int rc;
+
+    tp_log_set_sink(sink, NULL);
+    if ((rc = tpf_install()) != 0)
+        return rc;
+    rc = tp_runtime_create(&rt, o);
+    if (rc == 0 && (tp_runtime_start(rt) != 0 ||
+                    tp_runtime_spawn(rt, b, NULL, NULL, &pid) != 0 ||
+                    tp_runtime_send(rt, pid, type, NULL, 0) != 0))
+        rc = -1;
+    if (rt != NULL)
+        tp_runtime_destroy(rt);
+    return rc == 0 ? 0 : -1;
+}
+
+static uint64_t
+env_u64(const char *name, uint64_t def)
+{
+    const char *s = getenv(name);
+
+    return s != NULL ? strtoull(s, NULL, 10) : def;
+}
+
+/* One run at nth, timed under TP_FAULT_VERBOSE. */
+static bool
+run_at(const struct tpf_scenario *sc, uint64_t at, bool persist)
+{
+    uint64_t t0 = tp_now_ns();
+    bool hit;
+
+    run_n = at;
+    hit = sc->run(sc->arg, at, persist);
+    if (at != 0 && tpf_verbose())
+        fprintf(stderr, "N=%llu: run took %llu ms\n", (unsigned long long)at,
+                (unsigned long long)((tp_now_ns() - t0) / 1000000));
+    return hit;
+}
+
+bool
+tpf_sweep(const struct tpf_scenario *sc, bool persist, unsigned stride,
+          struct tpf_sweep_stats *st)
+{
+    uint64_t failures0 = tpf_failed_total(), n;
+
+    memset(st, 0, sizeof(*st));
+    violations = 0;
+    if (run_at(sc, 0, false))
+        return false;
+    st->total = tpf_count();
+    st->stride = (unsigned)env_u64("TP_FAULT_STRIDE", stride);
+    if (st->stride == 0)
+        st->stride = 1;
+    for (n = env_u64("TP_FAULT_N", 1);; n += st->stride) {
+        st->runs++;
+        if (!run_at(sc, n, persist))
+            break; /* the scenario finished before the Nth allocation */
+    }
+    st->failures = tpf_failed_total() - failures0;
+    return true;
 }

@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,53 +39,7 @@
 
 #define TOKEN "fault-token"
 
-static unsigned violations;
-static uint64_t cur_n;
 static char sock_path[108];
-
-static void TP_PRINTF(1, 2) violation(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "VIOLATION (N=%llu): ", (unsigned long long)cur_n);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    violations++;
-}
-
-static void
-print_fail_site(void)
-{
-    void *f[24];
-    int n = tpf_fail_site(f, 24);
-
-    fprintf(stderr, "  first injected failure at:\n");
-    tpf_print_site("   ", f, n < 8 ? n : 8);
-}
-
-static bool
-failed(const char *what, int rc)
-{
-    if (rc == 0)
-        return false;
-    if (rc > 0 || tpf_failed() == 0) {
-        violation("%s returned %d (%s) with no failure injected", what, rc,
-                  tp_strerror(rc));
-        print_fail_site();
-    }
-    return true;
-}
-
-static void
-quiet_sink(void *user, tp_log_level level, const char *line)
-{
-    (void)user;
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
-        fprintf(stderr, "N=%llu [%s] %s\n", (unsigned long long)cur_n,
-                tp_log_level_name(level), line);
-}
 
 static void
 worker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
@@ -242,9 +195,9 @@ judge(const char *what, enum result r)
     if (r == R_REPLY)
         return false;
     if (tpf_failed() == 0 || (r == R_HANG && !tpf_failing())) {
-        violation("%s: %s%s", what, result_name[r],
-                  tpf_failed() == 0 ? " with no failure injected" : "");
-        print_fail_site();
+        tpf_violation("%s: %s%s", what, result_name[r],
+                      tpf_failed() == 0 ? " with no failure injected" : "");
+        tpf_print_fail_site();
     }
     return true;
 }
@@ -265,7 +218,8 @@ session(void)
         if (judge(commands[i], command(fd, commands[i], timeout_ms())))
             break;
         if (strncmp(reply, "error:", 6) == 0 && tpf_failed() == 0)
-            violation("%s answered '%s' with no failure", commands[i], reply);
+            tpf_violation("%s answered '%s' with no failure", commands[i],
+                          reply);
     }
     close(fd);
 }
@@ -279,12 +233,12 @@ http_requests(tp_console *con)
                                          "/api/stats", timeout_ms(), &status)))
         return;
     if (status != 200 && tpf_failed() == 0)
-        violation("GET /api/stats: status %d with no failure", status);
+        tpf_violation("GET /api/stats: status %d with no failure", status);
     if (judge("GET /metrics", http_get(tp_console_http_port(con), "/metrics",
                                        timeout_ms(), &status)))
         return;
     if (status != 200 && tpf_failed() == 0)
-        violation("GET /metrics: status %d with no failure", status);
+        tpf_violation("GET /metrics: status %d with no failure", status);
 }
 
 static int
@@ -321,14 +275,7 @@ check_usable(tp_runtime *rt, tp_console **con)
 static tp_runtime_options
 opts(void)
 {
-    tp_runtime_options o;
-
-    tp_runtime_options_init(&o);
-    o.schedulers = 1;
-    o.pin = false;
-    o.long_handler_ms = 0;
-    o.stop_timeout_ms = 5000 * tpt_slow();
-    return o;
+    return tpf_runtime_opts(1, 5000 * tpt_slow());
 }
 
 static tp_runtime *
@@ -349,23 +296,15 @@ static void
 check_clean(int64_t live0, long fds0, uint64_t mark)
 {
     struct stat st;
-    long fds = soak_fd_count(getpid());
 
-    if (tpf_live() != live0) {
-        violation("%lld blocks leaked", (long long)(tpf_live() - live0));
-        print_fail_site();
-        tpf_track_dump(mark);
-    }
-    if (fds != fds0) {
-        violation("%ld file descriptors leaked", fds - fds0);
-        print_fail_site();
-    }
+    tpf_check_live(live0, mark);
+    tpf_check_fds(fds0, soak_fd_count(getpid()));
     if (stat(sock_path, &st) == 0)
-        violation("socket file %s left behind", sock_path);
+        tpf_violation("socket file %s left behind", sock_path);
 }
 
 static bool
-run_once(uint64_t nth, bool persistent)
+run_once(void *unused, uint64_t nth, bool persistent)
 {
     int64_t live0 = tpf_live();
     long fds0 = soak_fd_count(getpid());
@@ -375,13 +314,13 @@ run_once(uint64_t nth, bool persistent)
     bool hit;
     int rc;
 
-    cur_n = nth;
+    (void)unused;
     tpf_arm(nth, persistent);
     rc = console_start(rt, &con);
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
+    if (tpf_verbose())
         fprintf(stderr, "N=%llu console_start %d con %p\n",
                 (unsigned long long)nth, rc, (void *)con);
-    if (failed("console_start", rc))
+    if (tpf_call_failed("console_start", rc))
         con = NULL;
     else {
         session();
@@ -397,44 +336,25 @@ run_once(uint64_t nth, bool persistent)
     return hit;
 }
 
-/* Under the sanitizers every stride-th N is tried (bounded CI time). */
-static unsigned
-stride(void)
-{
-    const char *s = getenv("TP_FAULT_STRIDE");
-
-    if (s != NULL)
-        return (unsigned)strtoul(s, NULL, 10);
-    return tpt_slow() > 1 ? 7 : 1;
-}
-
+/* Under the sanitizers every 7th N is tried (bounded CI time). */
 static void
 sweep(bool persistent)
 {
-    uint64_t n = 1, runs = 0, f0 = tpf_failed_total(), total;
-    unsigned step = stride() > 0 ? stride() : 1;
+    const struct tpf_scenario sc = {run_once, NULL};
+    struct tpf_sweep_stats st;
 
-    violations = 0;
     memset(totals, 0, sizeof(totals));
-    assert_false(run_once(0, false));
-    total = tpf_count();
-    if (getenv("TP_FAULT_N") != NULL)
-        n = strtoull(getenv("TP_FAULT_N"), NULL, 10);
-    for (;; n += step) {
-        runs++;
-        if (!run_once(n, persistent))
-            break;
-    }
+    assert_true(tpf_sweep(&sc, persistent, tpt_slow() > 1 ? 7 : 1, &st));
     printf("console fault sweep (%s, every %u): %llu allocations in the "
            "scenario, %llu runs, %llu failures injected; requests: %u "
            "answered, %u closed, %u unanswered while allocations failed, "
            "%u refused\n",
-           persistent ? "Nth and later fail" : "Nth fails", step,
-           (unsigned long long)total, (unsigned long long)runs,
-           (unsigned long long)(tpf_failed_total() - f0), totals[R_REPLY],
-           totals[R_CLOSED], totals[R_HANG], totals[R_NOCONN]);
-    assert_int_equal(violations, 0);
-    assert_true(runs * step > 50);
+           persistent ? "Nth and later fail" : "Nth fails", st.stride,
+           (unsigned long long)st.total, (unsigned long long)st.runs,
+           (unsigned long long)st.failures, totals[R_REPLY], totals[R_CLOSED],
+           totals[R_HANG], totals[R_NOCONN]);
+    assert_int_equal(tpf_violations(), 0);
+    assert_true(st.runs * st.stride > 50);
 }
 
 static void
@@ -454,20 +374,12 @@ test_faults_console_nth_and_later_fail(void **unused)
 static int
 setup(void **unused)
 {
-    tp_runtime *rt;
+    tp_runtime_options o = opts();
 
     (void)unused;
     snprintf(sock_path, sizeof(sock_path), "/tmp/tp-fcon-%d.sock",
              (int)getpid());
-    tp_log_set_sink(quiet_sink, NULL);
-    if (tpf_install() != 0)
-        return -1;
-    /* One runtime first: one-time allocations (libuv, logging) are made
-     * before the live-block baseline of the first run. */
-    rt = runtime_with_workers();
-    tp_runtime_stop(rt);
-    tp_runtime_destroy(rt);
-    return 0;
+    return tpf_group_setup(tpf_quiet_sink, &o, &worker, 1);
 }
 
 int

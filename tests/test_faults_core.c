@@ -27,7 +27,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,24 +101,6 @@ struct world {
 };
 
 static struct world W;
-static uint64_t cur_n; /* the N of the run in progress (for messages) */
-
-/* Broken rules are counted and printed rather than ending the sweep at the
- * first one, so one run lists them all; each sweep asserts there were
- * none. */
-static unsigned violations;
-
-static void TP_PRINTF(1, 2) violation(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "VIOLATION (N=%llu): ", (unsigned long long)cur_n);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    violations++;
-}
 
 /* ---------------------------------------------------------------------- */
 /* Actors                                                                 */
@@ -273,24 +254,14 @@ failed_call(struct run *r, const char *what, int rc)
     if (rc == 0)
         return false;
     if (rc > 0 || tpf_failed() == 0)
-        violation("%s returned %d (%s) with no failure injected", what, rc,
-                  tp_strerror(rc));
+        tpf_violation("%s returned %d (%s) with no failure injected", what, rc,
+                      tp_strerror(rc));
     if (rc != -ENOMEM && rc != -ETIMEDOUT)
         fprintf(stderr, "note: %s failed with %s\n", what, tp_strerror(rc));
     r->oc = OC_ERR;
     r->where = what;
     r->err = rc;
     return true;
-}
-
-static void
-print_fail_site(void)
-{
-    void *f[24];
-    int n = tpf_fail_site(f, 24);
-
-    printf("  first injected failure at:\n");
-    tpf_print_site("   ", f, n < 8 ? n : 8);
 }
 
 static bool
@@ -327,7 +298,7 @@ broken_link(struct run *r, const char *what, const struct ev *e)
         e->kind != TP_EXIT_CRASH || e->code != ENOMEM)
         return false;
     if (tpf_failed() == 0)
-        violation("%s: ENOMEM exit signal with no failure injected", what);
+        tpf_violation("%s: ENOMEM exit signal with no failure injected", what);
     r->oc = OC_EXIT;
     r->where = what;
     return true;
@@ -398,13 +369,14 @@ want_ex(struct run *r, const char *what, uint32_t type, tp_pid from,
             break;
         if (!periodic && tp_now_ns() > deadline) {
             fprintf(stderr, "N=%llu: %s: runtime never went idle\n",
-                    (unsigned long long)cur_n, what);
-            print_fail_site();
+                    (unsigned long long)tpf_run_n(), what);
+            tpf_print_fail_site();
             fail();
         }
     }
     if (tpf_failed() == 0)
-        violation("%s: event %x never came, no failure injected", what, type);
+        tpf_violation("%s: event %x never came, no failure injected", what,
+                      type);
     r->where = what;
     if (someone_died()) {
         r->oc = OC_CRASH;
@@ -417,9 +389,9 @@ want_ex(struct run *r, const char *what, uint32_t type, tp_pid from,
         return true;
     }
     if (atomic_load(&W.lost_logged) == 0)
-        violation("%s: event %x lost silently after an injected allocation "
-                  "failure",
-                  what, type);
+        tpf_violation("%s: event %x lost silently after an injected allocation "
+                      "failure",
+                      what, type);
     r->oc = OC_LOST;
     return true;
 }
@@ -693,17 +665,17 @@ step_query_kill(struct run *r)
         want(r, "EXIT", TP_MSG_EXIT, wk, &e))
         return true;
     if (e.kind != TP_EXIT_USER) {
-        violation("EXIT from the worker: %s, code %d",
-                  tp_exit_kind_name(e.kind), e.code);
-        print_fail_site();
+        tpf_violation("EXIT from the worker: %s, code %d",
+                      tp_exit_kind_name(e.kind), e.code);
+        tpf_print_fail_site();
         return true;
     }
     if (want(r, "DOWN", TP_MSG_DOWN, wk, &e))
         return true;
     if (e.kind != TP_EXIT_USER || e.ref != W.mon_ref) {
-        violation("DOWN for the worker: %s, code %d", tp_exit_kind_name(e.kind),
-                  e.code);
-        print_fail_site();
+        tpf_violation("DOWN for the worker: %s, code %d",
+                      tp_exit_kind_name(e.kind), e.code);
+        tpf_print_fail_site();
         return true;
     }
     assert_true(tp_whereis(W.rt, NAME_WRK) == TP_PID_NONE);
@@ -788,17 +760,11 @@ check_usable(tp_runtime *rt)
     assert_false(want(&r, "recover DOWN", TP_MSG_DOWN, w, NULL));
 }
 
+/* No watchdog thread (long_handler_ms 0): a reproducible order. */
 static tp_runtime_options
 scenario_opts(unsigned nsched)
 {
-    tp_runtime_options o;
-
-    tp_runtime_options_init(&o);
-    o.schedulers = nsched;
-    o.pin = false;
-    o.long_handler_ms = 0; /* no watchdog thread: a reproducible order */
-    o.stop_timeout_ms = 2000 * tpt_slow();
-    return o;
+    return tpf_runtime_opts(nsched, 2000 * tpt_slow());
 }
 
 /* One run: the scenario with the allocator armed at nth (0 = never).
@@ -816,7 +782,6 @@ run_once(unsigned nsched, uint64_t nth, bool persistent, bool *hit,
     int rc;
 
     reset_world(NULL);
-    cur_n = nth;
     live0 = tpf_live();
     mark = tpf_track_mark();
     tpf_arm(nth, persistent);
@@ -841,11 +806,11 @@ run_once(unsigned nsched, uint64_t nth, bool persistent, bool *hit,
     }
     reset_world(NULL);
     if (tpf_live() != live0) {
-        violation("N=%llu%s: %lld blocks leaked (outcome %s at %s)",
-                  (unsigned long long)nth, persistent ? "+" : "",
-                  (long long)(tpf_live() - live0), outcome_name[r.oc],
-                  r.where ? r.where : "-");
-        print_fail_site();
+        tpf_violation("N=%llu%s: %lld blocks leaked (outcome %s at %s)",
+                      (unsigned long long)nth, persistent ? "+" : "",
+                      (long long)(tpf_live() - live0), outcome_name[r.oc],
+                      r.where ? r.where : "-");
+        tpf_print_fail_site();
         tpf_track_dump(mark);
     }
     if (r.oc == OC_CLEAN && *hit)
@@ -860,7 +825,6 @@ run_once(unsigned nsched, uint64_t nth, bool persistent, bool *hit,
 #define MAX_SITES 4096
 
 struct sweep {
-    unsigned runs;
     unsigned oc[OC_N];
     uint64_t points[MAX_SITES]; /* 2-frame call paths */
     unsigned npoints;
@@ -899,55 +863,57 @@ note_site(struct sweep *s, const struct run *r)
     s->remote += tpf_fail_remote();
 }
 
-static uint64_t
-count_allocations(unsigned nsched)
+struct core_sweep {
+    unsigned nsched;
+    struct sweep s;
+};
+
+/* One run of the sweep: the run with nth 0 must be clean; the others are
+ * tallied by outcome and by where their first failure was injected. */
+static bool
+sweep_run(void *arg, uint64_t nth, bool persistent)
 {
+    struct core_sweep *cs = arg;
     struct run r;
     bool hit;
+    enum outcome oc = run_once(cs->nsched, nth, persistent, &hit, &r);
 
-    assert_int_equal(run_once(nsched, 0, false, &hit, &r), OC_CLEAN);
-    return tpf_count();
+    if (nth == 0) {
+        assert_int_equal(oc, OC_CLEAN);
+        return hit;
+    }
+    if (hit) {
+        cs->s.oc[oc]++;
+        note_site(&cs->s, &r);
+    }
+    return hit;
 }
 
 static void
 sweep(unsigned nsched, bool persistent, unsigned stride)
 {
-    static struct sweep sw;
-    struct sweep *s = &sw;
-    uint64_t failed0 = tpf_failed_total();
-    uint64_t total = count_allocations(nsched), n;
+    static struct core_sweep cs;
+    const struct tpf_scenario sc = {sweep_run, &cs};
+    struct sweep *s = &cs.s;
+    struct tpf_sweep_stats st;
 
-    memset(s, 0, sizeof(*s));
-    violations = 0;
-    if (getenv("TP_FAULT_N") != NULL) /* debugging: one N only */
-        n = strtoull(getenv("TP_FAULT_N"), NULL, 10);
-    else
-        n = 1;
-    for (;; n += stride) {
-        struct run r;
-        bool hit;
-        enum outcome oc = run_once(nsched, n, persistent, &hit, &r);
-
-        s->runs++;
-        if (!hit)
-            break; /* the scenario finished before the Nth allocation */
-        s->oc[oc]++;
-        note_site(s, &r);
-    }
+    memset(&cs, 0, sizeof(cs));
+    cs.nsched = nsched;
+    assert_true(tpf_sweep(&sc, persistent, stride, &st));
     printf("fault sweep (%u scheduler%s, %s): %llu allocations in the "
-           "scenario, %u runs, %llu failures injected\n",
+           "scenario, %llu runs, %llu failures injected\n",
            nsched, nsched > 1 ? "s" : "",
            persistent ? "Nth and later fail" : "Nth fails",
-           (unsigned long long)total, s->runs,
-           (unsigned long long)(tpf_failed_total() - failed0));
+           (unsigned long long)st.total, (unsigned long long)st.runs,
+           (unsigned long long)st.failures);
     printf("  distinct allocation points failed: %u (call paths: %u); runs "
            "whose first failure hit a runtime thread: %u\n",
            s->npoints, s->npaths, s->remote);
     for (int i = 0; i < OC_N; i++)
         printf("  %-28s %u\n", outcome_name[i], s->oc[i]);
-    assert_int_equal(violations, 0);
+    assert_int_equal(tpf_violations(), 0);
     /* The sweep really went through the scenario. */
-    assert_true(s->runs > 20);
+    assert_true(st.runs > 20);
     assert_true(s->oc[OC_ERR] > 0);
 }
 
@@ -986,23 +952,6 @@ test_faults_core_replace_allocator_contract(void **unused)
     assert_int_equal(tp_runtime_create(&rt, &o), 0);
     assert_int_equal(tp_replace_allocator(malloc, realloc, calloc, free),
                      -EBUSY);
-    tp_runtime_destroy(rt);
-}
-
-/* The test thread's first message allocates the message pool's
- * per-thread cache, which lives as long as the thread: make that happen
- * before any leak is counted. */
-static void
-warm_up(void)
-{
-    tp_runtime_options o = scenario_opts(1);
-    tp_runtime *rt = NULL;
-    tp_pid pid;
-
-    assert_int_equal(tp_runtime_create(&rt, &o), 0);
-    assert_int_equal(tp_runtime_start(rt), 0);
-    assert_int_equal(tp_runtime_spawn(rt, &observer, NULL, NULL, &pid), 0);
-    assert_int_equal(tp_runtime_send(rt, pid, T_IV, NULL, 0), 0);
     tp_runtime_destroy(rt);
 }
 
@@ -1062,16 +1011,12 @@ test_faults_core_kill_gets_through_out_of_memory(void **unused)
 static int
 setup(void **unused)
 {
-    int rc;
+    tp_runtime_options o = scenario_opts(1);
 
     (void)unused;
     pthread_mutex_init(&W.lock, NULL);
     pthread_cond_init(&W.cond, NULL);
-    tp_log_set_sink(lost_sink, NULL);
-    rc = tpf_install();
-    if (rc == 0)
-        warm_up();
-    return rc;
+    return tpf_group_setup(lost_sink, &o, &observer, T_IV);
 }
 
 int

@@ -31,7 +31,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,56 +39,6 @@
 #include <unistd.h>
 
 enum { T_DO = 1, T_GOT };
-
-static unsigned violations;
-static uint64_t cur_n;
-
-static void TP_PRINTF(1, 2) violation(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "VIOLATION (N=%llu): ", (unsigned long long)cur_n);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    violations++;
-}
-
-static void
-print_fail_site(void)
-{
-    void *f[24];
-    int n = tpf_fail_site(f, 24);
-
-    printf("  first injected failure at:\n");
-    tpf_print_site("   ", f, n < 8 ? n : 8);
-}
-
-static bool
-failed(const char *what, int rc)
-{
-    if (rc == 0)
-        return false;
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
-        fprintf(stderr, "N=%llu: %s: %s\n", (unsigned long long)cur_n, what,
-                tp_strerror(rc));
-    if (rc > 0 || tpf_failed() == 0) {
-        violation("%s returned %d (%s) with no failure injected", what, rc,
-                  tp_strerror(rc));
-        print_fail_site();
-    }
-    return true;
-}
-
-static void
-quiet_sink(void *user, tp_log_level level, const char *line)
-{
-    (void)user;
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
-        fprintf(stderr, "N=%llu [%s] %s\n", (unsigned long long)cur_n,
-                tp_log_level_name(level), line);
-}
 
 /* ---------------------------------------------------------------------- */
 /* The server's connection actor: echoes; a send it cannot make crashes it */
@@ -395,9 +344,9 @@ step_client(struct world *w, const char *line)
     if (r == CL_ECHO)
         return false;
     if (tpf_failed() == 0 || (r == CL_HANG && !tpf_failing())) {
-        violation("client: %s%s", client_name[r],
-                  tpf_failed() == 0 ? " with no failure injected" : "");
-        print_fail_site();
+        tpf_violation("client: %s%s", client_name[r],
+                      tpf_failed() == 0 ? " with no failure injected" : "");
+        tpf_print_fail_site();
     }
     return true;
 }
@@ -408,20 +357,21 @@ step_outbound(struct world *w)
     struct connect_arg a = {w->port, TP_PID_NONE};
 
     ob_reset();
-    if (failed("spawn outbound", in_actor(w->rt, w->doer, spawn_outbound, &a)))
+    if (tpf_call_failed("spawn outbound",
+                        in_actor(w->rt, w->doer, spawn_outbound, &a)))
         return true;
     if (ob_wait(ob_finished, tpf_failing() ? 300 : 5000) && ob.connected > 0 &&
         !ob.crashed)
         return false;
     if (tpf_failed() == 0) {
-        violation("outbound: connected %d echoed %zu closed %d crashed %d "
-                  "with no failure injected",
-                  ob.connected, ob.echoed, ob.closed, ob.crashed);
+        tpf_violation("outbound: connected %d echoed %zu closed %d crashed %d "
+                      "with no failure injected",
+                      ob.connected, ob.echoed, ob.closed, ob.crashed);
     } else if (!tpf_failing() && !ob_wait(ob_gone, 5000)) {
         /* One failure: the attempt must end one way or another. */
-        violation("outbound: stuck (connected %d echoed %zu)", ob.connected,
-                  ob.echoed);
-        print_fail_site();
+        tpf_violation("outbound: stuck (connected %d echoed %zu)", ob.connected,
+                      ob.echoed);
+        tpf_print_fail_site();
     }
     return true;
 }
@@ -429,15 +379,15 @@ step_outbound(struct world *w)
 static bool
 scenario(struct world *w)
 {
-    if (failed("spawn doer",
-               tp_runtime_spawn(w->rt, &doer, NULL, NULL, &w->doer)) ||
-        failed("tcp_listen", listen_echo(w->rt, &w->l)))
+    if (tpf_call_failed("spawn doer",
+                        tp_runtime_spawn(w->rt, &doer, NULL, NULL, &w->doer)) ||
+        tpf_call_failed("tcp_listen", listen_echo(w->rt, &w->l)))
         return true;
     w->port = tp_listener_port(w->l);
     if (step_client(w, "hello-1\n") || step_client(w, "hello-2\n") ||
         step_outbound(w))
         return true;
-    failed("listener_close", tp_listener_close(w->l));
+    tpf_call_failed("listener_close", tp_listener_close(w->l));
     w->l = NULL;
     return false;
 }
@@ -468,36 +418,29 @@ check_usable(struct world *w)
 static tp_runtime_options
 opts(void)
 {
-    tp_runtime_options o;
-
-    tp_runtime_options_init(&o);
-    o.schedulers = 1;
-    o.pin = false;
-    o.long_handler_ms = 0;
-    o.stop_timeout_ms = 5000 * tpt_slow();
-    return o;
+    return tpf_runtime_opts(1, 5000 * tpt_slow());
 }
 
 static unsigned client_totals[4];
 
 static bool
-run_once(uint64_t nth, bool persistent)
+run_once(void *unused, uint64_t nth, bool persistent)
 {
     tp_runtime_options o = opts();
     struct world w = {0};
     int64_t live0 = tpf_live();
-    long fds0 = soak_fd_count(getpid()), fds;
+    long fds0 = soak_fd_count(getpid());
     uint64_t mark = tpf_track_mark();
     bool done = false, hit, started = false;
     int rc;
 
-    cur_n = nth;
+    (void)unused;
     tpf_arm(nth, persistent);
-    if (!failed("runtime_create", tp_runtime_create(&w.rt, &o))) {
-        started = !failed("runtime_start", tp_runtime_start(w.rt));
+    if (!tpf_call_failed("runtime_create", tp_runtime_create(&w.rt, &o))) {
+        started = !tpf_call_failed("runtime_start", tp_runtime_start(w.rt));
         if (started && !scenario(&w)) {
             done = true;
-            failed("runtime_stop", tp_runtime_stop(w.rt));
+            tpf_call_failed("runtime_stop", tp_runtime_stop(w.rt));
         }
     }
     hit = tpf_failed() != 0;
@@ -506,50 +449,34 @@ run_once(uint64_t nth, bool persistent)
         if (started && !done)
             check_usable(&w);
         if (!done && (rc = tp_runtime_stop(w.rt)) != 0)
-            violation("stop after the run: %s", tp_strerror(rc));
+            tpf_violation("stop after the run: %s", tp_strerror(rc));
         tp_runtime_destroy(w.rt);
     }
     for (int i = 0; i < 4; i++)
         client_totals[i] += w.client[i];
-    if (tpf_live() != live0) {
-        violation("%lld blocks leaked", (long long)(tpf_live() - live0));
-        print_fail_site();
-        tpf_track_dump(mark);
-    }
-    if ((fds = soak_fd_count(getpid())) != fds0) {
-        violation("%ld file descriptors leaked", fds - fds0);
-        print_fail_site();
-    }
+    tpf_check_live(live0, mark);
+    tpf_check_fds(fds0, soak_fd_count(getpid()));
     return hit;
 }
 
 static void
 sweep(bool persistent)
 {
-    uint64_t n, runs = 0, f0 = tpf_failed_total(), total;
+    const struct tpf_scenario sc = {run_once, NULL};
+    struct tpf_sweep_stats st;
 
-    violations = 0;
     memset(client_totals, 0, sizeof(client_totals));
-    assert_false(run_once(0, false));
-    total = tpf_count();
-    n = getenv("TP_FAULT_N") != NULL ? strtoull(getenv("TP_FAULT_N"), NULL, 10)
-                                     : 1;
-    for (;; n++) {
-        runs++;
-        if (!run_once(n, persistent))
-            break;
-    }
+    assert_true(tpf_sweep(&sc, persistent, 1, &st));
     printf("network fault sweep (%s): %llu allocations in the scenario "
            "(%llu more by libuv, spared), %llu runs, %llu failures injected; "
            "clients: %u echoed, %u closed by the server, %u unanswered "
            "while allocations failed\n",
            persistent ? "Nth and later fail" : "Nth fails",
-           (unsigned long long)total, (unsigned long long)tpf_spared(),
-           (unsigned long long)runs,
-           (unsigned long long)(tpf_failed_total() - f0), client_totals[0],
-           client_totals[1], client_totals[2]);
-    assert_int_equal(violations, 0);
-    assert_true(runs > 20);
+           (unsigned long long)st.total, (unsigned long long)tpf_spared(),
+           (unsigned long long)st.runs, (unsigned long long)st.failures,
+           client_totals[0], client_totals[1], client_totals[2]);
+    assert_int_equal(tpf_violations(), 0);
+    assert_true(st.runs > 20);
 }
 
 static void
@@ -570,20 +497,9 @@ static int
 setup(void **unused)
 {
     tp_runtime_options o = opts();
-    tp_runtime *rt = NULL;
-    tp_pid pid;
-    int rc;
 
     (void)unused;
-    tp_log_set_sink(quiet_sink, NULL);
-    if ((rc = tpf_install()) != 0)
-        return rc;
-    if (tp_runtime_create(&rt, &o) != 0 || tp_runtime_start(rt) != 0 ||
-        tp_runtime_spawn(rt, &doer, NULL, NULL, &pid) != 0 ||
-        tp_runtime_send(rt, pid, 99, NULL, 0) != 0)
-        return -1;
-    tp_runtime_destroy(rt);
-    return 0;
+    return tpf_group_setup(tpf_quiet_sink, &o, &doer, 99);
 }
 
 int

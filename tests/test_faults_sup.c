@@ -22,7 +22,6 @@
 #include "testutil.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,60 +37,6 @@ worker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 
 static const tp_behaviour worker = {.name = "fsup-worker",
                                     .handle = worker_handle};
-
-static unsigned violations;
-static uint64_t cur_n;
-
-static void
-print_fail_site(void)
-{
-    void *f[24];
-    int n = tpf_fail_site(f, 24);
-
-    printf("  first injected failure at:\n");
-    tpf_print_site("   ", f, n < 8 ? n : 8);
-}
-
-static void TP_PRINTF(1, 2) violation(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fprintf(stderr, "VIOLATION (N=%llu): ", (unsigned long long)cur_n);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    violations++;
-}
-
-/* A call's result: 0, or a negative errno after an injected failure.
- * Returns true when the scenario must stop. */
-static bool
-failed(const char *what, int rc)
-{
-    if (rc == 0)
-        return false;
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
-        fprintf(stderr, "N=%llu: %s: %s\n", (unsigned long long)cur_n, what,
-                tp_strerror(rc));
-    if (rc == -ETIMEDOUT && getenv("TP_FAULT_VERBOSE") != NULL)
-        print_fail_site();
-    if (rc > 0 || tpf_failed() == 0) {
-        violation("%s returned %d (%s) with no failure injected", what, rc,
-                  tp_strerror(rc));
-        print_fail_site();
-    }
-    return true;
-}
-
-static void
-quiet_sink(void *user, tp_log_level level, const char *line)
-{
-    (void)user;
-    if (getenv("TP_FAULT_VERBOSE") != NULL)
-        fprintf(stderr, "N=%llu [%s] %s\n", (unsigned long long)cur_n,
-                tp_log_level_name(level), line);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Tree helpers                                                           */
@@ -174,7 +119,7 @@ wait_for(const char *what, bool (*cond)(void *), void *arg)
         if (tpf_failed() != 0 && waited > 300000000ull * tpt_slow())
             return true;
         if (waited > 10000000000ull * tpt_slow()) {
-            violation("%s: not done after 10 s, no failure injected", what);
+            tpf_violation("%s: not done after 10 s, no failure injected", what);
             return true;
         }
         tpt_sleep_ms(2);
@@ -241,14 +186,15 @@ step_static(struct world *w)
     tp_sup_spec s;
 
     app_spec(&s, c);
-    if (failed("supervisor_start app",
-               tp_runtime_supervisor_start(w->rt, "app", &s, &w->app)))
+    if (tpf_call_failed("supervisor_start app",
+                        tp_runtime_supervisor_start(w->rt, "app", &s, &w->app)))
         return true;
     w->id = "a";
     w->old = child_pid(w->rt, w->app, "a");
     if (w->old == TP_PID_NONE)
-        return failed("which_children app", -ENOENT);
-    if (failed("exit_pid a", tp_runtime_exit_pid(w->rt, w->old, &crash)))
+        return tpf_call_failed("which_children app", -ENOENT);
+    if (tpf_call_failed("exit_pid a",
+                        tp_runtime_exit_pid(w->rt, w->old, &crash)))
         return true;
     /* A restart that cannot be allocated is retried (or escalates): it
      * must not be given up. The check after the run covers that. */
@@ -263,15 +209,17 @@ step_dynamic(struct world *w)
     tp_pid c1, c2;
 
     conns_spec(&s);
-    if (failed("supervisor_start conns",
-               tp_runtime_supervisor_start(w->rt, "conns", &s, &w->conns)) ||
-        failed("start_child 1",
-               tp_supervisor_start_child(w->rt, w->conns, NULL, NULL, &c1,
-                                         timeout_ms())) ||
-        failed("start_child 2",
-               tp_supervisor_start_child(w->rt, w->conns, NULL, NULL, &c2,
-                                         timeout_ms())) ||
-        failed("exit_pid conn", tp_runtime_exit_pid(w->rt, c1, &crash)))
+    if (tpf_call_failed(
+            "supervisor_start conns",
+            tp_runtime_supervisor_start(w->rt, "conns", &s, &w->conns)) ||
+        tpf_call_failed("start_child 1",
+                        tp_supervisor_start_child(w->rt, w->conns, NULL, NULL,
+                                                  &c1, timeout_ms())) ||
+        tpf_call_failed("start_child 2",
+                        tp_supervisor_start_child(w->rt, w->conns, NULL, NULL,
+                                                  &c2, timeout_ms())) ||
+        tpf_call_failed("exit_pid conn",
+                        tp_runtime_exit_pid(w->rt, c1, &crash)))
         return true;
     return wait_for("restart of a dynamic child", dyn_restarted, w);
 }
@@ -283,11 +231,12 @@ step_temporary(struct world *w)
 
     tp_child_spec_init(&t, "t", &worker, NULL);
     t.restart = TP_TEMPORARY;
-    return failed("start_child t",
-                  tp_supervisor_start_child(w->rt, w->app, &t, NULL, NULL,
-                                            timeout_ms())) ||
-           failed("terminate_child t", tp_supervisor_terminate_child(
-                                           w->rt, w->app, "t", timeout_ms()));
+    return tpf_call_failed("start_child t",
+                           tp_supervisor_start_child(w->rt, w->app, &t, NULL,
+                                                     NULL, timeout_ms())) ||
+           tpf_call_failed(
+               "terminate_child t",
+               tp_supervisor_terminate_child(w->rt, w->app, "t", timeout_ms()));
 }
 
 /* ---------------------------------------------------------------------- */
@@ -322,13 +271,13 @@ check_healed_and_usable(struct world *w)
         int rc = children(w->rt, root, info, &n);
         char a[32];
 
-        violation("the supervision tree did not heal (root %s: %s, %zu "
-                  "children)",
-                  tp_pid_format(root, a, sizeof(a)), tp_strerror(rc), n);
+        tpf_violation("the supervision tree did not heal (root %s: %s, %zu "
+                      "children)",
+                      tp_pid_format(root, a, sizeof(a)), tp_strerror(rc), n);
         for (size_t i = 0; i < n && i < CAP; i++)
             fprintf(stderr, "  %s running %d restarting %d\n", info[i].id,
                     info[i].running, info[i].restarting);
-        print_fail_site();
+        tpf_print_fail_site();
         return;
     }
     app_spec(&s, c);
@@ -344,19 +293,12 @@ check_healed_and_usable(struct world *w)
 static tp_runtime_options
 opts(void)
 {
-    tp_runtime_options o;
-
-    tp_runtime_options_init(&o);
-    o.schedulers = 1;
-    o.pin = false;
-    o.long_handler_ms = 0;
-    o.stop_timeout_ms = 5000 * tpt_slow();
-    return o;
+    return tpf_runtime_opts(1, 5000 * tpt_slow());
 }
 
 /* One run; returns whether a failure was injected. */
 static bool
-run_once(uint64_t nth, bool persistent)
+run_once(void *unused, uint64_t nth, bool persistent)
 {
     tp_runtime_options o = opts();
     struct world w = {0};
@@ -365,70 +307,49 @@ run_once(uint64_t nth, bool persistent)
     bool stopped = false, hit, started = false;
     int rc;
 
-    cur_n = nth;
+    (void)unused;
     tpf_arm(nth, persistent);
     rc = tp_runtime_create(&w.rt, &o);
-    if (!failed("runtime_create", rc)) {
-        started = !failed("runtime_start", tp_runtime_start(w.rt));
+    if (!tpf_call_failed("runtime_create", rc)) {
+        started = !tpf_call_failed("runtime_start", tp_runtime_start(w.rt));
         if (started && !step_static(&w) && !step_dynamic(&w) &&
             !step_temporary(&w)) {
             stopped = true;
-            failed("runtime_stop", tp_runtime_stop(w.rt));
+            tpf_call_failed("runtime_stop", tp_runtime_stop(w.rt));
         }
     }
     hit = tpf_failed() != 0;
     tpf_disarm();
-    if (hit && getenv("TP_FAULT_VERBOSE") != NULL)
-        print_fail_site();
+    if (hit && tpf_verbose())
+        tpf_print_fail_site();
     if (w.rt != NULL) {
         if (started && !stopped)
             check_healed_and_usable(&w);
         if (!stopped) {
             rc = tp_runtime_stop(w.rt);
             if (rc != 0)
-                violation("stop after the run: %s", tp_strerror(rc));
+                tpf_violation("stop after the run: %s", tp_strerror(rc));
         }
         tp_runtime_destroy(w.rt);
     }
-    if (tpf_live() != live0) {
-        violation("%lld blocks leaked", (long long)(tpf_live() - live0));
-        print_fail_site();
-        tpf_track_dump(mark);
-    }
+    tpf_check_live(live0, mark);
     return hit;
 }
 
-/* stride: every stride-th N (TP_FAULT_STRIDE overrides; 1 = all). */
 static void
 sweep(bool persistent, unsigned stride)
 {
-    uint64_t n, runs = 0, failures0 = tpf_failed_total(), total;
+    const struct tpf_scenario sc = {run_once, NULL};
+    struct tpf_sweep_stats st;
 
-    violations = 0;
-    assert_false(run_once(0, false));
-    total = tpf_count();
-    n = getenv("TP_FAULT_N") != NULL ? strtoull(getenv("TP_FAULT_N"), NULL, 10)
-                                     : 1;
-    if (getenv("TP_FAULT_STRIDE") != NULL)
-        stride = (unsigned)atoi(getenv("TP_FAULT_STRIDE"));
-    for (;; n += stride > 0 ? stride : 1) {
-        uint64_t t0 = tp_now_ns();
-        bool hit = run_once(n, persistent);
-
-        runs++;
-        if (getenv("TP_FAULT_VERBOSE") != NULL)
-            fprintf(stderr, "N=%llu: run took %llu ms\n", (unsigned long long)n,
-                    (unsigned long long)((tp_now_ns() - t0) / 1000000));
-        if (!hit)
-            break;
-    }
+    assert_true(tpf_sweep(&sc, persistent, stride, &st));
     printf("supervision fault sweep (%s): %llu allocations in the "
            "scenario, %llu runs, %llu failures injected\n",
            persistent ? "Nth and later fail" : "Nth fails",
-           (unsigned long long)total, (unsigned long long)runs,
-           (unsigned long long)(tpf_failed_total() - failures0));
-    assert_int_equal(violations, 0);
-    assert_true(runs > 20 / (stride > 0 ? stride : 1));
+           (unsigned long long)st.total, (unsigned long long)st.runs,
+           (unsigned long long)st.failures);
+    assert_int_equal(tpf_violations(), 0);
+    assert_true(st.runs > 20 / st.stride);
 }
 
 static void
@@ -452,22 +373,9 @@ static int
 setup(void **unused)
 {
     tp_runtime_options o = opts();
-    tp_runtime *rt = NULL;
-    tp_pid pid;
-    int rc;
 
     (void)unused;
-    tp_log_set_sink(quiet_sink, NULL);
-    if ((rc = tpf_install()) != 0)
-        return rc;
-    /* Thread-lifetime allocations (the test thread's message cache)
-     * happen here, before any leak is counted. */
-    if (tp_runtime_create(&rt, &o) != 0 || tp_runtime_start(rt) != 0 ||
-        tp_runtime_spawn(rt, &worker, NULL, NULL, &pid) != 0 ||
-        tp_runtime_send(rt, pid, 1, NULL, 0) != 0)
-        return -1;
-    tp_runtime_destroy(rt);
-    return 0;
+    return tpf_group_setup(tpf_quiet_sink, &o, &worker, 1);
 }
 
 int

@@ -6,28 +6,11 @@
  */
 #include "test_net_util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int
-int_of(const tpt_rec *r)
-{
-    int32_t v;
-
-    memcpy(&v, r->data, sizeof(v));
-    return v;
-}
-
-static const tp_tcp_closed *
-closed_of(const tpt_rec *r)
-{
-    return (const tp_tcp_closed *)r->data;
-}
 
 static void
 test_net_peer_reset(void **state)
@@ -36,20 +19,18 @@ test_net_peer_reset(void **state)
     tpt_probe *p = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.probe = tpt_probe_pid(p)};
     tp_listener *l = tnet_listen(rt, &cfg, NULL);
-    struct linger lg = {1, 0};
     tpt_rec r;
     int fd;
 
     (void)state;
     fd = tnet_connect("127.0.0.1", tp_listener_port(l));
     tnet_expect(p, EV_OPENED, 5000, NULL);
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fd); /* RST */
+    tnet_reset(fd);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_RESET);
-    assert_int_equal(closed_of(&r)->error, -ECONNRESET);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_RESET);
+    assert_int_equal(tnet_closed_of(&r)->error, -ECONNRESET);
     tnet_expect(p, EV_TERMINATE, 5000, &r);
-    assert_int_equal(int_of(&r), TP_EXIT_NORMAL);
+    assert_int_equal(tnet_int_of(&r), TP_EXIT_NORMAL);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
@@ -75,7 +56,7 @@ test_net_peer_shutdown_closes_after_flush(void **state)
     assert_memory_equal(buf, "request", 7);
     assert_int_equal(tnet_wait_eof(fd, 5000), 0);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
     close(fd);
     tpt_probe_free(p);
     tpt_finish(rt);
@@ -109,13 +90,13 @@ test_net_half_close_by_peer(void **state)
     /* Still open for writing: the answer goes out, then we close. */
     assert_int_equal(tp_runtime_send(rt, actor, CMD_SEND, "resp", 4), 0);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), 0);
+    assert_int_equal(tnet_int_of(&r), 0);
     assert_int_equal(tp_runtime_send(rt, actor, CMD_CLOSE, NULL, 0), 0);
     assert_int_equal(tnet_read_n(fd, buf, 4, 5000), 4);
     assert_memory_equal(buf, "resp", 4);
     assert_int_equal(tnet_wait_eof(fd, 5000), 0);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
     close(fd);
     tpt_probe_free(p);
     tpt_finish(rt);
@@ -141,7 +122,7 @@ test_net_half_close_by_server(void **state)
     tnet_expect(p, EV_OTHER, 5000, NULL);
     assert_int_equal(tp_runtime_send(rt, actor, CMD_SHUTDOWN, NULL, 0), 0);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), 0);
+    assert_int_equal(tnet_int_of(&r), 0);
     /* The client reads what was sent, then the end of the stream ... */
     assert_int_equal(tnet_read_n(fd, buf, 3, 5000), 3);
     assert_memory_equal(buf, "bye", 3);
@@ -153,10 +134,10 @@ test_net_half_close_by_server(void **state)
     /* Sending after the shutdown fails. */
     assert_int_equal(tp_runtime_send(rt, actor, CMD_SEND, "x", 1), 0);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), -EPIPE);
+    assert_int_equal(tnet_int_of(&r), -EPIPE);
     close(fd);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
@@ -191,7 +172,7 @@ test_net_idle_timeout(void **state)
     tnet_expect(p, EV_CLOSED, 5000, &r);
     print_message("closed %llu ms after the last byte (timeout %u)\n",
                   (unsigned long long)(tnet_ms() - last), idle);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_TIMEOUT);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_TIMEOUT);
     assert_true(tnet_ms() - last >= idle);
     assert_int_equal(tnet_wait_eof(fd, 5000), 0);
     close(fd);
@@ -217,7 +198,7 @@ test_net_actor_crash_closes_socket(void **state)
     tnet_expect(p, EV_OPENED, 5000, NULL);
     tnet_write_all(fd, "crash", 5);
     tnet_expect(p, EV_TERMINATE, 5000, &r);
-    assert_int_equal(int_of(&r), TP_EXIT_CRASH);
+    assert_int_equal(tnet_int_of(&r), TP_EXIT_CRASH);
     assert_int_equal(tnet_wait_eof(fd, 5000), 0);
     close(fd);
     /* Killed from outside. */
@@ -258,19 +239,19 @@ exit_on_close_case(bool exit_on_close)
     memset(big, 'b', 100000);
     assert_int_equal(tp_runtime_send(rt, actor, CMD_SEND, big, 100000), 0);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), 0);
+    assert_int_equal(tnet_int_of(&r), 0);
     assert_int_equal(tp_runtime_send(rt, actor, CMD_CLOSE, NULL, 0), 0);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), 0);
+    assert_int_equal(tnet_int_of(&r), 0);
     /* Queued bytes are flushed before the close. */
     assert_int_equal(tnet_read_n(fd, in, 100000, 5000), 100000);
     assert_memory_equal(in, big, 100000);
     assert_int_equal(tnet_wait_eof(fd, 5000), 0);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
     if (exit_on_close) {
         tnet_expect(p, EV_TERMINATE, 5000, &r);
-        assert_int_equal(int_of(&r), TP_EXIT_NORMAL);
+        assert_int_equal(tnet_int_of(&r), TP_EXIT_NORMAL);
     } else {
         assert_int_equal(tpt_probe_wait(p, EV_TERMINATE, 200, NULL),
                          -ETIMEDOUT);
@@ -278,7 +259,7 @@ exit_on_close_case(bool exit_on_close)
         /* Its handle is dead. */
         assert_int_equal(tp_runtime_send(rt, actor, CMD_SEND, "x", 1), 0);
         tnet_expect(p, EV_OTHER, 5000, &r);
-        assert_int_equal(int_of(&r), -ENOTCONN);
+        assert_int_equal(tnet_int_of(&r), -ENOTCONN);
     }
     close(fd);
     free(big);
@@ -304,21 +285,6 @@ test_net_close_local_keep_actor(void **state)
 /* ---------------------------------------------------------------------- */
 /* Write limits                                                           */
 
-static int
-small_rcvbuf_client(uint16_t port)
-{
-    struct sockaddr_in in;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = 4096;
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_port = htons(port);
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    return fd;
-}
-
 static void
 test_net_client_never_reads(void **state)
 {
@@ -337,7 +303,7 @@ test_net_client_never_reads(void **state)
     o.conn.write_high = 256 * 1024;
     o.conn.write_limit = 1024 * 1024;
     l = tnet_listen(rt, &cfg, &o);
-    fd = small_rcvbuf_client(tp_listener_port(l));
+    fd = tnet_connect_rcvbuf(tp_listener_port(l), 4096);
     tnet_expect(p, EV_OPENED, 5000, &r);
     rss0 = tnet_rss();
     assert_int_equal(tp_runtime_send(rt, r.from, CMD_FLOOD, &chunks, 4), 0);
@@ -345,15 +311,15 @@ test_net_client_never_reads(void **state)
     assert_true(((tp_tcp_write_state *)r.data)->queued > 256 * 1024);
     /* The sends stopped at the limit ... */
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), -ENOBUFS);
+    assert_int_equal(tnet_int_of(&r), -ENOBUFS);
     /* ... and the connection was closed with that reason. */
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_WRITE_LIMIT);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_WRITE_LIMIT);
     rss1 = tnet_rss();
     print_message("rss growth %lld KiB, %llu bytes written\n",
                   (long long)(rss1 - rss0) / 1024,
-                  (unsigned long long)closed_of(&r)->bytes_out);
-    assert_true(closed_of(&r)->bytes_out < 12u << 20);
+                  (unsigned long long)tnet_closed_of(&r)->bytes_out);
+    assert_true(tnet_closed_of(&r)->bytes_out < 12u << 20);
     assert_true(rss1 < rss0 + (16u << 20));
     close(fd);
     tpt_probe_free(p);
@@ -379,12 +345,12 @@ test_net_write_blocked_then_drained(void **state)
     o.conn.write_low = 32 * 1024;
     o.conn.write_limit = 64u << 20;
     l = tnet_listen(rt, &cfg, &o);
-    fd = small_rcvbuf_client(tp_listener_port(l));
+    fd = tnet_connect_rcvbuf(tp_listener_port(l), 4096);
     tnet_expect(p, EV_OPENED, 5000, &r);
     assert_int_equal(tp_runtime_send(rt, r.from, CMD_FLOOD, &chunks, 4), 0);
     tnet_expect(p, EV_BLOCKED, 5000, NULL);
     tnet_expect(p, EV_OTHER, 5000, &r);
-    assert_int_equal(int_of(&r), 1); /* queued, over the high mark */
+    assert_int_equal(tnet_int_of(&r), 1); /* queued, over the high mark */
     assert_int_equal(tnet_read_n(fd, in, 8u << 20, 20000), 8u << 20);
     tnet_expect(p, EV_DRAINED, 5000, &r);
     assert_true(((tp_tcp_write_state *)r.data)->queued <= 32 * 1024);
@@ -398,37 +364,6 @@ test_net_write_blocked_then_drained(void **state)
 /* ---------------------------------------------------------------------- */
 /* Drain and stop                                                         */
 
-struct conn_req {
-    tp_connect_opts o;
-    tp_conn conn;
-    int result;
-};
-
-static void
-connect_fn(tp_ctx *ctx, void *arg)
-{
-    struct conn_req *cr = arg;
-
-    cr->result = tp_tcp_connect(ctx, &cr->o, &cr->conn);
-}
-
-static int
-raw_listener(uint16_t *port)
-{
-    struct sockaddr_in in;
-    socklen_t len = sizeof(in);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    getsockname(fd, (struct sockaddr *)&in, &len);
-    *port = ntohs(in.sin_port);
-    return fd;
-}
-
 static void
 test_net_drain_with_deadline(void **state)
 {
@@ -438,7 +373,7 @@ test_net_drain_with_deadline(void **state)
     struct tnet_cfg cfg = {.probe = tpt_probe_pid(p)};
     tp_listener *l = tnet_listen(rt, &cfg, NULL);
     tp_listener_info info;
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     int fds[3], lfd, afd;
     uint64_t t0;
     uint16_t port;
@@ -451,11 +386,11 @@ test_net_drain_with_deadline(void **state)
     }
     /* An outbound connection whose owner ignores TP_MSG_TCP_DRAIN and
      * whose peer never closes: only the deadline ends it. */
-    lfd = raw_listener(&port);
+    lfd = tnet_raw_listener(&port, 8);
     tp_connect_opts_init(&cr.o);
     cr.o.address = "127.0.0.1";
     cr.o.port = port;
-    tpt_probe_do(owner, connect_fn, &cr);
+    tpt_probe_do(owner, tnet_connect_fn, &cr);
     tnet_expect(owner, TP_MSG_TCP_CONNECTED, 5000, NULL);
     afd = accept(lfd, NULL, NULL);
     t0 = tnet_ms();
@@ -465,13 +400,13 @@ test_net_drain_with_deadline(void **state)
     for (int i = 0; i < 3; i++) {
         tnet_expect(p, EV_DRAIN, 5000, NULL);
         tnet_expect(p, EV_CLOSED, 5000, &r);
-        assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+        assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
         assert_int_equal(tnet_wait_eof(fds[i], 5000), 0);
         close(fds[i]);
     }
     tnet_expect(owner, TP_MSG_TCP_DRAIN, 5000, NULL);
     tnet_expect(owner, TP_MSG_TCP_CLOSED, 5000, &r);
-    assert_int_equal(closed_of(&r)->reason, TP_NET_CLOSE_DRAIN);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_DRAIN);
     /* No longer accepting. */
     tp_listener_get_info(l, &info);
     assert_string_equal(info.state, "closed");

@@ -60,7 +60,7 @@ test_net_echo_sizes_1b_to_8mib(void **state)
     struct sockaddr_in me;
     socklen_t len = sizeof(me);
     struct ev_opened *op;
-    tp_tcp_closed *cl;
+    const tp_tcp_closed *cl;
     tpt_rec r;
     int fd;
 
@@ -77,12 +77,12 @@ test_net_echo_sizes_1b_to_8mib(void **state)
     echo_sizes(fd);
     close(fd);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    cl = (tp_tcp_closed *)r.data;
+    cl = tnet_closed_of(&r);
     assert_int_equal(cl->reason, TP_NET_CLOSE_PEER);
     assert_true(cl->bytes_in == cl->bytes_out && cl->bytes_in > (9u << 20));
     /* exit_on_close: the actor ends normally once told. */
     tnet_expect(p, EV_TERMINATE, 5000, &r);
-    assert_int_equal(*(int *)r.data, TP_EXIT_NORMAL);
+    assert_int_equal(tnet_int_of(&r), TP_EXIT_NORMAL);
     assert_int_equal(tp_listener_close(l), 0);
     assert_int_equal(tp_listener_close(l), -EINVAL);
     tpt_probe_free(p);
@@ -163,10 +163,7 @@ connect_async(uint16_t port)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
     assert_true(fd >= 0);
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_port = htons(port);
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    tnet_loopback(&in, port);
     if (connect(fd, (struct sockaddr *)&in, sizeof(in)) != 0)
         assert_int_equal(errno, EINPROGRESS);
     return fd;
@@ -406,24 +403,10 @@ test_net_send_from_other_scheduler_and_blob(void **state)
 /* ---------------------------------------------------------------------- */
 /* Outbound connections                                                   */
 
-struct conn_req {
-    tp_connect_opts o;
-    tp_conn conn;
-    int result;
-};
-
-static void
-connect_fn(tp_ctx *ctx, void *arg)
-{
-    struct conn_req *cr = arg;
-
-    cr->result = tp_tcp_connect(ctx, &cr->o, &cr->conn);
-}
-
 static void
 send_fn(tp_ctx *ctx, void *arg)
 {
-    struct conn_req *cr = arg;
+    struct tnet_conn_req *cr = arg;
 
     cr->result = tp_tcp_send(ctx, cr->conn, "hello", 5);
 }
@@ -431,7 +414,7 @@ send_fn(tp_ctx *ctx, void *arg)
 static void
 close_fn(tp_ctx *ctx, void *arg)
 {
-    struct conn_req *cr = arg;
+    struct tnet_conn_req *cr = arg;
 
     cr->result = tp_tcp_close(ctx, cr->conn);
 }
@@ -444,7 +427,7 @@ test_net_connect_echo_and_close(void **state)
     tpt_probe *client = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.probe = tpt_probe_pid(server), .echo = true};
     tp_listener *l = tnet_listen(rt, &cfg, NULL);
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     tp_tcp_connected *cd;
     tpt_rec r;
 
@@ -452,7 +435,7 @@ test_net_connect_echo_and_close(void **state)
     tp_connect_opts_init(&cr.o);
     cr.o.address = "127.0.0.1";
     cr.o.port = tp_listener_port(l);
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     assert_int_equal(cr.result, 0);
     /* Sends made before the connection is up are queued. */
     tpt_probe_do(client, send_fn, &cr);
@@ -469,9 +452,9 @@ test_net_connect_echo_and_close(void **state)
     tpt_probe_do(client, close_fn, &cr);
     assert_int_equal(cr.result, 0);
     tnet_expect(client, TP_MSG_TCP_CLOSED, 5000, &r);
-    assert_int_equal(((tp_tcp_closed *)r.data)->reason, TP_NET_CLOSE_LOCAL);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
     tnet_expect(server, EV_CLOSED, 5000, &r);
-    assert_int_equal(((tp_tcp_closed *)r.data)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
     /* The handle is dead now. */
     tpt_probe_do(client, send_fn, &cr);
     assert_int_equal(cr.result, -ENOTCONN);
@@ -480,40 +463,15 @@ test_net_connect_echo_and_close(void **state)
     tpt_finish(rt);
 }
 
-static uint16_t
-closed_port(void)
-{
-    struct sockaddr_in in;
-    socklen_t len = sizeof(in);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    uint16_t port;
-
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    getsockname(fd, (struct sockaddr *)&in, &len);
-    port = ntohs(in.sin_port);
-    close(fd); /* nobody listens there now */
-    return port;
-}
-
 /* A listening socket whose backlog is full: further SYNs are dropped, so
  * a connect neither succeeds nor fails until its timeout. */
 static int
 full_backlog(uint16_t *port, int *extra, int nextra)
 {
     struct sockaddr_in in;
-    socklen_t len = sizeof(in);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = tnet_raw_listener(port, 0);
 
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    assert_int_equal(listen(fd, 0), 0);
-    getsockname(fd, (struct sockaddr *)&in, &len);
-    *port = ntohs(in.sin_port);
+    tnet_loopback(&in, *port);
     for (int i = 0; i < nextra; i++) {
         extra[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(extra[i], (struct sockaddr *)&in, sizeof(in));
@@ -529,7 +487,7 @@ test_net_connect_unix(void **state)
     tpt_probe *client = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.echo = true};
     char dir[] = "/tmp/tp-net-XXXXXX", path[128];
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     tp_listen_opts o;
     tp_listener *l = NULL;
     tpt_rec r;
@@ -542,7 +500,7 @@ test_net_connect_unix(void **state)
     assert_int_equal(tp_unix_listen(rt, &o, &l), 0);
     tp_connect_opts_init(&cr.o);
     cr.o.path = path;
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     assert_int_equal(cr.result, 0);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
@@ -551,7 +509,7 @@ test_net_connect_unix(void **state)
     assert_memory_equal(r.data, "hello", 5);
     /* A path nobody listens on fails at once. */
     snprintf(path, sizeof(path), "%s/none.sock", dir);
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     assert_int_equal(((tp_tcp_connected *)r.data)->error, -ENOENT);
     tp_listener_close(l);
@@ -565,7 +523,7 @@ test_net_connect_refused_and_timeout(void **state)
 {
     tp_runtime *rt = tpt_runtime(2);
     tpt_probe *client = tpt_probe_new(rt, false);
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     int extra[4], lfd;
     uint16_t port;
     uint64_t t0;
@@ -574,14 +532,14 @@ test_net_connect_refused_and_timeout(void **state)
     (void)state;
     tp_connect_opts_init(&cr.o);
     cr.o.address = "127.0.0.1";
-    cr.o.port = closed_port();
-    tpt_probe_do(client, connect_fn, &cr);
+    cr.o.port = tnet_closed_port();
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     assert_int_equal(cr.result, 0);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     assert_int_equal(((tp_tcp_connected *)r.data)->error, -ECONNREFUSED);
     /* Bad addresses fail at once. */
     cr.o.address = "localhost";
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     assert_int_equal(cr.result, -EINVAL);
     /* A connect that hangs ends at its timeout. */
     lfd = full_backlog(&port, extra, 4);
@@ -589,7 +547,7 @@ test_net_connect_refused_and_timeout(void **state)
     cr.o.port = port;
     cr.o.timeout_ms = 300;
     t0 = tnet_ms();
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     print_message("connect result %d after %llu ms\n",
                   ((tp_tcp_connected *)r.data)->error,
@@ -611,19 +569,19 @@ test_net_connect_owner_death_closes(void **state)
     tpt_probe *client = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.probe = tpt_probe_pid(server)};
     tp_listener *l = tnet_listen(rt, &cfg, NULL);
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     tpt_rec r;
 
     (void)state;
     tp_connect_opts_init(&cr.o);
     cr.o.address = "127.0.0.1";
     cr.o.port = tp_listener_port(l);
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     tnet_expect(server, EV_OPENED, 5000, NULL);
     tpt_probe_free(client); /* kills the owner */
     tnet_expect(server, EV_CLOSED, 5000, &r);
-    assert_int_equal(((tp_tcp_closed *)r.data)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
     tpt_probe_free(server);
     tpt_finish(rt);
 }
@@ -667,7 +625,7 @@ read_mode_case(tp_read_mode mode)
     assert_int_equal(tpt_probe_wait(p, EV_CLOSED, 200, NULL), -ETIMEDOUT);
     assert_int_equal(tp_runtime_send(rt, actor, CMD_ACTIVATE, NULL, 0), 0);
     tnet_expect(p, EV_CLOSED, 5000, &r);
-    assert_int_equal(((tp_tcp_closed *)r.data)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
     tpt_probe_free(p);
     tpt_finish(rt);
 }

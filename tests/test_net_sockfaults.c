@@ -26,37 +26,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const tp_tcp_closed *
-closed_of(const tpt_rec *r)
-{
-    return (const tp_tcp_closed *)r->data;
-}
-
-static int
-int_of(const tpt_rec *r)
-{
-    int32_t v;
-
-    memcpy(&v, r->data, sizeof(v));
-    return v;
-}
-
-static uint16_t
-local_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
 /* The server's end of the client socket cfd: same process, so it is one of
  * our descriptors, the one whose peer is cfd's local address. */
 static int
 server_end_of(int cfd)
 {
-    uint16_t want = local_port(cfd);
+    uint16_t want = tnet_local_port(cfd);
 
     for (int fd = 3; fd < 4096; fd++) {
         struct sockaddr_in a;
@@ -117,7 +92,6 @@ test_sockfault_peer_reset_mid_write(void **state)
     tpt_probe *p = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.probe = tpt_probe_pid(p)};
     uint32_t chunks = 256; /* 16 MiB */
-    struct linger lg = {1, 0};
     int fd, rc;
     tp_listen_opts o;
     tp_listener *l;
@@ -137,19 +111,18 @@ test_sockfault_peer_reset_mid_write(void **state)
         assert_int_equal(tp_runtime_send(rt, conn, CMD_FLOOD, &chunks, 4), 0);
         /* Read a little of it, then reset while the server still writes. */
         assert_int_equal(tnet_read_n(fd, buf, sizeof(buf), 5000), sizeof(buf));
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        close(fd);
+        tnet_reset(fd);
         drop_others(p, EV_CLOSED, 5000, &r);
-        rc = closed_of(&r)->reason;
+        rc = tnet_closed_of(&r)->reason;
         print_message("round %d: closed reason %d error %d after %llu bytes\n",
-                      round, rc, closed_of(&r)->error,
-                      (unsigned long long)closed_of(&r)->bytes_out);
+                      round, rc, tnet_closed_of(&r)->error,
+                      (unsigned long long)tnet_closed_of(&r)->bytes_out);
         assert_true(rc == TP_NET_CLOSE_RESET || rc == TP_NET_CLOSE_ERROR);
-        assert_true(closed_of(&r)->error == -ECONNRESET ||
-                    closed_of(&r)->error == -EPIPE);
-        assert_true(closed_of(&r)->bytes_out < (uint64_t)chunks * 65536);
+        assert_true(tnet_closed_of(&r)->error == -ECONNRESET ||
+                    tnet_closed_of(&r)->error == -EPIPE);
+        assert_true(tnet_closed_of(&r)->bytes_out < (uint64_t)chunks * 65536);
         drop_others(p, EV_TERMINATE, 5000, &r);
-        assert_int_equal(int_of(&r), TP_EXIT_NORMAL);
+        assert_int_equal(tnet_int_of(&r), TP_EXIT_NORMAL);
     }
     /* The listener still serves. */
     fd = tnet_connect("127.0.0.1", tp_listener_port(l));
@@ -173,21 +146,6 @@ static uint8_t
 pattern(uint64_t i)
 {
     return (uint8_t)((i * 131u + (i >> 11)) % 251u);
-}
-
-static int
-tiny_rcvbuf_client(uint16_t port)
-{
-    struct sockaddr_in in;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), sz = 2048;
-
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-    memset(&in, 0, sizeof(in));
-    in.sin_family = AF_INET;
-    in.sin_port = htons(port);
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    return fd;
 }
 
 /* Reads everything slowly (small reads, a pause every few), checking the
@@ -238,7 +196,7 @@ test_sockfault_short_writes_in_order(void **state)
     o.conn.write_low = 64 * 1024;
     o.conn.write_limit = 16u << 20;
     l = tnet_listen(rt, &cfg, &o);
-    fd = tiny_rcvbuf_client(tp_listener_port(l));
+    fd = tnet_connect_rcvbuf(tp_listener_port(l), 2048);
     tnet_expect(p, EV_OPENED, 5000, &r);
     conn = r.from;
     sfd = server_end_of(fd);
@@ -258,8 +216,8 @@ test_sockfault_short_writes_in_order(void **state)
      * kernel took the bytes a little at a time) and the queue drained. */
     for (int n = 0; n < PIECES; n++) {
         drop_others(p, EV_OTHER, 5000, &r);
-        assert_true(int_of(&r) == 0 || int_of(&r) == 1);
-        over_high += int_of(&r);
+        assert_true(tnet_int_of(&r) == 0 || tnet_int_of(&r) == 1);
+        over_high += tnet_int_of(&r);
     }
     while (tpt_probe_wait(p, 0, 200, &r) == 0)
         blocked += r.type == EV_BLOCKED || r.type == EV_DRAINED;
@@ -273,34 +231,6 @@ test_sockfault_short_writes_in_order(void **state)
 
 /* ---------------------------------------------------------------------- */
 
-static uint16_t
-closed_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in in = {.sin_family = AF_INET,
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    uint16_t port;
-
-    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
-    port = local_port(fd);
-    close(fd);
-    return port;
-}
-
-struct conn_req {
-    tp_connect_opts o;
-    tp_conn conn;
-    int result;
-};
-
-static void
-connect_fn(tp_ctx *ctx, void *arg)
-{
-    struct conn_req *cr = arg;
-
-    cr->result = tp_tcp_connect(ctx, &cr->o, &cr->conn);
-}
-
 static void
 test_sockfault_connect_refused_repeatedly(void **state)
 {
@@ -308,16 +238,16 @@ test_sockfault_connect_refused_repeatedly(void **state)
     tpt_probe *client = tpt_probe_new(rt, false);
     struct tnet_cfg cfg = {.echo = true};
     int fds0 = -1;
-    struct conn_req cr;
+    struct tnet_conn_req cr;
     tp_listener *l;
     tpt_rec r;
 
     (void)state;
     tp_connect_opts_init(&cr.o);
     cr.o.address = "127.0.0.1";
-    cr.o.port = closed_port();
+    cr.o.port = tnet_closed_port();
     for (int i = 0; i < 50; i++) {
-        tpt_probe_do(client, connect_fn, &cr);
+        tpt_probe_do(client, tnet_connect_fn, &cr);
         assert_int_equal(cr.result, 0);
         tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
         assert_int_equal(((tp_tcp_connected *)r.data)->error, -ECONNREFUSED);
@@ -331,7 +261,7 @@ test_sockfault_connect_refused_repeatedly(void **state)
     assert_int_equal(open_sockets(), fds0);
     l = tnet_listen(rt, &cfg, NULL);
     cr.o.port = tp_listener_port(l);
-    tpt_probe_do(client, connect_fn, &cr);
+    tpt_probe_do(client, tnet_connect_fn, &cr);
     assert_int_equal(cr.result, 0);
     tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
     assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);

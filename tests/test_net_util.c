@@ -235,6 +235,103 @@ tnet_connect_unix(const char *path)
     return fd;
 }
 
+int
+tnet_connect_rcvbuf(uint16_t port, int rcvbuf)
+{
+    struct sockaddr_in in;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    tnet_loopback(&in, port);
+    assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+    return fd;
+}
+
+void
+tnet_reset(int fd)
+{
+    struct linger lg = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+void
+tnet_loopback(struct sockaddr_in *in, uint16_t port)
+{
+    memset(in, 0, sizeof(*in));
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+uint16_t
+tnet_local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+/* A socket bound to 127.0.0.1, port 0. */
+static int
+bound_socket(void)
+{
+    struct sockaddr_in in;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    tnet_loopback(&in, 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&in, sizeof(in)), 0);
+    return fd;
+}
+
+uint16_t
+tnet_closed_port(void)
+{
+    int fd = bound_socket();
+    uint16_t port = tnet_local_port(fd);
+
+    close(fd); /* nobody listens there now */
+    return port;
+}
+
+int
+tnet_raw_listener(uint16_t *port, int backlog)
+{
+    int fd = bound_socket();
+
+    assert_int_equal(listen(fd, backlog), 0);
+    *port = tnet_local_port(fd);
+    return fd;
+}
+
+void
+tnet_connect_fn(tp_ctx *ctx, void *arg)
+{
+    struct tnet_conn_req *cr = arg;
+
+    cr->result = tp_tcp_connect(ctx, &cr->o, &cr->conn);
+}
+
+int
+tnet_int_of(const tpt_rec *r)
+{
+    int32_t v;
+
+    memcpy(&v, r->data, sizeof(v));
+    return v;
+}
+
+const tp_tcp_closed *
+tnet_closed_of(const tpt_rec *r)
+{
+    return (const tp_tcp_closed *)r->data;
+}
+
 void
 tnet_write_all(int fd, const void *p, size_t n)
 {

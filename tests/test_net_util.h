@@ -8,6 +8,7 @@
 
 #include "testutil.h"
 
+#include <netinet/in.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 
@@ -73,6 +74,35 @@ void tnet_opts(tp_listen_opts *o, struct tnet_cfg *cfg);
 /* Blocking client sockets (loopback). */
 int tnet_connect(const char *addr, uint16_t port);
 int tnet_connect_unix(const char *path);
+/* Connects to 127.0.0.1:port with SO_RCVBUF set to rcvbuf first: a small
+ * receive window, so the server's writes back up sooner (asserts). */
+int tnet_connect_rcvbuf(uint16_t port, int rcvbuf);
+/* Closes fd with a reset (SO_LINGER 0): the peer sees RST, not FIN. */
+void tnet_reset(int fd);
+
+/* Fills in 127.0.0.1:port. */
+void tnet_loopback(struct sockaddr_in *in, uint16_t port);
+/* The local port of a bound socket (asserts). */
+uint16_t tnet_local_port(int fd);
+/* A port of 127.0.0.1 nobody listens on (bound, then closed). */
+uint16_t tnet_closed_port(void);
+/* A plain listening socket on 127.0.0.1 (port 0, the given backlog);
+ * *port gets the port it was given (asserts). */
+int tnet_raw_listener(uint16_t *port, int backlog);
+
+/* An outbound connect made from inside a probe: tpt_probe_do(probe,
+ * tnet_connect_fn, &req) calls tp_tcp_connect(o) and keeps its result. */
+struct tnet_conn_req {
+    tp_connect_opts o;
+    tp_conn conn;
+    int result;
+};
+void tnet_connect_fn(tp_ctx *ctx, void *arg);
+
+/* The payload of an EV_OTHER / EV_TERMINATE record (an int32_t). */
+int tnet_int_of(const tpt_rec *r);
+/* The payload of an EV_CLOSED or TP_MSG_TCP_CLOSED record. */
+const tp_tcp_closed *tnet_closed_of(const tpt_rec *r);
 /* Writes everything (asserts). */
 void tnet_write_all(int fd, const void *p, size_t n);
 /* Reads exactly n bytes within timeout_ms; returns bytes read (< n on
