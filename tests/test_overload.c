@@ -236,19 +236,24 @@ phase_never_read(void)
         fd[i] = tnet_connect("127.0.0.1", tp_listener_port(l));
         fcntl(fd[i], F_SETFL, O_NONBLOCK);
     }
-    /* Each sends up to 16 MiB and reads nothing. */
-    for (int round = 0; round < 256; round++) {
+    /* Each keeps sending and reads nothing, until the server cuts it off
+     * (or a deadline: a slow sanitizer build needs longer to fill the
+     * kernel's buffers and then the 1 MiB write limit). */
+    for (uint64_t end = tnet_ms() + 20000u * tpt_slow(), open = DEAF_N;
+         open > 0 && tnet_ms() < end;) {
         for (int i = 0; i < DEAF_N; i++)
             if (fd[i] >= 0 &&
                 send(fd[i], chunk, sizeof(chunk), MSG_NOSIGNAL) < 0 &&
                 errno != EAGAIN) {
                 close(fd[i]); /* cut off by the server */
                 fd[i] = -1;
+                open--;
             }
         tpt_sleep_ms(1);
     }
     for (int n = 0; n < DEAF_N; n++) {
-        assert_int_equal(tpt_probe_wait(p, EV_CLOSED, 10000, &r), 0);
+        assert_int_equal(tpt_probe_wait(p, EV_CLOSED, 10000u * tpt_slow(), &r),
+                         0);
         limit_closes +=
             ((const tp_tcp_closed *)r.data)->reason == TP_NET_CLOSE_WRITE_LIMIT;
     }
