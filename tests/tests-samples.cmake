@@ -1,0 +1,26 @@
+# The samples (samples/), each driven as a program over loopback (label
+# sample), and the guide's example programs (docs/examples/guide_*.c).
+# The samples exist only with TP_BUILD_SAMPLES=ON (the sanitizer builds
+# turn it off); the guide's examples use the library alone.
+add_library(tp_sample_testlib STATIC
+  ${CMAKE_CURRENT_SOURCE_DIR}/test_sample_util.c)
+target_link_libraries(tp_sample_testlib PUBLIC PkgConfig::CMOCKA)
+
+if(TP_BUILD_SAMPLES)
+  # tp_sample_test(<name> <sample>... TIMEOUT <s>): test_sample_<name>.c
+  # gets TROUPE_<SAMPLE>="<path of troupe-<sample>>" for each sample.
+  function(tp_sample_test name)
+    cmake_parse_arguments(S "" "TIMEOUT" "SAMPLES;EXTRA" ${ARGN})
+    tp_add_test(sample_${name} LABELS sample net ${S_EXTRA}
+      TIMEOUT ${S_TIMEOUT} LIBS tp_sample_testlib)
+    foreach(s ${S_SAMPLES})
+      string(TOUPPER ${s} S_UP)
+      target_compile_definitions(test_sample_${name} PRIVATE
+        TROUPE_${S_UP}="$<TARGET_FILE:troupe-${s}>")
+      add_dependencies(test_sample_${name} troupe-${s})
+    endforeach()
+  endfunction()
+
+  tp_sample_test(echo SAMPLES echo TIMEOUT 120)
+  tp_sample_test(chat SAMPLES chat TIMEOUT 120)
+endif()
