@@ -23,4 +23,6 @@ if(TP_BUILD_SAMPLES)
 
   tp_sample_test(echo SAMPLES echo TIMEOUT 120)
   tp_sample_test(chat SAMPLES chat TIMEOUT 120)
+  tp_sample_test(http SAMPLES http TIMEOUT 120)
+  tp_sample_test(idle SAMPLES idle TIMEOUT 120)
 endif()
