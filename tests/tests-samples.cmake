@@ -25,4 +25,8 @@ if(TP_BUILD_SAMPLES)
   tp_sample_test(chat SAMPLES chat TIMEOUT 120)
   tp_sample_test(http SAMPLES http TIMEOUT 120)
   tp_sample_test(idle SAMPLES idle TIMEOUT 120)
+  tp_sample_test(demo SAMPLES demo TIMEOUT 120 EXTRA console)
+  target_compile_definitions(test_sample_demo PRIVATE
+    TROUPECTL="$<TARGET_FILE:troupectl>")
+  add_dependencies(test_sample_demo troupectl)
 endif()
