@@ -30,3 +30,15 @@ if(TP_BUILD_SAMPLES)
     TROUPECTL="$<TARGET_FILE:troupectl>")
   add_dependencies(test_sample_demo troupectl)
 endif()
+
+# The guide's programs, run and checked by test_sample_guide.c.
+include(${PROJECT_SOURCE_DIR}/docs/examples/guide.cmake)
+tp_add_test(sample_guide LABELS sample net console TIMEOUT 120
+  LIBS tp_sample_testlib)
+target_compile_definitions(test_sample_guide PRIVATE
+  GUIDE_DIR="${CMAKE_BINARY_DIR}/docs/examples"
+  TROUPECTL="$<TARGET_FILE:troupectl>")
+add_dependencies(test_sample_guide troupectl)
+foreach(g ${TP_GUIDE_EXAMPLES})
+  add_dependencies(test_sample_guide guide_${g})
+endforeach()
