@@ -31,6 +31,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# docs/GUIDE.md's C blocks are cut from docs/examples/guide_*.c (which
+# the test sample_guide builds and runs): each must still be there verbatim.
+python3 - <<'PY' || exit 1
+import glob, re, sys
+guide = open("docs/GUIDE.md").read()
+src = "".join(open(f).read() for f in sorted(glob.glob("docs/examples/guide_*.c")))
+stale = [b for b in re.findall(r"```c\n(.*?)```", guide, re.S) if b not in src]
+for b in stale:
+    print("test-samples: docs/GUIDE.md block not in docs/examples/guide_*.c:\n" + b[:200])
+sys.exit(1 if stale else 0)
+PY
+echo "test-samples: docs/GUIDE.md code matches docs/examples/guide_*.c"
+
 # shellcheck disable=SC2086 # TP_DEMO_ARGS is a word list
 bash scripts/demo.sh ${TP_DEMO_ARGS:-} >"$OUT" 2>&1 &
 PID=$! # demo.sh execs the demo: the same process
