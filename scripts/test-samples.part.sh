@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Part of scripts/test-all.sh (the CI): the README's demo command, run as a
-# user would. `bash scripts/demo.sh` is started in the background; once it
+# Part of scripts/test-all.sh (the CI). First checks that the C blocks of
+# docs/GUIDE.md are still cut verbatim from docs/examples/guide_*.c (which
+# ctest builds and runs). Then the README's demo command, run as a user
+# would. `bash scripts/demo.sh` is started in the background; once it
 # prints its READY lines the script probes it with `troupectl stats`, the
 # HTTP service and the dashboard (/metrics), then sends SIGINT and
 # requires exit status 0. Everything is bounded in time; on any failure the
