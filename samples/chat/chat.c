@@ -66,8 +66,8 @@ chat_tree(tp_sup_spec *top, tp_child_spec kids[2], tp_sup_spec *rooms,
     rooms->period_ms = 10000;
 
     tp_sup_spec_init(conns, TP_DYNAMIC);
-    tp_child_spec_init(&conns->child_template, "member",
-                       &chat_member_behaviour, NULL);
+    tp_child_spec_init(&conns->child_template, "member", &chat_member_behaviour,
+                       NULL);
     conns->child_template.restart = TP_TEMPORARY;
 
     tp_child_spec_init(&kids[0], "rooms", &tp_supervisor_behaviour, rooms);

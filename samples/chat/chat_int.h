@@ -11,10 +11,10 @@
 
 #include <pthread.h>
 
-#define CHAT_MAX_ROOMS  100  /* rooms the server will ever create */
-#define CHAT_MAX_MEMBERS 1000 /* members one room accepts */
-#define CHAT_ROOMS_SUP  "chat.rooms" /* registered name of the rooms' sup */
-#define CHAT_CONNS_SUP  "chat.conns" /* ... and of the connections' */
+#define CHAT_MAX_ROOMS   100          /* rooms the server will ever create */
+#define CHAT_MAX_MEMBERS 1000         /* members one room accepts */
+#define CHAT_ROOMS_SUP   "chat.rooms" /* registered name of the rooms' sup */
+#define CHAT_CONNS_SUP   "chat.conns" /* ... and of the connections' */
 
 /* Message types of the chat (application types: small numbers). */
 enum {

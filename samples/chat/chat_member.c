@@ -17,8 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REJOIN_DELAY_MS 20  /* between looks for a restarted room */
-#define REJOIN_TRIES    50  /* then the member starts the room itself */
+#define REJOIN_DELAY_MS 20 /* between looks for a restarted room */
+#define REJOIN_TRIES    50 /* then the member starts the room itself */
 #define START_TIMEOUT   5000
 
 struct member {
@@ -151,12 +151,12 @@ on_room_down(tp_ctx *ctx, struct member *m, const tp_msg *msg)
         ref != m->room_mon)
         return;
     if (!tp_exit_is_normal(&why))
-        say(ctx, m, "* #%s crashed (%s); its supervisor restarts it\n",
-            m->room, why.text ? why.text : tp_exit_kind_name(why.kind));
+        say(ctx, m, "* #%s crashed (%s); its supervisor restarts it\n", m->room,
+            why.text ? why.text : tp_exit_kind_name(why.kind));
     m->room_pid = TP_PID_NONE;
     m->rejoin_tries = 0;
-    tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL,
-                  0, NULL);
+    tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL, 0,
+                  NULL);
 }
 
 static void
@@ -170,8 +170,8 @@ on_rejoin(tp_ctx *ctx, struct member *m)
     if (pid != TP_PID_NONE)
         enter_room(ctx, m, pid, true);
     else if (++m->rejoin_tries < REJOIN_TRIES)
-        tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN,
-                      NULL, 0, NULL);
+        tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL,
+                      0, NULL);
     else
         start_room(ctx, m);
 }

@@ -2,7 +2,7 @@
  * samples/chat/chat_proto.h - the chat's wire format, with no sockets and
  * no actors: turning a byte stream into bounded lines, and a line into a
  * command. Pure functions, so they can be tested and fuzzed alone
- * (fuzz/fuzz_chat_line.c).
+ * (fuzz/fuzz_chat_proto.c).
  */
 #ifndef SAMPLE_CHAT_PROTO_H
 #define SAMPLE_CHAT_PROTO_H
@@ -22,8 +22,8 @@
  * make the server buffer more than CHAT_LINE_MAX bytes.
  */
 struct chat_frame {
-    uint32_t len;    /* bytes of the current line in buf */
-    bool skipping;   /* inside a line that was too long */
+    uint32_t len;  /* bytes of the current line in buf */
+    bool skipping; /* inside a line that was too long */
     char buf[CHAT_LINE_MAX];
 };
 

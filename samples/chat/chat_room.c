@@ -186,8 +186,8 @@ on_who(tp_ctx *ctx, struct room *r, const tp_msg *msg)
     size_t len = (size_t)snprintf(out, sizeof(out), "* in #%s:", r->name);
 
     for (size_t i = 0; i < r->n && len < sizeof(out) - 32; i++)
-        len += (size_t)snprintf(out + len, sizeof(out) - len, " %s",
-                                r->m[i].nick);
+        len +=
+            (size_t)snprintf(out + len, sizeof(out) - len, " %s", r->m[i].nick);
     if (len >= sizeof(out) - 32)
         len += (size_t)snprintf(out + len, sizeof(out) - len, " ...");
     out[len++] = '\n';

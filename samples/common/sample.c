@@ -86,8 +86,7 @@ set_option(struct sample_opts *o, const char *name, size_t nlen,
         o->console = val;
         return 0;
     }
-    if (is_opt(name, nlen, "port") &&
-        (v = parse_num(val, 0, 65535)) >= 0) {
+    if (is_opt(name, nlen, "port") && (v = parse_num(val, 0, 65535)) >= 0) {
         o->port = (int)v;
         return 0;
     }
@@ -96,8 +95,7 @@ set_option(struct sample_opts *o, const char *name, size_t nlen,
         o->http_port = (int)v;
         return 0;
     }
-    if (is_opt(name, nlen, "schedulers") &&
-        (v = parse_num(val, 0, 256)) >= 0) {
+    if (is_opt(name, nlen, "schedulers") && (v = parse_num(val, 0, 256)) >= 0) {
         o->schedulers = (unsigned)v;
         return 0;
     }
@@ -170,8 +168,8 @@ sample_fail(const struct sample_opts *o, const char *what, int err)
 }
 
 int
-sample_init(struct sample_opts *o, int argc, char **argv,
-            const char *service, int default_port, tp_runtime **rt)
+sample_init(struct sample_opts *o, int argc, char **argv, const char *service,
+            int default_port, tp_runtime **rt)
 {
     static char prog[64];
     tp_runtime_options ro;
@@ -204,8 +202,8 @@ sample_init(struct sample_opts *o, int argc, char **argv,
 /* ---- services ---------------------------------------------------------- */
 
 int
-sample_conn_supervisor(tp_runtime *rt, const char *id,
-                       const tp_behaviour *conn, tp_pid *out)
+sample_conn_supervisor(tp_runtime *rt, const char *id, const tp_behaviour *conn,
+                       tp_pid *out)
 {
     tp_sup_spec spec;
 
@@ -225,10 +223,9 @@ sample_ready(const char *service, const char *what)
 }
 
 int
-sample_listen(tp_runtime *rt, const struct sample_opts *o,
-              const char *service, int port, const tp_behaviour *b,
-              void *arg, tp_pid sup, const tp_conn_opts *conn,
-              tp_listener **out)
+sample_listen(tp_runtime *rt, const struct sample_opts *o, const char *service,
+              int port, const tp_behaviour *b, void *arg, tp_pid sup,
+              const tp_conn_opts *conn, tp_listener **out)
 {
     tp_listen_opts lo;
     tp_net_addr addr;

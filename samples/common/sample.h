@@ -25,12 +25,12 @@
 
 /** The command line every sample takes. */
 struct sample_opts {
-    const char *address; /* --address A: IP to listen on (127.0.0.1) */
-    int port;            /* --port N: 0 = any free port */
-    unsigned schedulers; /* --schedulers N: 0 = one per CPU */
-    const char *console; /* --console PATH: admin Unix socket, or NULL */
-    int http_port;       /* --http-port N: dashboard + metrics, -1 = off */
-    const char *name;    /* program name for messages ("troupe-echo") */
+    const char *address;     /* --address A: IP to listen on (127.0.0.1) */
+    int port;                /* --port N: 0 = any free port */
+    unsigned schedulers;     /* --schedulers N: 0 = one per CPU */
+    const char *console;     /* --console PATH: admin Unix socket, or NULL */
+    int http_port;           /* --http-port N: dashboard + metrics, -1 = off */
+    const char *name;        /* program name for messages ("troupe-echo") */
     struct tp_console *cons; /* the running console, if any */
 };
 

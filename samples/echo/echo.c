@@ -35,6 +35,5 @@ echo_start(tp_runtime *rt, const struct sample_opts *o, int port,
         return sample_fail(o, "echo supervisor", err);
     /* Default connection options: reading pauses while the actor is
      * behind, and a peer that never reads is cut off at 8 MiB queued. */
-    return sample_listen(rt, o, "echo", port, &echo_conn, NULL, sup, NULL,
-                         out);
+    return sample_listen(rt, o, "echo", port, &echo_conn, NULL, sup, NULL, out);
 }

@@ -38,9 +38,9 @@ stats_json(void *arg, char *buf, size_t cap)
     n = snprintf(buf, cap,
                  "{\"actors\":%llu,\"messages\":%llu,\"connections\":%llu,"
                  "\"accepted\":%llu,\"schedulers\":%u}",
-                 (unsigned long long)rs.actors,
-                 (unsigned long long)rs.messages, (unsigned long long)ns.conns,
-                 (unsigned long long)ns.accepted, tp_runtime_schedulers(rt));
+                 (unsigned long long)rs.actors, (unsigned long long)rs.messages,
+                 (unsigned long long)ns.conns, (unsigned long long)ns.accepted,
+                 tp_runtime_schedulers(rt));
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -48,8 +48,7 @@ static void
 on_data(tp_ctx *ctx, struct http_actor *a, const tp_msg *msg)
 {
     char date[40];
-    struct http_env env = {date, stats_json, tp_ctx_runtime(ctx), write_out,
-                           a};
+    struct http_env env = {date, stats_json, tp_ctx_runtime(ctx), write_out, a};
 
     http_date(date, sizeof(date));
     a->ctx = ctx;
@@ -91,8 +90,7 @@ http_start(tp_runtime *rt, const struct sample_opts *o, int port,
     tp_pid sup;
     int err;
 
-    if ((err = sample_conn_supervisor(rt, "http", &http_behaviour, &sup)) !=
-        0)
+    if ((err = sample_conn_supervisor(rt, "http", &http_behaviour, &sup)) != 0)
         return sample_fail(o, "http supervisor", err);
     tp_conn_opts_init(&co);
     co.idle_timeout_ms = KEEPALIVE_MS;

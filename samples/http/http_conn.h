@@ -3,7 +3,7 @@
  * with no sockets and no actors: bytes in, responses out. Parsing is
  * done by the http_parser library (Debian's libhttp-parser-dev); this file
  * adds the limits, the routes and the responses. The connection actor
- * (http.c) feeds it what it reads; fuzz/fuzz_http_request.c feeds it
+ * (http.c) feeds it what it reads; fuzz/fuzz_sample_http.c feeds it
  * anything.
  */
 #ifndef SAMPLE_HTTP_CONN_H
@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HTTP_URL_MAX     1024       /* longer target: 414 */
-#define HTTP_HEADERS_MAX (8 * 1024) /* more header bytes: 431 */
-#define HTTP_BODY_MAX    (64 * 1024) /* bigger body (ignored anyway): 413 */
-#define HTTP_RESPONSE_MAX 4096      /* largest response we build */
+#define HTTP_URL_MAX      1024        /* longer target: 414 */
+#define HTTP_HEADERS_MAX  (8 * 1024)  /* more header bytes: 431 */
+#define HTTP_BODY_MAX     (64 * 1024) /* bigger body (ignored anyway): 413 */
+#define HTTP_RESPONSE_MAX 4096        /* largest response we build */
 
 /** Receives each response, whole (headers and body in one buffer). */
 typedef void (*http_out_fn)(void *user, const char *data, size_t len);
@@ -40,8 +40,8 @@ struct http_conn {
     uint32_t url_len;
     uint32_t header_bytes;
     uint64_t body_bytes;
-    int error;  /* status found by a limit (414, 431, 413), or 0 */
-    bool done;  /* the connection must close: feed nothing more */
+    int error; /* status found by a limit (414, 431, 413), or 0 */
+    bool done; /* the connection must close: feed nothing more */
     char url[HTTP_URL_MAX];
 };
 

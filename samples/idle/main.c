@@ -10,14 +10,15 @@
  * second; once the number of connections has been steady for a second it
  * prints one line a script can read and one for people:
  *
- *   IDLE conns=15000 bytes_per_conn=546 rss_growth=8190000 kernel_bytes_per_conn=3700
- *   idle: 15000 connections: 546 B of user space each; 1,000,000 would
- *         take 0.55 GB (+ the kernel's socket memory)
+ *   IDLE conns=15000 bytes_per_conn=546 rss_growth=8190000
+ * kernel_bytes_per_conn=3700 idle: 15000 connections: 546 B of user space each;
+ * 1,000,000 would take 0.55 GB (+ the kernel's socket memory)
  *
  * Load it with the C client of the benchmarks (another process, so both
  * ends fit in the descriptor limit):
  *
- *   build/release/bench/loadgen --port=7002 --idle=15000 --pid=$(pidof troupe-idle)
+ *   build/release/bench/loadgen --port=7002 --idle=15000 --pid=$(pidof
+ * troupe-idle)
  */
 #include "../common/sample.h"
 
@@ -87,6 +88,11 @@ reporter_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
         return;
     tp_net_get_stats(tp_ctx_runtime(ctx), &ns);
     tp_runtime_get_stats(tp_ctx_runtime(ctx), &rs);
+    if (r->rss0 == 0) { /* the first tick: the baseline */
+        r->rss0 = rs.rss_bytes;
+        r->slab0 = slab_bytes();
+        return;
+    }
     r->steady = ns.conns == r->last_conns ? r->steady + 1 : 0;
     r->last_conns = ns.conns;
     if (r->steady == STEADY && ns.conns > 0 && ns.conns != r->reported)
@@ -96,13 +102,12 @@ reporter_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 static int
 reporter_init(tp_ctx *ctx, void *state, void *arg)
 {
-    struct reporter *r = state;
-    tp_runtime_stats rs;
-
+    (void)state;
     (void)arg;
-    tp_runtime_get_stats(tp_ctx_runtime(ctx), &rs);
-    r->rss0 = rs.rss_bytes;
-    r->slab0 = slab_bytes();
+    /* The baseline is taken at the first tick, not here: this init runs
+     * inside tp_runtime_spawn() on main's thread, which holds the
+     * runtime's lock for outside actors that tp_runtime_get_stats() takes
+     * too (a deadlock). */
     return tp_send_interval(ctx, SAMPLE_MS, tp_self(ctx), IDLE_TICK, NULL, 0,
                             NULL);
 }
