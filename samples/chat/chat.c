@@ -90,7 +90,7 @@ chat_listen(tp_runtime *rt, const struct sample_opts *o, int port,
      * queued for it, instead of growing the server's memory. */
     co.write_limit = 1u << 20;
     return sample_listen(rt, o, "chat", port, &chat_member_behaviour, c,
-                         tp_whereis(rt, CHAT_CONNS_SUP), &co, l);
+                         CHAT_CONNS_SUP, &co, l);
 }
 
 int

@@ -202,17 +202,23 @@ sample_init(struct sample_opts *o, int argc, char **argv, const char *service,
 /* ---- services ---------------------------------------------------------- */
 
 int
-sample_conn_supervisor(tp_runtime *rt, const char *id, const tp_behaviour *conn,
-                       tp_pid *out)
+sample_conn_supervisor(tp_runtime *rt, const char *id, const char *name,
+                       const tp_behaviour *conn)
 {
+    tp_pid root = tp_runtime_root_supervisor(rt);
     tp_sup_spec spec;
+    tp_child_spec c;
 
+    if (root == TP_PID_NONE)
+        return -ESHUTDOWN;
     tp_sup_spec_init(&spec, TP_DYNAMIC);
     tp_child_spec_init(&spec.child_template, "conn", conn, NULL);
     spec.child_template.restart = TP_TEMPORARY;
     /* Connections end on their own (a peer closes, a crash): such ends
      * are not restarts, so the default intensity never trips. */
-    return tp_runtime_supervisor_start(rt, id, &spec, out);
+    tp_child_spec_init(&c, id, &tp_supervisor_behaviour, &spec);
+    c.opts.name = name; /* registered again at every restart */
+    return tp_supervisor_start_child(rt, root, &c, NULL, NULL, 0);
 }
 
 void
@@ -224,7 +230,7 @@ sample_ready(const char *service, const char *what)
 
 int
 sample_listen(tp_runtime *rt, const struct sample_opts *o, const char *service,
-              int port, const tp_behaviour *b, void *arg, tp_pid sup,
+              int port, const tp_behaviour *b, void *arg, const char *sup_name,
               const tp_conn_opts *conn, tp_listener **out)
 {
     tp_listen_opts lo;
@@ -237,7 +243,7 @@ sample_listen(tp_runtime *rt, const struct sample_opts *o, const char *service,
     lo.port = (uint16_t)port;
     lo.behaviour = b;
     lo.arg = arg;
-    lo.supervisor = sup;
+    lo.supervisor_name = sup_name;
     lo.name = service;
     if (conn != NULL)
         lo.conn = *conn;

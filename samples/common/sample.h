@@ -59,22 +59,24 @@ int sample_console_http_port(const struct sample_opts *o);
 
 /**
  * Starts a dynamic supervisor under the runtime's root supervisor, as
- * child `id`, for the connection actors of a listener (its template is
- * `conn`, temporary: a connection is never restarted). Returns 0 or a
- * negative errno.
+ * child `id` registered as `name`, for the connection actors of a listener
+ * (its template is `conn`, temporary: a connection is never restarted).
+ * The listener finds it by that name, so connections keep arriving after
+ * the root restarts it. Returns 0 or a negative errno.
  */
-int sample_conn_supervisor(tp_runtime *rt, const char *id,
-                           const tp_behaviour *conn, tp_pid *out);
+int sample_conn_supervisor(tp_runtime *rt, const char *id, const char *name,
+                           const tp_behaviour *conn);
 
 /**
  * Listens on TCP with the sample's address and `port`, the connection
- * behaviour `b` (init gets `arg`) under supervisor `sup`, and `conn`
+ * behaviour `b` (init gets `arg`) under the supervisor registered as
+ * `sup_name` (NULL: none), and `conn`
  * options (NULL: defaults). Prints "READY <service> <address:port>".
  * Returns 0 or a negative errno after printing why.
  */
 int sample_listen(tp_runtime *rt, const struct sample_opts *o,
                   const char *service, int port, const tp_behaviour *b,
-                  void *arg, tp_pid sup, const tp_conn_opts *conn,
+                  void *arg, const char *sup_name, const tp_conn_opts *conn,
                   tp_listener **out);
 
 /** Prints "READY <service> <what>" on stdout and flushes it. */

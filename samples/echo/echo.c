@@ -28,12 +28,13 @@ int
 echo_start(tp_runtime *rt, const struct sample_opts *o, int port,
            tp_listener **out)
 {
-    tp_pid sup;
     int err;
 
-    if ((err = sample_conn_supervisor(rt, "echo", &echo_conn, &sup)) != 0)
+    if ((err = sample_conn_supervisor(rt, "echo", "echo.conns", &echo_conn)) !=
+        0)
         return sample_fail(o, "echo supervisor", err);
     /* Default connection options: reading pauses while the actor is
      * behind, and a peer that never reads is cut off at 8 MiB queued. */
-    return sample_listen(rt, o, "echo", port, &echo_conn, NULL, sup, NULL, out);
+    return sample_listen(rt, o, "echo", port, &echo_conn, NULL, "echo.conns",
+                         NULL, out);
 }

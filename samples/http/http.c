@@ -87,13 +87,13 @@ http_start(tp_runtime *rt, const struct sample_opts *o, int port,
            tp_listener **out)
 {
     tp_conn_opts co;
-    tp_pid sup;
     int err;
 
-    if ((err = sample_conn_supervisor(rt, "http", &http_behaviour, &sup)) != 0)
+    if ((err = sample_conn_supervisor(rt, "http", "http.conns",
+                                      &http_behaviour)) != 0)
         return sample_fail(o, "http supervisor", err);
     tp_conn_opts_init(&co);
     co.idle_timeout_ms = KEEPALIVE_MS;
-    return sample_listen(rt, o, "http", port, &http_behaviour, NULL, sup, &co,
-                         out);
+    return sample_listen(rt, o, "http", port, &http_behaviour, NULL,
+                         "http.conns", &co, out);
 }

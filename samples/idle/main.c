@@ -23,6 +23,7 @@
 #include "../common/sample.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 
@@ -49,8 +50,10 @@ slab_bytes(void)
     if (f == NULL)
         return 0;
     while (fgets(line, sizeof(line), f) != NULL)
-        if (sscanf(line, "Slab: %llu kB", &kb) == 1)
+        if (strncmp(line, "Slab:", 5) == 0) {
+            kb = strtoull(line + 5, NULL, 10); /* "Slab:   1234 kB" */
             break;
+        }
     fclose(f);
     return kb * 1024;
 }
@@ -158,8 +161,8 @@ main(int argc, char **argv)
     /* No supervisor here: the figure is the connection alone (joining a
      * dynamic supervisor adds its bookkeeping; see README.md). */
     if (tp_runtime_spawn(rt, &reporter_behaviour, NULL, NULL, NULL) != 0 ||
-        sample_listen(rt, &o, "idle", o.port, &conn_behaviour, NULL,
-                      TP_PID_NONE, NULL, &l) != 0 ||
+        sample_listen(rt, &o, "idle", o.port, &conn_behaviour, NULL, NULL, NULL,
+                      &l) != 0 ||
         sample_console_start(rt, &o) != 0) {
         tp_runtime_destroy(rt);
         return 1;

@@ -16,7 +16,9 @@
  *  - a chaos thread that, through the console, kills random echo and HTTP
  *    connection actors and, every few rounds, the chat room: the room is
  *    supervised (transient) and must come back under the same name with a
- *    new pid each time.
+ *    new pid each time; every 25 rounds, the echo connections' supervisor
+ *    itself (an untrappable kill): the root restarts it and the echo
+ *    listener, which finds it by name, keeps serving.
  *
  * Checks at the end: no echo out of order or altered and at most one line
  * lost per killed connection; no chat message lost outside the moments a
@@ -73,6 +75,10 @@ static atomic_ulong chat_churn;
 static atomic_ulong http_ok, http_bad;
 static atomic_ulong con_ok, con_bad, con_max_us;
 static atomic_ulong kills_conn, kills_room, room_restarts, room_missing;
+/* Kills of the echo connections' supervisor (all echo connections go with
+ * it; the root restarts it and the listener finds it again by name). */
+static atomic_ulong kills_sup, sup_restarts, sup_missing, echo_cut_sup;
+static _Atomic uint64_t last_sup_kill_ms;
 static atomic_ulong last_room_kill_ms;
 static atomic_ulong server_conns;
 static atomic_ulong lat[LAT_BUCKETS];
@@ -235,10 +241,15 @@ echo_conn(int id, uint64_t *seq, unsigned *rnd)
         atomic_fetch_add(&echo_sent, 1);
         if (!send_all(fd, line, (size_t)n) ||
             (r = next_line(&l, got, sizeof(got), 10000)) == 0) {
-            /* Cut: the chaos thread killed this connection's actor. The
-             * line in flight may be lost with it. */
+            /* Cut: the chaos thread killed this connection's actor, or
+             * its supervisor (then every echo connection goes, and one
+             * made before the restart is closed at once). The line in
+             * flight may be lost with it. */
             atomic_fetch_add(&echo_cut, 1);
-            atomic_fetch_add(&echo_lost, 1);
+            if (soak_now_ms() - atomic_load(&last_sup_kill_ms) < 1000)
+                atomic_fetch_add(&echo_cut_sup, 1);
+            else
+                atomic_fetch_add(&echo_lost, 1);
             (*seq)++;
             close(fd);
             return;
@@ -622,6 +633,39 @@ chaos_kill_room(struct console *c)
     fprintf(stderr, "soak: room %s not restarted within 3 s\n", old[0]);
 }
 
+/* Kills the echo connections' supervisor (untrappable kill); the root must
+ * start it again under the same name within 3 s. */
+static void
+chaos_kill_sup(struct console *c)
+{
+    char old[1][24], now[1][24], cmd[64];
+    uint64_t end;
+
+    if (console_cmd(c, "ps -n 1000") < 0)
+        fail("chaos: ps failed");
+    if (find_actors(c->reply, "supervisor", "echo.conns", old, 1) != 1)
+        return;
+    atomic_store(&last_sup_kill_ms, soak_now_ms());
+    snprintf(cmd, sizeof(cmd), "kill %s kill", old[0]);
+    if (console_cmd(c, cmd) < 0)
+        fail("chaos: kill supervisor failed");
+    atomic_fetch_add(&kills_sup, 1);
+    end = soak_now_ms() + 3000;
+    while (soak_now_ms() < end) {
+        msleep(20);
+        if (console_cmd(c, "ps -n 1000") < 0)
+            fail("chaos: ps failed");
+        if (find_actors(c->reply, "supervisor", "echo.conns", now, 1) == 1 &&
+            strcmp(now[0], old[0]) != 0) {
+            atomic_fetch_add(&sup_restarts, 1);
+            atomic_store(&last_sup_kill_ms, soak_now_ms());
+            return;
+        }
+    }
+    atomic_fetch_add(&sup_missing, 1);
+    fprintf(stderr, "soak: supervisor %s not restarted within 3 s\n", old[0]);
+}
+
 static void *
 chaos_main(void *arg)
 {
@@ -633,7 +677,9 @@ chaos_main(void *arg)
         fail("chaos: cannot open the console");
     msleep(2000); /* let the clients settle */
     while (!atomic_load(&stop)) {
-        if (++round % 10 == 0)
+        if (++round % 25 == 0)
+            chaos_kill_sup(&c);
+        else if (round % 10 == 0)
             chaos_kill_room(&c);
         else
             chaos_kill_conn(&c, &rnd);
@@ -846,14 +892,16 @@ report(const struct series *s, long fds_idle0, long fds_idle1, int exit_code)
     printf("soak: echo %lu ok (%lu cut by kills, %lu churn reconnects), p50 "
            "%.2f ms p99 %.2f ms p99.9 %.2f ms; chat %lu sent, %lu received, "
            "%lu lost in room restarts; http %lu; console %lu commands, max "
-           "%.1f ms; kills: %lu connections, %lu rooms (%lu restarted)\n",
+           "%.1f ms; kills: %lu connections, %lu rooms (%lu restarted), "
+           "%lu echo supervisors (%lu restarted, %lu echo connections cut)\n",
            atomic_load(&echo_ok), atomic_load(&echo_cut),
            atomic_load(&echo_churn), lat_pct(0.5), lat_pct(0.99),
            lat_pct(0.999), atomic_load(&chat_sent), atomic_load(&chat_recv),
            atomic_load(&chat_gap_ok), atomic_load(&http_ok),
            atomic_load(&con_ok), (double)atomic_load(&con_max_us) / 1000.0,
            atomic_load(&kills_conn), atomic_load(&kills_room),
-           atomic_load(&room_restarts));
+           atomic_load(&room_restarts), atomic_load(&kills_sup),
+           atomic_load(&sup_restarts), atomic_load(&echo_cut_sup));
     check(atomic_load(&echo_bad) == 0, "every echo intact and in order");
     check(atomic_load(&echo_lost) <= atomic_load(&kills_conn),
           "echo lines lost only with a killed connection (<= 1 per kill)");
@@ -867,6 +915,9 @@ report(const struct series *s, long fds_idle0, long fds_idle1, int exit_code)
     check(atomic_load(&room_missing) == 0 &&
               atomic_load(&room_restarts) == atomic_load(&kills_room),
           "every room kill restarted by its supervisor");
+    check(atomic_load(&sup_missing) == 0 &&
+              atomic_load(&sup_restarts) == atomic_load(&kills_sup),
+          "every kill of the echo connections' supervisor restarted");
     check(atomic_load(&http_bad) == 0, "HTTP connects never refused");
     /* Growth over the second half: fitted end minus fitted start. */
     snprintf(what, sizeof(what),
