@@ -260,6 +260,24 @@ sample_listen(tp_runtime *rt, const struct sample_opts *o, const char *service,
     return 0;
 }
 
+int
+sample_main(int argc, char **argv, const char *service, int default_port,
+            sample_start_fn start)
+{
+    struct sample_opts o;
+    tp_listener *l;
+    tp_runtime *rt;
+    int r;
+
+    if ((r = sample_init(&o, argc, argv, service, default_port, &rt)) != 0)
+        return r > 0 ? 0 : 2;
+    if (start(rt, &o, o.port, &l) != 0 || sample_console_start(rt, &o) != 0) {
+        tp_runtime_destroy(rt);
+        return 1;
+    }
+    return sample_run(rt, &o);
+}
+
 /* ---- the end ----------------------------------------------------------- */
 
 int

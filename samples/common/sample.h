@@ -90,6 +90,18 @@ void sample_ready(const char *service, const char *what);
  */
 int sample_run(tp_runtime *rt, struct sample_opts *o);
 
+/** Starts one service's listener on `port` (see echo_start()). */
+typedef int (*sample_start_fn)(tp_runtime *rt, const struct sample_opts *o,
+                               int port, tp_listener **out);
+
+/**
+ * The whole main() of a one-service sample: sample_init(), start(), the
+ * console, sample_run(). Returns the process exit code (0; 1 if the
+ * service or console could not start; 2 on a bad command line).
+ */
+int sample_main(int argc, char **argv, const char *service, int default_port,
+                sample_start_fn start);
+
 /** Prints "<program>: <what>: <error text>" on stderr; returns err. */
 int sample_fail(const struct sample_opts *o, const char *what, int err);
 

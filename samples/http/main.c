@@ -11,17 +11,5 @@
 int
 main(int argc, char **argv)
 {
-    struct sample_opts o;
-    tp_listener *l;
-    tp_runtime *rt;
-    int r;
-
-    if ((r = sample_init(&o, argc, argv, "http", 8080, &rt)) != 0)
-        return r > 0 ? 0 : 2;
-    if (http_start(rt, &o, o.port, &l) != 0 ||
-        sample_console_start(rt, &o) != 0) {
-        tp_runtime_destroy(rt);
-        return 1;
-    }
-    return sample_run(rt, &o);
+    return sample_main(argc, argv, "http", 8080, http_start);
 }

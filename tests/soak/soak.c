@@ -78,7 +78,7 @@ static atomic_ulong kills_conn, kills_room, room_restarts, room_missing;
 /* Kills of the echo connections' supervisor (all echo connections go with
  * it; the root restarts it and the listener finds it again by name). */
 static atomic_ulong kills_sup, sup_restarts, sup_missing, echo_cut_sup;
-static _Atomic uint64_t last_sup_kill_ms;
+static atomic_ulong last_sup_kill_ms;
 static atomic_ulong last_room_kill_ms;
 static atomic_ulong server_conns;
 static atomic_ulong lat[LAT_BUCKETS];
@@ -599,72 +599,53 @@ chaos_kill_conn(struct console *c, unsigned *rnd)
         atomic_fetch_add(&kills_conn, 1);
 }
 
-/* Kills the chat room; its supervisor must start it again (same name, new
- * pid) within 3 s. */
-static void
-chaos_kill_room(struct console *c)
-{
-    char old[1][24], now[1][24];
-    uint64_t end;
+/* A named actor the chaos thread kills and whose supervisor must start it
+ * again (same name, new pid) within 3 s. */
+struct victim {
+    const char *behaviour, *name, *reason;
+    atomic_ulong *last_kill_ms; /* loss accounting: "just killed" */
+    atomic_ulong *kills, *restarts, *missing;
+};
 
-    if (console_cmd(c, "ps -n 1000") < 0)
-        fail("chaos: ps failed");
-    if (find_actors(c->reply, "chat.room", "room:soak", old, 1) != 1)
-        return;
-    atomic_store(&last_room_kill_ms, soak_now_ms());
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "kill %s chaos", old[0]);
-    if (console_cmd(c, cmd) < 0)
-        fail("chaos: kill room failed");
-    atomic_fetch_add(&kills_room, 1);
-    end = soak_now_ms() + 3000;
-    while (soak_now_ms() < end) {
-        msleep(20);
-        if (console_cmd(c, "ps -n 1000") < 0)
-            fail("chaos: ps failed");
-        if (find_actors(c->reply, "chat.room", "room:soak", now, 1) == 1 &&
-            strcmp(now[0], old[0]) != 0) {
-            atomic_fetch_add(&room_restarts, 1);
-            atomic_store(&last_room_kill_ms, soak_now_ms());
-            return;
-        }
-    }
-    atomic_fetch_add(&room_missing, 1);
-    fprintf(stderr, "soak: room %s not restarted within 3 s\n", old[0]);
-}
-
-/* Kills the echo connections' supervisor (untrappable kill); the root must
- * start it again under the same name within 3 s. */
 static void
-chaos_kill_sup(struct console *c)
+chaos_kill_restarted(struct console *c, const struct victim *v)
 {
     char old[1][24], now[1][24], cmd[64];
     uint64_t end;
 
     if (console_cmd(c, "ps -n 1000") < 0)
         fail("chaos: ps failed");
-    if (find_actors(c->reply, "supervisor", "echo.conns", old, 1) != 1)
+    if (find_actors(c->reply, v->behaviour, v->name, old, 1) != 1)
         return;
-    atomic_store(&last_sup_kill_ms, soak_now_ms());
-    snprintf(cmd, sizeof(cmd), "kill %s kill", old[0]);
+    atomic_store(v->last_kill_ms, soak_now_ms());
+    snprintf(cmd, sizeof(cmd), "kill %s %s", old[0], v->reason);
     if (console_cmd(c, cmd) < 0)
-        fail("chaos: kill supervisor failed");
-    atomic_fetch_add(&kills_sup, 1);
+        fail("chaos: kill %s failed", v->name);
+    atomic_fetch_add(v->kills, 1);
     end = soak_now_ms() + 3000;
     while (soak_now_ms() < end) {
         msleep(20);
         if (console_cmd(c, "ps -n 1000") < 0)
             fail("chaos: ps failed");
-        if (find_actors(c->reply, "supervisor", "echo.conns", now, 1) == 1 &&
+        if (find_actors(c->reply, v->behaviour, v->name, now, 1) == 1 &&
             strcmp(now[0], old[0]) != 0) {
-            atomic_fetch_add(&sup_restarts, 1);
-            atomic_store(&last_sup_kill_ms, soak_now_ms());
+            atomic_fetch_add(v->restarts, 1);
+            atomic_store(v->last_kill_ms, soak_now_ms());
             return;
         }
     }
-    atomic_fetch_add(&sup_missing, 1);
-    fprintf(stderr, "soak: supervisor %s not restarted within 3 s\n", old[0]);
+    atomic_fetch_add(v->missing, 1);
+    fprintf(stderr, "soak: %s %s not restarted within 3 s\n", v->name, old[0]);
 }
+
+/* The chat room (a transient child of chat.rooms), and the echo
+ * connections' supervisor (an untrappable kill; the root restarts it). */
+static const struct victim room_victim = {
+    "chat.room", "room:soak",    "chaos",      &last_room_kill_ms,
+    &kills_room, &room_restarts, &room_missing};
+static const struct victim sup_victim = {
+    "supervisor", "echo.conns",  "kill",      &last_sup_kill_ms,
+    &kills_sup,   &sup_restarts, &sup_missing};
 
 static void *
 chaos_main(void *arg)
@@ -678,9 +659,9 @@ chaos_main(void *arg)
     msleep(2000); /* let the clients settle */
     while (!atomic_load(&stop)) {
         if (++round % 25 == 0)
-            chaos_kill_sup(&c);
+            chaos_kill_restarted(&c, &sup_victim);
         else if (round % 10 == 0)
-            chaos_kill_room(&c);
+            chaos_kill_restarted(&c, &room_victim);
         else
             chaos_kill_conn(&c, &rnd);
         msleep(300 + rand_r(&rnd) % 400);
