@@ -28,6 +28,8 @@ TIMEOUT=300
 OUT=
 
 die() { echo "run_all.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -48,22 +50,9 @@ mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 BENCHES=(spawn_idle pingpong fanin ring skynet)
 
 # --- build --------------------------------------------------------------
-build_troupe() {
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  cmake --build "$BUILD" -j "$(nproc)" --target "${BENCHES[@]}" >/dev/null ||
-    die "Troupe build failed (run: cmake --build $BUILD)"
-}
+build_troupe() { bench_build "${BENCHES[@]}"; }
 
-build_erlang() {
-  if ! command -v erl >/dev/null || ! command -v erlc >/dev/null; then
-    die "erl/erlc not found: install Erlang/OTP (apt-get install erlang-nox) or use --peers go|none"
-  fi
-  mkdir -p "$BUILD/bench/peers/erlang"
-  erlc -o "$BUILD/bench/peers/erlang" "$HERE/peers/erlang/core_bench.erl" ||
-    die "erlc failed"
-}
+build_erlang() { bench_erlc core_bench; }
 
 build_go() {
   if ! command -v go >/dev/null; then
@@ -170,11 +159,7 @@ done
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 [ -n "$OUT" ] || { mkdir -p "$HERE/results"; OUT=$HERE/results/core-$STAMP.txt; }
 {
-  echo "# Troupe core benchmarks, $STAMP, $RUNS runs each (medians)"
-  echo "# host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "# troupe: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
-  command -v erl >/dev/null && echo "# erlang: OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().'), erl +S 2:2"
-  command -v go >/dev/null && echo "# go: $(go version | awk '{print $3}'), GOMAXPROCS=2"
+  bench_header "Troupe core benchmarks" "" erlang go
 } >"$OUT.head"
 
 START=$(date +%s)
@@ -187,19 +172,7 @@ for ((r = 1; r <= RUNS; r++)); do
   done
 done
 
-{
-  cat "$OUT.head"
-  echo
-  table
-  echo
-  echo "# raw: impl bench figure value unit"
-  cat "$RAW"
-} >"$OUT"
-rm -f "$OUT.head"
-echo
-table
-echo
-echo "raw results: $OUT ($(($(date +%s) - START)) s)"
+bench_save "impl bench figure value unit"
 if grep -q '^FAILED' "$RAW"; then
   echo "some runs FAILED (see above)" >&2
   exit 1

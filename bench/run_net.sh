@@ -35,6 +35,8 @@ OUT=
 PORT=$((20000 + RANDOM % 10000)) # below the ephemeral range (32768-)
 
 die() { echo "run_net.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -56,22 +58,13 @@ mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 [ "$PEERS" = none ] && PEERS=
 
 # --- build --------------------------------------------------------------
-build_troupe() {
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  cmake --build "$BUILD" -j "$(nproc)" --target echo_server loadgen echo_uv \
-    >/dev/null || die "build failed (run: cmake --build $BUILD)"
-}
+build_troupe() { bench_build echo_server loadgen echo_uv; }
 
 build_peer() {
   local dir=$BUILD/bench/peers
   case $1 in
     libuv) ;; # built with Troupe (echo_uv)
-    erlang)
-      command -v erlc >/dev/null || die "erlc not found (or use --peers without erlang)"
-      mkdir -p "$dir/erlang"
-      erlc -o "$dir/erlang" "$HERE/peers/erlang/echo.erl" || die "erlc failed" ;;
+    erlang) bench_erlc echo ;;
     go)
       command -v go >/dev/null || die "go not found (or use --peers without go)"
       mkdir -p "$dir/go"
@@ -218,13 +211,8 @@ done
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 [ -n "$OUT" ] || { mkdir -p "$HERE/results"; OUT=$HERE/results/net-$STAMP.txt; }
 {
-  echo "# Troupe network benchmarks, $STAMP, $RUNS runs each (medians)"
-  echo "# host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "# troupe: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty'), 2 schedulers"
+  bench_header "Troupe network benchmarks" ", 2 schedulers" erlang go node
   echo "# loadgen: 64-byte echo, closed loop, $THREADS thread(s), ${DURATION}s after 1s warm-up; idle: $IDLE connections"
-  command -v erl >/dev/null && echo "# erlang: OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().'), erl +S 2:2"
-  command -v go >/dev/null && echo "# go: $(go version | awk '{print $3}'), GOMAXPROCS=2"
-  command -v node >/dev/null && echo "# node: $(node --version)"
 } >"$OUT.head"
 
 START=$(date +%s)
@@ -243,19 +231,7 @@ for ((r = 1; r <= RUNS; r++)); do
   fi
 done
 
-{
-  cat "$OUT.head"
-  echo
-  table
-  echo
-  echo "# raw: impl case figure value unit"
-  cat "$RAW"
-} >"$OUT"
-rm -f "$OUT.head"
-echo
-table
-echo
-echo "raw results: $OUT ($(($(date +%s) - START)) s)"
+bench_save "impl case figure value unit"
 if grep -q '^FAILED' "$RAW"; then
   echo "some runs FAILED (see above)" >&2
   exit 1

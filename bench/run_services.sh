@@ -30,6 +30,8 @@ OUT=
 EXTRA=()
 
 die() { echo "run_services.sh: $*" >&2; exit 2; }
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -50,21 +52,9 @@ mkdir -p "$BUILD" && BUILD=$(cd "$BUILD" && pwd)
 [ "$PEERS" = none ] && PEERS=
 BENCHES=(request timers)
 
-build_troupe() {
-  if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  fi
-  cmake --build "$BUILD" -j "$(nproc)" --target "${BENCHES[@]}" >/dev/null ||
-    die "Troupe build failed (run: cmake --build $BUILD)"
-}
+build_troupe() { bench_build "${BENCHES[@]}"; }
 
-build_erlang() {
-  command -v erl >/dev/null && command -v erlc >/dev/null ||
-    die "erl/erlc not found: install Erlang/OTP or use --peers none"
-  mkdir -p "$BUILD/bench/peers/erlang"
-  erlc -o "$BUILD/bench/peers/erlang" "$HERE/peers/erlang/reqreply.erl" ||
-    die "erlc failed"
-}
+build_erlang() { bench_erlc reqreply; }
 
 # Sets CMD to the command running benchmark $2 of implementation $1.
 command_for() {
@@ -148,10 +138,7 @@ done
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 [ -n "$OUT" ] || { mkdir -p "$HERE/results"; OUT=$HERE/results/services-$STAMP.txt; }
 {
-  echo "# Troupe services benchmarks, $STAMP, $RUNS runs each (medians)"
-  echo "# host: $(uname -srm), $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
-  echo "# troupe: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
-  command -v erl >/dev/null && echo "# erlang: OTP $(erl -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().'), erl +S 2:2"
+  bench_header "Troupe services benchmarks" "" erlang
   [ ${#EXTRA[@]} -gt 0 ] && echo "# options: ${EXTRA[*]}"
 } >"$OUT.head"
 
@@ -165,19 +152,7 @@ for ((r = 1; r <= RUNS; r++)); do
   done
 done
 
-{
-  cat "$OUT.head"
-  echo
-  table
-  echo
-  echo "# raw: impl figure value unit"
-  cat "$RAW"
-} >"$OUT"
-rm -f "$OUT.head"
-echo
-table
-echo
-echo "raw results: $OUT ($(($(date +%s) - START)) s)"
+bench_save "impl figure value unit"
 if grep -q '^FAILED' "$RAW"; then
   echo "some runs FAILED (see above)" >&2
   exit 1

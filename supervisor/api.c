@@ -214,19 +214,23 @@ req_start_inline(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
     start_child(ctx, s, m, spec, h.dyn_arg);
 }
 
-static void
-req_terminate(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
-              struct tp__sup_child *c)
+/* What terminate and restart share: a running child is stopped for `why`
+ * (the request is answered when its EXIT arrives), a stopping one is busy,
+ * a waiting one loses its timer. Returns true when the request is settled
+ * for now; false when the child is STOPPED and the caller goes on. */
+static bool
+stop_for_request(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
+                 struct tp__sup_child *c, enum tp__stop_why why)
 {
     switch (c->state) {
     case TP__CHILD_RUNNING:
         c->reply_to = m->from;
         c->reply_ref = m->ref;
-        tp__sup_stop_child(ctx, s, c, TP__STOP_TERMINATE);
-        return; /* answered when its EXIT arrives */
+        tp__sup_stop_child(ctx, s, c, why);
+        return true;
     case TP__CHILD_STOPPING:
         answer(ctx, m, -EBUSY, TP_PID_NONE);
-        return;
+        return true;
     case TP__CHILD_WAITING:
         tp__sup_cancel_timer(ctx, s, c);
         break;
@@ -234,6 +238,15 @@ req_terminate(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
         break;
     }
     c->state = TP__CHILD_STOPPED;
+    return false;
+}
+
+static void
+req_terminate(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
+              struct tp__sup_child *c)
+{
+    if (stop_for_request(ctx, s, m, c, TP__STOP_TERMINATE))
+        return;
     if (tp__sup_is_dynamic(s))
         tp__dyn_free(s, c);
     else if (c->spec->restart == TP_TEMPORARY)
@@ -247,22 +260,8 @@ req_restart(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m,
 {
     int err;
 
-    switch (c->state) {
-    case TP__CHILD_RUNNING:
-        c->reply_to = m->from;
-        c->reply_ref = m->ref;
-        tp__sup_stop_child(ctx, s, c, TP__STOP_RESTART);
+    if (stop_for_request(ctx, s, m, c, TP__STOP_RESTART))
         return; /* answered once it runs again */
-    case TP__CHILD_STOPPING:
-        answer(ctx, m, -EBUSY, TP_PID_NONE);
-        return;
-    case TP__CHILD_WAITING:
-        tp__sup_cancel_timer(ctx, s, c);
-        break;
-    default:
-        break;
-    }
-    c->state = TP__CHILD_STOPPED;
     err = tp__sup_spawn(ctx, s, c);
     answer(ctx, m, err, c->pid);
     if (err != 0 && tp__sup_is_dynamic(s))
