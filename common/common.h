@@ -17,6 +17,29 @@
 #define TP__CACHELINE   64
 #define TP__ALIGNED(n)  __attribute__((aligned(n)))
 
+/*
+ * TP_ASSERT(cond): an internal invariant (owning thread, state machine,
+ * single writer). Checked when the build defines TP_ASSERTS (Debug builds
+ * and the CI's sanitizer builds, see CMakeLists.txt), compiled out
+ * otherwise: cond must have no side effects. A failed assertion is a bug
+ * in Troupe, never the user's input: it reports and aborts the process even
+ * inside an actor callback (the fault trap does not turn it into a crash of
+ * that actor).
+ */
+#ifdef TP_ASSERTS
+#define TP_ASSERT(cond)                                                        \
+    (TP__LIKELY(cond) ? (void)0                                                \
+                      : tp__assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define TP_ASSERTS_ON 1
+#else
+#define TP_ASSERT(cond) ((void)0)
+#define TP_ASSERTS_ON   0
+#endif
+/* Called by tp__assert_fail before it aborts (set by the fault trap). */
+extern void (*_Atomic tp__assert_prepare)(void);
+__attribute__((noreturn)) void
+tp__assert_fail(const char *cond, const char *file, int line, const char *func);
+
 #define tp__container_of(ptr, type, member)                                    \
     ((type *)((char *)(ptr)-offsetof(type, member)))
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -99,4 +100,21 @@ tp_log(tp_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     tp__vlog(level, fmt, ap);
     va_end(ap);
+}
+
+/* Set by the runtime's fault trap (runtime/fault.c) so that the abort of a
+ * failed assertion is never recovered as the running actor's crash. */
+void (*_Atomic tp__assert_prepare)(void);
+
+void
+tp__assert_fail(const char *cond, const char *file, int line, const char *func)
+{
+    void (*prepare)(void) = atomic_load(&tp__assert_prepare);
+
+    if (prepare != NULL)
+        prepare();
+    fprintf(stderr, "troupe: assertion failed: %s (%s:%d, %s)\n", cond, file,
+            line, func);
+    fflush(stderr);
+    abort();
 }

@@ -116,12 +116,20 @@ on_fault(int signo, siginfo_t *si, void *uc)
     fatal(signo, si, uc);
 }
 
+/* A failed TP_ASSERT leaves user context first: its abort is fatal. */
+static void
+assert_leave_user(void)
+{
+    tp__tls_in_user = 0;
+}
+
 int
 tp__fault_install(void)
 {
     struct sigaction sa;
     void *warm[2];
 
+    atomic_store(&tp__assert_prepare, assert_leave_user);
     pthread_mutex_lock(&install_lock);
     if (install_refs++ > 0) {
         pthread_mutex_unlock(&install_lock);

@@ -27,14 +27,14 @@ cmake --build build/release -j "$JOBS"
 
 step "ASan+UBSan build: unit and stress tests"
 CC=clang cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTP_SANITIZE=address -DTP_WERROR=ON -DTP_BUILD_BENCH=OFF \
+  -DTP_SANITIZE=address -DTP_ASSERTS=ON -DTP_WERROR=ON -DTP_BUILD_BENCH=OFF \
   -DTP_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/asan -j "$JOBS"
 (cd build/asan && TP_TEST_SLOW=3 ctest --output-on-failure -j2 -L 'unit|stress|net|console' -LE 'long|browser')
 
 step "TSan build: unit and stress tests"
 CC=clang cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTP_SANITIZE=thread -DTP_WERROR=ON -DTP_BUILD_BENCH=OFF \
+  -DTP_SANITIZE=thread -DTP_ASSERTS=ON -DTP_WERROR=ON -DTP_BUILD_BENCH=OFF \
   -DTP_BUILD_SAMPLES=OFF >/dev/null
 cmake --build build/tsan -j "$JOBS"
 (cd build/tsan && TP_TEST_SLOW=5 ctest --output-on-failure -L 'unit|stress|net|console' -LE 'notsan|long|browser')

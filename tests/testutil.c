@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,52 @@ struct probe_do {
     void (*fn)(tp_ctx *ctx, void *arg);
     void *arg;
 };
+
+/* ---------------------------------------------------------------------- */
+/* Checks from any thread                                                 */
+
+static atomic_uint check_failed;
+static atomic_flag check_text_taken = ATOMIC_FLAG_INIT;
+static char check_text[512];
+
+void
+tpt_check_fail(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    /* The first failure's text is kept; later ones are counted. */
+    if (!atomic_flag_test_and_set(&check_text_taken)) {
+        n = snprintf(check_text, sizeof(check_text),
+                     "%s:%d: check failed: ", file, line);
+        va_start(ap, fmt);
+        if (n > 0 && (size_t)n < sizeof(check_text))
+            vsnprintf(check_text + n, sizeof(check_text) - (size_t)n, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "%s\n", check_text);
+    }
+    /* seq_cst: the text written above is visible to whoever sees the
+     * count (tpt_check_failures reads it after the count). */
+    atomic_fetch_add(&check_failed, 1);
+}
+
+unsigned
+tpt_check_count(void)
+{
+    return atomic_load(&check_failed);
+}
+
+void
+tpt_check_failures(void)
+{
+    unsigned n = atomic_exchange(&check_failed, 0);
+
+    if (n == 0)
+        return;
+    atomic_flag_clear(&check_text_taken);
+    fail_msg("%s (%u failed check%s off the main thread)", check_text, n,
+             n == 1 ? "" : "s");
+}
 
 unsigned
 tpt_slow(void)
@@ -77,6 +124,7 @@ tpt_runtime(unsigned schedulers)
 void
 tpt_finish(tp_runtime *rt)
 {
+    tpt_check_failures();
     assert_int_equal(tp_runtime_stop(rt), 0);
     tp_runtime_destroy(rt);
 }
@@ -85,6 +133,7 @@ void
 tpt_idle(tp_runtime *rt)
 {
     assert_int_equal(tp_runtime_wait_idle(rt, 20000 * (int64_t)tpt_slow()), 0);
+    tpt_check_failures();
 }
 
 static int
@@ -224,6 +273,7 @@ tpt_probe_wait(tpt_probe *p, uint32_t type, int timeout_ms, tpt_rec *out)
         }
     }
     pthread_mutex_unlock(&p->lock);
+    tpt_check_failures();
     return r;
 }
 

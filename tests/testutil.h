@@ -15,6 +15,35 @@
 #include <cmocka.h>
 #include <troupe.h>
 
+/*
+ * Checks that are safe on any thread. cmocka's assert_* may only be called
+ * on the test's main thread (they longjmp into its runner), so code running
+ * inside actor callbacks, loop callbacks or helper threads uses TPT_CHECK*:
+ * a failed check is recorded (the first one's text is kept) and the test
+ * fails on its main thread at the next tpt_check_failures() -- which
+ * tpt_probe_wait(), tpt_idle() and tpt_finish() call -- naming the file and
+ * line of the check.
+ */
+#define TPT_CHECK(cond)                                                        \
+    ((cond) ? (void)0 : tpt_check_fail(__FILE__, __LINE__, "%s", #cond))
+#define TPT_CHECK_INT_EQ(a, b)                                                 \
+    do {                                                                       \
+        long long tpt_a_ = (long long)(a), tpt_b_ = (long long)(b);            \
+        if (tpt_a_ != tpt_b_)                                                  \
+            tpt_check_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a,  \
+                           #b, tpt_a_, tpt_b_);                                \
+    } while (0)
+#define TPT_CHECK_MSG(cond, ...)                                               \
+    ((cond) ? (void)0 : tpt_check_fail(__FILE__, __LINE__, __VA_ARGS__))
+/* Records a failed check (any thread). */
+void tpt_check_fail(const char *file, int line, const char *fmt, ...)
+    TP_PRINTF(3, 4);
+/* Main thread: fails the test (cmocka) if any check failed since the last
+ * call; clears the record. */
+void tpt_check_failures(void);
+/* Number of failed checks so far (any thread; does not clear). */
+unsigned tpt_check_count(void);
+
 /* Creates and starts a runtime (pinning off: tests share small machines). */
 tp_runtime *tpt_runtime(unsigned schedulers);
 tp_runtime *tpt_runtime_opts(const tp_runtime_options *opts);
