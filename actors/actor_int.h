@@ -176,6 +176,10 @@ struct tp_ctx {
     struct tp__arena arena[TP__NCLASS];
     struct tp__ctx_svc *svc;     /* owner thread only; NULL until used */
     struct tp__undelivered undo; /* scheduler contexts only */
+    /* Outside-thread contexts (actors/xctx.c): list link, and whether its
+     * thread is gone (the context may then be adopted). */
+    tp_ctx *xnext;
+    _Atomic bool xorphan;
 };
 
 struct tp__depot_batch {
@@ -192,14 +196,21 @@ struct tp__registry;
 
 struct tp__actors {
     struct tp_runtime *rt;
+    _Atomic bool stop_overran;         /* stop had to kill past its deadline */
     _Atomic(struct tp__actor **) *dir; /* chunk directory */
     _Atomic uint32_t next_slot;
     pthread_mutex_t lock; /* chunks, depot, regions */
     struct tp__depot_batch *depot[TP__NCLASS];
     struct tp__region *regions;
     tp_ctx **sctx; /* per scheduler */
-    tp_ctx *xctx;  /* for threads that are not schedulers */
+    /* Outside threads: one context each, pushed on xlist (actors/xctx.c);
+     * xctx, under the recursive xlock, only when one cannot be allocated
+     * (and for the destroying thread). */
+    _Atomic(tp_ctx *) xlist;
+    tp_ctx *xctx;
     pthread_mutex_t xlock;
+    uint64_t id; /* unique per runtime ever created in this process */
+    struct tp__actors *xlive_next;
     _Atomic uint64_t xref; /* references made outside schedulers */
     struct tp__registry *names;
     struct tp__stop_hook kill_hook;
@@ -216,11 +227,24 @@ tp__actors_of(struct tp_runtime *rt)
     return (struct tp__actors *)rt->ext[TP__EXT_ACTORS];
 }
 
-/* Locks and returns the external context (for threads that are not
- * schedulers); tp__xctx_release unlocks it. On a scheduler thread of rt,
- * returns that scheduler's context without locking. */
+/* Contexts (actors/lifecycle.c): s NULL for an outside thread's. */
+tp_ctx *tp__ctx_new(struct tp__actors *A, struct tp__sched *s);
+void tp__ctx_free(tp_ctx *ctx);
+
+/* ---- outside threads (actors/xctx.c) ---- */
+/* The calling thread's context in rt: its scheduler's on a scheduler
+ * thread of rt, else the thread's own outside context (registered on first
+ * use; no lock). Pair with tp__xctx_release. Thread-safe. */
 tp_ctx *tp__xctx_acquire(struct tp_runtime *rt);
 void tp__xctx_release(tp_ctx *ctx);
+/* Runtime creation / destruction (registers A in the live list). */
+void tp__xctx_runtime_born(struct tp__actors *A);
+void tp__xctx_runtime_dies(struct tp__actors *A);
+/* Calls fn on every outside context (readers may race registration). */
+void tp__xctx_foreach(struct tp__actors *A, void (*fn)(tp_ctx *ctx, void *arg),
+                      void *arg);
+/* Frees the outside contexts (destroy; no other thread uses A). */
+void tp__xctx_free_all(struct tp__actors *A);
 
 /* ---- slots (actors/slots.c) ---- */
 struct tp__actor *tp__slot_actor(struct tp__actors *A, uint32_t idx);

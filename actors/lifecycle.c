@@ -13,9 +13,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-static tp_ctx *
-ctx_new(struct tp__actors *A, struct tp__sched *s)
+tp_ctx *
+tp__ctx_new(struct tp__actors *A, struct tp__sched *s)
 {
     tp_ctx *ctx = tp__calloc(1, sizeof(*ctx));
 
@@ -28,8 +29,8 @@ ctx_new(struct tp__actors *A, struct tp__sched *s)
     return ctx;
 }
 
-static void
-ctx_free(tp_ctx *ctx)
+void
+tp__ctx_free(tp_ctx *ctx)
 {
     if (ctx == NULL)
         return;
@@ -37,25 +38,6 @@ ctx_free(tp_ctx *ctx)
         ctx->svc->free(ctx->svc);
     tp__undelivered_free(ctx);
     tp__free(ctx);
-}
-
-tp_ctx *
-tp__xctx_acquire(struct tp_runtime *rt)
-{
-    struct tp__sched *s = tp__sched_self(rt);
-    struct tp__actors *A = tp__actors_of(rt);
-
-    if (s != NULL)
-        return s->ext[TP__EXT_ACTORS];
-    pthread_mutex_lock(&A->xlock);
-    return A->xctx;
-}
-
-void
-tp__xctx_release(tp_ctx *ctx)
-{
-    if (ctx->sched == NULL)
-        pthread_mutex_unlock(&ctx->A->xlock);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -99,18 +81,85 @@ ms_left(uint64_t deadline_ns)
 }
 
 static void
+sleep_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static void
+add_live(tp_ctx *ctx, void *arg)
+{
+    *(int64_t *)arg += atomic_load(&ctx->st.live);
+}
+
+static int64_t
+live_actors(struct tp__actors *A)
+{
+    int64_t live = 0;
+
+    for (unsigned i = 0; i < A->rt->nsched; i++)
+        add_live(A->sctx[i], &live);
+    tp__xctx_foreach(A, add_live, &live);
+    return live;
+}
+
+/* Past the deadline: kill (untrappable) until no actor is left. A kill
+ * ends its actor at the start of its next turn, ahead of its queued
+ * messages, so this takes one turn per actor however busy they are and
+ * needs no deadline of its own; only a callback that never returns could
+ * hold it up (and would hold up the scheduler's join as well), which is
+ * reported every few seconds. Re-killing each round catches an actor whose
+ * spawn raced the start of the stop. */
+static void
+kill_until_none(struct tp__actors *A, const tp_exit_reason *kill)
+{
+    uint64_t report = tp_now_ns() + 5000000000ull;
+
+    while (live_actors(A) > 0) {
+        kill_all(A, kill);
+        tp_runtime_wait_idle(A->rt, 100);
+        if (tp_now_ns() >= report && live_actors(A) > 0) {
+            tp_log(TP_LOG_WARN,
+                   "runtime stop: %lld actors still alive after kill "
+                   "(a callback that does not return?)",
+                   (long long)live_actors(A));
+            report = tp_now_ns() + 5000000000ull;
+        }
+    }
+}
+
+/* How long after the deadline the actors killed there may take to end
+ * before the stop reports -ETIMEDOUT. */
+static uint64_t
+kill_grace_ns(struct tp_runtime *rt)
+{
+    return (100u + rt->opts.stop_timeout_ms / 10u) * 1000000ull;
+}
+
+static void
 kill_phase(struct tp_runtime *rt, void *arg, uint64_t deadline_ns)
 {
     struct tp__actors *A = arg;
     tp_exit_reason shutdown = {TP_EXIT_SHUTDOWN, 0, "runtime stopping"};
     tp_exit_reason kill = {TP_EXIT_KILL, 0, "runtime stopping"};
-    int64_t left = ms_left(deadline_ns);
+    int64_t left;
 
     if (kill_all(A, &shutdown) == 0)
         return;
-    tp_runtime_wait_idle(rt, left / 2 > 50 ? left / 2 : 50);
-    if (kill_all(A, &kill) != 0)
-        tp_runtime_wait_idle(rt, ms_left(deadline_ns) + 50);
+    /* Actors that trap exits may take the rest of the deadline to end. */
+    while (live_actors(A) > 0 && (left = ms_left(deadline_ns)) > 0) {
+        if (tp_runtime_wait_idle(rt, left < 100 ? left : 100) == 0)
+            sleep_ms(left < 5 ? left : 5); /* idle, yet alive: trapping */
+    }
+    if (live_actors(A) == 0)
+        return;
+    kill_until_none(A, &kill);
+    /* Killing what was left is part of a normal stop; failing to be done
+     * soon after the deadline is not. */
+    if (tp_now_ns() > deadline_ns + kill_grace_ns(rt))
+        atomic_store(&A->stop_overran, true);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -134,16 +183,20 @@ static int
 actors_new(struct tp_runtime *rt, struct tp__actors **out)
 {
     struct tp__actors *A = tp__calloc(1, sizeof(*A));
+    pthread_mutexattr_t attr;
 
     if (A == NULL)
         return -ENOMEM;
     A->rt = rt;
     pthread_mutex_init(&A->lock, NULL);
-    pthread_mutex_init(&A->xlock, NULL);
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&A->xlock, &attr);
+    pthread_mutexattr_destroy(&attr);
     rt->ext[TP__EXT_ACTORS] = A;
     A->dir = tp__calloc(TP__DIR_SIZE, sizeof(*A->dir));
     A->sctx = tp__calloc(rt->nsched, sizeof(*A->sctx));
-    A->xctx = ctx_new(A, NULL);
+    A->xctx = tp__ctx_new(A, NULL);
     if (A->dir == NULL || A->sctx == NULL || A->xctx == NULL ||
         tp__registry_new(A) != 0 || tp__timers_new(rt) != 0 ||
         tp__calls_new(rt) != 0) {
@@ -152,7 +205,7 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
         return -ENOMEM;
     }
     for (unsigned i = 0; i < rt->nsched; i++) {
-        A->sctx[i] = ctx_new(A, rt->sched[i]);
+        A->sctx[i] = tp__ctx_new(A, rt->sched[i]);
         if (A->sctx[i] == NULL) {
             exts_free(rt);
             actors_free(A);
@@ -163,6 +216,7 @@ actors_new(struct tp_runtime *rt, struct tp__actors **out)
     A->kill_hook.phase = TP__STOP_ACTORS;
     A->kill_hook.fn = kill_phase;
     A->kill_hook.arg = A;
+    tp__xctx_runtime_born(A);
     tp__rt_add_stop_hook(rt, &A->kill_hook);
     *out = A;
     return 0;
@@ -207,10 +261,12 @@ actors_free(struct tp__actors *A)
     }
     if (A->sctx != NULL) {
         for (unsigned i = 0; i < A->rt->nsched; i++)
-            ctx_free(A->sctx[i]);
+            tp__ctx_free(A->sctx[i]);
         tp__free(A->sctx);
     }
-    ctx_free(A->xctx);
+    tp__xctx_runtime_dies(A);
+    tp__xctx_free_all(A);
+    tp__ctx_free(A->xctx);
     tp__registry_free(A);
     pthread_mutex_destroy(&A->lock);
     pthread_mutex_destroy(&A->xlock);
@@ -245,6 +301,12 @@ tp_runtime_start(tp_runtime *rt)
     return tp__rt_start(rt);
 }
 
+/*
+ * Graceful phases (drain, console, supervisors, shutdown signals) share the
+ * stop_timeout_ms deadline; whatever is left then is killed, and the kill
+ * always runs to the end (see kill_until_none), so the threads are joined
+ * with no actor alive and destroy frees everything.
+ */
 int
 tp_runtime_stop(tp_runtime *rt)
 {
@@ -257,16 +319,23 @@ tp_runtime_stop(tp_runtime *rt)
     if (atomic_load(&rt->started) > 1) {
         /* Hooks spawn nothing new (spawns now fail with -ESHUTDOWN). */
         tp__rt_run_stop_hooks(rt, deadline);
-        err = tp_runtime_wait_idle(rt, ms_left(deadline) + 100);
-        if (err != 0)
-            tp_log(TP_LOG_WARN, "runtime stop: not idle at the deadline");
+        if (atomic_load(&tp__actors_of(rt)->stop_overran)) {
+            err = -ETIMEDOUT;
+            tp_log(TP_LOG_WARN,
+                   "runtime stop: past its %u ms deadline, the actors left "
+                   "took long to kill",
+                   rt->opts.stop_timeout_ms);
+        }
+        /* Messages to dead actors may still be in flight: let them land
+         * (bounded: nobody is alive to send more). */
+        tp_runtime_wait_idle(rt, 1000);
     }
     tp__rt_join(rt);
     return err;
 }
 
 static void
-ctx_flush(tp_ctx *ctx)
+ctx_flush(tp_ctx *ctx, void *unused)
 {
     /* Actor blocks are freed with their regions; nothing to do but make
      * sure no cached pointer survives. */
@@ -285,7 +354,7 @@ tp_runtime_destroy(tp_runtime *rt)
     A = tp__actors_of(rt);
     exts_free(rt);
     if (A != NULL) {
-        ctx_flush(A->xctx);
+        tp__xctx_foreach(A, ctx_flush, NULL);
         actors_free(A);
     }
     tp__rt_free(rt);
@@ -296,34 +365,42 @@ tp_runtime_destroy(tp_runtime *rt)
 /* ---------------------------------------------------------------------- */
 /* Statistics and introspection                                            */
 
+struct stats_sum {
+    tp_runtime_stats *o;
+    int64_t live, bytes;
+};
+
 static void
-add_ctx_stats(tp_runtime_stats *o, tp_ctx *ctx)
+add_ctx_stats(tp_ctx *ctx, void *arg)
 {
+    struct stats_sum *sum = arg;
+    tp_runtime_stats *o = sum->o;
+
     o->dead_letters += TP__STAT_GET(ctx->st.dead_letters);
     o->mailbox_drops += TP__STAT_GET(ctx->st.mailbox_drops);
     o->spawned += TP__STAT_GET(ctx->st.spawned);
     o->exited += TP__STAT_GET(ctx->st.exited);
     o->crashed += TP__STAT_GET(ctx->st.crashed);
+    sum->live += atomic_load(&ctx->st.live);
+    sum->bytes += atomic_load(&ctx->st.actor_bytes);
 }
 
+/* Takes no lock: every counter is atomic (and single-writer per context). */
 void
 tp_runtime_get_stats(tp_runtime *rt, tp_runtime_stats *o)
 {
     struct tp__actors *A = tp__actors_of(rt);
-    int64_t live = 0, bytes = 0;
+    struct stats_sum sum = {o, 0, 0};
+    int64_t live, bytes;
 
     memset(o, 0, sizeof(*o));
     for (unsigned i = 0; i < rt->nsched; i++) {
-        add_ctx_stats(o, A->sctx[i]);
+        add_ctx_stats(A->sctx[i], &sum);
         o->messages += TP__STAT_GET(rt->sched[i]->messages);
-        live += atomic_load(&A->sctx[i]->st.live);
-        bytes += atomic_load(&A->sctx[i]->st.actor_bytes);
     }
-    /* No xlock: every counter is atomic, and an init run by
-     * tp_runtime_spawn() (which holds xlock) may ask for the stats. */
-    add_ctx_stats(o, A->xctx);
-    live += atomic_load(&A->xctx->st.live);
-    bytes += atomic_load(&A->xctx->st.actor_bytes);
+    tp__xctx_foreach(A, add_ctx_stats, &sum);
+    live = sum.live;
+    bytes = sum.bytes;
     o->uptime_ns = tp_now_ns() - rt->start_ns;
     o->actors = live > 0 ? (uint64_t)live : 0;
     o->actor_bytes = bytes > 0 ? (uint64_t)bytes : 0;

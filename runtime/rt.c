@@ -140,19 +140,41 @@ threads_started(struct tp_runtime *rt)
     return st > 0 ? (unsigned)st - 1 : 0;
 }
 
+void (*tp__rt_test_stop_gap)(struct tp_runtime *rt);
+
+/*
+ * Order matters, whatever the schedulers do meanwhile: the barrier they
+ * finish on exists before any of them can see `stopped`; every scheduler
+ * is woken before anything is joined (a scheduler asleep in its loop only
+ * sees `stopped` when woken); a wake-up to a scheduler that already woke by
+ * itself and is finishing is skipped safely (tp__sched_wake), never sent to
+ * a closed handle.
+ */
 void
 tp__rt_join(struct tp_runtime *rt)
 {
     unsigned n = threads_started(rt);
-    int expect = 0;
 
-    if (!atomic_compare_exchange_strong(&rt->stopped, &expect, 1))
+    /* One caller: tp_runtime_stop() lets only its first caller get here. */
+    if (atomic_load(&rt->stopped) != 0)
         return;
-    tp__watchdog_stop(rt);
+    if (n > 0 && pthread_barrier_init(&rt->finish_barrier, NULL, n) != 0)
+        tp__assert_fail("finish barrier", __FILE__, __LINE__, __func__);
+    rt->finish_barrier_on = n > 0;
+    /* seq_cst: the barrier's initialisation is ordered before `stopped`,
+     * which each scheduler reads (acquire) before it uses the barrier. */
+    atomic_store(&rt->stopped, 1);
+    if (tp__rt_test_stop_gap != NULL)
+        tp__rt_test_stop_gap(rt);
     for (unsigned i = 0; i < n; i++)
         tp__sched_wake(rt->sched[i]);
+    tp__watchdog_stop(rt);
     for (unsigned i = 0; i < n; i++)
         pthread_join(rt->sched[i]->thread, NULL);
+    if (rt->finish_barrier_on) {
+        pthread_barrier_destroy(&rt->finish_barrier);
+        rt->finish_barrier_on = false;
+    }
     if (rt->opts.fault_trap && atomic_load(&rt->started) != 0)
         tp__fault_uninstall();
 }

@@ -79,7 +79,8 @@ typedef _Atomic uint64_t tp__stat;
 enum tp__sched_state {
     TP__SCHED_RUNNING = 0,
     TP__SCHED_SLEEPING, /* blocked (or about to block) in uv_run */
-    TP__SCHED_NOTIFIED  /* a waker sent uv_async_send */
+    TP__SCHED_NOTIFIED, /* a waker sent uv_async_send */
+    TP__SCHED_STOPPED   /* finishing: its loop may be closed, never signal */
 };
 
 #define TP__RING_SIZE 1024u
@@ -114,6 +115,10 @@ struct tp__sched {
 
     /* Shared. */
     TP__ALIGNED(TP__CACHELINE) _Atomic int state;
+    /* Threads inside uv_async_send() on this scheduler's async handle (or
+     * about to call it): the scheduler closes the handle only once it is
+     * STOPPED and this is 0 (see signal_begin() in sched.c). */
+    atomic_uint signalers;
     atomic_uint wakes; /* times woken from sleep (quiescence check) */
     /* Quiescent-state counter for tp__rt_retire(); UINT64_MAX = offline. */
     _Atomic uint64_t qs;
@@ -175,6 +180,11 @@ struct tp_runtime {
     struct tp__retired *retired;
     atomic_uint nretired;
 
+    /* Schedulers wait here, after their last work and before closing their
+     * loops, for each other (stop path; initialised by tp__rt_join). */
+    pthread_barrier_t finish_barrier;
+    bool finish_barrier_on;
+
     /* Long-handler watchdog. */
     pthread_t watchdog;
     bool watchdog_on;
@@ -198,8 +208,13 @@ tp__sched_self(const struct tp_runtime *rt)
 int tp__rt_create(struct tp_runtime **out, const tp_runtime_options *opts,
                   tp__run_fn run);
 int tp__rt_start(struct tp_runtime *rt);
-/* Stops the threads (no hooks), closes the loops. */
+/* Stops the threads (no hooks), closes the loops. Safe whatever a
+ * scheduler is doing meanwhile (asleep, waking by itself, finishing). */
 void tp__rt_join(struct tp_runtime *rt);
+/* Test-only: called by tp__rt_join between marking the runtime stopped and
+ * waking the schedulers (a test widens that window to force the races of a
+ * scheduler that wakes up by itself). NULL in production. */
+extern void (*tp__rt_test_stop_gap)(struct tp_runtime *rt);
 void tp__rt_free(struct tp_runtime *rt);
 void tp__rt_run_stop_hooks(struct tp_runtime *rt, uint64_t deadline_ns);
 
@@ -215,6 +230,8 @@ void tp__sched_timer_del(struct tp__sched *s, struct tp__wtimer *t);
 int tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index);
 void tp__sched_fini_unstarted(struct tp__sched *s);
 int tp__sched_spawn_thread(struct tp__sched *s);
+/* Wakes s if it may be asleep; does nothing once s is finishing.
+ * Thread-safe. */
 void tp__sched_wake(struct tp__sched *s);
 unsigned tp__sched_runq_len(struct tp__sched *s);
 /* Frees retired objects whose grace period has passed (all = ignore it). */

@@ -54,17 +54,44 @@ ring_pop(struct tp__sched *s)
     return t;
 }
 
+/*
+ * Every uv_async_send() on s->async is bracketed by signal_begin/end, so
+ * the async handle is never closed under a signaller (libuv aborts on a
+ * write to a closed async fd). Dekker again, on (signalers, state): the
+ * signaller increments signalers and then reads the state; the finishing
+ * scheduler stores STOPPED and then waits for signalers to reach 0 (see
+ * sched_close_loop()). All seq_cst, so one of them sees the other.
+ */
+static bool
+signal_begin(struct tp__sched *s)
+{
+    atomic_fetch_add(&s->signalers, 1);
+    if (atomic_load(&s->state) != TP__SCHED_STOPPED)
+        return true;
+    atomic_fetch_sub(&s->signalers, 1);
+    return false;
+}
+
+static void
+signal_end(struct tp__sched *s)
+{
+    atomic_fetch_sub(&s->signalers, 1);
+}
+
 static void
 notify(struct tp__sched *s)
 {
     int expect = TP__SCHED_SLEEPING;
 
+    if (!signal_begin(s))
+        return;
     if (atomic_compare_exchange_strong(&s->state, &expect,
                                        TP__SCHED_NOTIFIED)) {
         atomic_fetch_add(&s->rt->nwaking, 1);
         TP__STAT_ADD(s->wakeups, 1);
         uv_async_send(&s->async);
     }
+    signal_end(s);
 }
 
 /* Wakes one sleeping sibling so it can steal from s (parallelism only:
@@ -486,16 +513,38 @@ close_walk_cb(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
+/* Marks s STOPPED and waits until no thread is inside uv_async_send() on
+ * it; from then on nobody signals s, and its handles may close. */
+static void
+sched_quiesce_signals(struct tp__sched *s)
+{
+    atomic_store(&s->state, TP__SCHED_STOPPED);
+    while (atomic_load(&s->signalers) != 0)
+        sched_yield();
+}
+
+/*
+ * The end of a scheduler thread. Its last work (commands, stop hooks) may
+ * post to the other schedulers, so every scheduler first finishes that
+ * work, then all meet at the barrier; only then does each stop taking
+ * signals and close its loop. Commands posted by the others before the
+ * barrier are drained after it.
+ */
 static void
 sched_finish(struct tp__sched *s)
 {
     struct tp__sched_hook *h;
 
+    TP_ASSERT(tp__tls_sched == s);
     drain_cmds(s);
     for (h = s->rt->sched_hooks; h != NULL; h = h->next) {
         if (h->stop != NULL)
             h->stop(s, h->arg);
     }
+    drain_cmds(s);
+    pthread_barrier_wait(&s->rt->finish_barrier);
+    drain_cmds(s);
+    sched_quiesce_signals(s);
     drain_cmds(s);
     uv_walk(&s->loop, close_walk_cb, NULL);
     uv_run(&s->loop, UV_RUN_DEFAULT);
@@ -561,6 +610,7 @@ tp__sched_init(struct tp__sched *s, struct tp_runtime *rt, unsigned index)
     tp__mpsc_init(&s->inbox, false);
     tp__mpsc_init(&s->cmdq, false);
     atomic_init(&s->state, TP__SCHED_RUNNING);
+    atomic_init(&s->signalers, 0);
     atomic_init(&s->qs, UINT64_MAX);
     err = uv_loop_init(&s->loop);
     if (err != 0) {
@@ -605,7 +655,10 @@ tp__sched_spawn_thread(struct tp__sched *s)
 void
 tp__sched_wake(struct tp__sched *s)
 {
+    if (!signal_begin(s))
+        return;
     uv_async_send(&s->async);
+    signal_end(s);
 }
 
 unsigned

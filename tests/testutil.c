@@ -118,6 +118,9 @@ tpt_runtime(unsigned schedulers)
     tp_runtime_options_init(&o);
     o.schedulers = schedulers;
     o.pin = false;
+    /* The graceful part of a stop gets as much more time as everything
+     * else on a slow (sanitizer, valgrind, busy) machine. */
+    o.stop_timeout_ms *= tpt_slow();
     return tpt_runtime_opts(&o);
 }
 

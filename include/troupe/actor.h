@@ -171,12 +171,13 @@ TP_API int tp_spawn(tp_ctx *ctx, const tp_behaviour *b, void *arg,
 
 /**
  * Same as tp_spawn() from a thread that is not running an actor (main,
- * tests). opts->link is ignored. Thread-safe. The new actor's init runs on
- * the calling thread while the runtime's lock for outside callers is held:
- * init must use its ctx (tp_send(), tp_spawn(), ...), never the
- * tp_runtime_*() calls that take that lock (tp_runtime_send(),
- * tp_runtime_spawn(), tp_runtime_exit_pid(), ...): they would deadlock.
- * tp_runtime_get_stats() is safe there.
+ * tests, a foreign event loop). opts->link is ignored. Thread-safe, and
+ * threads outside the runtime share no lock: each gets a context of its
+ * own in the runtime on its first tp_runtime_*() call (kept until the
+ * runtime is destroyed and reused by later threads once it exits). The new
+ * actor's init runs on the calling thread; it may call any function,
+ * tp_runtime_*() ones included (they then act for the calling thread, as
+ * its ctx calls act for the new actor).
  */
 TP_API int tp_runtime_spawn(tp_runtime *rt, const tp_behaviour *b, void *arg,
                             const tp_spawn_opts *opts, tp_pid *out);

@@ -62,11 +62,19 @@ TP_API int tp_runtime_wait_idle(tp_runtime *rt, int64_t timeout_ms);
 /**
  * Stops the runtime cleanly: listeners stop accepting, connections drain,
  * the root supervisor shuts its tree down in reverse start order honouring
- * shutdown timeouts, every remaining actor is killed (reason shutdown), and
- * the scheduler threads exit. Everything the runtime allocated is freed by
- * tp_runtime_destroy(). Idempotent. Returns 0 or -ETIMEDOUT if something
- * outlived stop_timeout_ms (it was then killed). Call from a thread that is
- * not a scheduler (an actor requests a stop with tp_runtime_request_stop()).
+ * shutdown timeouts, every remaining actor is sent a shutdown exit signal.
+ * These graceful steps share one deadline, stop_timeout_ms; every actor
+ * still alive at the deadline is then killed (untrappable, reason killed),
+ * and the stop always goes on until no actor is left, however busy they
+ * are (a kill takes effect at the actor's next turn, ahead of its queued
+ * messages) -- only a callback that never returns can hold it up, and it
+ * is reported in the log every 5 s. The scheduler threads then exit and
+ * their loops close. Everything the runtime allocated is freed by
+ * tp_runtime_destroy(). Idempotent. Returns 0 (also when actors had to be
+ * killed at the deadline), or -ETIMEDOUT when the actors killed at the
+ * deadline were not all gone within 100 ms + stop_timeout_ms / 10 after it
+ * (the stop is complete all the same). Call from a thread that is not a scheduler (an actor requests
+ * a stop with tp_runtime_request_stop()).
  */
 TP_API int tp_runtime_stop(tp_runtime *rt);
 
@@ -83,8 +91,10 @@ TP_API void tp_runtime_request_stop(tp_runtime *rt);
 TP_API int tp_runtime_wait_stop_request(tp_runtime *rt, int64_t timeout_ms);
 
 /**
- * Frees the runtime. Stops it first if it is running. rt is invalid after.
- * Call from a thread that is not a scheduler.
+ * Frees the runtime and everything it allocated. Stops it first if it is
+ * running (as tp_runtime_stop(), whatever actors are alive). rt is invalid
+ * after. Call from a thread that is not a scheduler, once, with no other
+ * thread using rt.
  */
 TP_API void tp_runtime_destroy(tp_runtime *rt);
 
