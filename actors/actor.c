@@ -90,6 +90,7 @@ tp_make_ref(tp_runtime *rt)
 void
 tp__dead_letter(tp_ctx *ctx, struct tp__msg *m)
 {
+    TP_ASSERT(tp__ctx_mine(ctx)); /* its counters have one writer */
     TP__STAT_ADD(ctx->st.dead_letters, 1);
     tp__msg_free(m);
 }
@@ -558,6 +559,7 @@ tp__actor_run(struct tp__sched *s, struct tp__node *task)
     struct tp__recover r;
     bool requeue;
 
+    TP_ASSERT(tp__tls_sched == s && ctx->self == NULL);
     ctx->self = a;
     ctx->exiting = false;
     r.prev = NULL;
@@ -589,6 +591,7 @@ tp__actor_drain(tp_ctx *ctx, struct tp__actor *a)
     tp_pid who = tp__actor_pid(a) & ~TP__PID_DEAD;
     struct tp__msg *m;
 
+    TP_ASSERT(tp__ctx_mine(ctx)); /* the mailbox's one consumer */
     while ((m = (struct tp__msg *)tp__mpsc_pop(&a->mq)) != NULL) {
         if (&m->node == &a->nudge) {
             atomic_store(&a->nudge_pending, 0);
@@ -675,6 +678,7 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     }
     if (why.kind == TP_EXIT_KILL)
         why.kind = TP_EXIT_KILLED;
+    TP_ASSERT(tp__ctx_mine(ctx) && !(self & TP__PID_DEAD));
     a->oflags |= TP__A_EXITING;
     ctx->exiting = false;
     if (!ctx->init_failed)
@@ -1142,6 +1146,7 @@ tp__actor_own(tp_ctx *ctx, struct tp__resource *r)
 
     if (ctx->self == NULL)
         return -EINVAL;
+    TP_ASSERT(tp__ctx_mine(ctx)); /* resources are owner-only */
     x = tp__actor_ext(ctx->self);
     if (x == NULL)
         return -ENOMEM;

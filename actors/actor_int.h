@@ -180,6 +180,7 @@ struct tp_ctx {
      * thread is gone (the context may then be adopted). */
     tp_ctx *xnext;
     _Atomic bool xorphan;
+    pthread_t xthread; /* the thread using it (assertions only) */
 };
 
 struct tp__depot_batch {
@@ -240,6 +241,10 @@ void tp__xctx_release(tp_ctx *ctx);
 /* Runtime creation / destruction (registers A in the live list). */
 void tp__xctx_runtime_born(struct tp__actors *A);
 void tp__xctx_runtime_dies(struct tp__actors *A);
+/* True when ctx may be used on the calling thread: a scheduler's on that
+ * scheduler's thread, an outside thread's on its thread (TP_ASSERT only:
+ * contexts are single-writer). */
+bool tp__ctx_mine(const tp_ctx *ctx);
 /* Calls fn on every outside context (readers may race registration). */
 void tp__xctx_foreach(struct tp__actors *A, void (*fn)(tp_ctx *ctx, void *arg),
                       void *arg);

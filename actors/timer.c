@@ -236,6 +236,7 @@ entry_free(struct tp__timers *T, struct tp__sched *s, struct atimer *t)
 {
     uint64_t gen = atomic_load_explicit(&t->word, memory_order_relaxed) >> 8;
 
+    TP_ASSERT(tp__tls_sched == s && t->sched == s->index); /* its wheel's */
     payload_release(t);
     /* release: a canceller that later sees T_FREE sees the entry done. */
     atomic_store_explicit(&t->word, word_of(gen, T_FREE), memory_order_release);

@@ -166,6 +166,7 @@ xctx_register(struct tp__actors *A)
             return NULL;
         publish(A, c);
     }
+    c->xthread = pthread_self();
     pthread_once(&exit_once, exit_key_make);
     pthread_setspecific(exit_key, (void *)1); /* run thread_exit */
     cache_put(A, c);
@@ -219,4 +220,14 @@ tp__xctx_free_all(struct tp__actors *A)
         tp__ctx_free(c);
     }
     atomic_store(&A->xlist, NULL);
+}
+
+bool
+tp__ctx_mine(const tp_ctx *ctx)
+{
+    if (ctx->sched != NULL)
+        return ctx->sched == tp__tls_sched;
+    if (ctx == ctx->A->xctx)
+        return true; /* under xlock, or the destroying thread */
+    return pthread_equal(ctx->xthread, pthread_self()) != 0;
 }

@@ -147,6 +147,7 @@ owner_pushes(struct tp__sched *s)
 static void
 local_push(struct tp__sched *s, struct tp__node *t)
 {
+    TP_ASSERT(tp__tls_sched == s); /* the ring has one producer: its owner */
     owner_pushes(s);
     if (TP__UNLIKELY(!ring_push(s, t)))
         tp__mpsc_push(&s->inbox, t);
@@ -173,6 +174,7 @@ runnext_push(struct tp__sched *s, struct tp__node *t)
 {
     struct tp__node *old = s->runnext;
 
+    TP_ASSERT(tp__tls_sched == s && s->in_turn);
     s->runnext = t;
     if (old != NULL)
         local_push(s, old);
@@ -197,6 +199,7 @@ tp__rt_schedule(struct tp_runtime *rt, struct tp__node *task, unsigned home)
 static void
 pinned_push(struct tp__sched *s, struct tp__node *t)
 {
+    TP_ASSERT(tp__tls_sched == s);
     owner_pushes(s);
     tp__mpsc_push(&s->inbox, t);
 }
@@ -251,6 +254,7 @@ drain_cmds(struct tp__sched *s)
 {
     struct tp__node *n;
 
+    TP_ASSERT(tp__tls_sched == s); /* the command queue's one consumer */
     while ((n = tp__mpsc_pop(&s->cmdq)) != NULL) {
         struct tp__cmd *cmd = (struct tp__cmd *)n;
         cmd->fn(cmd, s);
@@ -310,6 +314,7 @@ tp__sched_timer_add(struct tp__sched *s, struct tp__wtimer *t,
 {
     uint64_t now = tp__sched_tick(s);
 
+    TP_ASSERT(tp__tls_sched == s); /* a wheel is touched by its owner only */
     /* +1: `now` is truncated to the ms, so a due tick of now + delay could
      * come up to 1 ms early in real time. */
     tp__wheel_add(s->wheel, t, now + delay_ms + 1);
@@ -322,6 +327,7 @@ tp__sched_timer_add(struct tp__sched *s, struct tp__wtimer *t,
 void
 tp__sched_timer_del(struct tp__sched *s, struct tp__wtimer *t)
 {
+    TP_ASSERT(tp__tls_sched == s);
     tp__wheel_del(s->wheel, t); /* a stale loop-timer wake-up is harmless */
 }
 
@@ -330,6 +336,7 @@ next_task(struct tp__sched *s)
 {
     struct tp__node *t = s->runnext;
 
+    TP_ASSERT(tp__tls_sched == s && !s->in_turn);
     if (t != NULL) {
         s->runnext = NULL;
         if (s->runnext_streak++ < RUNNEXT_MAX)
@@ -411,6 +418,8 @@ sched_sleep(struct tp__sched *s)
     struct tp_runtime *rt = s->rt;
     uint64_t t0;
 
+    TP_ASSERT(tp__tls_sched == s &&
+              atomic_load(&s->state) != TP__SCHED_STOPPED);
     atomic_store(&s->qs, UINT64_MAX); /* offline: holds no references */
     atomic_fetch_add(&rt->nsleeping, 1);
     atomic_store(&s->state, TP__SCHED_SLEEPING);
