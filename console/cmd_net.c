@@ -132,16 +132,23 @@ tp__cmd_listeners(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 int
 tp__cmd_drain(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
-    uint32_t ms = 5000;
+    uint32_t ms = 5000, delay = x->con->opts.drain_delay_ms;
     struct tp__em e;
+    int err;
 
-    if (argc == 2 && tp__parse_u32(argv[1], 1, 600000, &ms) != 0)
-        return tp__exec_fail(x, -EINVAL, "usage: drain [TIMEOUT_MS 1..600000]");
-    tp_log(TP_LOG_WARN, "console: drain requested (deadline %u ms)", ms);
-    tp_net_drain_start(tp_ctx_runtime(ctx), ms);
+    if ((argc >= 2 && tp__parse_u32(argv[1], 1, 600000, &ms) != 0) ||
+        (argc == 3 && tp__parse_u32(argv[2], 0, 600000, &delay) != 0))
+        return tp__exec_fail(x, -EINVAL,
+                             "usage: drain [TIMEOUT_MS 1..600000 [DELAY_MS "
+                             "0..600000]]");
+    if ((err = tp__console_drain(ctx, x->con, delay, ms)) != 0)
+        return tp__exec_fail(x, err, "%s",
+                             err == -EALREADY ? "a drain is already under way"
+                                              : tp_strerror(err));
     tp__em_init(&e, &x->out, x->json);
     tp__em_obj_begin(&e, NULL);
-    tp__em_str(&e, "drain", "started");
+    tp__em_str(&e, "drain", delay != 0 ? "announced" : "started");
+    tp__em_u64(&e, "delay_ms", delay);
     tp__em_u64(&e, "deadline_ms", ms);
     tp__em_obj_end(&e);
     return 0;

@@ -164,6 +164,23 @@ struct tp__rates {
     _Atomic uint32_t *sched_util; /* busy parts per million, last second */
 };
 
+/* A drain announced on /health (console/health.c): since_ns is 0 while
+ * serving, else when the drain started; the listeners close delay_ms
+ * later. Relaxed atomics: each value stands alone. */
+struct tp__drain {
+    _Atomic uint64_t since_ns;
+    _Atomic uint32_t delay_ms;
+};
+
+/* Starts the two-phase drain (ctx: the calling actor, or NULL from a
+ * thread outside the runtime). Returns 0, -EALREADY, -EINVAL. */
+int tp__console_drain(tp_ctx *ctx, struct tp_console *c, uint32_t delay_ms,
+                      uint32_t deadline_ms);
+/* The answer to GET /health: returns the HTTP status (200 serving, 503
+ * draining) and writes a one-line body into body[0..cap). */
+int tp__console_health(struct tp_console *c, char *body, size_t cap,
+                       size_t *len);
+
 /* What outlives a console until tp_runtime_destroy(): host actors hold a
  * pointer to it, so one that starts while (or after) the console stops
  * finds con == NULL instead of freed memory, and tp_console_stop() waits
@@ -195,7 +212,8 @@ struct tp_console {
     _Atomic uint64_t sessions_total, auth_failures, rejected;
     struct tp__rates rates;
     tp_pid sampler;
-    void *net; /* console/listen.c: listeners */
+    void *net;              /* console/listen.c: listeners */
+    struct tp__drain drain; /* console/health.c */
 };
 
 /* Creates the console without listeners (tests use the local transport),

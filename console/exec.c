@@ -47,9 +47,10 @@ const struct tp__cmd_def tp__cmds[] = {
     {"conns", "conns [-n LIMIT]", "open network connections", 0, 2, 0,
      tp__cmd_conns},
     {"listeners", "listeners", "listening sockets", 0, 0, 0, tp__cmd_listeners},
-    {"drain", "drain [TIMEOUT_MS]",
-     "stop accepting and close connections gracefully", 0, 1, TP__CAP_ADMIN,
-     tp__cmd_drain},
+    {"drain", "drain [TIMEOUT_MS [DELAY_MS]]",
+     "health 503, then after DELAY_MS stop accepting and close connections "
+     "gracefully",
+     0, 2, TP__CAP_ADMIN, tp__cmd_drain},
     {"loglevel", "loglevel [error|warn|info|debug]",
      "show or set the log level", 0, 1, 0, tp__cmd_loglevel},
     {"metrics", "metrics", "everything in Prometheus text format", 0, 0, 0,

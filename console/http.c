@@ -1,7 +1,8 @@
 /*
  * console/http.c - the console's HTTP side, embedded in a host actor (a
  * connection on the HTTP port): GET /metrics, GET|POST /api/<command>...,
- * GET / (the dashboard).
+ * GET / (the dashboard), GET /health (for load balancers: console/health.c;
+ * no token, ever: it says only whether the node is draining).
  *
  * Requests are parsed with http_parser (Debian's libhttp-parser), one at a
  * time: the parser is paused at the end of each request until its answer
@@ -430,6 +431,11 @@ route(tp_ctx *ctx, struct tp__http *h)
     } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
         respond(ctx, h, 200, "text/html; charset=utf-8", tp__dashboard_html,
                 tp__dashboard_len);
+    } else if (strcmp(path, "/health") == 0) {
+        char body[96];
+        size_t n;
+        int code = tp__console_health(h->con, body, sizeof(body), &n);
+        respond(ctx, h, code, "text/plain; charset=utf-8", body, n);
     } else if (strcmp(path, "/metrics") == 0) {
         char *argv[1] = {"metrics"};
         if (h->con->opts.http_auth_reads && !authorized(h)) {

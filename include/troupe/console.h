@@ -9,6 +9,7 @@
  *    the TCP console is refused (-EINVAL): no token, no access;
  *  - a loopback HTTP port: GET /metrics (Prometheus text format),
  *    GET /api/<command> (JSON), GET / (a self-contained live dashboard),
+ *    GET /health (200 "ok", 503 while draining: see tp_console_drain()),
  *    POST /api/<command> for actions (kill, restart, stop, drain,
  *    loglevel), which need "Authorization: Bearer TOKEN".
  * Binding an address that is not loopback needs opts.allow_remote.
@@ -74,6 +75,11 @@ typedef struct tp_console_opts {
     /** ps: the largest limit it accepts (at least ps_default). Default
      *  1000. */
     uint32_t ps_max;
+    /** The `drain` command (and POST /api/drain) without a DELAY_MS: for
+     *  this long GET /health answers 503 while the listeners still accept,
+     *  then the network drains (see tp_console_drain()). Default 0: drain
+     *  at once. At most 600000 (more: the command fails, -EINVAL). */
+    uint32_t drain_delay_ms;
 } tp_console_opts;
 
 /** Fills opts with the defaults (everything off). */
@@ -105,6 +111,26 @@ TP_API int tp_console_http_port(const tp_console *console);
 
 /** Line and HTTP sessions open now (gauge). Thread-safe. */
 TP_API unsigned tp_console_sessions(const tp_console *console);
+
+/**
+ * Drains the node the way a load balancer in front of it can follow: GET
+ * /health on the HTTP port answers 503 from now on (it answers 200 until
+ * a drain starts), and delay_ms later the network drains as
+ * tp_net_drain_start(rt, deadline_ms) does: every listener closes (the
+ * console's own too), every connection is told to finish, whatever is
+ * still open deadline_ms after that is closed. delay_ms 0 drains at once.
+ * The `drain` console command does the same (with opts.drain_delay_ms).
+ * Returns 0, -EALREADY (a drain already started on this console), -EINVAL
+ * (console NULL; deadline_ms 0 or either over 600000). Returns at once; the
+ * delay runs in an actor, and stopping the console does not cancel it. Thread:
+ * not an actor callback (actors use the drain command).
+ */
+TP_API int tp_console_drain(tp_console *console, uint32_t delay_ms,
+                            uint32_t deadline_ms);
+
+/** True once a drain started on this console (GET /health answers 503).
+ *  Thread-safe. */
+TP_API bool tp_console_draining(const tp_console *console);
 
 #ifdef __cplusplus
 }
