@@ -1,0 +1,58 @@
+/*
+ * samples/fleet/fleet.h - troupe-fleet-node: one node of a fleet that holds
+ * many idle, supervised connections, each reachable by a name (see
+ * README.md and docs/FLEET.md).
+ *
+ * Pieces: the connection actor (fleet_conn.c) speaks the line protocol of
+ * fleet_proto.h; names (fleet_names.c) are where a connection's name is
+ * registered and a name is resolved (node-local today; the cluster's
+ * directory plugs in there); main.c holds the command line, the listener,
+ * the STAT reporter and the two-phase stop.
+ */
+#ifndef SAMPLE_FLEET_H
+#define SAMPLE_FLEET_H
+
+#include "../common/sample.h"
+#include "fleet_proto.h"
+
+#include <stdatomic.h>
+
+#define FLEET_NODE_MAX 31 /* longest node name */
+
+/* Message a connection actor gets for its client: struct fleet_deliver. */
+#define FLEET_MSG_DELIVER 0x464c0001u /* "FL" 1 */
+
+struct fleet_deliver {
+    uint64_t id;   /* the sender's message id */
+    uint64_t t_ns; /* the sender's CLOCK_MONOTONIC when it sent it */
+};
+
+/* One node: what every connection actor of it shares (read-only after
+ * start, but for the relaxed counters). */
+struct fleet_node {
+    char name[FLEET_NODE_MAX + 1];
+    tp_runtime *rt;
+    _Atomic uint64_t named;     /* HELLOs that took a name */
+    _Atomic uint64_t sends;     /* SENDs handled */
+    _Atomic uint64_t delivered; /* MSG lines written to clients */
+    _Atomic uint64_t noname;    /* SENDs to a name nobody holds */
+};
+
+/** The connection actor (its init gets the struct fleet_node). */
+extern const tp_behaviour fleet_conn_behaviour;
+
+/**
+ * Registers `name` for the calling connection actor. Returns 0, -EEXIST
+ * (taken), -EINVAL, -ENOMEM.
+ */
+int fleet_name_register(tp_ctx *ctx, struct fleet_node *node, const char *name);
+
+/**
+ * Sends the actor holding `name` a FLEET_MSG_DELIVER. Returns 0, -ENOENT (no
+ * one holds the name), -ESRCH (its holder just died), or another send
+ * error.
+ */
+int fleet_name_send(tp_ctx *ctx, struct fleet_node *node, const char *name,
+                    const struct fleet_deliver *d);
+
+#endif /* SAMPLE_FLEET_H */
