@@ -17,7 +17,8 @@
  *
  * Lines for scripts (stdout): "READY fleet ADDR", "READY console PATH",
  * "READY dashboard URL", "READY health URL", "FLEET node=NAME pid=PID
- * fd_limit=N", and once a change settles, every --stat-ms at most:
+ * fd_limit=N", then a first STAT line (the baseline) and another whenever
+ * something changed, every --stat-ms at most:
  *   STAT node=NAME conns=N accepted=N refused=N named=N sends=N
  *        delivered=N noname=N rss=BYTES rss0=BYTES draining=0|1
  * (rss0: the resident set before the first connection).
@@ -237,7 +238,10 @@ reporter_init(tp_ctx *ctx, void *state, void *arg)
     struct reporter *r = state;
 
     r->a = *(const struct reporter_arg *)arg;
-    /* The first tick takes the baseline (not here: see samples/idle). */
+    /* The first tick, at once, takes the baseline and prints the first
+     * STAT line (not here: see samples/idle). */
+    if (tp_send(ctx, tp_self(ctx), FLEET_TICK, NULL, 0) != 0)
+        return -ENOMEM;
     return tp_send_interval(ctx, r->a.every_ms, tp_self(ctx), FLEET_TICK, NULL,
                             0, NULL);
 }
