@@ -84,10 +84,10 @@ CTL=$BUILD/console/troupectl
 for b in "$NODE_BIN" "$CLIENT_BIN" "$CTL"; do
   [ -x "$b" ] || { echo "fleet.sh: $b not built (cmake --build $BUILD)" >&2; exit 2; }
 done
-command -v nats-server >/dev/null || { echo "fleet.sh: nats-server not installed (scripts/setup-deps.sh)" >&2; exit 2; }
+command -v nats-server >/dev/null || { echo "fleet.sh: SKIPPED: nats-server not installed (scripts/setup-deps.sh --test)" >&2; exit 77; }
 if [ "$HAPROXY" = 1 ]; then
-  command -v haproxy >/dev/null || { echo "fleet.sh: haproxy not installed (scripts/setup-deps.sh)" >&2; exit 2; }
-  command -v socat >/dev/null || { echo "fleet.sh: socat not installed" >&2; exit 2; }
+  command -v haproxy >/dev/null || { echo "fleet.sh: SKIPPED: haproxy not installed (scripts/setup-deps.sh --test)" >&2; exit 77; }
+  command -v socat >/dev/null || { echo "fleet.sh: SKIPPED: socat not installed (scripts/setup-deps.sh)" >&2; exit 77; }
 fi
 
 DIR=$(mktemp -d /tmp/troupe-fleet.XXXXXX)
@@ -290,8 +290,19 @@ wait_named() {
 }
 
 sockstat() { awk -v k="$1" '$1 == "TCP:" { for (i = 2; i < NF; i += 2) if ($i == k) print $(i + 1) }' /proc/net/sockstat; }
-meminfo() { awk -v k="$1:" '$1 == k { printf "%d\n", $2 * 1024 }' /proc/meminfo; }
-rss_of() { awk '$1 == "VmRSS:" { printf "%d\n", $2 * 1024 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# slab_snapshot FILE: bytes in use per slab cache (root reads slabinfo).
+slab_snapshot() {
+  awk 'NR > 2 { printf "%s %.0f\n", $1, $2 * $4 }' /proc/slabinfo >"$1" 2>/dev/null || : >"$1"
+}
+# slab_report BEFORE AFTER: the caches that grew most, per connection.
+slab_report() {
+  awk -v n="$CONNS" 'FNR == NR { a[$1] = $2; next }
+    { d = $2 - a[$1]; if (d > 0) printf "%.0f %s\n", d / n, $1 }' "$1" "$2" \
+    | sort -rn | head -n 8 | awk '{ printf "%s%s:%s", (NR > 1 ? " " : ""), $2, $1 }'
+}
+# kB values times 1024 in the shell: mawk's printf %d stops at 2^31.
+meminfo() { echo $(( $(awk -v k="$1:" '$1 == k { print $2 }' /proc/meminfo) * 1024 )); }
+rss_of() { echo $(( $(awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0) * 1024 )); }
 
 # ---- the checks ---------------------------------------------------------------
 
@@ -434,6 +445,7 @@ check_haproxy() {
 log "$CONNS connections, $NODES nodes, $CLIENTS clients ($PER each)$([ "$HAPROXY" = 1 ] && echo ", behind haproxy")"
 start_nats
 SLAB0=$(meminfo Slab) AVAIL0=$(meminfo MemAvailable) TCPMEM0=$(sockstat mem) INUSE0=$(sockstat inuse)
+slab_snapshot "$DIR/slab0"
 start_nodes
 [ "$HAPROXY" = 1 ] && start_haproxy
 NODE_RSS0=$(nodes_sum rss0)
@@ -448,6 +460,7 @@ T1=$(now_ms)
 wait_nodes_hold "$CONNS" || fail "the nodes hold $(nodes_sum conns), the clients $CONNS"
 sleep 1 # let the nodes' STAT lines settle
 SLAB1=$(meminfo Slab) AVAIL1=$(meminfo MemAvailable) TCPMEM1=$(sockstat mem) INUSE1=$(sockstat inuse)
+slab_snapshot "$DIR/slab1"
 NODE_RSS1=$(nodes_sum rss)
 CLIENT_RSS=0
 for j in "${!CLIENT_PIDS[@]}"; do CLIENT_RSS=$(( CLIENT_RSS + $(rss_of "${CLIENT_PIDS[$j]}") )); done
@@ -465,6 +478,7 @@ result fleet.kernel_slab_bytes_per_conn $(( (SLAB1 - SLAB0) / CONNS )) B
 result fleet.kernel_tcp_mem_bytes_per_conn $(( (TCPMEM1 - TCPMEM0) * 4096 / CONNS )) B
 result fleet.tcp_sockets_per_conn "$(awk -v a="$INUSE0" -v b="$INUSE1" -v n="$CONNS" 'BEGIN { printf "%.2f", (b - a) / n }')" sockets
 result fleet.mem_available_drop_per_conn $(( (AVAIL0 - AVAIL1) / CONNS )) B
+log "kernel slab caches grown, bytes per connection (both ends): $(slab_report "$DIR/slab0" "$DIR/slab1")"
 
 check_send
 check_kill
