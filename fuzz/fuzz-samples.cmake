@@ -14,3 +14,5 @@ else()
 endif()
 tp_add_fuzz(chat_proto SOURCES fuzz_chat_proto.c
   ${PROJECT_SOURCE_DIR}/samples/chat/chat_proto.c)
+tp_add_fuzz(fleet_proto SOURCES fuzz_fleet_proto.c
+  ${PROJECT_SOURCE_DIR}/samples/fleet/fleet_proto.c)

@@ -24,6 +24,8 @@
 #                --haproxy: 2 nodes, 2,000 connections)
 #   --no-kill    skip the SIGKILL of a node
 #   --keep       keep the work directory (logs, status files)
+#   --node-args "A B"  more troupe-fleet-node options (e.g. its
+#                measurement switches --unsupervised --no-register)
 #
 # Without --haproxy: waits until every connection is held and named,
 # prints the figures, sends S messages by name and checks each reached
@@ -37,7 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=200000 NODES=0 CLIENTS=0 SEND=1000 HAPROXY=0 PROXY=0 SHORT=0
-KILL=1 BUILD=build/release KEEP=0 QUIET=0
+KILL=1 BUILD=build/release KEEP=0 QUIET=0 NODE_ARGS=
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) CONNS=$2; shift ;;
@@ -49,9 +51,10 @@ while [ $# -gt 0 ]; do
     --short) SHORT=1 ;;
     --no-kill) KILL=0 ;;
     --build) BUILD=$2; shift ;;
+    --node-args) NODE_ARGS=$2; shift ;;
     --keep) KEEP=1 ;;
     --quiet) QUIET=1 ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "fleet.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -158,6 +161,8 @@ start_node() {
   local i=$1 port=$2 delay=0 extra=()
   [ "$HAPROXY" = 1 ] && delay=$(( 3000 * SLOW ))
   [ "$PROXY" = 1 ] && extra+=(--proxy-protocol)
+  # shellcheck disable=SC2206 # a word list on purpose
+  [ -n "$NODE_ARGS" ] && extra+=($NODE_ARGS)
   "$NODE_BIN" --node "n$i" --port "$port" --schedulers 1 \
     --max-conns "$PER_NODE" --console "$DIR/n$i.sock" --http-port 0 \
     --drain-delay "$delay" --stat-ms 250 "${extra[@]}" \

@@ -3,8 +3,9 @@
 #   setup-deps.sh          build and run (the demo)
 #   setup-deps.sh --test   also what the tests need: clang runtimes for the
 #                          sanitizers and fuzzing, valgrind, cppcheck,
-#                          clang-tidy, and chromium + Node.js for the
-#                          dashboard's browser test
+#                          clang-tidy, chromium + Node.js for the
+#                          dashboard's browser test, nats-server and
+#                          haproxy for the fleet's
 #   TP_SETUP_FULL=1        also the benchmark peers (Erlang, Go, wrk)
 # Idempotent: skips apt when everything is present.
 set -euo pipefail
@@ -14,6 +15,9 @@ PKGS=(build-essential cmake pkg-config libuv1-dev libck-dev libmsgpack-dev
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(clang clang-format clang-tidy libclang-rt-14-dev valgrind cppcheck
          gnuplot-nox python3 chromium doxygen man-db)
+  # The fleet's tests (scripts/fleet.sh): a NATS server for the cluster,
+  # HAProxy in front of the nodes.
+  PKGS+=(nats-server haproxy)
   # Node.js (with npm) may come from elsewhere (e.g. nodesource): only
   # install Debian's when there is none.
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \

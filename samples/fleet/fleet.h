@@ -32,6 +32,7 @@ struct fleet_deliver {
 struct fleet_node {
     char name[FLEET_NODE_MAX + 1];
     tp_runtime *rt;
+    bool register_names;        /* false: --no-register (measurements) */
     _Atomic uint64_t named;     /* HELLOs that took a name */
     _Atomic uint64_t sends;     /* SENDs handled */
     _Atomic uint64_t delivered; /* MSG lines written to clients */

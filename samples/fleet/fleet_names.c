@@ -16,7 +16,8 @@
 int
 fleet_name_register(tp_ctx *ctx, struct fleet_node *node, const char *name)
 {
-    (void)node;
+    if (!node->register_names)
+        return 0;
     return tp_register(tp_ctx_runtime(ctx), name, tp_self(ctx));
 }
 

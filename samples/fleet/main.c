@@ -45,6 +45,8 @@ struct fleet_opts {
     long stat_ms;               /* --stat-ms MS */
     const char *cluster;        /* --cluster URL: not in this build */
     bool proxy;                 /* --proxy-protocol: not in this build */
+    bool unsupervised;          /* --unsupervised: measurement switch */
+    bool no_register;           /* --no-register: measurement switch */
     char *rest[FLEET_ARGS_MAX]; /* what sample_init() parses */
     int nrest;
 };
@@ -68,6 +70,10 @@ usage(FILE *f)
             "  --stat-ms MS         STAT lines at most this often (1000)\n"
             "  --cluster URL        join a cluster over NATS (not yet)\n"
             "  --proxy-protocol     expect PROXY v1/v2 headers (not yet)\n"
+            "measurement switches (what each part costs, bench/FLEET.md):\n"
+            "  --unsupervised       connections under no supervisor\n"
+            "  --no-register        HELLO answers OK without taking the\n"
+            "                       name (SEND then finds no one)\n"
             "and the common ones (default port %d):\n",
             FLEET_DEFAULT_PORT);
 }
@@ -110,6 +116,10 @@ fleet_option(struct fleet_opts *f, int argc, char **argv, int *i)
 
     if (strcmp(argv[*i], "--proxy-protocol") == 0)
         return f->proxy = true, 1;
+    if (strcmp(argv[*i], "--unsupervised") == 0)
+        return f->unsupervised = true, 1;
+    if (strcmp(argv[*i], "--no-register") == 0)
+        return f->no_register = true, 1;
     if ((v = take(argc, argv, i, "node")) != NULL)
         return f->node = v,
                fleet_name_ok(v, strlen(v)) && strlen(v) <= FLEET_NODE_MAX ? 1
@@ -270,7 +280,7 @@ fleet_listen(tp_runtime *rt, const struct sample_opts *o,
     lo.port = (uint16_t)o->port;
     lo.behaviour = &fleet_conn_behaviour;
     lo.arg = node;
-    lo.supervisor_name = "fleet.conns";
+    lo.supervisor_name = f->unsupervised ? NULL : "fleet.conns";
     lo.name = "fleet";
     lo.max_conns = (uint32_t)f->max_conns;
     lo.backlog = 4096; /* bursts of reconnects after a node dies */
@@ -388,6 +398,7 @@ main(int argc, char **argv)
     else
         snprintf(node.name, sizeof(node.name), "n%d", (int)getpid());
     node.rt = rt;
+    node.register_names = !f.no_register;
     if (fleet_start(rt, &o, &f, &node) != 0) {
         sample_console_stop(&o);
         tp_runtime_destroy(rt);
