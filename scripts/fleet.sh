@@ -483,7 +483,7 @@ result fleet.kernel_slab_bytes_per_conn $(( (SLAB1 - SLAB0) / CONNS )) B
 result fleet.kernel_tcp_mem_bytes_per_conn $(( (TCPMEM1 - TCPMEM0) * 4096 / CONNS )) B
 result fleet.tcp_sockets_per_conn "$(awk -v a="$INUSE0" -v b="$INUSE1" -v n="$CONNS" 'BEGIN { printf "%.2f", (b - a) / n }')" sockets
 result fleet.mem_available_drop_per_conn $(( (AVAIL0 - AVAIL1) / CONNS )) B
-log "kernel slab caches grown, bytes per connection (both ends): $(slab_report "$DIR/slab0" "$DIR/slab1")"
+echo "fleet: kernel slab caches grown, bytes per connection (both ends): $(slab_report "$DIR/slab0" "$DIR/slab1")"
 
 check_send
 check_kill
