@@ -236,48 +236,58 @@ start_client() {
 
 # ---- reading the state ------------------------------------------------------
 
+# total KEY NODE FILE...: the sum over FILEs of KEY in the last STAT or
+# STATUS line of each; with NODE (not ""), KEY holds "N1:C1,N2:C2" and
+# NODE's counts are summed. One process however many files: scripts that
+# poll must not steal the CPU from the fleet they measure.
+total() {
+  local key=$1 node=$2
+  shift 2
+  awk -v k="$key" -v node="$node" '
+    /^(STAT|STATUS) / { last[FILENAME] = $0 }
+    function count(v,   e, m, j, q, t) {
+      if (node == "") return v
+      m = split(v, e, ",")
+      for (j = 1; j <= m; j++) {
+        q = index(e[j], ":")
+        if (substr(e[j], 1, q - 1) == node) t += substr(e[j], q + 1)
+      }
+      return t
+    }
+    END {
+      for (f in last) {
+        n = split(last[f], w, " ")
+        for (i = 2; i <= n; i++) {
+          p = index(w[i], "=")
+          if (substr(w[i], 1, p - 1) == k) t += count(substr(w[i], p + 1))
+        }
+      }
+      printf "%.0f\n", t
+    }' "$@" 2>/dev/null || echo 0
+}
+
 # field FILE KEY: KEY=value from the last STATUS/STAT line of FILE.
 field() {
-  grep -E "^(STATUS|STAT) " "$1" 2>/dev/null | tail -n 1 \
-    | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
+  awk -v k="$2" '/^(STAT|STATUS) / { last = $0 }
+    END { n = split(last, w, " ")
+      for (i = 2; i <= n; i++) { p = index(w[i], "="); if (substr(w[i], 1, p - 1) == k) print substr(w[i], p + 1) } }' "$1" 2>/dev/null
 }
+
+client_files() { local j; for j in "${!CLIENT_PIDS[@]}"; do echo "$DIR/c$j.status"; done; }
+node_files() { local i; for i in "${!NODE_PIDS[@]}"; do echo "$DIR/n$i.out"; done; }
 
 # sum KEY: over the clients' status files.
-sum() {
-  local j t=0 v
-  for j in "${!CLIENT_PIDS[@]}"; do
-    v=$(field "$DIR/c$j.status" "$1"); t=$(( t + ${v:-0} ))
-  done
-  echo "$t"
-}
-
+# shellcheck disable=SC2046 # file names without spaces (mktemp)
+sum() { total "$1" "" $(client_files); }
 # nodes_sum KEY: over the nodes alive.
-nodes_sum() {
-  local i t=0 v
-  for i in "${!NODE_PIDS[@]}"; do
-    v=$(field "$DIR/n$i.out" "$1"); t=$(( t + ${v:-0} ))
-  done
-  echo "$t"
-}
-
+# shellcheck disable=SC2046
+nodes_sum() { total "$1" "" $(node_files); }
 # per_node_from_clients NAME: connections the clients hold on node NAME.
-per_node_from_clients() {
-  local j t=0 v
-  for j in "${!CLIENT_PIDS[@]}"; do
-    v=$(field "$DIR/c$j.status" nodes | tr ',' '\n' | awk -F: -v n="$1" '$1 == n { print $2 }')
-    t=$(( t + ${v:-0} ))
-  done
-  echo "$t"
-}
-
-dropped_from_clients() {
-  local j t=0 v
-  for j in "${!CLIENT_PIDS[@]}"; do
-    v=$(field "$DIR/c$j.status" dropped | tr ',' '\n' | awk -F: -v n="$1" '$1 == n { print $2 }')
-    t=$(( t + ${v:-0} ))
-  done
-  echo "$t"
-}
+# shellcheck disable=SC2046
+per_node_from_clients() { total nodes "$1" $(client_files); }
+# dropped_from_clients NAME: connections on node NAME the clients lost.
+# shellcheck disable=SC2046
+dropped_from_clients() { total dropped "$1" $(client_files); }
 
 # wait_named N SECONDS: until the clients hold N named connections.
 wait_named() {
@@ -337,7 +347,7 @@ check_send() {
   out=$("$CLIENT_BIN" --send "$DIR/targets" --port "$PORT" --tries $(( 100 * NODES + 100 ))) \
     || fail "send: not every SEND was acknowledged ok: $out"
   end=$(( $(now_ms) + 10000 * SLOW ))
-  while [ $(( $(sum msgs) - msgs0 )) -lt "$SEND" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.1; done
+  while [ $(( $(sum msgs) - msgs0 )) -lt "$SEND" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.2; done
   sleep 0.3 # a duplicate would show up now
   collect_reports
   awk '
