@@ -181,7 +181,7 @@ test_console_attack_unix_start_race(void **st)
     int pfd[2], starts = 0, status;
     mode_t old;
     pid_t kid;
-    unsigned ms = 3000 * tpt_slow();
+    unsigned ms = 2000;
 
     assert_int_equal(pipe(pfd), 0);
     kid = spawn_knocker(f->path, pfd[1], ms);
@@ -241,7 +241,7 @@ test_console_attack_unix_symlink_swap(void **st)
     struct stat sb;
     int status, fd, starts = 0;
     pid_t kid;
-    unsigned ms = 2000 * tpt_slow();
+    unsigned ms = 1500;
 
     snprintf(target, sizeof(target), "%s/victim", f->dir);
     fd = open(target, O_CREAT | O_WRONLY, 0644);
@@ -301,6 +301,90 @@ test_console_attack_unix_live_instance(void **st)
     tpt_finish(rt2);
 }
 
+/* Child: one connection as nobody; writes 'S' (a session answered
+ * stats), 'R' (refused with a line) or 'N' (no connection) to out. */
+static void
+nobody_once(const char *path, int out)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct timeval tv = {5, 0};
+    char rd[1024];
+    size_t n = 0;
+    ssize_t r;
+    int fd;
+
+    become_nobody();
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        _exit(write(out, "N", 1) == 1 ? 0 : 4);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (write(fd, "stats\n", 6) != 6)
+        _exit(4);
+    while (n + 1 < sizeof(rd) && (r = read(fd, rd + n, sizeof(rd) - 1 - n)) > 0)
+        n += (size_t)r;
+    rd[n] = '\0';
+    _exit(write(out,
+                strstr(rd, "uptime") != NULL      ? "S"
+                : strstr(rd, "not yours") != NULL ? "R"
+                                                  : "?",
+                1) == 1
+              ? 0
+              : 4);
+}
+
+static char
+nobody_result(const char *path)
+{
+    int pfd[2], status;
+    char c = 0;
+    pid_t kid;
+
+    assert_int_equal(pipe(pfd), 0);
+    kid = fork();
+    assert_true(kid >= 0);
+    if (kid == 0)
+        nobody_once(path, pfd[1]);
+    assert_int_equal(waitpid(kid, &status, 0), kid);
+    assert_int_equal(read(pfd[0], &c, 1), 1);
+    close(pfd[0]);
+    close(pfd[1]);
+    return c;
+}
+
+/* Even a socket others can reach (mode 0666) gives them no session, unless
+ * their uid is listed. */
+static void
+test_console_attack_unix_peer_uid(void **st)
+{
+    struct fixture *f = *st;
+    static const uint32_t nobody[] = {NOBODY};
+    tp_console_opts o;
+    tp_console *c;
+    struct stat sb;
+
+    opts_unix(f, &o);
+    o.unix_mode = 0666;
+    assert_int_equal(tp_console_start(f->rt, &o, &c), 0);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0666);
+    assert_int_equal(nobody_result(f->path), 'R');
+    assert_true(atomic_load(&c->peers_refused) >= 1);
+    tp_console_stop(c);
+    o.unix_uids = nobody;
+    o.unix_nuids = 1;
+    assert_int_equal(tp_console_start(f->rt, &o, &c), 0);
+    assert_int_equal(nobody_result(f->path), 'S');
+    tp_console_stop(c);
+    /* The default mode keeps them from even connecting. */
+    opts_unix(f, &o);
+    assert_int_equal(tp_console_start(f->rt, &o, &c), 0);
+    assert_int_equal(stat(f->path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(nobody_result(f->path), 'N');
+    tp_console_stop(c);
+}
+
 /* ---- 2. session slots ----------------------------------------------------*/
 
 /* Strangers on the TCP port that never authenticate must not lock the
@@ -330,6 +414,27 @@ test_console_attack_preauth_cannot_lock_out_owner(void **st)
     close(fd);
     for (int i = 0; i < 40; i++)
         close(fds[i]);
+    tp_console_stop(c);
+}
+
+/* A stranger gets auth_timeout_ms to authenticate. */
+static void
+test_console_attack_preauth_deadline(void **st)
+{
+    struct fixture *f = *st;
+    tp_console_opts o;
+    tp_console *c;
+    int fd;
+
+    opts_unix(f, &o);
+    o.tcp_port = 0;
+    o.auth_timeout_ms = 300;
+    assert_int_equal(tp_console_start(f->rt, &o, &c), 0);
+    fd = tcn_dial_tcp(tp_console_tcp_port(c));
+    assert_true(tcn_read_until(fd, "authentication timeout", buf, sizeof(buf),
+                               2000) > 0);
+    assert_true(tcn_eof_within(fd, 2000));
+    close(fd);
     tp_console_stop(c);
 }
 
@@ -437,6 +542,41 @@ test_console_attack_http_slowloris(void **st)
     print_message("slowloris: %d/%d scrapes answered, %d slow reopened\n", ok,
                   tries, atomic_load(&l.reopened));
     assert_int_equal(ok, tries);
+    tp_console_stop(c);
+}
+
+/* The request deadline covers the whole request: a byte every 100 ms
+ * does not extend it. A connection that sends nothing is closed too. */
+static void
+test_console_attack_http_request_deadline(void **st)
+{
+    struct fixture *f = *st;
+    tp_console_opts o;
+    tp_console *c;
+    uint64_t t0;
+    int fd, idle;
+    bool got = false;
+
+    (void)f;
+    tp_console_opts_init(&o);
+    o.http_port = 0;
+    o.http_request_timeout_ms = 1000;
+    assert_int_equal(tp_console_start(f->rt, &o, &c), 0);
+    idle = tcn_dial_tcp(tp_console_http_port(c));
+    fd = tcn_dial_tcp(tp_console_http_port(c));
+    tcn_put(fd, "GET /metrics HTTP/1.1\r\nX-Slow: ", 31);
+    t0 = tp_now_ns();
+    for (int i = 0; i < 100 && !got; i++) {
+        tcn_put(fd, "a", 1);
+        got = tcn_read_until(fd, "\r\n\r\n", buf, sizeof(buf), 100) > 0;
+    }
+    print_message("trickle closed after %.0f ms: %.40s\n",
+                  (double)(tp_now_ns() - t0) / 1e6, buf);
+    assert_true(got);
+    assert_non_null(strstr(buf, "HTTP/1.1 408"));
+    assert_true(tcn_eof_within(idle, 3000));
+    close(fd);
+    close(idle);
     tp_console_stop(c);
 }
 
@@ -715,10 +855,16 @@ main(int argc, char **argv)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_attack_unix_live_instance,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_attack_unix_peer_uid,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_console_attack_preauth_cannot_lock_out_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_attack_preauth_deadline,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_attack_http_slowloris,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_console_attack_http_request_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_attack_http_guessing,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_attack_line_guessing,

@@ -34,3 +34,10 @@ set_tests_properties(console_browser PROPERTIES LABELS "browser;console"
 tp_add_test(console_attack LABELS console net TIMEOUT 180
   LIBS tp_console_testlib)
 target_compile_definitions(test_console_attack PRIVATE _GNU_SOURCE)
+
+# troupectl against impostors, relays, drips and escape sequences.
+tp_add_test(console_ctl LABELS console net TIMEOUT 120
+  LIBS tp_console_testlib)
+target_compile_definitions(test_console_ctl PRIVATE
+  TROUPECTL="$<TARGET_FILE:troupectl>")
+add_dependencies(test_console_ctl troupectl)
