@@ -71,7 +71,7 @@ typedef struct tp_console_opts {
      *  effective uid and root. Up to TP_CONSOLE_UIDS_MAX uids (copied).
      *  Default none. */
     const uint32_t *unix_uids;
-    size_t unix_nuids;
+    size_t unix_nuids; /**< entries in unix_uids */
     /** Unix socket: also allow peers whose effective gid is this. -1 =
      *  none (default). */
     int64_t unix_gid;
@@ -107,7 +107,7 @@ typedef struct tp_console_opts {
      *  times the burst and rate. A connection is closed after its third
      *  failure. */
     uint32_t auth_fail_burst;
-    uint32_t auth_fail_interval_ms;
+    uint32_t auth_fail_interval_ms; /**< see auth_fail_burst */
     /** Concurrent HTTP connections. Default 32; TP_CONSOLE_HTTP_RESERVE
      *  more are kept for GET /metrics alone. When all are taken, a new
      *  connection takes the slot of the one that has waited longest (at
