@@ -138,7 +138,6 @@ host_opened(tp_ctx *ctx, struct host *h, const tp_msg *m)
     static const char refused[] = "error: this console is not yours\n";
     struct tp_console *c = h->con;
     struct tp__peer peer;
-    int err;
 
     h->conn = tp_msg_conn(m);
     if (c == NULL) { /* the console is stopping */
@@ -156,7 +155,7 @@ host_opened(tp_ctx *ctx, struct host *h, const tp_msg *m)
         host_close(ctx, h);
         return;
     }
-    if ((err = open_impl(ctx, h, &peer)) != 0) {
+    if (open_impl(ctx, h, &peer) != 0) {
         tp__free(h->impl);
         h->impl = NULL;
         host_close(ctx, h);

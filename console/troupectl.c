@@ -423,6 +423,7 @@ dialled(int fd, char *out, size_t cap)
     socklen_t len = sizeof(ss);
     char ip[INET6_ADDRSTRLEN];
 
+    memset(&ss, 0, sizeof(ss));
     if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
     if (ss.ss_family == AF_INET) {
@@ -740,7 +741,7 @@ main(int argc, char **argv)
                           : connect_tcp(a.hostport, a.remote, c.deadline);
     if (c.fd < 0)
         return c.fd == -2 ? EX_USAGE_ : EX_CONNECT;
-    if ((c.buf = malloc(LINE_MAX_)) == NULL)
+    if ((c.buf = calloc(1, LINE_MAX_)) == NULL)
         return EX_PROTO;
     rc = run(&a, &c);
     close(c.fd);
