@@ -730,6 +730,8 @@ test_console_attack_sampler_comes_back(void **st)
     tp_exit_reason kill = {TP_EXIT_KILL, 0, NULL};
     tp_console_opts o;
     tp_console *c;
+    tp_actor_info info;
+    tp_pid old;
     tcc *t;
     bool ok = false;
 
@@ -738,13 +740,20 @@ test_console_attack_sampler_comes_back(void **st)
     t = tcc_open(c, false);
     assert_true(tcc_cmd(t, "history", buf, sizeof(buf), 5000) > 0);
     assert_null(strstr(buf, "error:"));
-    assert_int_equal(tp_runtime_exit_pid(f->rt, c->sampler, &kill), 0);
+    /* Every session may ask it: its mailbox is bounded. */
+    assert_int_equal(tp_actor_peek(f->rt, c->sampler, &info), 0);
+    assert_int_equal(info.max_msgs, TP__SAMPLER_MAILBOX);
+    old = c->sampler;
+    assert_int_equal(tp_runtime_exit_pid(f->rt, old, &kill), 0);
     for (int i = 0; i < 20 && !ok; i++) {
         tpt_sleep_ms(100);
         assert_true(tcc_cmd(t, "history", buf, sizeof(buf), 5000) > 0);
         ok = strstr(buf, "error:") == NULL;
     }
     assert_true(ok);
+    assert_true(c->sampler != old);
+    assert_int_equal(tp_actor_peek(f->rt, c->sampler, &info), 0);
+    assert_int_equal(info.max_msgs, TP__SAMPLER_MAILBOX);
     tcc_close(t);
     tp_console_stop(c);
 }

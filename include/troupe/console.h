@@ -170,7 +170,8 @@ TP_API int tp_console_tcp_port(const tp_console *console);
 /** The bound HTTP port (after port 0), or -1. Thread-safe. */
 TP_API int tp_console_http_port(const tp_console *console);
 
-/** Line and HTTP sessions open now (gauge). Thread-safe. */
+/** Line sessions, TCP connections not yet logged in, and HTTP connections
+ *  open now (gauge). Thread-safe. */
 TP_API unsigned tp_console_sessions(const tp_console *console);
 
 #ifdef __cplusplus
