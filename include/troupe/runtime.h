@@ -73,8 +73,8 @@ TP_API int tp_runtime_wait_idle(tp_runtime *rt, int64_t timeout_ms);
  * tp_runtime_destroy(). Idempotent. Returns 0 (also when actors had to be
  * killed at the deadline), or -ETIMEDOUT when the actors killed at the
  * deadline were not all gone within 100 ms + stop_timeout_ms / 10 after it
- * (the stop is complete all the same). Call from a thread that is not a scheduler (an actor requests
- * a stop with tp_runtime_request_stop()).
+ * (the stop is complete all the same). Call from a thread that is not a
+ * scheduler (an actor requests a stop with tp_runtime_request_stop()).
  */
 TP_API int tp_runtime_stop(tp_runtime *rt);
 
