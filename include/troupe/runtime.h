@@ -64,7 +64,9 @@ TP_API int tp_runtime_wait_idle(tp_runtime *rt, int64_t timeout_ms);
  * the root supervisor shuts its tree down in reverse start order honouring
  * shutdown timeouts, every remaining actor is sent a shutdown exit signal.
  * These graceful steps share one deadline, stop_timeout_ms; every actor
- * still alive at the deadline is then killed (untrappable, reason killed),
+ * still alive when the runtime is then quiescent (e.g. one that traps the
+ * shutdown and is idle) or at the deadline, whichever comes first, is
+ * killed (untrappable, reason killed),
  * and the stop always goes on until no actor is left, however busy they
  * are (a kill takes effect at the actor's next turn, ahead of its queued
  * messages) -- only a callback that never returns can hold it up, and it
