@@ -81,14 +81,6 @@ ms_left(uint64_t deadline_ns)
 }
 
 static void
-sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static void
 add_live(tp_ctx *ctx, void *arg)
 {
     *(int64_t *)arg += atomic_load(&ctx->st.live);
@@ -148,11 +140,11 @@ kill_phase(struct tp_runtime *rt, void *arg, uint64_t deadline_ns)
 
     if (kill_all(A, &shutdown) == 0)
         return;
-    /* Actors that trap exits may take the rest of the deadline to end. */
-    while (live_actors(A) > 0 && (left = ms_left(deadline_ns)) > 0) {
-        if (tp_runtime_wait_idle(rt, left < 100 ? left : 100) == 0)
-            sleep_ms(left < 5 ? left : 5); /* idle, yet alive: trapping */
-    }
+    /* Until they are gone, or the runtime is quiet with some still there
+     * (actors that trap the shutdown and are now idle: nothing is left
+     * that could make them end), or the deadline passes. */
+    left = ms_left(deadline_ns);
+    tp_runtime_wait_idle(rt, left);
     if (live_actors(A) == 0)
         return;
     kill_until_none(A, &kill);

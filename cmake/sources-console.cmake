@@ -21,6 +21,7 @@ list(APPEND TP_SOURCES
   console/cmd_trace.c console/cmd_metrics.c console/cmd_net.c
   console/prom.c console/sampler.c console/session.c
   console/http.c console/local.c console/console.c console/listen.c
+  console/guard.c console/login.c console/sha256.c console/unixsock.c
   console/health.c
   ${TP_CONSOLE_DASHBOARD_C}
 )

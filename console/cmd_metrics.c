@@ -74,7 +74,7 @@ fam(struct tp__cbuf *b, const char *name, const char *type, const char *help,
 }
 
 static void
-runtime_metrics(struct tp__cbuf *b, tp_runtime *rt, struct tp_console *c)
+runtime_metrics(struct tp__cbuf *b, tp_runtime *rt)
 {
     tp_runtime_stats st;
     struct tp__net_counts nc;
@@ -116,11 +116,30 @@ runtime_metrics(struct tp__cbuf *b, tp_runtime *rt, struct tp_console *c)
         "Connections accepted.", (double)nc.accepted);
     fam(b, "troupe_connections_rejected_total", "counter",
         "Connections refused by limits.", (double)nc.rejected);
+}
+
+static double
+count_of(_Atomic uint64_t *v)
+{
+    return (double)atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void
+console_metrics(struct tp__cbuf *b, struct tp_console *c)
+{
     fam(b, "troupe_console_sessions", "gauge", "Open console sessions.",
         tp_console_sessions(c));
     fam(b, "troupe_console_auth_failures_total", "counter",
-        "Console authentication failures.",
-        (double)atomic_load_explicit(&c->auth_failures, memory_order_relaxed));
+        "Console authentication failures.", count_of(&c->auth_failures));
+    fam(b, "troupe_console_auth_throttled_total", "counter",
+        "Console logins refused by the failure limit, token not checked.",
+        count_of(&c->auth_throttled));
+    fam(b, "troupe_console_peers_refused_total", "counter",
+        "Unix socket peers refused for their uid.",
+        count_of(&c->peers_refused));
+    fam(b, "troupe_console_http_evicted_total", "counter",
+        "HTTP connections that lost their slot waiting for a request.",
+        count_of(&c->evicted));
 }
 
 /* One family per scheduler counter, one sample per scheduler. */
@@ -249,7 +268,8 @@ render(tp_ctx *ctx, struct tp__exec *x, struct metrics_op *o)
             tp__exec_fail(x, -ENOTSUP, "metrics are text only (GET /metrics)"));
         return;
     }
-    runtime_metrics(&x->out, rt, x->con);
+    runtime_metrics(&x->out, rt);
+    console_metrics(&x->out, x->con);
     sched_metrics(&x->out, rt);
     mailbox_metrics(&x->out, o);
     sup_metrics(&x->out, o);

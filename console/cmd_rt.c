@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <troupe/supervisor.h>
 
 int
 tp__cmd_stats(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
@@ -154,20 +155,63 @@ parse_reason(int argc, char **argv, tp_exit_reason *r, char *text, size_t cap)
     r->text = text;
 }
 
+/* Drops a "--force" (or HTTP's "force=1") word; returns whether one was
+ * there. */
+static bool
+take_force(int *argc, char **argv)
+{
+    bool force = false;
+    int k = 2;
+
+    for (int i = 2; i < *argc; i++) {
+        if (strcmp(argv[i], "--force") == 0 || strcmp(argv[i], "force=1") == 0)
+            force = true;
+        else
+            argv[k++] = argv[i];
+    }
+    *argc = k;
+    return force;
+}
+
+/* Actors the console will not kill without --force: the root supervisor
+ * (the whole tree would go, and only an empty root comes back) and the
+ * console's own sampler. */
+static int
+check_victim(tp_ctx *ctx, struct tp__exec *x, tp_pid pid, const char *text)
+{
+    if (pid == tp_runtime_root_supervisor(tp_ctx_runtime(ctx)))
+        return tp__exec_fail(x, -EPERM,
+                             "%.64s is the root supervisor: killing it stops "
+                             "every service under it for good (nothing "
+                             "restarts them); add --force to do it anyway",
+                             text);
+    if (pid == atomic_load(&x->con->sampler))
+        return tp__exec_fail(x, -EPERM,
+                             "%.64s is the console's sampler; add --force "
+                             "(a new one starts at the next command)",
+                             text);
+    return 0;
+}
+
 int
 tp__cmd_kill(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
     char text[200];
     tp_exit_reason r;
     struct tp__em e;
+    bool force = take_force(&argc, argv);
     tp_pid pid;
     int err;
 
     if ((err = tp__exec_arg_pid(ctx, x, argv[1], &pid)) != 0)
         return err;
+    if (!force && (err = check_victim(ctx, x, pid, argv[1])) != 0)
+        return err;
     parse_reason(argc, argv, &r, text, sizeof(text));
     if (tp_exit_pid(ctx, pid, &r) != 0)
         return tp__exec_fail(x, -ESRCH, "no such actor %.64s", argv[1]);
+    if (force)
+        tp_log(TP_LOG_WARN, "console: forced kill of %.64s", argv[1]);
     tp__em_init(&e, &x->out, x->json);
     tp__em_obj_begin(&e, NULL);
     tp__em_pid(&e, "pid", pid);
@@ -247,8 +291,8 @@ tp__cmd_history(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         return tp__exec_fail(x, -ENOMEM, "out of memory");
     op->op.msg = hist_msg;
     op->op.free = hist_free;
-    err = tp_request(ctx, x->con->sampler, TP__CON_HISTORY, NULL, 0, 2000,
-                     &op->ref);
+    err = tp_request(ctx, atomic_load(&x->con->sampler), TP__CON_HISTORY, NULL,
+                     0, 2000, &op->ref);
     if (err != 0) {
         tp__free(op);
         return tp__exec_fail(x, err, "sampler unavailable: %s",

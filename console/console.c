@@ -19,8 +19,16 @@ tp_console_opts_init(tp_console_opts *o)
     o->host = "127.0.0.1";
     o->tcp_port = -1;
     o->http_port = -1;
+    o->unix_mode = 0600;
+    o->unix_gid = -1;
     o->max_sessions = 16;
+    o->max_preauth = 8;
+    o->auth_timeout_ms = 5000;
+    o->auth_fail_burst = 10;
+    o->auth_fail_interval_ms = 1000;
     o->max_http = 32;
+    o->max_http_per_addr = 8;
+    o->http_request_timeout_ms = 10000;
     o->max_line = 4096;
     o->max_output = 1u << 20;
     o->idle_timeout_ms = 300000;
@@ -47,14 +55,28 @@ tp__console_is_loopback(const char *host)
 }
 
 static int
+check_access_opts(const tp_console_opts *o)
+{
+    if ((o->unix_mode & ~0666u) != 0 || (o->unix_mode & 0600u) != 0600u ||
+        o->unix_nuids > TP_CONSOLE_UIDS_MAX ||
+        (o->unix_nuids != 0 && o->unix_uids == NULL) || o->unix_gid < -1 ||
+        o->unix_gid > (int64_t)UINT32_MAX || o->max_preauth == 0 ||
+        o->auth_timeout_ms == 0 || o->auth_fail_burst == 0 ||
+        o->auth_fail_interval_ms == 0 || o->max_http_per_addr == 0 ||
+        o->http_request_timeout_ms == 0)
+        return -EINVAL;
+    return 0;
+}
+
+static int
 check_opts(const tp_console_opts *o)
 {
-    if (o->max_sessions == 0 || o->max_http == 0 || o->max_line < 64 ||
-        o->max_line > (1u << 20) || o->max_output < 4096 ||
+    if (o->max_sessions == 0 || o->max_http == 0 || o->max_http > 65536 ||
+        o->max_line < 64 || o->max_line > (1u << 20) || o->max_output < 4096 ||
         o->trace_rate == 0 || o->ps_default == 0 || o->ps_max < o->ps_default ||
         o->tcp_port > 65535 || o->http_port > 65535 || o->host == NULL)
         return -EINVAL;
-    return 0;
+    return check_access_opts(o);
 }
 
 static char *
@@ -168,6 +190,8 @@ end_life(struct tp_console *c)
 static void
 free_console(struct tp_console *c)
 {
+    tp__guard_free(c);
+    tp__free(c->unix_uids);
     tp__free(c->rates.sched_rate);
     tp__free(c->rates.sched_util);
     tp__free(c->token);
@@ -194,11 +218,19 @@ tp__console_create(tp_runtime *rt, const tp_console_opts *opts,
     c->opts.unix_path = c->unix_path;
     c->opts.host = c->host;
     c->opts.token = NULL;
+    c->euid = geteuid();
     atomic_init(&c->tcp_port, -1);
     atomic_init(&c->http_port, -1);
-    if ((err = new_life(c)) != 0) {
+    if (opts->unix_nuids != 0 &&
+        (c->unix_uids = tp__calloc(opts->unix_nuids, sizeof(uint32_t))) != NULL)
+        memcpy(c->unix_uids, opts->unix_uids,
+               opts->unix_nuids * sizeof(uint32_t));
+    c->opts.unix_uids = c->unix_uids;
+    if ((err = tp__guard_init(c)) != 0 ||
+        (opts->unix_nuids != 0 && c->unix_uids == NULL) ||
+        (err = new_life(c)) != 0) {
         free_console(c);
-        return err;
+        return err != 0 ? err : -ENOMEM;
     }
     if ((err = take_token(c, opts)) != 0 ||
         (opts->unix_path != NULL && c->unix_path == NULL) || c->host == NULL ||
@@ -217,9 +249,10 @@ void
 tp__console_destroy(tp_console *c)
 {
     tp_exit_reason kill = {TP_EXIT_KILL, 0, NULL};
+    tp_pid sampler = atomic_load(&c->sampler);
 
-    if (c->sampler != TP_PID_NONE)
-        tp_runtime_exit_pid(c->rt, c->sampler, &kill);
+    if (sampler != TP_PID_NONE)
+        tp_runtime_exit_pid(c->rt, sampler, &kill);
     end_life(c);
     free_console(c);
 }
@@ -284,5 +317,6 @@ unsigned
 tp_console_sessions(const tp_console *c)
 {
     return atomic_load_explicit(&c->sessions, memory_order_relaxed) +
+           atomic_load_explicit(&c->preauth, memory_order_relaxed) +
            atomic_load_explicit(&c->http_conns, memory_order_relaxed);
 }

@@ -16,9 +16,13 @@
 #define TP_CONSOLE_INT_H
 
 #include "common/common.h"
+#include "sha256.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <troupe/console.h>
+#include <troupe/net.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>
 #include <troupe/timer.h>
@@ -39,6 +43,8 @@
 #define TP__CON_TRACE   0xfffe0407u /* tracer -> session: formatted line */
 #define TP__CON_SAMPLE  0xfffe0408u /* sampler: take a sample */
 #define TP__CON_HISTORY 0xfffe0409u /* request to the sampler: history */
+#define TP__CON_EVICT   0xfffe040au /* http: a newcomer took your slot */
+#define TP__CON_AUTHEND 0xfffe040bu /* session: the auth deadline passed */
 
 /* ---------------------------------------------------------------------- */
 /* Bounded buffer                                                          */
@@ -148,6 +154,131 @@ bool tp__line_valid(const char *s, size_t n);
 bool tp__token_equal(const char *secret, const char *given, size_t given_len);
 
 /* ---------------------------------------------------------------------- */
+/* Guards: failed-auth limits, the HTTP pool (console/guard.c)            */
+
+/* A client address for the limits: IPv4, or an IPv6 /64; family 0 =
+ * none (in-process hosts: never limited, never evicted). */
+struct tp__addr_key {
+    uint16_t family;
+    uint8_t b[8];
+};
+
+void tp__addr_key_of(const tp_net_addr *a, struct tp__addr_key *k);
+
+#define TP__AUTH_ADDRS 256 /* per-address buckets (most recovered reused) */
+
+struct tp__auth_bucket {
+    struct tp__addr_key k;
+    uint64_t tat; /* GCRA theoretical arrival time, ns; 0 = unused */
+};
+
+struct tp__hslot {
+    tp_pid pid;
+    struct tp__addr_key k;
+    uint64_t since; /* waiting for a request since (ns); 0 = answering */
+    uint32_t gen;
+    bool used, reserve;
+};
+
+/* A host's claim on an HTTP slot: valid while the slot's gen matches. */
+struct tp__hticket {
+    int idx; /* -1 = none */
+    uint32_t gen;
+    bool reserve;
+};
+
+struct tp__guard {
+    pthread_mutex_t auth_lock; /* bucket[], global_tat */
+    struct tp__auth_bucket bucket[TP__AUTH_ADDRS];
+    uint64_t global_tat;
+    pthread_mutex_t pool_lock; /* slot[], gen */
+    struct tp__hslot *slot;    /* max_http normal, then the reserve */
+    unsigned nslots;
+    uint32_t gen;
+};
+
+struct tp_console;
+int tp__guard_init(struct tp_console *c);
+void tp__guard_free(struct tp_console *c);
+/* May k try to authenticate now? False (counted as throttled) while its
+ * bucket or the global one is empty: refuse without checking the token.*/
+bool tp__auth_allowed(struct tp_console *c, const struct tp__addr_key *k);
+/* A failed authentication from k (counted in auth_failures). */
+void tp__auth_failed(struct tp_console *c, const struct tp__addr_key *k);
+/* Admits an HTTP connection: 0 with *t set (a normal slot, or one in the
+ * waiting room: t->reserve), and *evicted = the pid whose slot it took, to
+ * be told with TP__CON_EVICT, or TP_PID_NONE; -EUSERS when it must be
+ * refused (in-process clients past max_http, or a full room answering). */
+int tp__hpool_enter(struct tp_console *c, const struct tp__addr_key *k,
+                    tp_pid self, struct tp__hticket *t, tp_pid *evicted);
+/* A whole request arrived on a waiting-room ticket: moves it to a normal
+ * slot (a free one, or one taken from a connection that waited long
+ * enough: *evicted, to be told). False if none could be had. */
+bool tp__hpool_upgrade(struct tp_console *c, struct tp__hticket *t, tp_pid self,
+                       tp_pid *evicted);
+/* Whether t still holds its slot (false once a newcomer took it). */
+bool tp__hpool_owns(struct tp_console *c, const struct tp__hticket *t);
+/* The connection waits for a request (true) or answers one (false). */
+void tp__hpool_waiting(struct tp_console *c, const struct tp__hticket *t,
+                       bool waiting);
+void tp__hpool_leave(struct tp_console *c, struct tp__hticket *t);
+
+/* Who is at the other end of a host's connection (console/listen.c). */
+struct tp__peer {
+    tp_net_addr addr;  /* family 0: in-process */
+    tp_net_addr local; /* our end, as the client dialled it */
+    bool owner;        /* Unix: this process's uid, or root */
+};
+
+/* ---------------------------------------------------------------------- */
+/* The challenge-response login (console/login.c)                         */
+
+struct tp__login {
+    char cnonce[TP__NONCE_HEX + 1], snonce[TP__NONCE_HEX + 1];
+    char addr[TP_NET_ADDR_TEXT]; /* the server's, as the client dialled */
+    bool challenged;
+};
+
+/* An address as both ends write it in the proofs: tp_net_addr_format(),
+ * IPv4-mapped IPv6 as IPv4. */
+void tp__addr_canon(const tp_net_addr *a, char *out, size_t cap);
+/* "hello CNONCE": writes "challenge SNONCE SPROOF\n" into out. -EINVAL (a
+ * bad nonce), -EALREADY (one hello per connection), -EIO. */
+int tp__login_hello(struct tp__login *l, const char *token,
+                    const tp_net_addr *local, const char *cnonce, char *out,
+                    size_t cap);
+/* "login CPROOF": whether the proof is right (constant time). */
+bool tp__login_check(const struct tp__login *l, const char *token,
+                     const char *proof);
+
+/* ---------------------------------------------------------------------- */
+/* The Unix socket file (console/unixsock.c)                               */
+
+struct tp__unix_file {
+    char path[108]; /* where clients connect */
+    char dir[108];  /* the private directory while starting, or "" */
+    char tmp[108];  /* the socket's path inside it (what is bound) */
+    int dirfd;
+    dev_t dev;
+    ino_t ino;
+    bool linked; /* path is our socket */
+};
+
+/* Checks what is at path (a live console or a file that is not a socket:
+ * -EADDRINUSE; a dead server's socket is removed) and makes the private
+ * 0700 directory; u->tmp is then the path to listen on. */
+int tp__unix_prepare(struct tp__unix_file *u, const char *path);
+/* After the listen on u->tmp: sets the mode there, links the socket to
+ * u->path (never replacing anything), removes the private directory. */
+int tp__unix_publish(struct tp__unix_file *u, uint32_t mode);
+/* Removes the private directory (after a failure) and, when linked, the
+ * file at u->path if it is still our socket. Idempotent. */
+void tp__unix_remove(struct tp__unix_file *u);
+/* SO_PEERCRED of a connection, read on the host actor's thread (console
+ * hosts are pinned to their connection's loop). 0 or a negative errno. */
+int tp__conn_peer_cred(tp_runtime *rt, tp_conn conn, uid_t *uid, gid_t *gid);
+
+/* ---------------------------------------------------------------------- */
 /* The console                                                             */
 
 #define TP__HIST_LEN  120 /* samples kept (one per second) */
@@ -206,12 +337,16 @@ struct tp_console {
     tp_console_opts opts; /* strings point into the copies below */
     char *token;          /* NULL = no token */
     char *unix_path, *host;
+    uint32_t *unix_uids; /* copy of opts.unix_uids */
+    uid_t euid;          /* the owner */
     _Atomic int tcp_port, http_port;
-    _Atomic bool unix_ready; /* the Unix socket file is mode 0600 */
-    _Atomic unsigned sessions, http_conns;
-    _Atomic uint64_t sessions_total, auth_failures, rejected;
+    _Atomic unsigned sessions, preauth, http_conns;
+    _Atomic uint64_t sessions_total, auth_failures, auth_throttled, rejected;
+    _Atomic uint64_t peers_refused, evicted;
     struct tp__rates rates;
-    tp_pid sampler;
+    struct tp__guard guard;
+    /* The sampler: restarted by tp__sampler_ensure() when it is gone. */
+    _Atomic uint64_t sampler;
     void *net;              /* console/listen.c: listeners */
     struct tp__drain drain; /* console/health.c */
 };
@@ -396,11 +531,12 @@ enum tp__session_kind {
 struct tp__session;
 
 size_t tp__session_size(void);
-/* Returns 0, or -EUSERS when max_sessions are open (a line saying so has
- * been written; the host should close). */
+/* peer: the client (NULL in-process). Returns 0, or -EUSERS when no slot
+ * is free for it (a line saying so has been written; the host should
+ * close). */
 int tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
                      enum tp__session_kind kind, const struct tp__transport *tr,
-                     void *t);
+                     void *t, const struct tp__peer *peer);
 /* Bytes from the client. */
 void tp__session_input(tp_ctx *ctx, struct tp__session *s, const void *data,
                        size_t len);
@@ -416,8 +552,10 @@ int tp__console_local_session(tp_console *c, tp_pid sink, tp_pid *out);
 /* The HTTP request handler, embedded in a host actor's state. */
 struct tp__http;
 size_t tp__http_size(void);
+/* peer: the client (NULL in-process). -EUSERS: refused (503 written). */
 int tp__http_open(tp_ctx *ctx, struct tp__http *h, struct tp_console *c,
-                  const struct tp__transport *tr, void *t);
+                  const struct tp__transport *tr, void *t,
+                  const struct tp__peer *peer);
 void tp__http_input(tp_ctx *ctx, struct tp__http *h, const void *data,
                     size_t len);
 bool tp__http_handle(tp_ctx *ctx, struct tp__http *h, const tp_msg *m);
@@ -428,8 +566,13 @@ int tp__console_local_http(tp_console *c, tp_pid sink, tp_pid *out);
 extern const char tp__dashboard_html[];
 extern const size_t tp__dashboard_len;
 
-/* Sampler actor: rates and per-scheduler history. */
+/* Sampler actor: rates and per-scheduler history. Its mailbox is bounded
+ * (TP__SAMPLER_MAILBOX, reject: a history request past it fails at once).*/
+#define TP__SAMPLER_MAILBOX 64u
 int tp__sampler_start(struct tp_console *c);
+/* Starts a new sampler if the console's has gone (killed by someone):
+ * called before every command, so `history` and the rates come back. */
+void tp__sampler_ensure(tp_ctx *ctx, struct tp_console *c);
 /* The history reply payload. */
 struct tp__hist_reply {
     uint32_t nsched, n; /* schedulers, samples (oldest first) */

@@ -34,9 +34,10 @@ const struct tp__cmd_def tp__cmds[] = {
      "one actor: behaviour, state, mailbox, links, monitors, supervisor", 1, 1,
      0, tp__cmd_info},
     {"tree", "tree", "the supervision tree", 0, 0, 0, tp__cmd_tree},
-    {"kill", "kill PID [REASON...]",
-     "send an exit signal (default kill; or normal, shutdown, any text)", 1, -1,
-     TP__CAP_ADMIN, tp__cmd_kill},
+    {"kill", "kill PID [--force] [REASON...]",
+     "send an exit signal (default kill; or normal, shutdown, any text); "
+     "the root supervisor and the console's sampler need --force",
+     1, -1, TP__CAP_ADMIN, tp__cmd_kill},
     {"restart", "restart SUP CHILD", "restart a supervisor's child", 2, 2,
      TP__CAP_ADMIN, tp__cmd_restart},
     {"stop", "stop SUP CHILD", "stop a supervisor's child (spec kept)", 2, 2,
@@ -202,6 +203,7 @@ tp__exec_argv(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv, bool json)
     x->json = json;
     x->err[0] = '\0';
     tp__cbuf_reset(&x->out);
+    tp__sampler_ensure(ctx, x->con);
     if (argc == 0)
         rc = tp__exec_fail(x, -EINVAL, "empty command (try 'help')");
     else if ((d = tp__cmd_find(argv[0])) == NULL)

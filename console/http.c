@@ -8,9 +8,16 @@
  * time: the parser is paused at the end of each request until its answer
  * is written, and bytes that arrive meanwhile wait in a bounded buffer
  * (pipelining works, flooding does not). Everything is bounded: URL,
- * header bytes, body, pending input, idle time. Actions (kill, restart,
- * stop, drain, loglevel LEVEL) need POST and "Authorization: Bearer
- * TOKEN"; reads need the token only with opts.http_auth_reads.
+ * header bytes, body, pending input, and time: a request must be complete
+ * within http_request_timeout_ms of the connection being ready for it (a
+ * whole-request deadline: trickling bytes does not extend it). Slots come
+ * from the console's pool (console/guard.c): per-address limits, a
+ * reserve that serves /metrics alone, and eviction of the connection that
+ * has waited longest for a request. Actions (kill, restart, stop, drain,
+ * loglevel LEVEL) need POST and "Authorization: Bearer TOKEN"; reads need
+ * the token only with opts.http_auth_reads. A wrong token counts against
+ * the client's address; past the limit the answer is 429 without looking
+ * at the token, and a connection closes after its third wrong one.
  */
 #include "console_int.h"
 
@@ -23,8 +30,9 @@
 #define HEADERS_MAX  (16u * 1024u)
 #define BODY_MAX     4096u
 #define HPENDING_MAX (32u * 1024u)
-#define HTTP_IDLE_MS 30000u
+#define RESERVE_MS   2000u /* a reserved slot's request deadline */
 #define AUTH_MAX     256u
+#define AUTH_TRIES   3
 
 struct tp__http {
     struct tp_console *con;
@@ -44,7 +52,11 @@ struct tp__http {
     bool ready; /* a complete request waits to be answered */
     bool busy, closing, open, keep_alive, head;
     struct tp__cbuf pending;
-    uint64_t last_active_ns;
+    uint64_t ready_ns; /* ready for a request since (its deadline runs) */
+    size_t partial;    /* bytes of that request received so far */
+    int auth_fails;    /* wrong tokens on this connection */
+    struct tp__hticket ticket;
+    struct tp__addr_key key;
 };
 
 size_t
@@ -71,10 +83,16 @@ reason_of(int code)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
     case 413:
         return "Payload Too Large";
     case 414:
         return "URI Too Long";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 503:
@@ -84,6 +102,30 @@ reason_of(int code)
     default:
         return "Internal Server Error";
     }
+}
+
+/* The extra header lines a status carries. */
+static const char *
+extra_headers(int code)
+{
+    switch (code) {
+    case 401:
+        return "WWW-Authenticate: Bearer\r\n";
+    case 429:
+    case 503:
+        return "Retry-After: 1\r\n";
+    default:
+        return "";
+    }
+}
+
+/* The connection is ready for its next request: its deadline starts. */
+static void
+ready(struct tp__http *h)
+{
+    h->ready_ns = tp_now_ns();
+    h->partial = 0;
+    tp__hpool_waiting(h->con, &h->ticket, true);
 }
 
 static void
@@ -100,8 +142,7 @@ respond(tp_ctx *ctx, struct tp__http *h, int code, const char *type,
                  "Content-Length: %zu\r\nCache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n%s"
                  "Connection: %s\r\n\r\n",
-                 code, reason_of(code), type, len,
-                 code == 401 ? "WWW-Authenticate: Bearer\r\n" : "",
+                 code, reason_of(code), type, len, extra_headers(code),
                  h->keep_alive ? "keep-alive" : "close");
     h->tr->write(ctx, h->t, hdr, (size_t)n);
     if (!h->head && len != 0)
@@ -109,7 +150,9 @@ respond(tp_ctx *ctx, struct tp__http *h, int code, const char *type,
     if (!h->keep_alive) {
         h->closing = true;
         h->tr->close(ctx, h->t);
+        return;
     }
+    ready(h);
 }
 
 static void
@@ -136,6 +179,8 @@ status_of(int err)
         return 404;
     case -EACCES:
         return 403;
+    case -EPERM:
+        return 409;
     case -ETIMEDOUT:
         return 504;
     case -ENOMEM:
@@ -269,6 +314,7 @@ on_complete(http_parser *p)
 
     h->ready = true;
     h->keep_alive = http_should_keep_alive(p) != 0;
+    tp__hpool_waiting(h->con, &h->ticket, false);
     http_parser_pause(p, 1); /* one request at a time */
     return 0;
 }
@@ -319,17 +365,49 @@ url_decode(char *s)
     return true;
 }
 
-static bool
-authorized(struct tp__http *h)
+enum auth_result { AUTH_OK = 0, AUTH_NONE, AUTH_WRONG, AUTH_THROTTLED };
+
+/* Checks the Bearer token. A token given counts: a wrong one against the
+ * client's address; while the address is over its limit the token is not
+ * even looked at. */
+static enum auth_result
+check_auth(struct tp__http *h)
 {
     static const char bearer[] = "Bearer ";
     const char *tok = h->con->token;
+    size_t n = sizeof(bearer) - 1;
 
-    if (tok == NULL || h->auth_len <= sizeof(bearer) - 1 ||
-        strncmp(h->auth, bearer, sizeof(bearer) - 1) != 0)
+    if (tok == NULL || h->auth_len <= n || strncmp(h->auth, bearer, n) != 0)
+        return AUTH_NONE;
+    if (!tp__auth_allowed(h->con, &h->key))
+        return AUTH_THROTTLED;
+    if (tp__token_equal(tok, h->auth + n, h->auth_len - n))
+        return AUTH_OK;
+    tp__auth_failed(h->con, &h->key);
+    return AUTH_WRONG;
+}
+
+/* Answers a request that needs the token and lacks the right one; true if
+ * it did (false: authorized). */
+static bool
+refuse_unauthorized(tp_ctx *ctx, struct tp__http *h)
+{
+    enum auth_result r = check_auth(h);
+
+    if (r == AUTH_OK)
         return false;
-    return tp__token_equal(tok, h->auth + sizeof(bearer) - 1,
-                           h->auth_len - (sizeof(bearer) - 1));
+    if (r == AUTH_THROTTLED ||
+        (r == AUTH_WRONG && ++h->auth_fails >= AUTH_TRIES))
+        h->keep_alive = false;
+    if (r == AUTH_THROTTLED)
+        respond_error(ctx, h, 429,
+                      "too many failed authentications from your address; "
+                      "try later");
+    else if (h->con->token == NULL)
+        respond_error(ctx, h, 403, "no token configured");
+    else
+        respond_error(ctx, h, 401, "bad or missing token");
+    return true;
 }
 
 /* Splits "/api/cmd/a/b?k=v&reason=x" into words. */
@@ -377,14 +455,8 @@ route_api(tp_ctx *ctx, struct tp__http *h, char *path, char *query, bool post)
         respond_error(ctx, h, 405, "actions need POST");
         return;
     }
-    if ((action || h->con->opts.http_auth_reads) && !authorized(h)) {
-        atomic_fetch_add_explicit(&h->con->auth_failures, 1,
-                                  memory_order_relaxed);
-        respond_error(ctx, h, h->con->token == NULL ? 403 : 401,
-                      h->con->token == NULL ? "no token configured"
-                                            : "bad or missing token");
+    if ((action || h->con->opts.http_auth_reads) && refuse_unauthorized(ctx, h))
         return;
-    }
     h->x.caps = action ? TP__CAP_ADMIN : 0;
     h->busy = true;
     tp__exec_argv(ctx, &h->x, argc, argv, true);
@@ -415,6 +487,31 @@ host_ok(const struct tp__http *h)
            strcmp(name, h->con->opts.host) == 0;
 }
 
+/* A request that arrived in the waiting room: it takes a normal slot if
+ * one can be had; else /metrics and /health are answered there (and the
+ * connection closed after: a load balancer must not read a crowded console
+ * as a node that is down), anything else gets 503. False if answered
+ * here. */
+static bool
+out_of_room(tp_ctx *ctx, struct tp__http *h, bool in_reserve)
+{
+    tp_pid evicted;
+
+    if (!h->ticket.reserve)
+        return true;
+    if (tp__hpool_upgrade(h->con, &h->ticket, tp_self(ctx), &evicted)) {
+        if (evicted != TP_PID_NONE)
+            tp_send(ctx, evicted, TP__CON_EVICT, NULL, 0);
+        return true;
+    }
+    h->keep_alive = false;
+    if (in_reserve)
+        return true;
+    respond_error(ctx, h, 503,
+                  "busy: only /metrics and /health are served now");
+    return false;
+}
+
 static void
 route(tp_ctx *ctx, struct tp__http *h)
 {
@@ -426,6 +523,10 @@ route(tp_ctx *ctx, struct tp__http *h)
         *query++ = '\0';
     if (!host_ok(h)) {
         respond_error(ctx, h, 403, "foreign Host header");
+    } else if (!out_of_room(ctx, h,
+                            strcmp(path, "/metrics") == 0 ||
+                                strcmp(path, "/health") == 0)) {
+        return;
     } else if (m != HTTP_GET && m != HTTP_HEAD && m != HTTP_POST) {
         respond_error(ctx, h, 405, "method not allowed");
     } else if (strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0) {
@@ -438,10 +539,8 @@ route(tp_ctx *ctx, struct tp__http *h)
         respond(ctx, h, code, "text/plain; charset=utf-8", body, n);
     } else if (strcmp(path, "/metrics") == 0) {
         char *argv[1] = {"metrics"};
-        if (h->con->opts.http_auth_reads && !authorized(h)) {
-            respond_error(ctx, h, 401, "bad or missing token");
+        if (h->con->opts.http_auth_reads && refuse_unauthorized(ctx, h))
             return;
-        }
         h->busy = true;
         h->x.caps = 0;
         tp__exec_argv(ctx, &h->x, 1, argv, false);
@@ -506,7 +605,7 @@ tp__http_input(tp_ctx *ctx, struct tp__http *h, const void *data, size_t len)
 {
     if (!h->open || h->closing)
         return;
-    h->last_active_ns = tp_now_ns();
+    h->partial += len;
     if (tp__cbuf_put(&h->pending, data, len) != 0) {
         h->keep_alive = false;
         respond_error(ctx, h, 413, "too much input");
@@ -515,48 +614,88 @@ tp__http_input(tp_ctx *ctx, struct tp__http *h, const void *data, size_t len)
     pump(ctx, h);
 }
 
+/* Gives up on the request awaited: 408 if some of it came, else (an idle
+ * keep-alive connection) a quiet close. */
+static void
+time_out(tp_ctx *ctx, struct tp__http *h)
+{
+    h->keep_alive = false;
+    if (h->partial != 0)
+        respond_error(ctx, h, 408, "request not complete in time");
+    h->closing = true;
+    h->tr->close(ctx, h->t);
+}
+
+static void
+http_tick(tp_ctx *ctx, struct tp__http *h)
+{
+    uint64_t ms = h->con->opts.http_request_timeout_ms;
+
+    if (h->ticket.reserve && ms > RESERVE_MS)
+        ms = RESERVE_MS;
+    if (!h->busy && !h->closing && tp_now_ns() - h->ready_ns > ms * 1000000u)
+        time_out(ctx, h);
+}
+
 bool
 tp__http_handle(tp_ctx *ctx, struct tp__http *h, const tp_msg *m)
 {
     if (!h->open)
         return false;
     if (m->type == TP__CON_TICK) {
-        if (tp_now_ns() - h->last_active_ns > HTTP_IDLE_MS * 1000000ull &&
-            !h->busy && !h->closing) {
-            h->closing = true;
-            h->tr->close(ctx, h->t);
+        http_tick(ctx, h);
+        return true;
+    }
+    if (m->type == TP__CON_EVICT) {
+        /* A newcomer took our slot (we waited longest for a request). */
+        if (!h->closing && !tp__hpool_owns(h->con, &h->ticket)) {
+            atomic_fetch_add_explicit(&h->con->evicted, 1,
+                                      memory_order_relaxed);
+            time_out(ctx, h);
         }
         return true;
     }
     if (!tp__exec_handle(ctx, &h->x, m))
         return false;
-    if (!h->busy) {
-        h->last_active_ns = tp_now_ns();
+    if (!h->busy)
         pump(ctx, h);
+    return true;
+}
+
+/* A slot from the pool; false (503 written) when refused. */
+static bool
+take_slot(tp_ctx *ctx, struct tp__http *h)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Length: 0\r\nRetry-After: 1\r\n"
+                               "Connection: close\r\n\r\n";
+    tp_pid evicted;
+
+    if (tp__hpool_enter(h->con, &h->key, tp_self(ctx), &h->ticket, &evicted) !=
+        0) {
+        atomic_fetch_add_explicit(&h->con->rejected, 1, memory_order_relaxed);
+        h->tr->write(ctx, h->t, busy, sizeof(busy) - 1);
+        return false;
     }
+    if (evicted != TP_PID_NONE)
+        tp_send(ctx, evicted, TP__CON_EVICT, NULL, 0);
     return true;
 }
 
 int
 tp__http_open(tp_ctx *ctx, struct tp__http *h, struct tp_console *c,
-              const struct tp__transport *tr, void *t)
+              const struct tp__transport *tr, void *t,
+              const struct tp__peer *peer)
 {
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-                               "Content-Length: 0\r\nConnection: close\r\n\r\n";
-    unsigned n;
-
     memset(h, 0, sizeof(*h));
     h->con = c, h->tr = tr, h->t = t;
-    n = atomic_fetch_add_explicit(&c->http_conns, 1, memory_order_relaxed);
-    if (n >= c->opts.max_http) {
-        atomic_fetch_sub_explicit(&c->http_conns, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
-        tr->write(ctx, t, busy, sizeof(busy) - 1);
+    h->ticket.idx = -1;
+    tp__addr_key_of(peer != NULL ? &peer->addr : NULL, &h->key);
+    if (!take_slot(ctx, h))
         return -EUSERS;
-    }
     if (tp_send_interval(ctx, 1000, tp_self(ctx), TP__CON_TICK, NULL, 0,
                          NULL) != 0) {
-        atomic_fetch_sub_explicit(&c->http_conns, 1, memory_order_relaxed);
+        tp__hpool_leave(c, &h->ticket);
         return -ENOMEM;
     }
     http_parser_init(&h->p, HTTP_REQUEST);
@@ -564,7 +703,7 @@ tp__http_open(tp_ctx *ctx, struct tp__http *h, struct tp_console *c,
     tp__exec_init(&h->x, c, h, 0, http_done);
     h->x.raw = true;
     tp__cbuf_init(&h->pending, HPENDING_MAX);
-    h->last_active_ns = tp_now_ns();
+    h->ready_ns = tp_now_ns();
     h->open = true;
     return 0;
 }
@@ -576,7 +715,7 @@ tp__http_close(tp_ctx *ctx, struct tp__http *h)
         return;
     h->open = false;
     h->closing = true;
-    atomic_fetch_sub_explicit(&h->con->http_conns, 1, memory_order_relaxed);
+    tp__hpool_leave(h->con, &h->ticket);
     tp__exec_free(ctx, &h->x);
     tp__cbuf_free(&h->pending);
 }

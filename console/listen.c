@@ -1,9 +1,10 @@
 /*
- * console/listen.c - the console on the network: a Unix socket (mode
- * 0600) and a TCP port for the line protocol, and an HTTP port, all
- * through the net layer's listeners, whose connections are actors. The
- * connection actor embeds a session (or an HTTP handler) and is its
- * transport: bytes in from TP_MSG_TCP_DATA, out through tp_tcp_send().
+ * console/listen.c - the console on the network: a Unix socket (private
+ * from the start, console/unixsock.c; every peer's uid checked) and a TCP
+ * port for the line protocol, and an HTTP port, all through the net
+ * layer's listeners, whose connections are actors. The connection actor
+ * embeds a session (or an HTTP handler) and is its transport: bytes in
+ * from TP_MSG_TCP_DATA, out through tp_tcp_send().
  *
  * Output is bounded by the net layer's write watermarks: above write_high
  * the connection reports itself blocked, trace lines are then dropped and
@@ -17,7 +18,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <troupe/net.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@ enum host_kind { HOST_UNIX = 0, HOST_TCP, HOST_HTTP, HOST_KINDS };
 
 struct tp__console_net {
     tp_listener *l[HOST_KINDS];
+    struct tp__unix_file file;
 };
 
 struct host {
@@ -90,34 +91,71 @@ host_init(tp_ctx *ctx, void *state, void *arg)
     return 0;
 }
 
+/* May this Unix peer have a session? Sets p->owner. */
+static bool
+peer_allowed(struct tp_console *c, tp_conn conn, struct tp__peer *p)
+{
+    uid_t uid;
+    gid_t gid;
+
+    if (tp__conn_peer_cred(c->rt, conn, &uid, &gid) != 0)
+        return false;
+    p->owner = uid == c->euid || uid == 0;
+    if (p->owner || (c->opts.unix_gid >= 0 && gid == c->opts.unix_gid))
+        return true;
+    for (size_t i = 0; i < c->opts.unix_nuids; i++)
+        if (c->unix_uids[i] == uid)
+            return true;
+    /* Logged at powers of two: a stranger cannot flood the log. */
+    uint64_t n = atomic_fetch_add(&c->peers_refused, 1) + 1;
+    if ((n & (n - 1)) == 0)
+        tp_log(TP_LOG_WARN,
+               "console: refused a Unix peer with uid %u gid %u (%llu so "
+               "far)",
+               (unsigned)uid, (unsigned)gid, (unsigned long long)n);
+    return false;
+}
+
+static int
+open_impl(tp_ctx *ctx, struct host *h, const struct tp__peer *p)
+{
+    struct tp_console *c = h->con;
+
+    h->impl = tp__calloc(1, h->kind == HOST_HTTP ? tp__http_size()
+                                                 : tp__session_size());
+    if (h->impl == NULL)
+        return -ENOMEM;
+    if (h->kind == HOST_HTTP)
+        return tp__http_open(ctx, h->impl, c, &host_transport, h, p);
+    return tp__session_open(ctx, h->impl, c,
+                            h->kind == HOST_TCP ? TP__SESS_TCP : TP__SESS_UNIX,
+                            &host_transport, h, p);
+}
+
 static void
 host_opened(tp_ctx *ctx, struct host *h, const tp_msg *m)
 {
+    static const char refused[] = "error: this console is not yours\n";
     struct tp_console *c = h->con;
-    int err;
+    struct tp__peer peer;
 
     h->conn = tp_msg_conn(m);
-    /* Refused: the console is stopping, or this Unix connection was
-     * accepted before the socket file was made private. */
-    if (c == NULL ||
-        (h->kind == HOST_UNIX &&
-         !atomic_load_explicit(&c->unix_ready, memory_order_acquire))) {
+    if (c == NULL) { /* the console is stopping */
         host_close(ctx, h);
         return;
     }
-    h->impl = tp__calloc(1, h->kind == HOST_HTTP ? tp__http_size()
-                                                 : tp__session_size());
-    if (h->impl == NULL) {
+    memset(&peer, 0, sizeof(peer));
+    if (m->len >= sizeof(tp_tcp_opened)) {
+        peer.addr = ((const tp_tcp_opened *)m->data)->peer;
+        peer.local = ((const tp_tcp_opened *)m->data)->local;
+    }
+    if (h->kind == HOST_UNIX && !peer_allowed(c, h->conn, &peer)) {
+        atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
+        host_write(ctx, h, refused, sizeof(refused) - 1);
         host_close(ctx, h);
         return;
     }
-    err = h->kind == HOST_HTTP
-              ? tp__http_open(ctx, h->impl, c, &host_transport, h)
-              : tp__session_open(ctx, h->impl, c,
-                                 h->kind == HOST_TCP ? TP__SESS_TCP
-                                                     : TP__SESS_UNIX,
-                                 &host_transport, h);
-    if (err != 0) {
+    if (open_impl(ctx, h, &peer) != 0) {
         tp__free(h->impl);
         h->impl = NULL;
         host_close(ctx, h);
@@ -207,17 +245,8 @@ listen_opts(struct tp_console *c, enum host_kind kind, tp_listen_opts *o)
     o->conn.linger_ms = 500;
 }
 
-/* A stale socket file from an earlier run is replaced; anything else at
- * the path is left alone (and listening fails). */
-static void
-remove_stale_socket(const char *path)
-{
-    struct stat st;
-
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-}
-
+/* The socket is bound in a private directory and linked into place once
+ * its mode is set (console/unixsock.c). */
 static int
 listen_unix(struct tp_console *c)
 {
@@ -225,17 +254,15 @@ listen_unix(struct tp_console *c)
     tp_listen_opts o;
     int err;
 
-    listen_opts(c, HOST_UNIX, &o);
-    o.path = c->opts.unix_path;
-    remove_stale_socket(o.path);
-    if ((err = tp_unix_listen(c->rt, &o, &n->l[HOST_UNIX])) != 0)
+    if ((err = tp__unix_prepare(&n->file, c->opts.unix_path)) != 0)
         return err;
-    /* Mode 0600 at once; sessions accepted before this are refused (see
-     * host_opened), so no one else ever gets a session. */
-    if (chmod(o.path, 0600) != 0)
-        return -errno;
-    /* Release: a session that sees the flag also sees the chmod done. */
-    atomic_store_explicit(&c->unix_ready, true, memory_order_release);
+    listen_opts(c, HOST_UNIX, &o);
+    o.path = n->file.tmp;
+    if ((err = tp_unix_listen(c->rt, &o, &n->l[HOST_UNIX])) != 0 ||
+        (err = tp__unix_publish(&n->file, c->opts.unix_mode)) != 0) {
+        tp__unix_remove(&n->file);
+        return err;
+    }
     return 0;
 }
 
@@ -265,6 +292,7 @@ tp__console_listen(tp_console *c)
 
     if ((c->net = tp__calloc(1, sizeof(struct tp__console_net))) == NULL)
         return -ENOMEM;
+    ((struct tp__console_net *)c->net)->file.dirfd = -1;
     if (c->opts.unix_path != NULL && (err = listen_unix(c)) != 0)
         tp_log(TP_LOG_ERROR, "console: cannot listen on %s: %s",
                c->opts.unix_path, tp_strerror(err));
@@ -289,6 +317,7 @@ tp__console_unlisten(tp_console *c)
     for (int k = 0; k < HOST_KINDS; k++)
         if (n->l[k] != NULL)
             tp_listener_close(n->l[k]);
+    tp__unix_remove(&n->file);
     /* Open sessions are ended by tp__console_destroy() (end_life). */
     tp__free(n);
     c->net = NULL;

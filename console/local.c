@@ -72,9 +72,10 @@ local_init(tp_ctx *ctx, void *state, void *arg)
     l->u.s = tp__calloc(1, a->http ? tp__http_size() : tp__session_size());
     if (l->u.s == NULL)
         return -ENOMEM;
-    err = a->http ? tp__http_open(ctx, l->u.h, a->con, &local_transport, l)
-                  : tp__session_open(ctx, l->u.s, a->con, TP__SESS_LOCAL,
-                                     &local_transport, l);
+    err = a->http
+              ? tp__http_open(ctx, l->u.h, a->con, &local_transport, l, NULL)
+              : tp__session_open(ctx, l->u.s, a->con, TP__SESS_LOCAL,
+                                 &local_transport, l, NULL);
     if (err != 0) {
         tp__free(l->u.s);
         tp__console_host_leave(l->life);

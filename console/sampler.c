@@ -4,6 +4,12 @@
  * scheduler, utilisation) for `stats`, `sched` and /metrics, and keeps the
  * last TP__HIST_LEN seconds for the dashboard's rate chart, answered on
  * request (TP__CON_HISTORY).
+ *
+ * Every session sends it requests, so its mailbox is bounded
+ * (TP__SAMPLER_MAILBOX, reject: a request past it fails at once with
+ * -EAGAIN instead of queueing). If it is killed (`kill --force`, or any
+ * code), the next console command starts a new one (tp__sampler_ensure):
+ * its history starts again from empty, the rates after its first second.
  */
 #include "console_int.h"
 
@@ -112,7 +118,11 @@ sampler_init(tp_ctx *ctx, void *state, void *arg)
 
     s->con = arg;
     s->life = s->con->life;
-    tp__console_host_enter(s->life); /* the console is being created */
+    /* The console is being created, or a live host restarts us. */
+    if (tp__console_host_enter(s->life) == NULL) {
+        tp__console_host_leave(s->life);
+        return -ESHUTDOWN;
+    }
     s->nsched = tp_runtime_schedulers(rt);
     s->prev = tp__calloc(s->nsched, sizeof(*s->prev));
     s->cur = tp__calloc(s->nsched, sizeof(*s->cur));
@@ -163,15 +173,49 @@ static const tp_behaviour sampler_behaviour = {
     .terminate = sampler_terminate,
 };
 
+static void
+spawn_opts(tp_spawn_opts *so)
+{
+    tp_spawn_opts_init(so);
+    so->max_msgs = TP__SAMPLER_MAILBOX;
+    so->overflow = TP_OVERFLOW_REJECT;
+}
+
 int
 tp__sampler_start(struct tp_console *c)
 {
     unsigned n = tp_runtime_schedulers(c->rt);
+    tp_spawn_opts so;
+    tp_pid pid = TP_PID_NONE;
+    int err;
 
     c->rates.sched_rate = tp__calloc(n, sizeof(*c->rates.sched_rate));
     c->rates.sched_util = tp__calloc(n, sizeof(*c->rates.sched_util));
     if (c->rates.sched_rate == NULL || c->rates.sched_util == NULL)
         return -ENOMEM;
     atomic_store(&c->rates.nsched, n);
-    return tp_runtime_spawn(c->rt, &sampler_behaviour, c, NULL, &c->sampler);
+    spawn_opts(&so);
+    err = tp_runtime_spawn(c->rt, &sampler_behaviour, c, &so, &pid);
+    atomic_store(&c->sampler, pid);
+    return err;
+}
+
+void
+tp__sampler_ensure(tp_ctx *ctx, struct tp_console *c)
+{
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, NULL};
+    tp_pid old = atomic_load(&c->sampler), pid;
+    tp_actor_info info;
+    tp_spawn_opts so;
+
+    if (old != TP_PID_NONE && tp_actor_peek(c->rt, old, &info) == 0)
+        return;
+    spawn_opts(&so);
+    if (tp_spawn(ctx, &sampler_behaviour, c, &so, &pid) != 0)
+        return; /* the console is stopping, or no memory: try next time */
+    /* Two sessions may notice at once: one sampler wins, the other dies. */
+    if (!atomic_compare_exchange_strong(&c->sampler, &old, pid))
+        tp_exit_pid(ctx, pid, &kill);
+    else
+        tp_log(TP_LOG_WARN, "console: the sampler was gone; restarted");
 }

@@ -6,7 +6,15 @@
  * Bytes in -> lines (bounded by max_line) -> commands (one at a time) ->
  * replies out through the transport. Input that arrives while a command
  * runs waits in a bounded buffer; a line during a trace stops the trace.
- * TCP sessions must send "auth TOKEN" first (three failures close them).
+ *
+ * Slots: a TCP connection starts in the small pre-authentication pool
+ * (max_preauth) with auth_timeout_ms to authenticate ("auth TOKEN", or
+ * hello/login, console/login.c); only then does it take a session slot.
+ * Failures count against its address (console/guard.c) and the third
+ * closes it. Unix and in-process sessions take a slot at once; the
+ * owner's Unix sessions may use TP_CONSOLE_OWNER_RESERVE more than
+ * max_sessions, so no one else can lock the owner out.
+ *
  * A tick every second closes sessions idle for idle_timeout_ms. Output
  * never grows without bound: a reply that would push the client's unread
  * output over max_output closes the session instead, and trace lines are
@@ -18,10 +26,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#define PENDING_MAX    (64u * 1024u) /* input queued while a command runs */
-#define AUTH_TRIES     3
-#define TICK_MS        1000u
-#define AUTH_WINDOW_MS 10000u
+#define PENDING_MAX (64u * 1024u) /* input queued while a command runs */
+#define AUTH_TRIES  3
+#define TICK_MS     1000u
 
 struct tp__session {
     struct tp_console *con;
@@ -31,10 +38,14 @@ struct tp__session {
     struct tp__linebuf lb;
     struct tp__exec x;
     struct tp__cbuf pending; /* input held while busy */
-    uint64_t last_active_ns, opened_ns;
-    tp_timer tick;
+    uint64_t last_active_ns;
+    tp_timer tick, auth_timer;
+    struct tp__peer peer;
+    struct tp__addr_key key;
+    struct tp__login login;
     int auth_fails;
-    bool open, authed, closing, counted;
+    bool open, authed, closing;
+    bool counted, preauth; /* holds a session slot / a pre-auth slot */
 };
 
 size_t
@@ -100,29 +111,119 @@ stream(tp_ctx *ctx, struct tp__exec *x, const void *data, size_t len)
 
 /* ---- lines ---------------------------------------------------------------*/
 
-static void
-auth_line(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
-{
-    const char *tok = s->con->token;
+static bool take_slot(tp_ctx *ctx, struct tp__session *s);
 
-    if (argc == 2 && tok != NULL &&
-        tp__token_equal(tok, argv[1], strlen(argv[1]))) {
-        s->authed = true;
-        s->x.caps |= TP__CAP_ADMIN;
-        out_str(ctx, s, "ok\n");
+/* The client proved it knows the token: leave the pre-auth pool for a
+ * session slot. */
+static void
+auth_ok(tp_ctx *ctx, struct tp__session *s)
+{
+    struct tp_console *c = s->con;
+
+    atomic_fetch_sub_explicit(&c->preauth, 1, memory_order_relaxed);
+    s->preauth = false;
+    tp_cancel_timer(ctx, s->auth_timer);
+    s->auth_timer = TP_TIMER_NONE;
+    if (!take_slot(ctx, s)) {
+        shut(ctx, s, NULL);
         return;
     }
-    atomic_fetch_add_explicit(&s->con->auth_failures, 1, memory_order_relaxed);
+    s->authed = true;
+    s->x.caps |= TP__CAP_ADMIN;
+    out_str(ctx, s, "ok\n");
+}
+
+static void
+auth_failed(tp_ctx *ctx, struct tp__session *s)
+{
+    tp__auth_failed(s->con, &s->key);
     if (++s->auth_fails >= AUTH_TRIES)
         shut(ctx, s, "error: authentication failed; closing\n");
     else
         out_str(ctx, s, "error: authentication failed\n");
 }
 
-/* Session words handled here, not by commands: auth, quit. Returns true
- * if the line was one of them. */
-/* Session words handled here, not by commands: auth, quit; and the auth
- * gate of TCP sessions. Returns true if the line was dealt with. */
+/* Whether this client may try now (its address is not over the failure
+ * limit); if not, it is told so and closed. */
+static bool
+may_try(tp_ctx *ctx, struct tp__session *s)
+{
+    if (tp__auth_allowed(s->con, &s->key))
+        return true;
+    shut(ctx, s,
+         "error: too many failed authentications from your address; try "
+         "later\n");
+    return false;
+}
+
+/* auth TOKEN */
+static void
+auth_line(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
+{
+    const char *tok = s->con->token;
+
+    if (!may_try(ctx, s))
+        return;
+    if (argc == 2 && tok != NULL &&
+        tp__token_equal(tok, argv[1], strlen(argv[1])))
+        auth_ok(ctx, s);
+    else
+        auth_failed(ctx, s);
+}
+
+/* hello CNONCE: the server proves it knows the token. */
+static void
+hello_line(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
+{
+    char reply[160];
+    int err = argc == 2 && s->con->token != NULL
+                  ? tp__login_hello(&s->login, s->con->token, &s->peer.local,
+                                    argv[1], reply, sizeof(reply))
+                  : -EINVAL;
+
+    if (err == 0)
+        out_str(ctx, s, reply);
+    else
+        out_str(ctx, s,
+                err == -EALREADY
+                    ? "error: one hello per connection\n"
+                    : "error: usage: hello NONCE (32 hex digits)\n");
+}
+
+/* login CPROOF: the client proves it knows the token. */
+static void
+login_line(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
+{
+    if (!s->login.challenged) {
+        out_str(ctx, s, "error: send 'hello NONCE' first\n");
+        return;
+    }
+    if (!may_try(ctx, s))
+        return;
+    if (argc == 2 && tp__login_check(&s->login, s->con->token, argv[1]))
+        auth_ok(ctx, s);
+    else
+        auth_failed(ctx, s);
+}
+
+/* Words before authentication: auth, hello, login. True if handled. */
+static bool
+auth_word(tp_ctx *ctx, struct tp__session *s, int argc, char **argv)
+{
+    if (strcmp(argv[0], "auth") == 0)
+        auth_line(ctx, s, argc, argv);
+    else if (strcmp(argv[0], "hello") == 0)
+        hello_line(ctx, s, argc, argv);
+    else if (strcmp(argv[0], "login") == 0)
+        login_line(ctx, s, argc, argv);
+    else
+        return false;
+    return true;
+}
+
+/* Session words handled here, not by commands: quit, and before
+ * authentication auth/hello/login (the gate of TCP sessions). Returns
+ * true if the line was dealt with. */
 static bool
 session_word(tp_ctx *ctx, struct tp__session *s, char *line)
 {
@@ -139,20 +240,17 @@ session_word(tp_ctx *ctx, struct tp__session *s, char *line)
         shut(ctx, s, "bye\n");
         return true;
     }
-    if (argc > 0 && strcmp(argv[0], "auth") == 0) {
-        if (s->authed)
-            out_str(ctx, s, "ok\n");
-        else
-            auth_line(ctx, s, argc, argv);
+    if (argc > 0 && s->authed && strcmp(argv[0], "auth") == 0) {
+        out_str(ctx, s, "ok\n");
         return true;
     }
-    if (!s->authed) {
+    if (s->authed)
+        return false;
+    if (argc <= 0 || !auth_word(ctx, s, argc, argv))
         out_str(ctx, s,
                 "error: authentication required: send 'auth TOKEN' "
                 "first\n");
-        return true;
-    }
-    return false;
+    return true;
 }
 
 static bool
@@ -226,11 +324,7 @@ tick(tp_ctx *ctx, struct tp__session *s)
 {
     uint64_t idle = s->con->opts.idle_timeout_ms, now = tp_now_ns();
 
-    /* An unauthenticated TCP session gets AUTH_WINDOW_MS to say who it is,
-     * so strangers cannot sit on the session slots. */
-    if (!s->authed && now - s->opened_ns > AUTH_WINDOW_MS * 1000000ull)
-        shut(ctx, s, "error: authentication timeout; closing\n");
-    else if (idle != 0 && now - s->last_active_ns > idle * 1000000u)
+    if (idle != 0 && now - s->last_active_ns > idle * 1000000u)
         shut(ctx, s, "error: idle timeout; closing\n");
 }
 
@@ -243,6 +337,13 @@ tp__session_handle(tp_ctx *ctx, struct tp__session *s, const tp_msg *m)
         return false;
     if (m->type == TP__CON_TICK) {
         tick(ctx, s);
+        return true;
+    }
+    if (m->type == TP__CON_AUTHEND) {
+        /* A stranger gets auth_timeout_ms to say who it is, so it
+         * cannot sit on a pre-auth slot. */
+        if (!s->authed)
+            shut(ctx, s, "error: authentication timeout; closing\n");
         return true;
     }
     if (!tp__exec_handle(ctx, &s->x, m))
@@ -262,40 +363,85 @@ banner(enum tp__session_kind kind)
 }
 
 /* Takes a session slot; false (and a line saying why) when all are
- * taken. */
+ * taken. The owner on the Unix socket (and in-process hosts) may go
+ * TP_CONSOLE_OWNER_RESERVE over max_sessions. */
 static bool
-take_slot(tp_ctx *ctx, struct tp_console *c, const struct tp__transport *tr,
-          void *t)
+take_slot(tp_ctx *ctx, struct tp__session *s)
 {
     static const char full[] = "error: too many console sessions\n";
+    struct tp_console *c = s->con;
+    bool owner = s->kind == TP__SESS_LOCAL ||
+                 (s->kind == TP__SESS_UNIX && s->peer.owner);
+    unsigned max =
+        c->opts.max_sessions + (owner ? TP_CONSOLE_OWNER_RESERVE : 0);
     unsigned n =
         atomic_fetch_add_explicit(&c->sessions, 1, memory_order_relaxed);
 
-    if (n < c->opts.max_sessions)
+    if (n < max) {
+        s->counted = true;
         return true;
+    }
     atomic_fetch_sub_explicit(&c->sessions, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
-    tr->write(ctx, t, full, sizeof(full) - 1);
+    s->tr->write(ctx, s->t, full, sizeof(full) - 1);
     return false;
+}
+
+/* A TCP connection's place in the pre-auth pool, and its deadline. */
+static int
+take_preauth(tp_ctx *ctx, struct tp__session *s)
+{
+    static const char full[] =
+        "error: too many unauthenticated connections; try later\n";
+    struct tp_console *c = s->con;
+    unsigned n =
+        atomic_fetch_add_explicit(&c->preauth, 1, memory_order_relaxed);
+
+    if (n >= c->opts.max_preauth) {
+        atomic_fetch_sub_explicit(&c->preauth, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->rejected, 1, memory_order_relaxed);
+        s->tr->write(ctx, s->t, full, sizeof(full) - 1);
+        return -EUSERS;
+    }
+    s->preauth = true;
+    return tp_send_after(ctx, c->opts.auth_timeout_ms, tp_self(ctx),
+                         TP__CON_AUTHEND, NULL, 0, &s->auth_timer);
+}
+
+static void
+give_back_slots(struct tp__session *s)
+{
+    if (s->counted)
+        atomic_fetch_sub_explicit(&s->con->sessions, 1, memory_order_relaxed);
+    if (s->preauth)
+        atomic_fetch_sub_explicit(&s->con->preauth, 1, memory_order_relaxed);
+    s->counted = s->preauth = false;
 }
 
 int
 tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
                  enum tp__session_kind kind, const struct tp__transport *tr,
-                 void *t)
+                 void *t, const struct tp__peer *peer)
 {
+    int err;
+
     memset(s, 0, sizeof(*s));
     s->con = c, s->kind = kind, s->tr = tr, s->t = t;
-    if (!take_slot(ctx, c, tr, t))
-        return -EUSERS;
-    s->counted = true;
-    if (tp__linebuf_init(&s->lb, c->opts.max_line) != 0 ||
-        tp_send_interval(ctx, TICK_MS, tp_self(ctx), TP__CON_TICK, NULL, 0,
-                         &s->tick) != 0) {
+    s->auth_timer = TP_TIMER_NONE;
+    if (peer != NULL)
+        s->peer = *peer;
+    tp__addr_key_of(&s->peer.addr, &s->key);
+    err = kind == TP__SESS_TCP ? take_preauth(ctx, s)
+          : take_slot(ctx, s)  ? 0
+                               : -EUSERS;
+    if (err == 0 && (tp__linebuf_init(&s->lb, c->opts.max_line) != 0 ||
+                     tp_send_interval(ctx, TICK_MS, tp_self(ctx), TP__CON_TICK,
+                                      NULL, 0, &s->tick) != 0))
+        err = -ENOMEM;
+    if (err != 0) {
         tp__linebuf_free(&s->lb);
-        atomic_fetch_sub_explicit(&c->sessions, 1, memory_order_relaxed);
-        s->counted = false;
-        return -ENOMEM;
+        give_back_slots(s);
+        return err;
     }
     tp__exec_init(&s->x, c, s,
                   TP__CAP_TRACE | (kind == TP__SESS_TCP ? 0 : TP__CAP_ADMIN),
@@ -303,7 +449,7 @@ tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
     s->x.stream = stream;
     tp__cbuf_init(&s->pending, PENDING_MAX);
     s->authed = kind != TP__SESS_TCP;
-    s->last_active_ns = s->opened_ns = tp_now_ns();
+    s->last_active_ns = tp_now_ns();
     s->open = true;
     atomic_fetch_add_explicit(&c->sessions_total, 1, memory_order_relaxed);
     out_str(ctx, s, banner(kind));
@@ -313,9 +459,7 @@ tp__session_open(tp_ctx *ctx, struct tp__session *s, struct tp_console *c,
 void
 tp__session_close(tp_ctx *ctx, struct tp__session *s)
 {
-    if (s->counted)
-        atomic_fetch_sub_explicit(&s->con->sessions, 1, memory_order_relaxed);
-    s->counted = false;
+    give_back_slots(s);
     if (!s->open)
         return;
     s->open = false;

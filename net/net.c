@@ -463,7 +463,7 @@ conn_snapshot(struct tp__net *net, struct tp__conn *c, uint32_t gen,
     o->write_queued = (wq >> 32) == gen ? (wq & TP__WQ_BYTES) : 0;
     o->age_ms =
         now - atomic_load_explicit(&c->born_s, memory_order_relaxed) * 1000ull;
-    o->idle_ms = (uint32_t)now - last;
+    o->idle_ms = (int32_t)((uint32_t)now - last) > 0 ? (uint32_t)now - last : 0;
     if (l != NULL)
         snprintf(o->listener, sizeof(o->listener), "%s", l->name);
     /* The fd is closed only after the state left OPEN/CONNECTING, and the

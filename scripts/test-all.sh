@@ -13,7 +13,8 @@ JOBS=$(nproc)
 
 bash scripts/setup-deps.sh --test
 
-step() { echo; echo "=== $* ==="; }
+T0=$SECONDS
+step() { echo; echo "=== $* === (at $((SECONDS - T0)) s)"; }
 
 step "clang-format check"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build*')
@@ -46,4 +47,4 @@ for extra in scripts/test-*.part.sh; do
 done
 
 echo
-echo "ALL TESTS PASSED"
+echo "ALL TESTS PASSED in $((SECONDS - T0)) s"

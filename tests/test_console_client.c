@@ -3,12 +3,18 @@
  */
 #include "test_console_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUF_MAX (8u << 20)
 
@@ -311,4 +317,99 @@ tcc_lines(const char *s)
     for (; *s != '\0'; s++)
         n += *s == '\n';
     return n;
+}
+
+/* ---- real sockets -------------------------------------------------------*/
+
+int
+tcn_dial_unix(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int
+tcn_dial_tcp_from(const char *src, int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in me = {.sin_family = AF_INET};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), e;
+
+    if (fd < 0)
+        return -1;
+    if (src != NULL && (inet_pton(AF_INET, src, &me.sin_addr) != 1 ||
+                        bind(fd, (struct sockaddr *)&me, sizeof(me)) != 0))
+        goto fail;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        goto fail;
+    return fd;
+fail:
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int
+tcn_dial_tcp(int port)
+{
+    return tcn_dial_tcp_from(NULL, port);
+}
+
+void
+tcn_put(int fd, const void *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return; /* the server may have closed: the reads will tell */
+        p = (const char *)p + w;
+        n -= (size_t)w;
+    }
+}
+
+int
+tcn_read_until(int fd, const char *end, char *out, size_t cap, int ms)
+{
+    size_t n = 0;
+    uint64_t dl = tp_now_ns() + (uint64_t)ms * tpt_slow() * 1000000u;
+
+    out[0] = '\0';
+    while (strstr(out, end) == NULL) {
+        struct pollfd p = {fd, POLLIN, 0};
+        uint64_t now = tp_now_ns();
+        ssize_t r;
+        if (now >= dl)
+            return -2;
+        if (poll(&p, 1, (int)((dl - now) / 1000000u) + 1) <= 0)
+            continue;
+        if (n + 1 >= cap)
+            return (int)n;
+        r = recv(fd, out + n, cap - 1 - n, 0);
+        if (r <= 0)
+            return -1;
+        n += (size_t)r;
+        out[n] = '\0';
+    }
+    return (int)n;
+}
+
+bool
+tcn_eof_within(int fd, int ms)
+{
+    char tmp[4096];
+
+    return tcn_read_until(fd, "\x01\x02never", tmp, sizeof(tmp), ms) == -1;
 }

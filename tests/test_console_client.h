@@ -46,4 +46,19 @@ int tcc_http(tcc *t, const char *req, char *body, size_t cap, int timeout_ms);
 /* Counts lines of text. */
 int tcc_lines(const char *s);
 
+/* ---- real sockets (blocking, with deadlines scaled by tpt_slow()) ---- */
+
+/* Connects to a Unix socket / to 127.0.0.1:port; -1 on failure (errno). */
+int tcn_dial_unix(const char *path);
+int tcn_dial_tcp(int port);
+/* Same from a given loopback source address (e.g. "127.0.0.2"). */
+int tcn_dial_tcp_from(const char *src, int port);
+/* Writes everything it can (stops quietly when the peer closed). */
+void tcn_put(int fd, const void *p, size_t n);
+/* Reads until `end` appears in what was read (out is NUL-terminated).
+ * Returns the bytes read, -1 on EOF before it, -2 after ms * tpt_slow(). */
+int tcn_read_until(int fd, const char *end, char *out, size_t cap, int ms);
+/* True if the peer closes within ms * tpt_slow(). */
+bool tcn_eof_within(int fd, int ms);
+
 #endif

@@ -90,75 +90,6 @@ teardown(void **st)
 
 /* ---- a blocking client with deadlines ---------------------------------- */
 
-static int
-dial_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int
-dial_tcp(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void
-put(int fd, const void *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return; /* the server may have closed: the reads will tell */
-        p = (const char *)p + w;
-        n -= (size_t)w;
-    }
-}
-
-/* Reads until `end` appears (or EOF/timeout); returns bytes, -1 on EOF
- * before it, -2 on timeout. */
-static int
-read_until(int fd, const char *end, char *out, size_t cap, int ms)
-{
-    size_t n = 0;
-    uint64_t dl = tp_now_ns() + (uint64_t)ms * tpt_slow() * 1000000u;
-
-    out[0] = '\0';
-    while (strstr(out, end) == NULL) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int left = (int)((dl - tp_now_ns()) / 1000000u);
-        ssize_t r;
-        if (tp_now_ns() >= dl)
-            return -2;
-        if (poll(&p, 1, left) <= 0)
-            continue;
-        r = recv(fd, out + n, cap - 1 - n, 0);
-        if (r <= 0)
-            return -1;
-        n += (size_t)r;
-        out[n] = '\0';
-    }
-    return (int)n;
-}
-
 /* Sends a command, reads its reply (to "ok\n" or an error line). */
 static int
 cmd(int fd, const char *line, char *out, size_t cap)
@@ -166,10 +97,10 @@ cmd(int fd, const char *line, char *out, size_t cap)
     size_t n = 0;
     int r;
 
-    put(fd, line, strlen(line));
-    put(fd, "\n", 1);
+    tcn_put(fd, line, strlen(line));
+    tcn_put(fd, "\n", 1);
     for (;;) {
-        r = read_until(fd, "\n", out + n, cap - n, 5000);
+        r = tcn_read_until(fd, "\n", out + n, cap - n, 5000);
         if (r < 0)
             return r;
         n += (size_t)r;
@@ -179,20 +110,13 @@ cmd(int fd, const char *line, char *out, size_t cap)
     }
 }
 
-static bool
-eof_within(int fd, int ms)
-{
-    char tmp[4096];
-    return read_until(fd, "\x01\x02never", tmp, sizeof(tmp), ms) == -1;
-}
-
 static int
 session(struct fixture *f)
 {
-    int fd = dial_unix(f->path);
+    int fd = tcn_dial_unix(f->path);
 
     assert_true(fd >= 0);
-    assert_true(read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
+    assert_true(tcn_read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
     assert_non_null(strstr(buf, "troupe console"));
     return fd;
 }
@@ -202,8 +126,8 @@ session(struct fixture *f)
 static void
 sync_session(int fd)
 {
-    put(fd, "\nhelp zz_marker\n", 16);
-    assert_true(read_until(fd, "'zz_marker'", buf, sizeof(buf), 5000) > 0);
+    tcn_put(fd, "\nhelp zz_marker\n", 16);
+    assert_true(tcn_read_until(fd, "'zz_marker'", buf, sizeof(buf), 5000) > 0);
 }
 
 /* The health check every hostile test ends with. */
@@ -263,10 +187,10 @@ static void
 test_console_net_tcp_needs_token(void **st)
 {
     struct fixture *f = *st;
-    int fd = dial_tcp(f->tcp);
+    int fd = tcn_dial_tcp(f->tcp);
 
     assert_true(fd >= 0);
-    assert_true(read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
+    assert_true(tcn_read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
     assert_non_null(strstr(buf, "auth TOKEN"));
     /* No token: nothing works. */
     assert_true(cmd(fd, "stats", buf, sizeof(buf)) > 0);
@@ -280,11 +204,11 @@ test_console_net_tcp_needs_token(void **st)
     assert_true(cmd(fd, "auth " TOKEN "x", buf, sizeof(buf)) > 0);
     assert_true(cmd(fd, "auth", buf, sizeof(buf)) > 0);
     assert_non_null(strstr(buf, "closing"));
-    assert_true(eof_within(fd, 2000));
+    assert_true(tcn_eof_within(fd, 2000));
     close(fd);
     /* The right token. */
-    fd = dial_tcp(f->tcp);
-    assert_true(read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
+    fd = tcn_dial_tcp(f->tcp);
+    assert_true(tcn_read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
     assert_true(cmd(fd, "auth " TOKEN, buf, sizeof(buf)) > 0);
     assert_string_equal(buf, "ok\n");
     assert_healthy(fd);
@@ -295,16 +219,16 @@ static void
 test_console_net_http_metrics_and_auth(void **st)
 {
     struct fixture *f = *st;
-    int fd = dial_tcp(f->http);
+    int fd = tcn_dial_tcp(f->http);
 
-    put(fd, "GET /metrics HTTP/1.1\r\n\r\n", 25);
-    assert_true(
-        read_until(fd, "troupe_console_sessions", buf, sizeof(buf), 5000) > 0);
+    tcn_put(fd, "GET /metrics HTTP/1.1\r\n\r\n", 25);
+    assert_true(tcn_read_until(fd, "troupe_console_sessions", buf, sizeof(buf),
+                               5000) > 0);
     assert_non_null(strstr(buf, "HTTP/1.1 200 OK"));
     close(fd);
-    fd = dial_tcp(f->http);
-    put(fd, "POST /api/drain HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 47);
-    assert_true(read_until(fd, "\r\n\r\n", buf, sizeof(buf), 5000) > 0);
+    fd = tcn_dial_tcp(f->http);
+    tcn_put(fd, "POST /api/drain HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 47);
+    assert_true(tcn_read_until(fd, "\r\n\r\n", buf, sizeof(buf), 5000) > 0);
     assert_non_null(strstr(buf, "HTTP/1.1 401"));
     close(fd);
 }
@@ -335,19 +259,19 @@ static void
 test_console_net_binary_garbage(void **st)
 {
     struct fixture *f = *st;
-    int healthy = session(f), fd = dial_tcp(f->tcp);
+    int healthy = session(f), fd = tcn_dial_tcp(f->tcp);
     unsigned char junk[8192];
 
     srand(7);
     for (size_t i = 0; i < sizeof(junk); i++)
         junk[i] = (unsigned char)rand();
-    put(fd, junk, sizeof(junk));
-    assert_true(read_until(fd, "error:", buf, sizeof(buf), 5000) > 0);
+    tcn_put(fd, junk, sizeof(junk));
+    assert_true(tcn_read_until(fd, "error:", buf, sizeof(buf), 5000) > 0);
     close(fd);
     fd = session(f);
-    put(fd, junk, sizeof(junk));
-    put(fd, "\n", 1);
-    assert_true(read_until(fd, "error:", buf, sizeof(buf), 5000) > 0);
+    tcn_put(fd, junk, sizeof(junk));
+    tcn_put(fd, "\n", 1);
+    assert_true(tcn_read_until(fd, "error:", buf, sizeof(buf), 5000) > 0);
     sync_session(fd);
     assert_healthy(fd); /* that session too is still usable */
     assert_healthy(healthy);
@@ -363,9 +287,10 @@ test_console_net_megabyte_line(void **st)
     char *big = malloc(1 << 20);
 
     memset(big, 'x', 1 << 20);
-    put(fd, big, 1 << 20);
-    put(fd, "\n", 1);
-    assert_true(read_until(fd, "line too long", buf, sizeof(buf), 5000) > 0);
+    tcn_put(fd, big, 1 << 20);
+    tcn_put(fd, "\n", 1);
+    assert_true(tcn_read_until(fd, "line too long", buf, sizeof(buf), 5000) >
+                0);
     assert_healthy(fd);
     assert_healthy(healthy);
     free(big);
@@ -380,7 +305,7 @@ test_console_net_thousand_idle_sessions(void **st)
     int healthy = session(f), fds[1000], refused = 0, open = 0;
 
     for (int i = 0; i < 1000; i++) {
-        fds[i] = i % 2 ? dial_unix(f->path) : dial_tcp(f->tcp);
+        fds[i] = i % 2 ? tcn_dial_unix(f->path) : tcn_dial_tcp(f->tcp);
         assert_true(fds[i] >= 0 || errno == ECONNREFUSED || errno == EAGAIN);
     }
     assert_healthy(healthy);
@@ -388,15 +313,17 @@ test_console_net_thousand_idle_sessions(void **st)
         int r;
         if (fds[i] < 0)
             continue;
-        r = read_until(fds[i], "\n", buf, sizeof(buf), 50);
+        r = tcn_read_until(fds[i], "\n", buf, sizeof(buf), 50);
         if (r > 0 && strstr(buf, "troupe console") != NULL)
             open++;
         else
             refused++;
     }
     print_message("1000 idle: %d got a session, %d refused\n", open, refused);
-    assert_true(open <= 16);
-    assert_true(tp_console_sessions(f->con) <= 16 + 1);
+    /* Sessions (the owner's reserve included) and the pre-auth pool. */
+    assert_true(open <= 16 + TP_CONSOLE_OWNER_RESERVE + 8);
+    assert_true(tp_console_sessions(f->con) <=
+                16 + TP_CONSOLE_OWNER_RESERVE + 8);
     assert_healthy(healthy);
     for (int i = 0; i < 1000; i++)
         if (fds[i] >= 0)
@@ -451,7 +378,7 @@ test_console_net_trace_never_read(void **st)
     assert_int_equal(tp_runtime_spawn(f->rt, &worker, NULL, NULL, &wp), 0);
     tp_pid_format(wp, pid, sizeof(pid));
     snprintf(line, sizeof(line), "trace %s\n", pid);
-    put(fd, line, strlen(line));
+    tcn_put(fd, line, strlen(line));
     tpt_sleep_ms(100);
     tp_runtime_get_stats(f->rt, &before);
     /* 3 s of traffic with 900-byte payloads; the client never reads. */
@@ -493,7 +420,7 @@ test_console_net_drain(void **st)
 
     assert_true(cmd(fd, "drain 500", buf, sizeof(buf)) > 0);
     assert_non_null(strstr(buf, "drain             started"));
-    assert_true(eof_within(fd, 3000));
+    assert_true(tcn_eof_within(fd, 3000));
     close(fd);
     for (int i = 0; i < 300 && tp_console_sessions(f->con) != 0; i++)
         tpt_sleep_ms(10);
@@ -506,8 +433,8 @@ test_console_net_idle_timeout(void **st)
     struct fixture *f = *st;
     int fd = session(f);
 
-    assert_true(read_until(fd, "idle timeout", buf, sizeof(buf), 5000) > 0);
-    assert_true(eof_within(fd, 3000));
+    assert_true(tcn_read_until(fd, "idle timeout", buf, sizeof(buf), 5000) > 0);
+    assert_true(tcn_eof_within(fd, 3000));
     close(fd);
 }
 
@@ -515,34 +442,44 @@ static void
 test_console_net_auth_window(void **st)
 {
     struct fixture *f = *st;
-    int fd = dial_tcp(f->tcp);
+    int fd = tcn_dial_tcp(f->tcp);
 
-    assert_true(read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
-    /* A stranger that never authenticates is closed after 10 s. */
-    assert_true(
-        read_until(fd, "authentication timeout", buf, sizeof(buf), 15000) > 0);
-    assert_true(eof_within(fd, 3000));
+    assert_true(tcn_read_until(fd, "\n", buf, sizeof(buf), 5000) > 0);
+    /* A stranger that never authenticates is closed after 5 s. */
+    assert_true(tcn_read_until(fd, "authentication timeout", buf, sizeof(buf),
+                               15000) > 0);
+    assert_true(tcn_eof_within(fd, 3000));
     close(fd);
 }
 
 /* ---- troupectl
  * ----------------------------------------------------------------*/
 
+/* Runs troupectl with args, token (NULL = none) in its environment. */
 static int
-ctl(const char *args, char *out, size_t cap)
+ctl_tok(const char *token, const char *args, char *out, size_t cap)
 {
     char cmdline[1024];
     FILE *p;
     size_t n;
     int st;
 
-    snprintf(cmdline, sizeof(cmdline), "%s %s 2>&1", TROUPECTL, args);
+    snprintf(cmdline, sizeof(cmdline), "env -u TROUPE_TOKEN %s%s %s %s 2>&1",
+             token != NULL ? "TROUPE_CONSOLE_TOKEN="
+                           : "-u TROUPE_CONSOLE_TOKEN",
+             token != NULL ? token : "", TROUPECTL, args);
     p = popen(cmdline, "r");
     assert_non_null(p);
     n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
     st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int
+ctl(const char *args, char *out, size_t cap)
+{
+    return ctl_tok(NULL, args, out, cap);
 }
 
 static void
@@ -565,13 +502,11 @@ test_console_net_troupectl_exit_codes(void **st)
     assert_int_equal(ctl(a, buf, sizeof(buf)), 1);
     assert_int_equal(ctl("", buf, sizeof(buf)), 2);
     assert_int_equal(ctl("-s /nonexistent/sock stats", buf, sizeof(buf)), 3);
-    snprintf(a, sizeof(a), "-H 127.0.0.1:%d -t nope stats", f->tcp);
-    assert_int_equal(ctl(a, buf, sizeof(buf)), 4);
-    snprintf(a, sizeof(a), "-H 127.0.0.1:%d -t %s stats", f->tcp, TOKEN);
-    assert_int_equal(ctl(a, buf, sizeof(buf)), 0);
-    snprintf(a, sizeof(a), "-H 127.0.0.1:%d -t %s kill \"<99999.9>\" x y",
-             f->tcp, TOKEN);
-    assert_int_equal(ctl(a, buf, sizeof(buf)), 1);
+    snprintf(a, sizeof(a), "-H 127.0.0.1:%d stats", f->tcp);
+    assert_int_equal(ctl_tok("nope", a, buf, sizeof(buf)), 4);
+    assert_int_equal(ctl_tok(TOKEN, a, buf, sizeof(buf)), 0);
+    snprintf(a, sizeof(a), "-H 127.0.0.1:%d kill \"<99999.9>\" x y", f->tcp);
+    assert_int_equal(ctl_tok(TOKEN, a, buf, sizeof(buf)), 1);
     assert_non_null(strstr(buf, "no such actor"));
 }
 

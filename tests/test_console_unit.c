@@ -1,7 +1,8 @@
 /*
  * tests/test_console_unit.c - the console's pure parts: bounded buffers,
  * the text/JSON emitter, line assembly and splitting, the token compare,
- * Prometheus escaping and number parsing.
+ * Prometheus escaping and number parsing, SHA-256/HMAC (FIPS 180-4 and
+ * RFC 4231 vectors) and the login proofs.
  */
 #include "console/console_int.h"
 #include "testutil.h"
@@ -248,6 +249,110 @@ test_console_start_rules(void **st)
     tpt_finish(rt);
 }
 
+static void
+sha_hex(const char *msg, size_t n, char out[65])
+{
+    struct tp__sha256 s;
+    unsigned char d[TP__SHA256_LEN];
+
+    tp__sha256_init(&s);
+    /* In two pieces: the block buffering is exercised too. */
+    tp__sha256_update(&s, msg, n / 3);
+    tp__sha256_update(&s, msg + n / 3, n - n / 3);
+    tp__sha256_final(&s, d);
+    tp__hex(d, sizeof(d), out);
+}
+
+static void
+test_console_sha256_vectors(void **st)
+{
+    static const char two_blocks[] =
+        "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    char h[65], million[1000];
+    struct tp__sha256 s;
+    unsigned char d[TP__SHA256_LEN];
+
+    sha_hex("", 0, h);
+    assert_string_equal(
+        h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha_hex("abc", 3, h);
+    assert_string_equal(
+        h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sha_hex(two_blocks, strlen(two_blocks), h);
+    assert_string_equal(
+        h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    memset(million, 'a', sizeof(million));
+    tp__sha256_init(&s);
+    for (int i = 0; i < 1000; i++)
+        tp__sha256_update(&s, million, sizeof(million));
+    tp__sha256_final(&s, d);
+    tp__hex(d, sizeof(d), h);
+    assert_string_equal(
+        h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void
+hmac_hex(const void *k, size_t kn, const char *m, char out[65])
+{
+    unsigned char d[TP__SHA256_LEN];
+
+    tp__hmac_sha256(k, kn, m, strlen(m), d);
+    tp__hex(d, sizeof(d), out);
+}
+
+static void
+test_console_hmac_vectors(void **st)
+{
+    unsigned char k1[20], k6[131];
+    char h[65];
+
+    memset(k1, 0x0b, sizeof(k1));
+    hmac_hex(k1, sizeof(k1), "Hi There", h);
+    assert_string_equal(
+        h, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    hmac_hex("Jefe", 4, "what do ya want for nothing?", h);
+    assert_string_equal(
+        h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    memset(k6, 0xaa, sizeof(k6));
+    hmac_hex(k6, sizeof(k6),
+             "Test Using Larger Than Block-Size Key - Hash Key First", h);
+    assert_string_equal(
+        h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+/* The server's proof checks out on the client's side only with the same
+ * token, nonces and dialled address; the two directions differ. */
+static void
+test_console_login_proofs(void **st)
+{
+    static const char cn[] = "00112233445566778899aabbccddeeff";
+    struct tp__login l = {0};
+    tp_net_addr local = {.family = TP_NET_INET6, .port = 7070};
+    char reply[160], sn[33], sp[65], want[65], cp[65];
+
+    /* ::ffff:127.0.0.1 is written as 127.0.0.1, as the client sees it. */
+    local.addr[10] = local.addr[11] = 0xff;
+    local.addr[12] = 127, local.addr[15] = 1;
+    assert_int_equal(
+        tp__login_hello(&l, "tok", &local, "short", reply, sizeof(reply)),
+        -EINVAL);
+    assert_int_equal(
+        tp__login_hello(&l, "tok", &local, cn, reply, sizeof(reply)), 0);
+    assert_int_equal(
+        tp__login_hello(&l, "tok", &local, cn, reply, sizeof(reply)),
+        -EALREADY);
+    assert_int_equal(sscanf(reply, "challenge %32s %64s", sn, sp), 2);
+    tp__login_proof("tok", 1, cn, sn, "127.0.0.1:7070", want);
+    assert_string_equal(sp, want);
+    tp__login_proof("tok", 1, cn, sn, "127.0.0.1:7071", want);
+    assert_string_not_equal(sp, want);
+    tp__login_proof("tok", 0, cn, sn, "127.0.0.1:7070", cp);
+    assert_string_not_equal(sp, cp);
+    assert_true(tp__login_check(&l, "tok", cp));
+    assert_false(tp__login_check(&l, "tok2", cp));
+    assert_false(tp__login_check(&l, "tok", sp)); /* no reflection */
+}
+
 int
 main(void)
 {
@@ -263,6 +368,9 @@ main(void)
         cmocka_unit_test(test_console_prom_escape_and_numbers),
         cmocka_unit_test(test_console_loopback_rule),
         cmocka_unit_test(test_console_start_rules),
+        cmocka_unit_test(test_console_sha256_vectors),
+        cmocka_unit_test(test_console_hmac_vectors),
+        cmocka_unit_test(test_console_login_proofs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

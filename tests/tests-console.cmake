@@ -28,3 +28,16 @@ add_test(NAME console_browser
           $<TARGET_FILE:console_demo> ${CMAKE_CURRENT_BINARY_DIR}/browser)
 set_tests_properties(console_browser PROPERTIES LABELS "browser;console"
   TIMEOUT 240)
+
+# Attacks from issue 14: another uid at the Unix socket, slot lockouts,
+# slowloris, token guessing, the root supervisor and sampler, idle times.
+tp_add_test(console_attack LABELS console net TIMEOUT 180
+  LIBS tp_console_testlib)
+target_compile_definitions(test_console_attack PRIVATE _GNU_SOURCE)
+
+# troupectl against impostors, relays, drips and escape sequences.
+tp_add_test(console_ctl LABELS console net TIMEOUT 120
+  LIBS tp_console_testlib)
+target_compile_definitions(test_console_ctl PRIVATE
+  TROUPECTL="$<TARGET_FILE:troupectl>")
+add_dependencies(test_console_ctl troupectl)

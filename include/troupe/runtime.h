@@ -64,7 +64,9 @@ TP_API int tp_runtime_wait_idle(tp_runtime *rt, int64_t timeout_ms);
  * the root supervisor shuts its tree down in reverse start order honouring
  * shutdown timeouts, every remaining actor is sent a shutdown exit signal.
  * These graceful steps share one deadline, stop_timeout_ms; every actor
- * still alive at the deadline is then killed (untrappable, reason killed),
+ * still alive when the runtime is then quiescent (e.g. one that traps the
+ * shutdown and is idle) or at the deadline, whichever comes first, is
+ * killed (untrappable, reason killed),
  * and the stop always goes on until no actor is left, however busy they
  * are (a kill takes effect at the actor's next turn, ahead of its queued
  * messages) -- only a callback that never returns can hold it up, and it
@@ -73,8 +75,8 @@ TP_API int tp_runtime_wait_idle(tp_runtime *rt, int64_t timeout_ms);
  * tp_runtime_destroy(). Idempotent. Returns 0 (also when actors had to be
  * killed at the deadline), or -ETIMEDOUT when the actors killed at the
  * deadline were not all gone within 100 ms + stop_timeout_ms / 10 after it
- * (the stop is complete all the same). Call from a thread that is not a scheduler (an actor requests
- * a stop with tp_runtime_request_stop()).
+ * (the stop is complete all the same). Call from a thread that is not a
+ * scheduler (an actor requests a stop with tp_runtime_request_stop()).
  */
 TP_API int tp_runtime_stop(tp_runtime *rt);
 
