@@ -145,8 +145,8 @@ test_parse_bad(void **state)
         "HELLO",
         "HELLO a b",
         "HELLO a/b",
-        "HELLO "
-        "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234",
+        ("HELLO "
+         "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234"),
         "SEND",
         "SEND a",
         "SEND a x",
