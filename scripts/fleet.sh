@@ -97,13 +97,11 @@ DIR=$(mktemp -d /tmp/troupe-fleet.XXXXXX)
 PIDS=()          # everything we started, stopped on exit
 NODE_PIDS=() NODE_PORTS=() NODE_HTTP=()
 CLIENT_PIDS=()
-FAILED=0
 
 log() { [ "$QUIET" = 1 ] || echo "fleet: $*"; }
 result() { echo "RESULT $1 $2 $3"; }
 fail() {
   echo "fleet: FAILED: $*" >&2
-  FAILED=1
   for f in "$DIR"/*.out; do
     [ -f "$f" ] && { echo "--- tail of $(basename "$f"):" >&2; tail -n 5 "$f" >&2; }
   done
@@ -379,7 +377,7 @@ check_send() {
 # SIGKILL one node: only its connections drop, and they come back on the
 # others.
 check_kill() {
-  local v=2 held drops0 t0 rehome full j f
+  local v=2 held drops0 t0 rehome j f
   [ "$KILL" = 1 ] || return 0
   held=$(per_node_from_clients "n$v")
   drops0=$(( $(sum drops) + $(sum drain_drops) ))
@@ -423,7 +421,7 @@ wait_nodes_hold() {
 # before n1 closes anything, new connections go to n2 only, and n1's old
 # ones then move to n2.
 check_haproxy() {
-  local h1 h2 end extra=500
+  local h1 h2 end more=500
   [ "$HAPROXY" = 1 ] || return 0
   h1=$(per_node_from_clients n1) h2=$(per_node_from_clients n2)
   log "spread: n1 $h1, n2 $h2"
@@ -438,19 +436,19 @@ check_haproxy() {
   [ "$(field "$DIR/n1.out" conns)" -ge "$h1" ] && [ "$(per_node_from_clients n1)" = "$h1" ] \
     || fail "n1 closed connections before haproxy stopped sending to it"
   log "haproxy marked n1 down; n1 still holds its $h1 connections"
-  start_client 9 "$extra" 5000
-  wait_named $(( CONNS + extra )) 60 || fail "new connections were not served"
-  [ "$(field "$DIR/c9.status" nodes)" = "n2:$extra" ] \
+  start_client 9 "$more" 5000
+  wait_named $(( CONNS + more )) 60 || fail "new connections were not served"
+  [ "$(field "$DIR/c9.status" nodes)" = "n2:$more" ] \
     || fail "new connections went to n1 while it drained: $(field "$DIR/c9.status" nodes)"
-  log "all $extra new connections went to n2"
+  log "all $more new connections went to n2"
   end=$(( $(now_ms) + 30000 * SLOW ))
-  until [ "$(per_node_from_clients n1)" = 0 ] && [ "$(sum named)" -ge $(( CONNS + extra )) ]; do
+  until [ "$(per_node_from_clients n1)" = 0 ] && [ "$(sum named)" -ge $(( CONNS + more )) ]; do
     [ "$(now_ms)" -lt "$end" ] || fail "n1's connections did not move to n2"
     sleep 0.1
   done
   [ "$(sum drain_drops)" = "$h1" ] && [ "$(sum drops)" = 0 ] \
     || fail "want $h1 drain closes and no other drop, got $(sum drain_drops) and $(sum drops)"
-  [ "$(per_node_from_clients n2)" = $(( CONNS + extra )) ] || fail "not all on n2"
+  [ "$(per_node_from_clients n2)" = $(( CONNS + more )) ] || fail "not all on n2"
   log "n1 drained: its $h1 connections closed after the delay (BYE drain) and reconnected to n2"
   result fleet.haproxy_drained_conns "$h1" conns
 }
