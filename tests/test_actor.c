@@ -22,7 +22,7 @@ relay_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct relay *r = state;
 
-    assert_int_equal(r->value, 0); /* state starts zeroed */
+    TPT_CHECK_INT_EQ(r->value, 0); /* state starts zeroed */
     r->probe = *(tp_pid *)arg;
     r->inits++;
     return 0;
@@ -52,7 +52,7 @@ relay_handle(tp_ctx *ctx, void *state, const tp_msg *m)
         tp_exit(ctx);
         break;
     case M_DEFER:
-        assert_int_equal(tp_stash(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash(ctx), 0);
         break;
     case M_REPLAY:
         tp_send(ctx, r->probe, M_REPLAY, NULL, 0);
@@ -180,13 +180,13 @@ stasher_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 
     if (m->type == M_REPLAY) {
         s->open = true;
-        assert_int_equal(tp_stash_size(ctx), 3);
-        assert_int_equal(tp_unstash_all(ctx), 3);
-        assert_int_equal(tp_stash_size(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash_size(ctx), 3);
+        TPT_CHECK_INT_EQ(tp_unstash_all(ctx), 3);
+        TPT_CHECK_INT_EQ(tp_stash_size(ctx), 0);
         return;
     }
     if (!s->open) {
-        assert_int_equal(tp_stash(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash(ctx), 0);
         return;
     }
     tp_send(ctx, s->probe, M_PING, m->data, m->len);
@@ -291,7 +291,7 @@ spawn_until_reused(tp_ctx *ctx, void *arg)
     /* Freed slots are reused by the scheduler that freed them (the only
      * one here), so the next spawn of this size takes the same slot. */
     for (int i = 0; i < 1000; i++) {
-        assert_int_equal(tp_spawn(ctx, &relay, &r->probe, NULL, &r->again), 0);
+        TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, &r->probe, NULL, &r->again), 0);
         if (tp_pid_index(r->again) == tp_pid_index(r->first))
             return;
     }
@@ -418,9 +418,9 @@ spawn_named_child(tp_ctx *ctx, void *arg)
 
     tp_spawn_opts_init(&o);
     o.name = "child-one";
-    assert_int_equal(tp_spawn(ctx, &relay, arg, &o, &child), 0);
-    assert_int_equal(tp_whereis(tp_ctx_runtime(ctx), "child-one"), child);
-    assert_int_equal(tp_spawn(ctx, &relay, arg, &o, &child), -EEXIST);
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, arg, &o, &child), 0);
+    TPT_CHECK_INT_EQ(tp_whereis(tp_ctx_runtime(ctx), "child-one"), child);
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, arg, &o, &child), -EEXIST);
 }
 
 static void

@@ -54,8 +54,8 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
     s->st.calls++;
     switch (m->type) {
     case C_STATS:
-        assert_int_equal(tp_gs_reply(ctx, from, &s->st, sizeof(s->st)), 0);
-        assert_int_equal(tp_gs_reply(ctx, from, NULL, 0), -EALREADY);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, from, &s->st, sizeof(s->st)), 0);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, from, NULL, 0), -EALREADY);
         return TP_GS_REPLY;
     case C_PING:
         return TP_GS_REPLY;
@@ -63,7 +63,7 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
         s->deferred = *from;
         return TP_GS_NOREPLY;
     case C_RELEASE:
-        assert_int_equal(tp_gs_reply(ctx, &s->deferred, "later", 6), 0);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, &s->deferred, "later", 6), 0);
         return TP_GS_REPLY;
     case C_STOP:
         tp_gs_reply(ctx, from, "bye", 4);
@@ -187,7 +187,7 @@ do_call(tp_ctx *ctx, void *arg)
     uint64_t mref;
 
     if (c->monitor)
-        assert_int_equal(tp_monitor(ctx, c->to, &mref), 0);
+        TPT_CHECK_INT_EQ(tp_monitor(ctx, c->to, &mref), 0);
     c->result = tp_gs_call(ctx, c->to, c->type, NULL, 0, c->timeout, &c->ref);
 }
 
@@ -392,7 +392,7 @@ do_spawn_linked(tp_ctx *ctx, void *arg)
     o.link = true;
     o.trap_exit = true;
     term_reset();
-    assert_int_equal(tp_gen_server_spawn(ctx, &server_gs, NULL, &o, &l->srv),
+    TPT_CHECK_INT_EQ(tp_gen_server_spawn(ctx, &server_gs, NULL, &o, &l->srv),
                      0);
 }
 
@@ -402,7 +402,7 @@ do_exit_child(tp_ctx *ctx, void *arg)
     struct linked *l = arg;
     tp_exit_reason shutdown = {TP_EXIT_SHUTDOWN, 0, "sup says stop"};
 
-    assert_int_equal(tp_exit_pid(ctx, l->srv, &shutdown), 0);
+    TPT_CHECK_INT_EQ(tp_exit_pid(ctx, l->srv, &shutdown), 0);
 }
 
 static void
@@ -593,7 +593,7 @@ caller_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     if (m->type == 1) { /* go: the server's pid */
         c->srv = *(const tp_pid *)m->data;
         for (int i = 0; i < RACE_CALLS; i++)
-            assert_int_equal(
+            TPT_CHECK_INT_EQ(
                 tp_gs_call(ctx, c->srv, C_PING, NULL, 0, timeout, &c->refs[i]),
                 0);
         return;

@@ -188,7 +188,7 @@ test_mailbox_drop_oldest_hard_cap_bounds_memory(void **state)
 static void
 link_monitor_receiver(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 static void

@@ -136,10 +136,9 @@ static void *
 console_probe(void *arg)
 {
     static char buf[16384];
-    int fd = unix_connect(con_path);
+    int fd = (int)(intptr_t)arg; /* connected by the test's main thread */
     size_t have = 0;
 
-    (void)arg;
     /* The banner line. */
     while (have == 0 || buf[have - 1] != '\n') {
         ssize_t k = read(fd, buf + have, sizeof(buf) - 1 - have);
@@ -163,16 +162,15 @@ static void *
 echo_probe(void *arg)
 {
     char line[64], back[64];
-    int fd = tnet_connect("127.0.0.1", echo_port);
+    int fd = (int)(intptr_t)arg; /* connected by the test's main thread */
     uint64_t seq = 0;
 
-    (void)arg;
     while (!atomic_load(&probes_stop)) {
         uint64_t t0 = now_us();
         memset(line, 'a' + (int)(seq % 26), sizeof(line));
         memcpy(line, &seq, sizeof(seq));
-        tnet_write_all(fd, line, sizeof(line));
-        if (tnet_read_n(fd, back, sizeof(back), 10000) != sizeof(back) ||
+        if (!tnet_send_all(fd, line, sizeof(line)) ||
+            tnet_read_n(fd, back, sizeof(back), 10000) != sizeof(back) ||
             memcmp(line, back, sizeof(line)) != 0)
             echo_errors++;
         else
@@ -391,7 +389,7 @@ static const tp_behaviour receiver = {.name = "overload.receiver",
 static void
 monitor_fn(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 /* Receives what the receiver got: their values in vals; returns n. */
@@ -521,8 +519,10 @@ test_overload_server_stays_responsive(void **state)
     l = tnet_listen(rt, &cfg, NULL);
     echo_port = tp_listener_port(l);
     rss0 = soak_rss_kb(getpid());
-    pthread_create(&ct, NULL, console_probe, NULL);
-    pthread_create(&et, NULL, echo_probe, NULL);
+    pthread_create(&ct, NULL, console_probe,
+                   (void *)(intptr_t)unix_connect(con_path));
+    pthread_create(&et, NULL, echo_probe,
+                   (void *)(intptr_t)tnet_connect("127.0.0.1", echo_port));
     phase_slowloris(echo_port);
     phase_never_read();
     phase_connect_flood();

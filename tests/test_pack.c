@@ -831,7 +831,7 @@ adder_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     tp_pack_map(&p, 1);
     tp_pack_cstr(&p, "sum");
     tp_pack_int(&p, sum);
-    assert_int_equal(tp_reply_packed(ctx, m, &p), 0);
+    TPT_CHECK_INT_EQ(tp_reply_packed(ctx, m, &p), 0);
     tp_pack_fini(&p);
 }
 

@@ -25,8 +25,8 @@ server_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 
     switch (m->type) {
     case M_ECHO:
-        assert_true(tp_msg_is_request(m));
-        assert_int_equal(tp_reply(ctx, m, m->data, m->len), 0);
+        TPT_CHECK(tp_msg_is_request(m));
+        TPT_CHECK_INT_EQ(tp_reply(ctx, m, m->data, m->len), 0);
         break;
     case M_SLOW:
         tpt_sleep_ms(*(const uint32_t *)m->data);
@@ -38,7 +38,7 @@ server_handle(tp_ctx *ctx, void *state, const tp_msg *m)
         tp_send_after(ctx, 10, tp_self(ctx), 99, NULL, 0, NULL);
         break;
     case 99:
-        assert_int_equal(tp_reply_to(ctx, s->to, s->ref, "later", 6), 0);
+        TPT_CHECK_INT_EQ(tp_reply_to(ctx, s->to, s->ref, "later", 6), 0);
         break;
     case M_CRASH:
         tp_fail(ctx, "crashed while handling a request");
@@ -181,7 +181,7 @@ racer_handle(tp_ctx *ctx, void *state, const tp_msg *m)
             uint32_t ms = 1 + (uint32_t)(i % 3);
             uint64_t ref;
             /* Ask for a delay of ms before the reply, time out at ms. */
-            assert_int_equal(
+            TPT_CHECK_INT_EQ(
                 tp_request(ctx, r->server, M_SLOW, &ms, sizeof(ms), ms, &ref),
                 0);
         }
@@ -224,11 +224,11 @@ do_forget(tp_ctx *ctx, void *arg)
 {
     struct req *r = arg;
 
-    assert_int_equal(
+    TPT_CHECK_INT_EQ(
         tp_request(ctx, r->to, M_ECHO, &r->arg, sizeof(r->arg), 50, &r->ref),
         0);
-    assert_int_equal(tp_request_forget(ctx, r->ref), 0);
-    assert_int_equal(tp_request_forget(ctx, r->ref), -ENOENT);
+    TPT_CHECK_INT_EQ(tp_request_forget(ctx, r->ref), 0);
+    TPT_CHECK_INT_EQ(tp_request_forget(ctx, r->ref), -ENOENT);
 }
 
 static void

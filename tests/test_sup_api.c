@@ -256,7 +256,7 @@ do_request(tp_ctx *ctx, void *arg)
 {
     struct async *a = arg;
 
-    assert_int_equal(
+    TPT_CHECK_INT_EQ(
         tp_request(ctx, a->sup, a->type, &a->req, sizeof(a->req), 5000, NULL),
         0);
 }

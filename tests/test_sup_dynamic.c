@@ -47,7 +47,7 @@ send_one(tp_ctx *ctx, struct driver *d)
     memset(&req, 0, sizeof(req));
     if (d->phase == GO_TERM)
         tp_pid_format(d->pids[i], req.child, sizeof(req.child));
-    assert_int_equal(tp_request(ctx, d->sup,
+    TPT_CHECK_INT_EQ(tp_request(ctx, d->sup,
                                 d->phase == GO_ADD ? TP_SUP_START_CHILD
                                                    : TP_SUP_TERMINATE_CHILD,
                                 &req, sizeof(req), 0, NULL),
@@ -66,8 +66,10 @@ on_reply(tp_ctx *ctx, struct driver *d, const tp_msg *m)
 {
     const tp_sup_result *r = m->data;
 
-    assert_int_equal(m->len, sizeof(*r));
-    assert_int_equal(r->err, 0);
+    TPT_CHECK_INT_EQ(m->len, sizeof(*r));
+    if (m->len != sizeof(*r))
+        return;
+    TPT_CHECK_INT_EQ(r->err, 0);
     if (d->phase == GO_ADD)
         d->pids[d->first + d->done] = r->pid;
     if (++d->done == d->last - d->first)

@@ -318,7 +318,7 @@ do_start_sup(tp_ctx *ctx, void *arg)
 {
     struct start_arg *a = arg;
 
-    assert_int_equal(tp_supervisor_start(ctx, a->spec, NULL, &a->pid), 0);
+    TPT_CHECK_INT_EQ(tp_supervisor_start(ctx, a->spec, NULL, &a->pid), 0);
 }
 
 static void

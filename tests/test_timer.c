@@ -84,7 +84,7 @@ arm_and_cancel(tp_ctx *ctx, void *arg)
 {
     struct cancel_case *c = arg;
 
-    assert_int_equal(
+    TPT_CHECK_INT_EQ(
         tp_send_after(ctx, 50, tp_self(ctx), M_TICK, NULL, 0, &c->t), 0);
     c->first = tp_cancel_timer(ctx, c->t);
     c->second = tp_cancel_timer(ctx, c->t);
@@ -139,7 +139,7 @@ test_timer_cancel_after_fire_reports_fired(void **state)
 static void
 arm_periodic(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_send_interval(ctx, 10, tp_self(ctx), M_TICK, NULL, 0,
+    TPT_CHECK_INT_EQ(tp_send_interval(ctx, 10, tp_self(ctx), M_TICK, NULL, 0,
                                       (tp_timer *)arg),
                      0);
 }
@@ -174,10 +174,10 @@ doomed_init(tp_ctx *ctx, void *state, void *arg)
     tp_pid probe = *(tp_pid *)arg;
 
     for (int i = 0; i < 100; i++)
-        assert_int_equal(
+        TPT_CHECK_INT_EQ(
             tp_send_after(ctx, 30 + (uint32_t)i, probe, M_TICK, NULL, 0, NULL),
             0);
-    assert_int_equal(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
     return 0;
 }
 
@@ -244,7 +244,7 @@ race_armer(tp_ctx *ctx, void *state, const tp_msg *m)
     const struct race_arm *r = m->data;
 
     for (int i = 0; i < RACE_N; i++)
-        assert_int_equal(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
+        TPT_CHECK_INT_EQ(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
                                        sizeof(i), &race_handles[i]),
                          0);
     /* The handles are published to the canceller by this message. */
