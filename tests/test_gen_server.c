@@ -23,6 +23,8 @@ enum {
     C_BAD,         /* return -EIO */
     C_IGNORE,      /* never answer */
     C_ECHO_PACKED, /* reply {"echo": <the payload>} */
+    C_CRASH,       /* tp_fail() in handle_call */
+    C_HOLD,        /* wait for hold_release (at most 10 s), empty reply */
     K_ADD,         /* cast: n += int64 */
     K_STOP,        /* cast: stop normally */
     K_CHECK_VIEW   /* cast: checks what handle_cast sees */
@@ -38,6 +40,17 @@ struct server {
     struct stats st;
     tp_gs_from deferred;
 };
+
+/* C_HOLD: the server is inside handle_call; the test lets it go on. */
+static atomic_bool hold_entered, hold_release;
+
+static void
+hold(void)
+{
+    atomic_store(&hold_entered, true);
+    for (int i = 0; i < 10000 && !atomic_load(&hold_release); i++)
+        tpt_sleep_ms(1);
+}
 
 /* What terminate saw (one server per test). */
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -72,6 +85,12 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
         return TP_GS_STOP;
     case C_BAD:
         return -EIO;
+    case C_CRASH:
+        tp_fail(ctx, "crashed in handle_call");
+        return TP_GS_REPLY; /* not reached */
+    case C_HOLD:
+        hold();
+        return TP_GS_REPLY;
     default:
         return TP_GS_NOREPLY;
     }
@@ -326,6 +345,60 @@ test_gen_server_bad_return_crashes_and_answers_noproc(void **state)
     assert_int_equal(rec.kind, TP_EXIT_CRASH);
     assert_non_null(strstr(rec.text, "handle_call returned -5"));
     assert_int_equal(term_count(), 1);
+    tp_log_set_level(TP_LOG_INFO);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* gen_server.h (after request.h): a call whose server crashes handling
+ * it, or dies with it still queued, is answered TP_MSG_NOPROC at once --
+ * long before the call's timeout (60 s here); a deferred one only by its
+ * timeout. */
+static void
+test_gen_server_crash_or_death_answers_noproc_at_once(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new_pinned(rt, false, 0);
+    struct call crash = {start_server(rt), C_CRASH, 60000, 0, -1, false};
+    struct call held = {start_server(rt), C_HOLD, 60000, 0, -1, false};
+    struct call queued = {held.to, C_STATS, 60000, 0, -1, false};
+    struct call deferred = {TP_PID_NONE, C_DEFER, 200, 0, -1, false};
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "test"};
+    tpt_rec rec;
+
+    tp_log_set_level(TP_LOG_ERROR); /* the crash is expected */
+    tpt_probe_do(p, do_call, &crash);
+    assert_int_equal(crash.result, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 10000, &rec), 0);
+    assert_int_equal(rec.ref, crash.ref);
+    /* The held server is inside handle_call with a second call queued
+     * when it is killed: the call it handles is answered, the queued one
+     * gets NOPROC. */
+    atomic_store(&hold_entered, false);
+    atomic_store(&hold_release, false);
+    tpt_probe_do(p, do_call, &held);
+    tpt_probe_do(p, do_call, &queued);
+    for (int i = 0; i < 10000 * (int)tpt_slow(); i++) {
+        if (atomic_load(&hold_entered))
+            break;
+        tpt_sleep_ms(1);
+    }
+    assert_true(atomic_load(&hold_entered));
+    assert_int_equal(tp_runtime_exit_pid(rt, held.to, &kill), 0);
+    atomic_store(&hold_release, true);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_REPLY, 10000, &rec), 0);
+    assert_int_equal(rec.ref, held.ref);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 10000, &rec), 0);
+    assert_int_equal(rec.ref, queued.ref);
+    assert_int_equal(tpt_probe_count(p, TP_MSG_TIMEOUT), 0);
+    /* A deferred call whose server dies gets only its timeout. */
+    deferred.to = start_server(rt);
+    tpt_probe_do(p, do_call, &deferred);
+    tpt_idle(rt);
+    assert_int_equal(tp_runtime_exit_pid(rt, deferred.to, &kill), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_TIMEOUT, 10000, &rec), 0);
+    assert_int_equal(rec.ref, deferred.ref);
+    assert_int_equal(tpt_probe_count(p, TP_MSG_NOPROC), 0);
     tp_log_set_level(TP_LOG_INFO);
     tpt_probe_free(p);
     tpt_finish(rt);
@@ -650,6 +723,7 @@ main(void)
         cmocka_unit_test(test_gen_server_stop_from_handle_call_replies_first),
         cmocka_unit_test(test_gen_server_stop_without_reply_gives_noproc),
         cmocka_unit_test(test_gen_server_bad_return_crashes_and_answers_noproc),
+        cmocka_unit_test(test_gen_server_crash_or_death_answers_noproc_at_once),
         cmocka_unit_test(test_gen_server_call_to_dead_server_is_noproc),
         cmocka_unit_test(test_gen_server_call_timeout),
         cmocka_unit_test(test_gen_server_parent_exit_stops_trapping_server),
