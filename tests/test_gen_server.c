@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -551,7 +552,7 @@ test_gen_server_missing_callbacks_and_bad_tables(void **state)
 static int
 echo_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
 {
-    msgpack_object o;
+    tp_value o;
     tp_pack p;
     int err;
 
@@ -569,9 +570,9 @@ echo_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
 static int
 echo_cast(tp_ctx *ctx, void *state, const tp_msg *m)
 {
-    msgpack_object o;
+    tp_value o;
 
-    if (tp_unpack(ctx, m, &o) == 0 && o.type == MSGPACK_OBJECT_STR)
+    if (tp_unpack(ctx, m, &o) == 0 && o.type == TP_VALUE_STR)
         (*(int *)state)++;
     return TP_GS_NOREPLY;
 }
@@ -589,7 +590,7 @@ test_gen_server_packed_call_and_cast(void **state)
     tp_unpacker *u = NULL;
     char reply[128], text[128];
     size_t len = 0;
-    msgpack_object o;
+    tp_value o;
     tp_pid pid;
     tp_pack p;
 
