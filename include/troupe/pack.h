@@ -57,7 +57,7 @@ extern "C" {
 
 /** The type of a decoded value. */
 typedef enum tp_value_type {
-    TP_VALUE_NIL = 0,
+    TP_VALUE_NIL = 0, /**< no member */
     TP_VALUE_BOOL,    /**< via.boolean */
     TP_VALUE_UINT,    /**< via.u64: an integer >= 0, whatever its encoding */
     TP_VALUE_INT,     /**< via.i64: an integer < 0 */
@@ -79,7 +79,8 @@ typedef struct tp_value_kv tp_value_kv;
  * decoder's arena (see tp_unpacker_read()).
  */
 typedef struct tp_value {
-    tp_value_type type;
+    tp_value_type type; /**< which member of via holds the value */
+    /** The value; str, bin, ext: bytes pointing into the payload. */
     union {
         bool boolean;
         uint64_t u64;
@@ -107,8 +108,8 @@ typedef struct tp_value {
 
 /** A map entry. */
 struct tp_value_kv {
-    tp_value key;
-    tp_value val;
+    tp_value key; /**< the key (any type) */
+    tp_value val; /**< its value */
 };
 
 /* ---------------------------------------------------------------------- */
