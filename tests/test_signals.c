@@ -274,7 +274,7 @@ monitor_kill_demonitor(tp_ctx *ctx, void *arg)
     TPT_CHECK_INT_EQ(tp_spawn(ctx, &worker, NULL, &o, &d->target), 0);
     TPT_CHECK_INT_EQ(tp_monitor(ctx, d->target, &d->ref), 0);
     TPT_CHECK_INT_EQ(tp_exit_pid(ctx, d->target, &kill), 0);
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 200 * (int)tpt_slow(); i++) {
         tp_actor_info info;
         if (tp_actor_peek(tp_ctx_runtime(ctx), d->target, &info) != 0)
             break;
