@@ -347,7 +347,7 @@ tpt_probe_free(tpt_probe *p)
     tp_exit_reason kill = {TP_EXIT_KILL, 0, "probe done"};
 
     tp_runtime_exit_pid(p->rt, p->pid, &kill);
-    tp_runtime_wait_idle(p->rt, 10000);
+    tp_runtime_wait_idle(p->rt, 10000 * (int64_t)tpt_slow());
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p->recs);
