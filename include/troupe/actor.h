@@ -136,9 +136,15 @@ typedef enum tp_overflow {
 typedef struct tp_spawn_opts {
     /** Register under this name (copied). NULL = none. */
     const char *name;
-    /** Mailbox bound in messages, 0 = unbounded. */
+    /**
+     * Mailbox bound in messages, 0 = unbounded. A system message (a type
+     * for which tp_msg_is_system() is true: exit signals, DOWNs, request
+     * answers and timeouts, net events, which flow control bounds) always
+     * gets in, except TP_MSG_TRACE copies (see tp_trace()); application
+     * and library messages count against the bound.
+     */
     uint32_t max_msgs;
-    /** Mailbox bound in payload bytes, 0 = unbounded. */
+    /** Mailbox bound in payload bytes, 0 = unbounded (as max_msgs). */
     uint32_t max_bytes;
     /** What happens at the bound. */
     tp_overflow overflow;
