@@ -202,8 +202,9 @@ test_timer_periodic_repeats_until_cancelled(void **state)
     tpt_probe_do(p, cancel_fired, &c);
     assert_int_equal(c.first, 1);
     assert_int_equal(tp_runtime_timers(rt), 0);
-    /* Ticks queued before the cancel are handled before this no-op; none
-     * comes after it (a tick already firing as it was cancelled may). */
+    /* Ticks sent before the cancel are handled before this no-op; no
+     * later period fires (one firing that raced the cancel on another
+     * thread may still be on its way). */
     tpt_probe_do(p, noop, NULL);
     after = tpt_probe_count(p, M_TICK);
     tpt_sleep_ms(60); /* six periods: ticks would have come */
