@@ -218,8 +218,10 @@ TP_API int tp_supervisor_restart_child(tp_runtime *rt, tp_pid sup,
 TP_API int tp_supervisor_delete_child(tp_runtime *rt, tp_pid sup,
                                       const char *child, uint32_t timeout_ms);
 /** Lists children into out[0..cap) in start order (dynamic: in the order
- *  they joined); *total = how many there are. Large lists come in pages
- *  of 4096, each a separate snapshot. */
+ *  they joined); *total = how many there are. On success out holds
+ *  min(cap, *total) entries. Large lists come in pages of 4096, each a
+ *  separate snapshot. -ENOMEM also when the supervisor could not build a
+ *  page (nothing is listed then). */
 TP_API int tp_supervisor_which_children(tp_runtime *rt, tp_pid sup,
                                         tp_child_info *out, size_t cap,
                                         size_t *total, uint32_t timeout_ms);
