@@ -187,6 +187,16 @@ noop(tp_ctx *ctx, void *arg)
 {
 }
 
+/* Waits until no timer is armed: an entry on another scheduler's wheel is
+ * freed there, after the cancel (scaled 10 s deadline). */
+static void
+wait_no_timers(tp_runtime *rt)
+{
+    for (int i = 0; i < 10000 * (int)tpt_slow() && tp_runtime_timers(rt); i++)
+        tpt_sleep_ms(1);
+    assert_int_equal(tp_runtime_timers(rt), 0);
+}
+
 static void
 test_timer_periodic_repeats_until_cancelled(void **state)
 {
@@ -201,7 +211,7 @@ test_timer_periodic_repeats_until_cancelled(void **state)
         assert_int_equal(tpt_probe_wait(p, M_TICK, 2000, &r), 0);
     tpt_probe_do(p, cancel_fired, &c);
     assert_int_equal(c.first, 1);
-    assert_int_equal(tp_runtime_timers(rt), 0);
+    wait_no_timers(rt);
     /* Ticks sent before the cancel are handled before this no-op; no
      * later period fires (one firing that raced the cancel on another
      * thread may still be on its way). */
@@ -214,16 +224,19 @@ test_timer_periodic_repeats_until_cancelled(void **state)
 }
 
 /* An actor that arms timers to a probe and then dies: its timers die with
- * it. */
+ * it. The one-shots are due in 10 s, long after the death whatever the
+ * machine's speed: none may ever arrive. */
+enum { M_ONESHOT = 4 };
+
 static int
 doomed_init(tp_ctx *ctx, void *state, void *arg)
 {
     tp_pid probe = *(tp_pid *)arg;
 
     for (int i = 0; i < 100; i++)
-        TPT_CHECK_INT_EQ(
-            tp_send_after(ctx, 30 + (uint32_t)i, probe, M_TICK, NULL, 0, NULL),
-            0);
+        TPT_CHECK_INT_EQ(tp_send_after(ctx, 10000 + (uint32_t)i, probe,
+                                       M_ONESHOT, NULL, 0, NULL),
+                         0);
     TPT_CHECK_INT_EQ(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
     return 0;
 }
@@ -256,16 +269,18 @@ test_timer_owner_death_cancels_its_timers(void **state)
     tpt_probe_do(p, monitor_it, &d);
     assert_int_equal(tp_runtime_send(rt, d, 1, NULL, 0), 0);
     assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 5000, &r), 0);
-    /* Whatever fired before the death (as many as the machine's speed
-     * allows) is handled before this no-op; nothing comes after it. The
-     * timers are gone at once, and waiting for quiescence (which waits for
-     * armed one-shots) lets none through. */
+    /* The timers are freed (on their wheel's thread, just after the death);
+     * the periodic ticks that fired before (as many as the machine's speed
+     * allows) are handled before this no-op, and none comes after it.
+     * Quiescence waits for armed one-shots: one not cancelled would be
+     * delivered. */
+    wait_no_timers(rt);
     tpt_probe_do(p, noop, NULL);
     before = tpt_probe_count(p, M_TICK);
-    assert_int_equal(tp_runtime_timers(rt), 0);
     tpt_idle(rt);
     tpt_sleep_ms(20); /* four periods of the periodic one */
     assert_int_equal(tpt_probe_count(p, M_TICK), before);
+    assert_int_equal(tpt_probe_count(p, M_ONESHOT), 0);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
