@@ -44,13 +44,12 @@ static const tp_behaviour worker = {.name = "fsup-worker",
 #define CAP 16
 
 /* Management calls wait this long: a reply that cannot be allocated makes
- * the call time out (-ETIMEDOUT), so once a failure was injected the sweep
- * should not wait long. Before that, a timeout counts as a violation, so
- * the wait must cover a loaded machine. */
+ * the call time out (-ETIMEDOUT), so while allocations fail the sweep
+ * should not wait long. */
 static uint32_t
 timeout_ms(void)
 {
-    return (tpf_failed() != 0 || tpf_failing() ? 200 : 5000) * tpt_slow();
+    return (tpf_armed() ? 200 : 5000) * tpt_slow();
 }
 
 static int
