@@ -1041,7 +1041,9 @@ tp_stash(tp_ctx *ctx)
     struct tp__msg *m = ctx->cur;
     struct tp__actor_ext *x;
 
-    if (m == NULL || ctx->self == NULL)
+    /* Runtime types (exits, DOWNs, request answers, net events) are
+     * consumed as they are delivered: not deferrable (actor.h). */
+    if (m == NULL || ctx->self == NULL || tp_msg_is_system(m->m.type))
         return -EINVAL;
     if (ctx->self->ext != NULL && ctx->self->ext->stash_n >= 65536)
         return -ENOBUFS;

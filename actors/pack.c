@@ -2,18 +2,25 @@
  * actors/pack.c - building MessagePack payloads (tp_pack) and sending
  * them.
  *
- * msgpack-c's packer does the encoding; it writes through our callback
- * into the builder's buffer, which starts inline (TP_PACK_INLINE bytes,
- * so a small payload built on the stack allocates nothing) and grows
- * through the replaceable allocator. The builder also keeps count of the
- * values each open container still expects, so an incomplete payload is
- * refused before it is sent rather than rejected by its receiver.
+ * The encoder is Troupe's own (no third-party type in troupe/pack.h, so
+ * tp_pack's layout is Troupe's ABI alone): every value takes the smallest
+ * MessagePack form, as msgpack-c's packer writes it. Bytes go into the
+ * builder's buffer, which starts inline (TP_PACK_INLINE bytes, so a small
+ * payload built on the stack allocates nothing) and grows through the
+ * replaceable allocator. The builder also keeps count of the values each
+ * open container still expects, so an incomplete payload is refused before
+ * it is sent rather than rejected by its receiver.
  */
 #include "actor_int.h"
 #include "pack_int.h"
 
 #include <errno.h>
 #include <string.h>
+
+/* The size of tp_pack is part of the ABI: a change must be deliberate
+ * (reserved[] is there to absorb new private fields). */
+_Static_assert(sizeof(void *) != 8 || sizeof(tp_pack) == 464,
+               "sizeof(tp_pack) changed: an ABI break");
 
 /* ---------------------------------------------------------------------- */
 /* Buffer                                                                  */
@@ -38,26 +45,166 @@ grow(tp_pack *p, size_t need)
     return 0;
 }
 
-/* msgpack_packer's write callback. */
+/* Appends n bytes. Returns 0 or the (sticky) error. */
 static int
-pack_write(void *data, const char *buf, size_t len)
+put(tp_pack *p, const void *b, size_t n)
 {
-    tp_pack *p = data;
-    size_t need = p->len + len;
+    size_t need = p->len + n;
 
     if (p->err != 0)
-        return -1;
-    if (len == 0)
-        return 0; /* an empty body: buf may be NULL */
-    if (need > p->max || need < len) {
-        p->err = -EMSGSIZE;
-        return -1;
-    }
+        return p->err;
+    if (n == 0)
+        return 0; /* an empty body: b may be NULL */
+    if (b == NULL)
+        return p->err = -EINVAL; /* a tp_value with a NULL body */
+    if (need > p->max || need < n)
+        return p->err = -EMSGSIZE;
     if (need > p->cap && (p->err = grow(p, need)) != 0)
-        return -1;
-    memcpy(p->buf + p->len, buf, len);
+        return p->err;
+    memcpy(p->buf + p->len, b, n);
     p->len = need;
     return 0;
+}
+
+/* A type byte followed by the n low bytes of v, big-endian. */
+static int
+put_be(tp_pack *p, uint8_t type, uint64_t v, unsigned n)
+{
+    uint8_t b[9];
+
+    b[0] = type;
+    for (unsigned i = 0; i < n; i++)
+        b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return put(p, b, 1 + n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Encodings (the smallest form of each value)                            */
+
+static int
+enc_uint(tp_pack *p, uint64_t v)
+{
+    if (v <= 0x7f)
+        return put_be(p, (uint8_t)v, 0, 0); /* positive fixint */
+    if (v <= 0xff)
+        return put_be(p, 0xcc, v, 1);
+    if (v <= 0xffff)
+        return put_be(p, 0xcd, v, 2);
+    if (v <= 0xffffffffu)
+        return put_be(p, 0xce, v, 4);
+    return put_be(p, 0xcf, v, 8);
+}
+
+/* A value >= 0 takes an unsigned form (as msgpack-c writes it). */
+static int
+enc_int(tp_pack *p, int64_t v)
+{
+    if (v >= 0)
+        return enc_uint(p, (uint64_t)v);
+    if (v >= -32)
+        return put_be(p, (uint8_t)(int8_t)v, 0, 0); /* negative fixint */
+    if (v >= INT8_MIN)
+        return put_be(p, 0xd0, (uint64_t)v, 1);
+    if (v >= INT16_MIN)
+        return put_be(p, 0xd1, (uint64_t)v, 2);
+    if (v >= INT32_MIN)
+        return put_be(p, 0xd2, (uint64_t)v, 4);
+    return put_be(p, 0xd3, (uint64_t)v, 8);
+}
+
+static int
+enc_float(tp_pack *p, float v)
+{
+    uint32_t bits;
+
+    memcpy(&bits, &v, sizeof(bits));
+    return put_be(p, 0xca, bits, 4);
+}
+
+static int
+enc_double(tp_pack *p, double v)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &v, sizeof(bits));
+    return put_be(p, 0xcb, bits, 8);
+}
+
+/* The header of a length-prefixed form: fix (OR-ed with n) while n <
+ * fixn, else the first of t8/t16/t32 wide enough (t8 0: no 8-bit form). */
+static int
+enc_len(tp_pack *p, uint32_t n, uint8_t fix, uint32_t fixn, uint8_t t8,
+        uint8_t t16, uint8_t t32)
+{
+    if (n < fixn)
+        return put_be(p, (uint8_t)(fix | n), 0, 0);
+    if (t8 != 0 && n <= 0xff)
+        return put_be(p, t8, n, 1);
+    if (n <= 0xffff)
+        return put_be(p, t16, n, 2);
+    return put_be(p, t32, n, 4);
+}
+
+static int
+enc_str(tp_pack *p, const void *s, uint32_t n)
+{
+    int err = enc_len(p, n, 0xa0, 32, 0xd9, 0xda, 0xdb);
+
+    return err != 0 ? err : put(p, s, n);
+}
+
+static int
+enc_bin(tp_pack *p, const void *b, uint32_t n)
+{
+    int err = enc_len(p, n, 0, 0, 0xc4, 0xc5, 0xc6);
+
+    return err != 0 ? err : put(p, b, n);
+}
+
+/* fixext 1/2/4/8/16 (0xd4..0xd8) for those sizes, else ext 8/16/32; the
+ * application type byte follows the size. */
+static int
+enc_ext_head(tp_pack *p, uint8_t t, uint32_t n)
+{
+    switch (n) {
+    case 1:
+        return put_be(p, 0xd4, t, 1);
+    case 2:
+        return put_be(p, 0xd5, t, 1);
+    case 4:
+        return put_be(p, 0xd6, t, 1);
+    case 8:
+        return put_be(p, 0xd7, t, 1);
+    case 16:
+        return put_be(p, 0xd8, t, 1);
+    default:
+        break;
+    }
+    if (n <= 0xff)
+        return put_be(p, 0xc7, (uint64_t)n << 8 | t, 2);
+    if (n <= 0xffff)
+        return put_be(p, 0xc8, (uint64_t)n << 8 | t, 3);
+    return put_be(p, 0xc9, (uint64_t)n << 8 | t, 5);
+}
+
+static int
+enc_ext(tp_pack *p, int8_t type, const void *b, uint32_t n)
+{
+    int err = enc_ext_head(p, (uint8_t)type, n);
+
+    return err != 0 ? err : put(p, b, n);
+}
+
+static int
+enc_array(tp_pack *p, uint32_t n)
+{
+    return enc_len(p, n, 0x90, 16, 0, 0xdc, 0xdd);
+}
+
+static int
+enc_map(tp_pack *p, uint32_t n)
+{
+    return enc_len(p, n, 0x80, 16, 0, 0xde, 0xdf);
 }
 
 void
@@ -66,8 +213,8 @@ tp_pack_init(tp_pack *p)
     p->buf = p->inline_buf;
     p->cap = sizeof(p->inline_buf);
     p->max = TP_PACK_MAX_SIZE;
+    memset(p->reserved, 0, sizeof(p->reserved));
     tp_pack_reset(p);
-    msgpack_packer_init(&p->pk, p, pack_write);
 }
 
 int
@@ -125,12 +272,12 @@ levels_close(tp_pack *p)
         p->done = 1;
 }
 
-/* Accounts for a scalar just written (rc: the packer's result). */
+/* Accounts for a value just written (rc: the encoder's result). */
 static int
 wrote(tp_pack *p, int rc)
 {
     if (rc != 0 && p->err == 0)
-        p->err = -ENOMEM; /* the packer failed without telling us why */
+        p->err = rc;
     if (p->err != 0)
         return p->err;
     p->left[p->depth]--;
@@ -145,7 +292,7 @@ static int
 container(tp_pack *p, uint64_t items, int rc)
 {
     if (rc != 0 && p->err == 0)
-        p->err = -ENOMEM;
+        p->err = rc;
     if (p->err != 0)
         return p->err;
     p->left[p->depth]--;
@@ -176,7 +323,7 @@ container_begin(tp_pack *p, uint64_t items)
 int
 tp_pack_nil(tp_pack *p)
 {
-    return value_begin(p) ? p->err : wrote(p, msgpack_pack_nil(&p->pk));
+    return value_begin(p) ? p->err : wrote(p, put_be(p, 0xc0, 0, 0));
 }
 
 int
@@ -184,31 +331,31 @@ tp_pack_bool(tp_pack *p, bool v)
 {
     if (value_begin(p) != 0)
         return p->err;
-    return wrote(p, v ? msgpack_pack_true(&p->pk) : msgpack_pack_false(&p->pk));
+    return wrote(p, put_be(p, v ? 0xc3 : 0xc2, 0, 0));
 }
 
 int
 tp_pack_int(tp_pack *p, int64_t v)
 {
-    return value_begin(p) ? p->err : wrote(p, msgpack_pack_int64(&p->pk, v));
+    return value_begin(p) ? p->err : wrote(p, enc_int(p, v));
 }
 
 int
 tp_pack_uint(tp_pack *p, uint64_t v)
 {
-    return value_begin(p) ? p->err : wrote(p, msgpack_pack_uint64(&p->pk, v));
+    return value_begin(p) ? p->err : wrote(p, enc_uint(p, v));
 }
 
 int
 tp_pack_float(tp_pack *p, float v)
 {
-    return value_begin(p) ? p->err : wrote(p, msgpack_pack_float(&p->pk, v));
+    return value_begin(p) ? p->err : wrote(p, enc_float(p, v));
 }
 
 int
 tp_pack_double(tp_pack *p, double v)
 {
-    return value_begin(p) ? p->err : wrote(p, msgpack_pack_double(&p->pk, v));
+    return value_begin(p) ? p->err : wrote(p, enc_double(p, v));
 }
 
 /* Checks a body argument; the sticky error on failure. */
@@ -229,7 +376,7 @@ tp_pack_str(tp_pack *p, const char *s, size_t len)
 {
     if (body_begin(p, s, len) != 0)
         return p->err;
-    return wrote(p, msgpack_pack_str_with_body(&p->pk, s, len));
+    return wrote(p, enc_str(p, s, (uint32_t)len));
 }
 
 int
@@ -248,7 +395,7 @@ tp_pack_bin(tp_pack *p, const void *data, size_t len)
 {
     if (body_begin(p, data, len) != 0)
         return p->err;
-    return wrote(p, msgpack_pack_bin_with_body(&p->pk, data, len));
+    return wrote(p, enc_bin(p, data, (uint32_t)len));
 }
 
 int
@@ -256,7 +403,7 @@ tp_pack_ext(tp_pack *p, int8_t type, const void *data, size_t len)
 {
     if (body_begin(p, data, len) != 0)
         return p->err;
-    return wrote(p, msgpack_pack_ext_with_body(&p->pk, data, len, type));
+    return wrote(p, enc_ext(p, type, data, (uint32_t)len));
 }
 
 int
@@ -264,7 +411,7 @@ tp_pack_array(tp_pack *p, uint32_t n)
 {
     if (container_begin(p, n) != 0)
         return p->err;
-    return container(p, n, msgpack_pack_array(&p->pk, n));
+    return container(p, n, enc_array(p, n));
 }
 
 int
@@ -272,17 +419,68 @@ tp_pack_map(tp_pack *p, uint32_t n)
 {
     if (container_begin(p, 2ull * n) != 0)
         return p->err;
-    return container(p, 2ull * n, msgpack_pack_map(&p->pk, n));
+    return container(p, 2ull * n, enc_map(p, n));
+}
+
+static int enc_value(tp_pack *p, const tp_value *o);
+
+static int
+enc_children(tp_pack *p, const tp_value *o)
+{
+    int err = 0;
+
+    if (o->type == TP_VALUE_ARRAY) {
+        err = enc_array(p, o->via.array.size);
+        for (uint32_t i = 0; i < o->via.array.size && err == 0; i++)
+            err = enc_value(p, &o->via.array.ptr[i]);
+        return err;
+    }
+    err = enc_map(p, o->via.map.size);
+    for (uint32_t i = 0; i < o->via.map.size && err == 0; i++)
+        if ((err = enc_value(p, &o->via.map.ptr[i].key)) == 0)
+            err = enc_value(p, &o->via.map.ptr[i].val);
+    return err;
+}
+
+/* A whole tree (its depth is the caller's: a decoded one is <= 32). */
+static int
+enc_value(tp_pack *p, const tp_value *o)
+{
+    switch (o->type) {
+    case TP_VALUE_NIL:
+        return put_be(p, 0xc0, 0, 0);
+    case TP_VALUE_BOOL:
+        return put_be(p, o->via.boolean ? 0xc3 : 0xc2, 0, 0);
+    case TP_VALUE_UINT:
+        return enc_uint(p, o->via.u64);
+    case TP_VALUE_INT:
+        return enc_int(p, o->via.i64);
+    case TP_VALUE_FLOAT32:
+        return enc_float(p, (float)o->via.f64);
+    case TP_VALUE_FLOAT64:
+        return enc_double(p, o->via.f64);
+    case TP_VALUE_STR:
+        return enc_str(p, o->via.str.ptr, o->via.str.size);
+    case TP_VALUE_BIN:
+        return enc_bin(p, o->via.bin.ptr, o->via.bin.size);
+    case TP_VALUE_EXT:
+        return enc_ext(p, o->via.ext.type, o->via.ext.ptr, o->via.ext.size);
+    case TP_VALUE_ARRAY:
+    case TP_VALUE_MAP:
+        return enc_children(p, o);
+    default:
+        return p->err = -EINVAL;
+    }
 }
 
 int
-tp_pack_object(tp_pack *p, const msgpack_object *o)
+tp_pack_object(tp_pack *p, const tp_value *o)
 {
     if (value_begin(p) != 0)
         return p->err;
     if (o == NULL)
         return p->err = -EINVAL;
-    return wrote(p, msgpack_pack_object(&p->pk, *o));
+    return wrote(p, enc_value(p, o));
 }
 
 /* ---------------------------------------------------------------------- */

@@ -49,7 +49,7 @@ tp__mp_has_body(const struct tp__mp_head *h)
 }
 
 /* Validates a payload (see tp_pack_check); on success stores in *need the
- * bytes of msgpack_object storage its decoding takes. */
+ * bytes of tp_value storage its decoding takes. */
 int tp__mp_scan(const uint8_t *p, size_t len, const tp_unpack_limits *lim,
                 size_t *need);
 

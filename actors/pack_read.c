@@ -1,18 +1,18 @@
 /*
  * actors/pack_read.c - the bounded MessagePack reader: header parser,
- * non-allocating validation scan, and a decoder into msgpack_object nodes
- * taken from a reusable arena.
+ * non-allocating validation scan, and a decoder into tp_value nodes taken
+ * from a reusable arena.
  *
  * Why not msgpack_unpack(): msgpack-c reserves what a container announces
  * before it has seen the elements (a 5-byte array32 header can ask for
  * gigabytes), reports nesting beyond 32 as out of memory, and allocates
  * its zone with plain malloc, behind Troupe's replaceable allocator. Here
  * the scan proves the payload well-formed and within limits first and
- * computes exactly how much msgpack_object storage it needs; the decoder
- * then takes that from an arena that is kept between payloads (one per
+ * computes exactly how much tp_value storage it needs; the decoder then
+ * takes that from an arena that is kept between payloads (one per
  * scheduler for tp_unpack()), so a steady stream of messages decodes
- * without allocating. The output is msgpack-c's own msgpack_object, so its
- * helpers (msgpack_object_equal, msgpack_pack_object, ...) apply.
+ * without allocating. The output is Troupe's own tp_value (troupe/pack.h
+ * names no third-party type).
  */
 #include "actor_int.h"
 #include "pack_int.h"
@@ -179,8 +179,7 @@ scan_container(struct scan *s, const struct tp__mp_head *h)
         return -EBADMSG;
     if (s->depth + 1 > s->max_depth)
         return -E2BIG;
-    s->need += (size_t)h->u *
-               (map ? sizeof(msgpack_object_kv) : sizeof(msgpack_object));
+    s->need += (size_t)h->u * (map ? sizeof(tp_value_kv) : sizeof(tp_value));
     if (items != 0)
         s->left[++s->depth] = items;
     return 0;
@@ -268,15 +267,15 @@ arena_take(tp_unpacker *u, size_t n)
 }
 
 static const uint8_t *decode(tp_unpacker *u, const uint8_t *p,
-                             const uint8_t *end, msgpack_object *o);
+                             const uint8_t *end, tp_value *o);
 
 static const uint8_t *
-decode_array(tp_unpacker *u, const uint8_t *p, const uint8_t *end,
-             msgpack_object *o, uint32_t n)
+decode_array(tp_unpacker *u, const uint8_t *p, const uint8_t *end, tp_value *o,
+             uint32_t n)
 {
-    msgpack_object *a = n ? arena_take(u, n * sizeof(*a)) : NULL;
+    tp_value *a = n ? arena_take(u, n * sizeof(*a)) : NULL;
 
-    o->type = MSGPACK_OBJECT_ARRAY;
+    o->type = TP_VALUE_ARRAY;
     o->via.array.size = n;
     o->via.array.ptr = a;
     for (uint32_t i = 0; i < n; i++)
@@ -285,12 +284,12 @@ decode_array(tp_unpacker *u, const uint8_t *p, const uint8_t *end,
 }
 
 static const uint8_t *
-decode_map(tp_unpacker *u, const uint8_t *p, const uint8_t *end,
-           msgpack_object *o, uint32_t n)
+decode_map(tp_unpacker *u, const uint8_t *p, const uint8_t *end, tp_value *o,
+           uint32_t n)
 {
-    msgpack_object_kv *kv = n ? arena_take(u, n * sizeof(*kv)) : NULL;
+    tp_value_kv *kv = n ? arena_take(u, n * sizeof(*kv)) : NULL;
 
-    o->type = MSGPACK_OBJECT_MAP;
+    o->type = TP_VALUE_MAP;
     o->via.map.size = n;
     o->via.map.ptr = kv;
     for (uint32_t i = 0; i < n; i++) {
@@ -302,20 +301,20 @@ decode_map(tp_unpacker *u, const uint8_t *p, const uint8_t *end,
 
 /* A body (str, bin, ext): points into the payload. */
 static const uint8_t *
-decode_body(const struct tp__mp_head *h, const uint8_t *p, msgpack_object *o)
+decode_body(const struct tp__mp_head *h, const uint8_t *p, tp_value *o)
 {
     uint32_t n = (uint32_t)h->u;
 
     if (h->kind == TP__MP_STR) {
-        o->type = MSGPACK_OBJECT_STR;
+        o->type = TP_VALUE_STR;
         o->via.str.size = n;
         o->via.str.ptr = (const char *)p;
     } else if (h->kind == TP__MP_BIN) {
-        o->type = MSGPACK_OBJECT_BIN;
+        o->type = TP_VALUE_BIN;
         o->via.bin.size = n;
         o->via.bin.ptr = (const char *)p;
     } else {
-        o->type = MSGPACK_OBJECT_EXT;
+        o->type = TP_VALUE_EXT;
         o->via.ext.type = h->ext;
         o->via.ext.size = n;
         o->via.ext.ptr = (const char *)p;
@@ -323,31 +322,29 @@ decode_body(const struct tp__mp_head *h, const uint8_t *p, msgpack_object *o)
     return p + n;
 }
 
-/* Scalars, typed as msgpack-c types them (a signed encoding of a value
- * >= 0 is a positive integer). */
+/* Scalars (a signed encoding of a value >= 0 is TP_VALUE_UINT, as
+ * msgpack-c types it too). */
 static void
-decode_scalar(const struct tp__mp_head *h, msgpack_object *o)
+decode_scalar(const struct tp__mp_head *h, tp_value *o)
 {
     switch (h->kind) {
     case TP__MP_NIL:
-        o->type = MSGPACK_OBJECT_NIL;
+        o->type = TP_VALUE_NIL;
         break;
     case TP__MP_BOOL:
-        o->type = MSGPACK_OBJECT_BOOLEAN;
+        o->type = TP_VALUE_BOOL;
         o->via.boolean = h->u != 0;
         break;
     case TP__MP_UINT:
-        o->type = MSGPACK_OBJECT_POSITIVE_INTEGER;
+        o->type = TP_VALUE_UINT;
         o->via.u64 = h->u;
         break;
     case TP__MP_INT:
-        o->type = h->i < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER
-                           : MSGPACK_OBJECT_POSITIVE_INTEGER;
+        o->type = h->i < 0 ? TP_VALUE_INT : TP_VALUE_UINT;
         o->via.i64 = h->i;
         break;
     default:
-        o->type = h->kind == TP__MP_F32 ? MSGPACK_OBJECT_FLOAT32
-                                        : MSGPACK_OBJECT_FLOAT64;
+        o->type = h->kind == TP__MP_F32 ? TP_VALUE_FLOAT32 : TP_VALUE_FLOAT64;
         o->via.f64 = h->f;
         break;
     }
@@ -355,7 +352,7 @@ decode_scalar(const struct tp__mp_head *h, msgpack_object *o)
 
 /* Recursion depth is bounded by the scan's max_depth (<= 32). */
 static const uint8_t *
-decode(tp_unpacker *u, const uint8_t *p, const uint8_t *end, msgpack_object *o)
+decode(tp_unpacker *u, const uint8_t *p, const uint8_t *end, tp_value *o)
 {
     struct tp__mp_head h;
 
@@ -396,8 +393,7 @@ arena_fit(tp_unpacker *u, size_t need)
 }
 
 int
-tp_unpacker_read(tp_unpacker *u, const void *data, size_t len,
-                 msgpack_object *out)
+tp_unpacker_read(tp_unpacker *u, const void *data, size_t len, tp_value *out)
 {
     size_t need;
     int err;
@@ -474,7 +470,7 @@ ctx_unpacker(tp_ctx *ctx)
 }
 
 int
-tp_unpack_bytes(tp_ctx *ctx, const void *data, size_t len, msgpack_object *out)
+tp_unpack_bytes(tp_ctx *ctx, const void *data, size_t len, tp_value *out)
 {
     tp_unpacker *u;
 
@@ -486,7 +482,7 @@ tp_unpack_bytes(tp_ctx *ctx, const void *data, size_t len, msgpack_object *out)
 }
 
 int
-tp_unpack(tp_ctx *ctx, const tp_msg *msg, msgpack_object *out)
+tp_unpack(tp_ctx *ctx, const tp_msg *msg, tp_value *out)
 {
     if (msg == NULL)
         return -EINVAL;

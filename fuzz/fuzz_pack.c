@@ -6,13 +6,16 @@
  * and a large buffer. Checks, besides "no crash, no sanitizer report":
  *  - the scan and the decoder agree;
  *  - what we accept, msgpack-c's own unpacker accepts too and decodes to
- *    an equal object (differential check); we never run msgpack-c on
- *    input we reject (it would reserve what hostile headers announce);
+ *    the same value (differential check, tests/msgpack_ref.h); we never run
+ * msgpack-c on input we reject (it would reserve what hostile headers
+ * announce);
  *  - re-packing an accepted object gives a payload we accept, equal again;
  *  - the arena held after a read stays in proportion to that payload;
  *  - the printer NUL-terminates within the buffer and reports success
  *    exactly for accepted input that fits.
  */
+#include "tests/msgpack_ref.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,39 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static tp_unpacker *reader;
 
-/* msgpack_object_equal() with floats compared bit for bit: it says NaN
- * differs from itself (the first "crash" this target found). */
-static bool
-same(const msgpack_object *a, const msgpack_object *b)
-{
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case MSGPACK_OBJECT_FLOAT32:
-    case MSGPACK_OBJECT_FLOAT64:
-        return memcmp(&a->via.f64, &b->via.f64, sizeof(double)) == 0;
-    case MSGPACK_OBJECT_ARRAY:
-        if (a->via.array.size != b->via.array.size)
-            return false;
-        for (uint32_t i = 0; i < a->via.array.size; i++)
-            if (!same(&a->via.array.ptr[i], &b->via.array.ptr[i]))
-                return false;
-        return true;
-    case MSGPACK_OBJECT_MAP:
-        if (a->via.map.size != b->via.map.size)
-            return false;
-        for (uint32_t i = 0; i < a->via.map.size; i++)
-            if (!same(&a->via.map.ptr[i].key, &b->via.map.ptr[i].key) ||
-                !same(&a->via.map.ptr[i].val, &b->via.map.ptr[i].val))
-                return false;
-        return true;
-    default:
-        return msgpack_object_equal(*a, *b);
-    }
-}
-
 static void
-check_reference(const uint8_t *data, size_t size, const msgpack_object *o)
+check_reference(const uint8_t *data, size_t size, const tp_value *o)
 {
     msgpack_zone z;
     msgpack_object ref;
@@ -65,16 +37,16 @@ check_reference(const uint8_t *data, size_t size, const msgpack_object *o)
         abort();
     if (msgpack_unpack((const char *)data, size, &off, &z, &ref) !=
             MSGPACK_UNPACK_SUCCESS ||
-        off != size || !same(&ref, o))
+        off != size || !tpt_value_matches_msgpack(o, &ref))
         abort();
     msgpack_zone_destroy(&z);
 }
 
 static void
-check_repack(const msgpack_object *o)
+check_repack(const tp_value *o)
 {
     static tp_unpacker *again;
-    msgpack_object o2;
+    tp_value o2;
     tp_pack p;
 
     if (again == NULL && tp_unpacker_new(&again, NULL) != 0)
@@ -82,7 +54,7 @@ check_repack(const msgpack_object *o)
     tp_pack_init(&p);
     if (tp_pack_object(&p, o) != 0 || tp_pack_status(&p) != 0 ||
         tp_unpacker_read(again, tp_pack_data(&p), tp_pack_len(&p), &o2) != 0 ||
-        !same(o, &o2))
+        !tpt_value_same(o, &o2))
         abort();
     tp_pack_fini(&p);
 }
@@ -108,7 +80,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int checked = tp_pack_check(data, size, NULL);
-    msgpack_object o;
+    tp_value o;
     int read;
 
     if (reader == NULL && tp_unpacker_new(&reader, NULL) != 0)

@@ -9,13 +9,19 @@
 #
 # Covered: every library folder that exists among common/ mailbox/
 # runtime/ actors/ supervisor/ net/ console/, and samples/ (what users copy
-# first); tests and benchmarks are not.
+# first); tests and benchmarks are not, except for one rule of the tests:
+# scripts/check-test-asserts.py (always run first) fails on a cmocka
+# assert_*/fail* in an actor, loop or thread callback under tests/ (they
+# must use TPT_CHECK*, tests/testutil.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 BUILD=${TP_ANALYSIS_BUILD:-build/analysis}
 TOOLS=${TP_ANALYSIS_TOOLS:-clang-tidy cppcheck}
 DIRS=(common mailbox runtime actors supervisor net console samples)
+
+echo "analysis: cmocka asserts off the tests' main thread"
+python3 scripts/check-test-asserts.py
 
 # A clang configuration gives a compile database with clang's flags (what
 # clang-tidy parses); nothing needs to be built.

@@ -475,6 +475,10 @@ tp_supervisor_which_children(tp_runtime *rt, tp_pid sup, tp_child_info *out,
     tp__free(page);
     if (got < 0)
         return got;
+    /* An empty page short of the end: the supervisor was out of memory
+     * (out[n..] is not filled, so this is no listing). */
+    if (got == 0 && n < cap && n < all)
+        return -ENOMEM;
     if (total != NULL)
         *total = all;
     return 0;

@@ -419,7 +419,8 @@ tpf_print_site(const char *prefix, void *const *frames, int n)
 
 /* Only the test thread touches these: no atomics. */
 static uint64_t run_n;
-static unsigned violations;
+/* Reported from any thread (an actor can report what it saw). */
+static atomic_uint violations;
 
 uint64_t
 tpf_run_n(void)
@@ -437,13 +438,13 @@ tpf_violation(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
-    violations++;
+    atomic_fetch_add_explicit(&violations, 1, memory_order_relaxed);
 }
 
 unsigned
 tpf_violations(void)
 {
-    return violations;
+    return atomic_load_explicit(&violations, memory_order_relaxed);
 }
 
 bool
@@ -573,7 +574,7 @@ tpf_sweep(const struct tpf_scenario *sc, bool persist, unsigned stride,
     uint64_t failures0 = tpf_failed_total(), n;
 
     memset(st, 0, sizeof(*st));
-    violations = 0;
+    atomic_store_explicit(&violations, 0, memory_order_relaxed);
     if (run_at(sc, 0, false))
         return false;
     st->total = tpf_count();

@@ -22,7 +22,7 @@ relay_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct relay *r = state;
 
-    assert_int_equal(r->value, 0); /* state starts zeroed */
+    TPT_CHECK_INT_EQ(r->value, 0); /* state starts zeroed */
     r->probe = *(tp_pid *)arg;
     r->inits++;
     return 0;
@@ -52,7 +52,7 @@ relay_handle(tp_ctx *ctx, void *state, const tp_msg *m)
         tp_exit(ctx);
         break;
     case M_DEFER:
-        assert_int_equal(tp_stash(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash(ctx), 0);
         break;
     case M_REPLAY:
         tp_send(ctx, r->probe, M_REPLAY, NULL, 0);
@@ -180,13 +180,13 @@ stasher_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 
     if (m->type == M_REPLAY) {
         s->open = true;
-        assert_int_equal(tp_stash_size(ctx), 3);
-        assert_int_equal(tp_unstash_all(ctx), 3);
-        assert_int_equal(tp_stash_size(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash_size(ctx), 3);
+        TPT_CHECK_INT_EQ(tp_unstash_all(ctx), 3);
+        TPT_CHECK_INT_EQ(tp_stash_size(ctx), 0);
         return;
     }
     if (!s->open) {
-        assert_int_equal(tp_stash(ctx), 0);
+        TPT_CHECK_INT_EQ(tp_stash(ctx), 0);
         return;
     }
     tp_send(ctx, s->probe, M_PING, m->data, m->len);
@@ -224,6 +224,137 @@ test_actor_unstash_all_runs_stashed_first(void **state)
     tpt_finish(rt);
 }
 
+/* ---- system messages cannot be stashed ---- */
+enum { M_SYS_GO = 0x100, M_ASK, M_IGNORE, M_TRIED };
+
+/* What the trier's tp_stash() said about one message. */
+struct tried {
+    uint32_t type;
+    int rc;
+    uint32_t before, after; /* tp_stash_size() around the call */
+};
+
+struct trier {
+    tp_pid probe, dead;
+};
+
+/* Answers M_ASK, ignores M_IGNORE (its requester times out). */
+static void
+answerer_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    if (m->type == M_ASK)
+        tp_reply(ctx, m, "yes", 4);
+}
+
+static const tp_behaviour answerer = {.name = "answerer",
+                                      .handle = answerer_handle};
+
+static void
+crasher_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    tp_fail(ctx, "linked crash");
+}
+
+static const tp_behaviour crasher = {.name = "crasher",
+                                     .handle = crasher_handle};
+
+/* Makes the runtime send it one of each system message -- DOWN and NOPROC
+ * (about a dead pid), REPLY, TIMEOUT, a trapped EXIT, ACTOR_INFO -- and
+ * one application message. */
+static void
+trier_go(tp_ctx *ctx, const struct trier *t)
+{
+    tp_spawn_opts o;
+    tp_pid ans, crash;
+    uint64_t ref;
+
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &answerer, NULL, NULL, &ans), 0);
+    tp_spawn_opts_init(&o);
+    o.link = true;
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &crasher, NULL, &o, &crash), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, t->dead, &ref), 0);
+    TPT_CHECK_INT_EQ(tp_request(ctx, t->dead, M_ASK, NULL, 0, 0, &ref), 0);
+    TPT_CHECK_INT_EQ(tp_request(ctx, ans, M_ASK, NULL, 0, 0, &ref), 0);
+    TPT_CHECK_INT_EQ(tp_request(ctx, ans, M_IGNORE, NULL, 0, 1, &ref), 0);
+    TPT_CHECK_INT_EQ(tp_actor_query(ctx, tp_self(ctx), &ref), 0);
+    TPT_CHECK_INT_EQ(tp_send(ctx, crash, M_PING, NULL, 0), 0);
+    TPT_CHECK_INT_EQ(tp_send(ctx, tp_self(ctx), M_PING, NULL, 0), 0);
+}
+
+static void
+trier_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    const struct trier *t = state;
+    struct tried r;
+
+    if (m->type == M_SYS_GO) {
+        trier_go(ctx, t);
+        return;
+    }
+    r.type = m->type;
+    r.before = (uint32_t)tp_stash_size(ctx);
+    r.rc = tp_stash(ctx);
+    r.after = (uint32_t)tp_stash_size(ctx);
+    tp_send(ctx, t->probe, M_TRIED, &r, sizeof(r));
+}
+
+static int
+trier_init(tp_ctx *ctx, void *state, void *arg)
+{
+    *(struct trier *)state = *(struct trier *)arg;
+    return 0;
+}
+
+static const tp_behaviour trier = {.name = "trier",
+                                   .state_size = sizeof(struct trier),
+                                   .init = trier_init,
+                                   .handle = trier_handle};
+
+static void
+test_actor_stash_refuses_system_messages(void **state)
+{
+    static const uint32_t sys[] = {TP_MSG_DOWN,  TP_MSG_NOPROC,
+                                   TP_MSG_REPLY, TP_MSG_TIMEOUT,
+                                   TP_MSG_EXIT,  TP_MSG_ACTOR_INFO};
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "test"};
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct trier t = {tpt_probe_pid(p), TP_PID_NONE};
+    unsigned seen = 0;
+    tp_spawn_opts o;
+    tp_pid a;
+    tpt_rec r;
+
+    assert_int_equal(tp_runtime_spawn(rt, &answerer, NULL, NULL, &t.dead), 0);
+    assert_int_equal(tp_runtime_exit_pid(rt, t.dead, &kill), 0);
+    tpt_idle(rt);
+    tp_spawn_opts_init(&o);
+    o.trap_exit = true;
+    assert_int_equal(tp_runtime_spawn(rt, &trier, &t, &o, &a), 0);
+    assert_int_equal(tp_runtime_send(rt, a, M_SYS_GO, NULL, 0), 0);
+    /* Seven messages, in any order: each system one refused with nothing
+     * stashed, the application one stashed. */
+    for (int i = 0; i < 7; i++) {
+        struct tried got;
+        assert_int_equal(tpt_probe_wait(p, M_TRIED, 10000, &r), 0);
+        memcpy(&got, r.data, sizeof(got));
+        if (got.type == M_PING) {
+            assert_int_equal(got.rc, 0);
+            assert_int_equal(got.after, got.before + 1);
+            seen |= 1u << 6;
+            continue;
+        }
+        for (unsigned k = 0; k < 6; k++)
+            if (sys[k] == got.type)
+                seen |= 1u << k;
+        assert_int_equal(got.rc, -EINVAL);
+        assert_int_equal(got.after, got.before);
+    }
+    assert_int_equal(seen, 0x7f);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 static void
 test_actor_exit_makes_pid_dead(void **state)
 {
@@ -237,7 +368,7 @@ test_actor_exit_makes_pid_dead(void **state)
     assert_string_equal(info.behaviour, "relay");
     /* Spawned within the last second or so (1 s precision). */
     assert_true(info.started_ns <= tp_now_ns());
-    assert_true(tp_now_ns() - info.started_ns < 3000000000ull);
+    assert_true(tp_now_ns() - info.started_ns < 3000000000ull * tpt_slow());
     assert_int_equal(tp_runtime_send(rt, a, M_STOP, NULL, 0), 0);
     tpt_idle(rt);
     assert_int_equal(tp_actor_peek(rt, a, &info), -ESRCH);
@@ -291,7 +422,7 @@ spawn_until_reused(tp_ctx *ctx, void *arg)
     /* Freed slots are reused by the scheduler that freed them (the only
      * one here), so the next spawn of this size takes the same slot. */
     for (int i = 0; i < 1000; i++) {
-        assert_int_equal(tp_spawn(ctx, &relay, &r->probe, NULL, &r->again), 0);
+        TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, &r->probe, NULL, &r->again), 0);
         if (tp_pid_index(r->again) == tp_pid_index(r->first))
             return;
     }
@@ -418,9 +549,9 @@ spawn_named_child(tp_ctx *ctx, void *arg)
 
     tp_spawn_opts_init(&o);
     o.name = "child-one";
-    assert_int_equal(tp_spawn(ctx, &relay, arg, &o, &child), 0);
-    assert_int_equal(tp_whereis(tp_ctx_runtime(ctx), "child-one"), child);
-    assert_int_equal(tp_spawn(ctx, &relay, arg, &o, &child), -EEXIST);
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, arg, &o, &child), 0);
+    TPT_CHECK_INT_EQ(tp_whereis(tp_ctx_runtime(ctx), "child-one"), child);
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &relay, arg, &o, &child), -EEXIST);
 }
 
 static void
@@ -481,6 +612,7 @@ main(void)
         cmocka_unit_test(test_actor_state_persists_between_messages),
         cmocka_unit_test(test_actor_become_switches_and_restores_handler),
         cmocka_unit_test(test_actor_unstash_all_runs_stashed_first),
+        cmocka_unit_test(test_actor_stash_refuses_system_messages),
         cmocka_unit_test(test_actor_exit_makes_pid_dead),
         cmocka_unit_test(test_actor_spawn_returns_init_error),
         cmocka_unit_test(test_actor_pid_generation_reuse),

@@ -52,7 +52,7 @@ static const tp_behaviour faulty = {
 static void
 do_monitor(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 static void

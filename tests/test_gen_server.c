@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,8 @@ enum {
     C_BAD,         /* return -EIO */
     C_IGNORE,      /* never answer */
     C_ECHO_PACKED, /* reply {"echo": <the payload>} */
+    C_CRASH,       /* tp_fail() in handle_call */
+    C_HOLD,        /* wait for hold_release (at most 10 s), empty reply */
     K_ADD,         /* cast: n += int64 */
     K_STOP,        /* cast: stop normally */
     K_CHECK_VIEW   /* cast: checks what handle_cast sees */
@@ -39,6 +42,17 @@ struct server {
     tp_gs_from deferred;
 };
 
+/* C_HOLD: the server is inside handle_call; the test lets it go on. */
+static atomic_bool hold_entered, hold_release;
+
+static void
+hold(void)
+{
+    atomic_store(&hold_entered, true);
+    for (int i = 0; i < 10000 && !atomic_load(&hold_release); i++)
+        tpt_sleep_ms(1);
+}
+
 /* What terminate saw (one server per test). */
 static pthread_mutex_t term_lock = PTHREAD_MUTEX_INITIALIZER;
 static int term_calls;
@@ -54,8 +68,8 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
     s->st.calls++;
     switch (m->type) {
     case C_STATS:
-        assert_int_equal(tp_gs_reply(ctx, from, &s->st, sizeof(s->st)), 0);
-        assert_int_equal(tp_gs_reply(ctx, from, NULL, 0), -EALREADY);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, from, &s->st, sizeof(s->st)), 0);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, from, NULL, 0), -EALREADY);
         return TP_GS_REPLY;
     case C_PING:
         return TP_GS_REPLY;
@@ -63,7 +77,7 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
         s->deferred = *from;
         return TP_GS_NOREPLY;
     case C_RELEASE:
-        assert_int_equal(tp_gs_reply(ctx, &s->deferred, "later", 6), 0);
+        TPT_CHECK_INT_EQ(tp_gs_reply(ctx, &s->deferred, "later", 6), 0);
         return TP_GS_REPLY;
     case C_STOP:
         tp_gs_reply(ctx, from, "bye", 4);
@@ -72,6 +86,12 @@ srv_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
         return TP_GS_STOP;
     case C_BAD:
         return -EIO;
+    case C_CRASH:
+        tp_fail(ctx, "crashed in handle_call");
+        return TP_GS_REPLY; /* not reached */
+    case C_HOLD:
+        hold();
+        return TP_GS_REPLY;
     default:
         return TP_GS_NOREPLY;
     }
@@ -187,7 +207,7 @@ do_call(tp_ctx *ctx, void *arg)
     uint64_t mref;
 
     if (c->monitor)
-        assert_int_equal(tp_monitor(ctx, c->to, &mref), 0);
+        TPT_CHECK_INT_EQ(tp_monitor(ctx, c->to, &mref), 0);
     c->result = tp_gs_call(ctx, c->to, c->type, NULL, 0, c->timeout, &c->ref);
 }
 
@@ -331,6 +351,60 @@ test_gen_server_bad_return_crashes_and_answers_noproc(void **state)
     tpt_finish(rt);
 }
 
+/* gen_server.h (after request.h): a call whose server crashes handling
+ * it, or dies with it still queued, is answered TP_MSG_NOPROC at once --
+ * long before the call's timeout (60 s here); a deferred one only by its
+ * timeout. */
+static void
+test_gen_server_crash_or_death_answers_noproc_at_once(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new_pinned(rt, false, 0);
+    struct call crash = {start_server(rt), C_CRASH, 60000, 0, -1, false};
+    struct call held = {start_server(rt), C_HOLD, 60000, 0, -1, false};
+    struct call queued = {held.to, C_STATS, 60000, 0, -1, false};
+    struct call deferred = {TP_PID_NONE, C_DEFER, 200, 0, -1, false};
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "test"};
+    tpt_rec rec;
+
+    tp_log_set_level(TP_LOG_ERROR); /* the crash is expected */
+    tpt_probe_do(p, do_call, &crash);
+    assert_int_equal(crash.result, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 10000, &rec), 0);
+    assert_int_equal(rec.ref, crash.ref);
+    /* The held server is inside handle_call with a second call queued
+     * when it is killed: the call it handles is answered, the queued one
+     * gets NOPROC. */
+    atomic_store(&hold_entered, false);
+    atomic_store(&hold_release, false);
+    tpt_probe_do(p, do_call, &held);
+    tpt_probe_do(p, do_call, &queued);
+    for (int i = 0; i < 10000 * (int)tpt_slow(); i++) {
+        if (atomic_load(&hold_entered))
+            break;
+        tpt_sleep_ms(1);
+    }
+    assert_true(atomic_load(&hold_entered));
+    assert_int_equal(tp_runtime_exit_pid(rt, held.to, &kill), 0);
+    atomic_store(&hold_release, true);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_REPLY, 10000, &rec), 0);
+    assert_int_equal(rec.ref, held.ref);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 10000, &rec), 0);
+    assert_int_equal(rec.ref, queued.ref);
+    assert_int_equal(tpt_probe_count(p, TP_MSG_TIMEOUT), 0);
+    /* A deferred call whose server dies gets only its timeout. */
+    deferred.to = start_server(rt);
+    tpt_probe_do(p, do_call, &deferred);
+    tpt_idle(rt);
+    assert_int_equal(tp_runtime_exit_pid(rt, deferred.to, &kill), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_TIMEOUT, 10000, &rec), 0);
+    assert_int_equal(rec.ref, deferred.ref);
+    assert_int_equal(tpt_probe_count(p, TP_MSG_NOPROC), 0);
+    tp_log_set_level(TP_LOG_INFO);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 static void
 test_gen_server_call_to_dead_server_is_noproc(void **state)
 {
@@ -392,7 +466,7 @@ do_spawn_linked(tp_ctx *ctx, void *arg)
     o.link = true;
     o.trap_exit = true;
     term_reset();
-    assert_int_equal(tp_gen_server_spawn(ctx, &server_gs, NULL, &o, &l->srv),
+    TPT_CHECK_INT_EQ(tp_gen_server_spawn(ctx, &server_gs, NULL, &o, &l->srv),
                      0);
 }
 
@@ -402,7 +476,7 @@ do_exit_child(tp_ctx *ctx, void *arg)
     struct linked *l = arg;
     tp_exit_reason shutdown = {TP_EXIT_SHUTDOWN, 0, "sup says stop"};
 
-    assert_int_equal(tp_exit_pid(ctx, l->srv, &shutdown), 0);
+    TPT_CHECK_INT_EQ(tp_exit_pid(ctx, l->srv, &shutdown), 0);
 }
 
 static void
@@ -478,7 +552,7 @@ test_gen_server_missing_callbacks_and_bad_tables(void **state)
 static int
 echo_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
 {
-    msgpack_object o;
+    tp_value o;
     tp_pack p;
     int err;
 
@@ -496,9 +570,9 @@ echo_call(tp_ctx *ctx, void *state, const tp_msg *m, tp_gs_from *from)
 static int
 echo_cast(tp_ctx *ctx, void *state, const tp_msg *m)
 {
-    msgpack_object o;
+    tp_value o;
 
-    if (tp_unpack(ctx, m, &o) == 0 && o.type == MSGPACK_OBJECT_STR)
+    if (tp_unpack(ctx, m, &o) == 0 && o.type == TP_VALUE_STR)
         (*(int *)state)++;
     return TP_GS_NOREPLY;
 }
@@ -516,7 +590,7 @@ test_gen_server_packed_call_and_cast(void **state)
     tp_unpacker *u = NULL;
     char reply[128], text[128];
     size_t len = 0;
-    msgpack_object o;
+    tp_value o;
     tp_pid pid;
     tp_pack p;
 
@@ -593,7 +667,7 @@ caller_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     if (m->type == 1) { /* go: the server's pid */
         c->srv = *(const tp_pid *)m->data;
         for (int i = 0; i < RACE_CALLS; i++)
-            assert_int_equal(
+            TPT_CHECK_INT_EQ(
                 tp_gs_call(ctx, c->srv, C_PING, NULL, 0, timeout, &c->refs[i]),
                 0);
         return;
@@ -650,6 +724,7 @@ main(void)
         cmocka_unit_test(test_gen_server_stop_from_handle_call_replies_first),
         cmocka_unit_test(test_gen_server_stop_without_reply_gives_noproc),
         cmocka_unit_test(test_gen_server_bad_return_crashes_and_answers_noproc),
+        cmocka_unit_test(test_gen_server_crash_or_death_answers_noproc_at_once),
         cmocka_unit_test(test_gen_server_call_to_dead_server_is_noproc),
         cmocka_unit_test(test_gen_server_call_timeout),
         cmocka_unit_test(test_gen_server_parent_exit_stops_trapping_server),

@@ -48,6 +48,15 @@ struct fixture {
     tp_pid r;
 };
 
+/* The receiver took the gate message off its mailbox (it is in it). */
+static bool
+gate_taken(struct fixture *f)
+{
+    tp_actor_info info;
+
+    return tp_actor_peek(f->rt, f->r, &info) == 0 && info.mailbox == 0;
+}
+
 static void
 setup_bounded(struct fixture *f, tp_overflow policy, uint32_t max_msgs,
               uint32_t max_bytes)
@@ -66,12 +75,9 @@ setup_bounded(struct fixture *f, tp_overflow policy, uint32_t max_msgs,
     atomic_store(&gate, 0);
     /* Occupy the receiver: the gate message is taken off the mailbox. */
     assert_int_equal(tp_runtime_send(f->rt, f->r, M_GATE, NULL, 0), 0);
-    for (int i = 0; i < 1000; i++) {
-        tp_actor_info info;
-        if (tp_actor_peek(f->rt, f->r, &info) == 0 && info.mailbox == 0)
-            break;
+    for (int i = 0; i < 10000 * (int)tpt_slow() && !gate_taken(f); i++)
         tpt_sleep_ms(1);
-    }
+    assert_true(gate_taken(f));
 }
 
 static void
@@ -188,7 +194,7 @@ test_mailbox_drop_oldest_hard_cap_bounds_memory(void **state)
 static void
 link_monitor_receiver(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 static void

@@ -200,7 +200,7 @@ many_roundtrips(int *fds, int n)
     memset(msg, 'x', sizeof(msg));
     for (int i = 0; i < n; i++) {
         struct pollfd w = {fds[i], POLLOUT, 0};
-        assert_int_equal(poll(&w, 1, 10000), 1); /* connected */
+        assert_int_equal(poll(&w, 1, 10000 * (int)tpt_slow()), 1); /* up */
         assert_int_equal(send(fds[i], msg, sizeof(msg), 0), 64);
         pf[i].fd = fds[i];
         pf[i].events = POLLIN;
@@ -472,11 +472,17 @@ full_backlog(uint16_t *port, int *extra, int nextra)
     int fd = tnet_raw_listener(port, 0);
 
     tnet_loopback(&in, *port);
+    struct pollfd pf[8];
+
+    assert_true(nextra <= 8);
     for (int i = 0; i < nextra; i++) {
         extra[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
         connect(extra[i], (struct sockaddr *)&in, sizeof(in));
+        pf[i] = (struct pollfd){extra[i], POLLOUT, 0};
     }
-    tpt_sleep_ms(100);
+    /* Full once one of them is established (backlog 0: one in the accept
+     * queue); the others' SYNs are dropped. */
+    assert_true(poll(pf, (nfds_t)nextra, 5000 * (int)tpt_slow()) > 0);
     return fd;
 }
 

@@ -280,7 +280,7 @@ test_net_become_in_connection_actor(void **state)
     assert_memory_equal(buf, "HELLO", 5);
     close(fd);
     /* The wrapper still ended the actor when its connection closed. */
-    for (int i = 0; i < 500; i++) {
+    for (int i = 0; i < 500 * (int)tpt_slow(); i++) {
         tp_runtime_get_stats(rt, &st1);
         if (st1.exited > st0.exited)
             break;

@@ -332,8 +332,8 @@ tnet_closed_of(const tpt_rec *r)
     return (const tp_tcp_closed *)r->data;
 }
 
-void
-tnet_write_all(int fd, const void *p, size_t n)
+bool
+tnet_send_all(int fd, const void *p, size_t n)
 {
     const char *c = p;
 
@@ -341,10 +341,18 @@ tnet_write_all(int fd, const void *p, size_t n)
         ssize_t w = write(fd, c, n);
         if (w < 0 && errno == EINTR)
             continue;
-        assert_true(w > 0);
+        if (w <= 0)
+            return false;
         c += w;
         n -= (size_t)w;
     }
+    return true;
+}
+
+void
+tnet_write_all(int fd, const void *p, size_t n)
+{
+    assert_true(tnet_send_all(fd, p, n));
 }
 
 uint64_t

@@ -103,8 +103,10 @@ void tnet_connect_fn(tp_ctx *ctx, void *arg);
 int tnet_int_of(const tpt_rec *r);
 /* The payload of an EV_CLOSED or TP_MSG_TCP_CLOSED record. */
 const tp_tcp_closed *tnet_closed_of(const tpt_rec *r);
-/* Writes everything (asserts). */
+/* Writes everything (asserts: main thread only). */
 void tnet_write_all(int fd, const void *p, size_t n);
+/* Writes everything; false on an error (any thread). */
+bool tnet_send_all(int fd, const void *p, size_t n);
 /* Reads exactly n bytes within timeout_ms; returns bytes read (< n on
  * EOF/error/timeout). */
 size_t tnet_read_n(int fd, void *p, size_t n, int timeout_ms);

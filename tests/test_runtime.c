@@ -145,7 +145,7 @@ test_runtime_request_stop_wakes_waiter(void **state)
 
     assert_int_equal(tp_runtime_wait_stop_request(rt, 10), -ETIMEDOUT);
     pthread_create(&th, NULL, requester, rt);
-    assert_int_equal(tp_runtime_wait_stop_request(rt, 5000), 0);
+    assert_int_equal(tp_runtime_wait_stop_request(rt, 5000 * tpt_slow()), 0);
     pthread_join(th, NULL);
     tpt_finish(rt);
 }

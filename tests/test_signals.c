@@ -43,13 +43,13 @@ spawn_worker(tp_runtime *rt)
 static void
 do_link(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_link(ctx, *(tp_pid *)arg), 0);
+    TPT_CHECK_INT_EQ(tp_link(ctx, *(tp_pid *)arg), 0);
 }
 
 static void
 do_monitor(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 static void
@@ -151,7 +151,7 @@ test_link_to_dead_pid_delivers_noproc(void **state)
 static void
 do_unlink(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_unlink(ctx, *(tp_pid *)arg), 0);
+    TPT_CHECK_INT_EQ(tp_unlink(ctx, *(tp_pid *)arg), 0);
 }
 
 static void
@@ -271,18 +271,18 @@ monitor_kill_demonitor(tp_ctx *ctx, void *arg)
      * must drop it. */
     tp_spawn_opts_init(&o);
     o.scheduler = (tp_ctx_scheduler(ctx) + 1) % 2;
-    assert_int_equal(tp_spawn(ctx, &worker, NULL, &o, &d->target), 0);
-    assert_int_equal(tp_monitor(ctx, d->target, &d->ref), 0);
-    assert_int_equal(tp_exit_pid(ctx, d->target, &kill), 0);
-    for (int i = 0; i < 200; i++) {
+    TPT_CHECK_INT_EQ(tp_spawn(ctx, &worker, NULL, &o, &d->target), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, d->target, &d->ref), 0);
+    TPT_CHECK_INT_EQ(tp_exit_pid(ctx, d->target, &kill), 0);
+    for (int i = 0; i < 200 * (int)tpt_slow(); i++) {
         tp_actor_info info;
         if (tp_actor_peek(tp_ctx_runtime(ctx), d->target, &info) != 0)
             break;
         tpt_sleep_ms(1);
     }
     tpt_sleep_ms(20);
-    assert_int_equal(tp_demonitor(ctx, d->ref, TP_DEMONITOR_FLUSH), 0);
-    assert_int_equal(tp_demonitor(ctx, d->ref, 0), -ENOENT);
+    TPT_CHECK_INT_EQ(tp_demonitor(ctx, d->ref, TP_DEMONITOR_FLUSH), 0);
+    TPT_CHECK_INT_EQ(tp_demonitor(ctx, d->ref, 0), -ENOENT);
 }
 
 static void

@@ -49,11 +49,11 @@ spawner_handle(tp_ctx *ctx, void *state, const tp_msg *m)
         tp_spawn_opts o;
         tp_spawn_opts_init(&o);
         o.link = (s->made % 7) == 0; /* some linked (normal exit: ignored) */
-        assert_int_equal(tp_spawn(ctx, &child_b, NULL, &o, &c), 0);
+        TPT_CHECK_INT_EQ(tp_spawn(ctx, &child_b, NULL, &o, &c), 0);
         if (s->made % 5 == 0)
-            assert_int_equal(tp_monitor(ctx, c, NULL), 0);
+            TPT_CHECK_INT_EQ(tp_monitor(ctx, c, NULL), 0);
         s->made++;
-        assert_int_equal(tp_send(ctx, c, M_DIE, NULL, 0), 0);
+        TPT_CHECK_INT_EQ(tp_send(ctx, c, M_DIE, NULL, 0), 0);
     }
     if (s->left > 0)
         tp_send(ctx, tp_self(ctx), M_GO, NULL, 0);

@@ -83,7 +83,7 @@ send_chunk(tp_ctx *ctx, struct producer *p)
 {
     for (uint32_t i = 0; i < CHUNK && p->sent < p->limit; i++) {
         struct seqmsg q = {p->id, p->sent++};
-        assert_int_equal(tp_send(ctx, p->sink, M_SEQ, &q, sizeof(q)), 0);
+        TPT_CHECK_INT_EQ(tp_send(ctx, p->sink, M_SEQ, &q, sizeof(q)), 0);
     }
 }
 

@@ -40,7 +40,7 @@ pusher_main(void *arg)
     for (unsigned r = 0; r < rounds; r++) {
         tp_pid to = p->pids[(r * 7 + p->id) % ACTORS];
         tp_pid next = p->pids[(r * 13 + p->id + 1) % ACTORS];
-        assert_int_equal(tp_runtime_send(p->rt, to, 1, &next, sizeof(next)), 0);
+        TPT_CHECK_INT_EQ(tp_runtime_send(p->rt, to, 1, &next, sizeof(next)), 0);
         if (r % 64 == 0)
             tpt_sleep_ms(1); /* let the schedulers fall asleep */
     }

@@ -116,7 +116,7 @@ pumper_init(tp_ctx *ctx, void *state, void *arg)
 static void
 next_tick(tp_ctx *ctx)
 {
-    assert_int_equal(tp_send_after(ctx, 1, tp_self(ctx), C_TICK, NULL, 0, NULL),
+    TPT_CHECK_INT_EQ(tp_send_after(ctx, 1, tp_self(ctx), C_TICK, NULL, 0, NULL),
                      0);
 }
 

@@ -248,7 +248,7 @@ tw_wait_dead(tp_runtime *rt, tp_pid pid)
 static inline void
 tw_do_monitor(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
 /* The pid of the supervisor's child with this id (asserts it runs). */

@@ -47,7 +47,7 @@ send_one(tp_ctx *ctx, struct driver *d)
     memset(&req, 0, sizeof(req));
     if (d->phase == GO_TERM)
         tp_pid_format(d->pids[i], req.child, sizeof(req.child));
-    assert_int_equal(tp_request(ctx, d->sup,
+    TPT_CHECK_INT_EQ(tp_request(ctx, d->sup,
                                 d->phase == GO_ADD ? TP_SUP_START_CHILD
                                                    : TP_SUP_TERMINATE_CHILD,
                                 &req, sizeof(req), 0, NULL),
@@ -66,8 +66,10 @@ on_reply(tp_ctx *ctx, struct driver *d, const tp_msg *m)
 {
     const tp_sup_result *r = m->data;
 
-    assert_int_equal(m->len, sizeof(*r));
-    assert_int_equal(r->err, 0);
+    TPT_CHECK_INT_EQ(m->len, sizeof(*r));
+    if (m->len != sizeof(*r))
+        return;
+    TPT_CHECK_INT_EQ(r->err, 0);
     if (d->phase == GO_ADD)
         d->pids[d->first + d->done] = r->pid;
     if (++d->done == d->last - d->first)
@@ -219,35 +221,50 @@ measure(uint32_t n)
     return c;
 }
 
-/* The best of `runs` measurements of n children (noise only ever adds). */
-static struct cost
-best_of(uint32_t n, int runs)
+/* Keeps in *b the lowest of each figure (noise only ever adds). */
+static void
+keep_best(struct cost *b, struct cost c)
 {
-    struct cost b = measure(n);
+    b->add = c.add < b->add ? c.add : b->add;
+    b->exit = c.exit < b->exit ? c.exit : b->exit;
+    b->term = c.term < b->term ? c.term : b->term;
+}
 
-    for (int i = 1; i < runs; i++) {
-        struct cost c = measure(n);
-        b.add = c.add < b.add ? c.add : b.add;
-        b.exit = c.exit < b.exit ? c.exit : b.exit;
-        b.term = c.term < b.term ? c.term : b.term;
-    }
-    return b;
+/* A scan per operation would cost ~100 us per child at 100,000 against
+ * ~10 us at 10,000: 10x and more. O(1) keeps the figures level, up to
+ * what a 10x larger working set costs in cache and TLB misses (2-5x on a
+ * loaded 2-core VM whose 32 MiB L3 holds ~100,000 children). */
+static bool
+level(const struct cost *small, const struct cost *big)
+{
+    return big->add < 6 * small->add && big->exit < 6 * small->exit &&
+           big->term < 6 * small->term;
 }
 
 static void
 test_dynamic_100k_children_cost_o1_each(void **state)
 {
-    struct cost small = best_of(10000, 3), big = best_of(100000, 2);
+    struct cost small = measure(10000), big;
+    int rounds = 1;
 
-    print_message("ns per child      add    exit  terminate\n");
+    /* Load on the machine can only inflate a figure. An inflated small
+     * one could hide a scan, so it is the best of two at least; an
+     * inflated big one would fail the test, so the pair is measured again
+     * (the small one too: both under the same load), up to 5 rounds,
+     * until the figures are level. A scan is never level. */
+    keep_best(&small, measure(10000));
+    big = measure(100000);
+    while (!level(&small, &big) && rounds < 5) {
+        keep_best(&small, measure(10000));
+        keep_best(&big, measure(100000));
+        rounds++;
+    }
+    print_message("ns per child      add    exit  terminate (rounds: %d)\n",
+                  rounds);
     print_message("  10,000     %7.0f %7.0f %7.0f\n", small.add, small.exit,
                   small.term);
     print_message(" 100,000     %7.0f %7.0f %7.0f\n", big.add, big.exit,
                   big.term);
-    /* A scan per operation would cost ~100 us per child at 100,000 against
-     * ~10 us at 10,000: 10x and more. O(1) keeps the figures level, up to
-     * what a 10x larger working set costs in cache and TLB misses (2-5x
-     * on a loaded 2-core VM whose 32 MiB L3 holds ~100,000 children). */
     assert_true(big.add < 6 * small.add);
     assert_true(big.exit < 6 * small.exit);
     assert_true(big.term < 6 * small.term);

@@ -151,7 +151,7 @@ test_brutal_kill_does_not_wait(void **state)
 
     fx_init(&f, TP_ONE_FOR_ONE, 3);
     f.args[1].trap = true;
-    f.args[1].linger = 2000; /* would take 2 s if it were asked */
+    f.args[1].linger = 20000; /* would take 20 s if it were asked */
     f.specs[1].shutdown_ms = TP_SHUTDOWN_BRUTAL;
     fx_start(&f);
     t0 = tp_now_ns();
@@ -159,7 +159,7 @@ test_brutal_kill_does_not_wait(void **state)
     expect_stop(&f, 2, TP_EXIT_SHUTDOWN);
     expect_stop(&f, 1, TP_EXIT_KILLED);
     expect_stop(&f, 0, TP_EXIT_SHUTDOWN);
-    assert_true(ms_since(t0) < 1000 * tpt_slow());
+    assert_true(ms_since(t0) < 10000); /* not the linger */
     expect_sup_down(&f, TP_EXIT_SHUTDOWN, NULL);
     fx_finish(&f);
 }
@@ -318,7 +318,7 @@ do_start_sup(tp_ctx *ctx, void *arg)
 {
     struct start_arg *a = arg;
 
-    assert_int_equal(tp_supervisor_start(ctx, a->spec, NULL, &a->pid), 0);
+    TPT_CHECK_INT_EQ(tp_supervisor_start(ctx, a->spec, NULL, &a->pid), 0);
 }
 
 static void
@@ -481,13 +481,16 @@ restarting_now(struct fx *f, const char *id)
     return false;
 }
 
-/* The child's EXIT may still be on its way to the supervisor: poll. */
+/* The child's EXIT may still be on its way to the supervisor: poll (as
+ * long as the machine needs, but not past the restart itself). */
 static bool
 restarting(struct fx *f, const char *id)
 {
-    for (int i = 0; i < 50; i++) {
+    for (int i = 0; i < 5000 * (int)tpt_slow(); i++) {
         if (restarting_now(f, id))
             return true;
+        if (tpt_probe_count(f->p, EV_START) != 0)
+            return false; /* restarted already: the window was missed */
         tpt_sleep_ms(1);
     }
     return false;
@@ -533,7 +536,7 @@ test_backoff_streak_resets_after_a_stable_period(void **state)
     f.spec.intensity = 10;
     fx_start(&f);
     w = f.pid[1];
-    for (int n = 0; n < 3; n++) { /* 50, 100, 200 */
+    for (int n = 0; n < 4; n++) { /* 50, 100, 200, 400 */
         crash(&f, w);
         expect_stop(&f, 1, TP_EXIT_CRASH);
         w = tw_expect(f.p, EV_START, 1).pid;
@@ -543,8 +546,10 @@ test_backoff_streak_resets_after_a_stable_period(void **state)
     crash(&f, w);
     expect_stop(&f, 1, TP_EXIT_CRASH);
     tw_expect(f.p, EV_START, 1);
+    /* 50 ms (+-25 %) again, not 800 (+-25 %: 600 at least), whatever the
+     * machine's load adds to the first. */
     assert_true(ms_since(t0) >= 37);
-    assert_true(ms_since(t0) < 300 * tpt_slow()); /* not 400 (+-25 %) */
+    assert_true(ms_since(t0) < 600);
     fx_finish(&f);
 }
 

@@ -209,6 +209,18 @@ test_one_for_all_ignores_normal_exit_of_transient(void **state)
     fx_finish(&f);
 }
 
+/* The child `tag` is still running, marked for its group's restart. */
+static bool
+group_restart_on(struct fx *f, int tag)
+{
+    tp_child_info info[N];
+    size_t total = 0;
+
+    assert_int_equal(
+        tp_supervisor_which_children(f->rt, f->sup, info, N, &total, 0), 0);
+    return (size_t)tag < total && info[tag].running && info[tag].restarting;
+}
+
 /* rest_for_one: an older child fails while a group restart is still
  * stopping the younger ones (c3 lingers); the operation widens. */
 static void
@@ -218,12 +230,16 @@ test_rest_for_one_widens_a_running_group_restart(void **state)
 
     fx_init(&f, TP_REST_FOR_ONE, TP_PERMANENT, 4);
     f.args[3].trap = true;
-    f.args[3].linger = 200;
+    f.args[3].linger = 500;
     fx_start(&f);
     crash(&f, 2);
     expect_stop(&f, 2, TP_EXIT_CRASH);
-    /* c3 is stopping (lingering 200 ms): now c0 crashes too. */
-    tpt_sleep_ms(20);
+    /* Once the supervisor is stopping c3 (lingering 500 ms), c0 crashes
+     * too. */
+    for (int i = 0; i < 5000 * (int)tpt_slow() && !group_restart_on(&f, 3); i++)
+        tpt_sleep_ms(1);
+    assert_true(group_restart_on(&f, 3));
+    assert_int_equal(tpt_probe_count(f.p, EV_STOP), 0); /* still lingering */
     crash(&f, 0);
     expect_stop(&f, 0, TP_EXIT_CRASH);
     expect_stop(&f, 3, TP_EXIT_SHUTDOWN);

@@ -29,47 +29,86 @@ arm_one(tp_ctx *ctx, void *arg)
                               sizeof(a->armed_ns), &a->t);
 }
 
-static int
-cmp_u64(const void *a, const void *b)
+/* Arms a timer to itself on M_ARM (payload: the delay) and, when it fires,
+ * tells the probe how long after arming it ran: measured in the actor, so
+ * the test thread's own wake-up latency is not in it. */
+enum { M_ARM = 2, M_LATE };
+
+static void
+ticker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t now = tp_now_ns(), armed;
+
+    if (m->type == M_ARM) {
+        armed = tp_now_ns();
+        TPT_CHECK_INT_EQ(tp_send_after(ctx, *(const uint32_t *)m->data,
+                                       tp_self(ctx), M_TICK, &armed,
+                                       sizeof(armed), NULL),
+                         0);
+        return;
+    }
+    memcpy(&armed, m->data, sizeof(armed));
+    now -= armed;
+    tp_send(ctx, *(tp_pid *)state, M_LATE, &now, sizeof(now));
 }
 
-/* Records when each tick arrives. */
+static int
+ticker_init(tp_ctx *ctx, void *state, void *arg)
+{
+    *(tp_pid *)state = *(tp_pid *)arg;
+    return 0;
+}
+
+static const tp_behaviour ticker = {.name = "ticker",
+                                    .state_size = sizeof(tp_pid),
+                                    .init = ticker_init,
+                                    .handle = ticker_handle};
+
+/* One timer of `delay` ms: how long after arming it ran (ns). */
+static uint64_t
+tick_once(tp_runtime *rt, tpt_probe *p, tp_pid t, uint32_t delay)
+{
+    uint64_t elapsed;
+    tpt_rec r;
+
+    assert_int_equal(tp_runtime_send(rt, t, M_ARM, &delay, sizeof(delay)), 0);
+    assert_int_equal(tpt_probe_wait(p, M_LATE, 5000, &r), 0);
+    memcpy(&elapsed, r.data, sizeof(elapsed));
+    /* Never early: handled no sooner than the delay after arming. */
+    assert_true(elapsed >= (uint64_t)delay * 1000000u);
+    return elapsed - (uint64_t)delay * 1000000u;
+}
+
+/* Never early, and within a tick: a timer runs its actor within one 1 ms
+ * tick plus scheduling latency. Latency is the machine's, not the
+ * wheel's: on a loaded machine one firing can be late by a time slice or
+ * more, so each delay is retried (up to 10 times) until one firing is on
+ * time; a wheel that is late by design (a coarse level, a missed tick)
+ * is late every time. */
 static void
 test_timer_never_early_and_within_a_tick(void **state)
 {
+    static const uint32_t delays[] = {1, 2, 5, 10, 25, 50, 100, 250};
+    const uint64_t on_time = 5000000ull * tpt_slow();
     tp_runtime *rt = tpt_runtime(2);
     tpt_probe *p = tpt_probe_new(rt, false);
-    uint32_t delays[] = {1, 2, 5, 10, 25, 50, 100, 250};
-    uint64_t worst_late = 0, late[8];
+    tp_pid probe = tpt_probe_pid(p), t;
+    uint64_t worst = 0;
+    unsigned tries = 0;
 
+    assert_int_equal(tp_runtime_spawn(rt, &ticker, &probe, NULL, &t), 0);
     for (size_t i = 0; i < sizeof(delays) / sizeof(delays[0]); i++) {
-        struct armed a = {delays[i], 0, 0, -1};
-        tpt_rec r;
-        uint64_t got, elapsed;
-
-        tpt_probe_do(p, arm_one, &a);
-        assert_int_equal(a.result, 0);
-        assert_int_equal(tpt_probe_wait(p, M_TICK, 5000, &r), 0);
-        got = tp_now_ns();
-        elapsed = got - a.armed_ns;
-        /* Never early: the message was handled no sooner than the delay
-         * after arming. */
-        assert_true(elapsed >= (uint64_t)delays[i] * 1000000u);
-        late[i] = elapsed - (uint64_t)delays[i] * 1000000u;
-        if (late[i] > worst_late)
-            worst_late = late[i];
+        uint64_t best = UINT64_MAX;
+        for (int k = 0; k < 10 && best >= on_time; k++, tries++) {
+            uint64_t late = tick_once(rt, p, t, delays[i]);
+            best = late < best ? late : best;
+            worst = late > worst ? late : worst;
+        }
+        print_message("delay %3u ms: late by %.2f ms\n", delays[i], best / 1e6);
+        assert_true(best < on_time);
     }
-    /* Within one 1 ms tick plus scheduling and test-thread latency: the
-     * median must be a few ms; the worst is bounded generously because CI
-     * machines are shared and noisy. */
-    qsort(late, 8, sizeof(late[0]), cmp_u64);
-    print_message("lateness: median %.2f ms, worst %.2f ms\n", late[4] / 1e6,
-                  worst_late / 1e6);
-    assert_true(late[4] < 5000000ull * tpt_slow());
-    assert_true(worst_late < 200000000ull * tpt_slow());
+    print_message("%u firings for %zu delays; worst lateness %.2f ms\n", tries,
+                  sizeof(delays) / sizeof(delays[0]), worst / 1e6);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
@@ -84,7 +123,7 @@ arm_and_cancel(tp_ctx *ctx, void *arg)
 {
     struct cancel_case *c = arg;
 
-    assert_int_equal(
+    TPT_CHECK_INT_EQ(
         tp_send_after(ctx, 50, tp_self(ctx), M_TICK, NULL, 0, &c->t), 0);
     c->first = tp_cancel_timer(ctx, c->t);
     c->second = tp_cancel_timer(ctx, c->t);
@@ -102,8 +141,7 @@ test_timer_cancel_before_fire_suppresses_message(void **state)
     assert_int_equal(c.first, 1);
     assert_int_equal(c.second, 0);
     assert_int_equal(c.stale, -ENOENT);
-    tpt_sleep_ms(120);
-    tpt_idle(rt);
+    tpt_idle(rt); /* waits for any one-shot still armed: it would arrive */
     assert_int_equal(tpt_probe_count(p, M_TICK), 0);
     assert_int_equal(tp_runtime_timers(rt), 0);
     tpt_probe_free(p);
@@ -139,9 +177,24 @@ test_timer_cancel_after_fire_reports_fired(void **state)
 static void
 arm_periodic(tp_ctx *ctx, void *arg)
 {
-    assert_int_equal(tp_send_interval(ctx, 10, tp_self(ctx), M_TICK, NULL, 0,
+    TPT_CHECK_INT_EQ(tp_send_interval(ctx, 10, tp_self(ctx), M_TICK, NULL, 0,
                                       (tp_timer *)arg),
                      0);
+}
+
+static void
+noop(tp_ctx *ctx, void *arg)
+{
+}
+
+/* Waits until no timer is armed: an entry on another scheduler's wheel is
+ * freed there, after the cancel (scaled 10 s deadline). */
+static void
+wait_no_timers(tp_runtime *rt)
+{
+    for (int i = 0; i < 10000 * (int)tpt_slow() && tp_runtime_timers(rt); i++)
+        tpt_sleep_ms(1);
+    assert_int_equal(tp_runtime_timers(rt), 0);
 }
 
 static void
@@ -158,26 +211,33 @@ test_timer_periodic_repeats_until_cancelled(void **state)
         assert_int_equal(tpt_probe_wait(p, M_TICK, 2000, &r), 0);
     tpt_probe_do(p, cancel_fired, &c);
     assert_int_equal(c.first, 1);
-    tpt_sleep_ms(10);
+    wait_no_timers(rt);
+    /* Ticks sent before the cancel are handled before this no-op; no
+     * later period fires (one firing that raced the cancel on another
+     * thread may still be on its way). */
+    tpt_probe_do(p, noop, NULL);
     after = tpt_probe_count(p, M_TICK);
-    tpt_sleep_ms(60);
+    tpt_sleep_ms(60); /* six periods: ticks would have come */
     assert_true(tpt_probe_count(p, M_TICK) <= after + 1);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
 
 /* An actor that arms timers to a probe and then dies: its timers die with
- * it. */
+ * it. The one-shots are due in 10 s, long after the death whatever the
+ * machine's speed: none may ever arrive. */
+enum { M_ONESHOT = 4 };
+
 static int
 doomed_init(tp_ctx *ctx, void *state, void *arg)
 {
     tp_pid probe = *(tp_pid *)arg;
 
     for (int i = 0; i < 100; i++)
-        assert_int_equal(
-            tp_send_after(ctx, 30 + (uint32_t)i, probe, M_TICK, NULL, 0, NULL),
-            0);
-    assert_int_equal(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
+        TPT_CHECK_INT_EQ(tp_send_after(ctx, 10000 + (uint32_t)i, probe,
+                                       M_ONESHOT, NULL, 0, NULL),
+                         0);
+    TPT_CHECK_INT_EQ(tp_send_interval(ctx, 5, probe, M_TICK, NULL, 0, NULL), 0);
     return 0;
 }
 
@@ -191,19 +251,36 @@ static const tp_behaviour doomed = {
     .name = "doomed", .init = doomed_init, .handle = doomed_handle};
 
 static void
+monitor_it(tp_ctx *ctx, void *arg)
+{
+    TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
+}
+
+static void
 test_timer_owner_death_cancels_its_timers(void **state)
 {
     tp_runtime *rt = tpt_runtime(2);
     tpt_probe *p = tpt_probe_new(rt, false);
     tp_pid probe = tpt_probe_pid(p), d;
+    size_t before;
+    tpt_rec r;
 
     assert_int_equal(tp_runtime_spawn(rt, &doomed, &probe, NULL, &d), 0);
+    tpt_probe_do(p, monitor_it, &d);
     assert_int_equal(tp_runtime_send(rt, d, 1, NULL, 0), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 5000, &r), 0);
+    /* The timers are freed (on their wheel's thread, just after the death);
+     * the periodic ticks that fired before (as many as the machine's speed
+     * allows) are handled before this no-op, and none comes after it.
+     * Quiescence waits for armed one-shots: one not cancelled would be
+     * delivered. */
+    wait_no_timers(rt);
+    tpt_probe_do(p, noop, NULL);
+    before = tpt_probe_count(p, M_TICK);
     tpt_idle(rt);
-    tpt_sleep_ms(200);
-    /* At most the few periodic ticks that fired before the death. */
-    assert_true(tpt_probe_count(p, M_TICK) <= 2);
-    assert_int_equal(tp_runtime_timers(rt), 0);
+    tpt_sleep_ms(20); /* four periods of the periodic one */
+    assert_int_equal(tpt_probe_count(p, M_TICK), before);
+    assert_int_equal(tpt_probe_count(p, M_ONESHOT), 0);
     tpt_probe_free(p);
     tpt_finish(rt);
 }
@@ -244,7 +321,7 @@ race_armer(tp_ctx *ctx, void *state, const tp_msg *m)
     const struct race_arm *r = m->data;
 
     for (int i = 0; i < RACE_N; i++)
-        assert_int_equal(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
+        TPT_CHECK_INT_EQ(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
                                        sizeof(i), &race_handles[i]),
                          0);
     /* The handles are published to the canceller by this message. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PROBE_DO  0x7ff00001u
 #define PROBE_CAP 65536
@@ -40,12 +41,34 @@ static atomic_uint check_failed;
 static atomic_flag check_text_taken = ATOMIC_FLAG_INIT;
 static char check_text[512];
 
+/* The safety net: a check that failed after the test's last
+ * tpt_check_failures() still fails the program. */
+static void
+check_at_exit(void)
+{
+    unsigned n = atomic_load(&check_failed);
+
+    if (n == 0)
+        return;
+    fprintf(stderr, "%s (%u failed check%s never reported: exit 1)\n",
+            check_text, n, n == 1 ? "" : "s");
+    _exit(1);
+}
+
+static void
+check_net_install(void)
+{
+    atexit(check_at_exit);
+}
+
 void
 tpt_check_fail(const char *file, int line, const char *fmt, ...)
 {
+    static pthread_once_t net = PTHREAD_ONCE_INIT;
     va_list ap;
     int n;
 
+    pthread_once(&net, check_net_install);
     /* The first failure's text is kept; later ones are counted. */
     if (!atomic_flag_test_and_set(&check_text_taken)) {
         n = snprintf(check_text, sizeof(check_text),
@@ -105,6 +128,7 @@ tpt_runtime_opts(const tp_runtime_options *opts)
 {
     tp_runtime *rt = NULL;
 
+    tpt_check_failures(); /* a test's second runtime: what the first saw */
     assert_int_equal(tp_runtime_create(&rt, opts), 0);
     assert_int_equal(tp_runtime_start(rt), 0);
     return rt;
@@ -314,6 +338,7 @@ tpt_probe_do(tpt_probe *p, void (*fn)(tp_ctx *ctx, void *arg), void *arg)
     }
     assert_true(p->dones >= want);
     pthread_mutex_unlock(&p->lock);
+    tpt_check_failures(); /* what fn checked */
 }
 
 void
@@ -322,7 +347,7 @@ tpt_probe_free(tpt_probe *p)
     tp_exit_reason kill = {TP_EXIT_KILL, 0, "probe done"};
 
     tp_runtime_exit_pid(p->rt, p->pid, &kill);
-    tp_runtime_wait_idle(p->rt, 10000);
+    tp_runtime_wait_idle(p->rt, 10000 * (int64_t)tpt_slow());
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->cond);
     free(p->recs);

@@ -21,8 +21,11 @@
  * inside actor callbacks, loop callbacks or helper threads uses TPT_CHECK*:
  * a failed check is recorded (the first one's text is kept) and the test
  * fails on its main thread at the next tpt_check_failures() -- which
- * tpt_probe_wait(), tpt_idle() and tpt_finish() call -- naming the file and
- * line of the check.
+ * tpt_probe_wait(), tpt_probe_do(), tpt_idle(), tpt_runtime*() and
+ * tpt_finish() call -- naming the file and line of the check. A test that
+ * ends without any of them calls tpt_check_failures() itself; if it does
+ * not, a check still pending when the program exits makes it exit 1.
+ * scripts/check-test-asserts.py flags cmocka asserts in callbacks.
  */
 #define TPT_CHECK(cond)                                                        \
     ((cond) ? (void)0 : tpt_check_fail(__FILE__, __LINE__, "%s", #cond))
@@ -89,7 +92,9 @@ size_t tpt_probe_count(tpt_probe *p, uint32_t type);
 void tpt_probe_free(tpt_probe *p);
 
 /* Asks the probe actor to run fn(ctx, arg) in its own context (so the test
- * can link/monitor/spawn "from an actor") and waits for it. */
+ * can link/monitor/spawn "from an actor") and waits for it. fn runs on a
+ * scheduler thread: it checks with TPT_CHECK*, and a failed check fails
+ * the test when tpt_probe_do() returns. */
 void tpt_probe_do(tpt_probe *p, void (*fn)(tp_ctx *ctx, void *arg), void *arg);
 
 #endif

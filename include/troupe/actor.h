@@ -136,9 +136,15 @@ typedef enum tp_overflow {
 typedef struct tp_spawn_opts {
     /** Register under this name (copied). NULL = none. */
     const char *name;
-    /** Mailbox bound in messages, 0 = unbounded. */
+    /**
+     * Mailbox bound in messages, 0 = unbounded. A system message (a type
+     * for which tp_msg_is_system() is true: exit signals, DOWNs, request
+     * answers and timeouts, net events, which flow control bounds) always
+     * gets in, except TP_MSG_TRACE copies (see tp_trace()); application
+     * and library messages count against the bound.
+     */
     uint32_t max_msgs;
-    /** Mailbox bound in payload bytes, 0 = unbounded. */
+    /** Mailbox bound in payload bytes, 0 = unbounded (as max_msgs). */
     uint32_t max_bytes;
     /** What happens at the bound. */
     tp_overflow overflow;
@@ -274,8 +280,16 @@ TP_API void tp_become(tp_ctx *ctx, tp_handle_fn handler);
 
 /**
  * Defers the message being handled: it is kept, untouched, until
- * tp_unstash_all(). Only valid in handle. Returns 0, -EINVAL (no current
- * message or a system message) or -ENOBUFS (stash holds 65,536 already).
+ * tp_unstash_all(). Only valid in handle. Any message another actor or
+ * thread sent can be stashed, requests included (answer it after
+ * unstashing). A system message -- any type for which tp_msg_is_system()
+ * is true: a trapped TP_MSG_EXIT, a TP_MSG_DOWN, TP_MSG_ACTOR_INFO, a
+ * request's answer (TP_MSG_REPLY, TP_MSG_TIMEOUT, TP_MSG_NOPROC),
+ * TP_MSG_TRACE, the TP_MSG_TCP_* events of troupe/net.h -- cannot: the
+ * runtime consumes it as it is delivered (to defer a socket's input, use
+ * its passive mode instead). Returns 0, -EINVAL (no current message, or a
+ * system message: nothing is stashed) or -ENOBUFS (stash holds 65,536
+ * already).
  */
 TP_API int tp_stash(tp_ctx *ctx);
 

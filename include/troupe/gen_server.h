@@ -137,14 +137,17 @@ TP_API int tp_gen_server_start(tp_runtime *rt, const tp_gen_server *gs,
                                tp_pid *out);
 
 /**
- * Calls a server: tp_request() under its gen_server name. The answer comes
- * to the caller's mailbox, with msg->ref == *ref, as exactly one of
- * TP_MSG_REPLY (the reply), TP_MSG_TIMEOUT (none within timeout_ms; 0 =
- * wait forever), or TP_MSG_NOPROC (the server did not exist, stopped
- * without answering, or had no handle_call). If the server dies with the
- * call still in its mailbox, or crashes (tp_fail) while handling it, only
- * the timeout answers: give calls a timeout. Errors as tp_request().
- * Thread: an actor callback (from outside the runtime: tp_runtime_call()).
+ * Calls a server: tp_request() under its gen_server name, so the answer is
+ * a request's (troupe/request.h): it comes to the caller's mailbox, with
+ * msg->ref == *ref, as exactly one of TP_MSG_REPLY (the reply),
+ * TP_MSG_TIMEOUT (none within timeout_ms; 0 = wait forever), or
+ * TP_MSG_NOPROC, at once, when the server did not exist, had no
+ * handle_call, or ended without answering while the call was still in its
+ * mailbox or being handled (a crash, tp_fail(), a bad return, TP_GS_STOP
+ * without a reply). A call the server deferred (TP_GS_NOREPLY) and never
+ * answered before ending gets only the timeout: give such calls one.
+ * Errors as tp_request(). Thread: an actor callback (from outside the
+ * runtime: tp_runtime_call()).
  */
 TP_API int tp_gs_call(tp_ctx *ctx, tp_pid server, uint32_t type,
                       const void *data, size_t len, uint32_t timeout_ms,

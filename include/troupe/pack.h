@@ -1,7 +1,7 @@
 /*
- * troupe/pack.h - structured message payloads in MessagePack: a builder
- * (over msgpack-c's packer), a bounded reader that decodes without
- * allocating per message, and a printer for logs and the console's trace.
+ * troupe/pack.h - structured message payloads in MessagePack: a builder,
+ * a bounded reader that decodes into tp_value trees without allocating per
+ * message, and a printer for logs and the console's trace.
  *
  * A packed payload holds exactly one MessagePack value (use an array or a
  * map to carry several). The same bytes can cross to the console, a file or
@@ -15,11 +15,16 @@
  *    elements than there are bytes left (every element takes at least one
  *    byte), or bytes after the value (-EBADMSG);
  *  - containers nest deeper than max_depth (-E2BIG).
- * A payload that passes decodes into msgpack_object nodes taken from a
- * reusable arena: at most 24 bytes of arena per payload byte (one 24-byte
- * msgpack_object per element, every element at least one byte), and no
- * allocation at all once the arena is large enough. Strings, binaries and
- * ext bodies are not copied: they point into the payload.
+ * A payload that passes decodes into tp_value nodes taken from a reusable
+ * arena: at most 24 bytes of arena per payload byte (one 24-byte tp_value
+ * per element, every element at least one byte), and no allocation at all
+ * once the arena is large enough. Strings, binaries and ext bodies are not
+ * copied: they point into the payload.
+ *
+ * The API has no third-party type in it: Troupe's encoder and decoder are
+ * its own, so the layout of tp_pack and tp_value is Troupe's ABI alone (a
+ * program may still hand tp_pack_data()'s bytes to any MessagePack
+ * library).
  *
  * Error codes used here (negative errno, as everywhere in Troupe):
  *   -EBADMSG   malformed payload (see above)
@@ -34,7 +39,6 @@
 #ifndef TROUPE_PACK_H
 #define TROUPE_PACK_H
 
-#include <msgpack.h>
 #include <troupe/actor.h>
 
 #ifdef __cplusplus
@@ -49,13 +53,76 @@ extern "C" {
 #define TP_PACK_INLINE    256u
 
 /* ---------------------------------------------------------------------- */
+/* Values                                                                  */
+
+/** The type of a decoded value. */
+typedef enum tp_value_type {
+    TP_VALUE_NIL = 0, /**< no member */
+    TP_VALUE_BOOL,    /**< via.boolean */
+    TP_VALUE_UINT,    /**< via.u64: an integer >= 0, whatever its encoding */
+    TP_VALUE_INT,     /**< via.i64: an integer < 0 */
+    TP_VALUE_FLOAT32, /**< via.f64 (the float32, widened) */
+    TP_VALUE_FLOAT64, /**< via.f64 */
+    TP_VALUE_STR,     /**< via.str: bytes, not NUL-terminated */
+    TP_VALUE_BIN,     /**< via.bin */
+    TP_VALUE_EXT,     /**< via.ext: application type and body */
+    TP_VALUE_ARRAY,   /**< via.array: size elements */
+    TP_VALUE_MAP      /**< via.map: size key/value pairs, in wire order */
+} tp_value_type;
+
+typedef struct tp_value_kv tp_value_kv;
+
+/**
+ * One MessagePack value: what tp_unpack() decodes into and
+ * tp_pack_object() encodes (24 bytes on 64-bit systems). Read the member
+ * of via that type names. Decoded trees are read-only and live in their
+ * decoder's arena (see tp_unpacker_read()).
+ */
+typedef struct tp_value {
+    tp_value_type type; /**< which member of via holds the value */
+    /** The value; str, bin, ext: bytes pointing into the payload. */
+    union {
+        bool boolean;
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+        struct {
+            uint32_t size;
+            const char *ptr;
+        } str, bin;
+        struct {
+            int8_t type; /**< 0..127 application types; < 0 reserved */
+            uint32_t size;
+            const char *ptr;
+        } ext;
+        struct {
+            uint32_t size;
+            const struct tp_value *ptr;
+        } array;
+        struct {
+            uint32_t size;
+            const tp_value_kv *ptr;
+        } map;
+    } via;
+} tp_value;
+
+/** A map entry. */
+struct tp_value_kv {
+    tp_value key; /**< the key (any type) */
+    tp_value val; /**< its value */
+};
+
+/* ---------------------------------------------------------------------- */
 /* Building                                                                */
 
 /**
  * A payload under construction. Lives wherever the caller puts it (the
  * stack is fine: small payloads need no allocation); fill with
  * tp_pack_init(), release with tp_pack_fini(). Fields are private, and a
- * tp_pack must not be copied (it points into itself).
+ * tp_pack must not be copied (it points into itself). Its size is fixed
+ * (464 bytes on 64-bit systems; reserved[] absorbs future private fields),
+ * so a program built against one Troupe release keeps working with the
+ * next.
  *
  * Every appender adds one value (tp_pack_array/map open a container whose
  * next n (map: 2n, key then value) values are its elements) and returns 0
@@ -78,7 +145,7 @@ typedef struct tp_pack {
     /** Private: values still expected per level (left[0]: the top-level
      *  value). */
     uint32_t left[TP_PACK_MAX_DEPTH + 1];
-    msgpack_packer pk; /**< private: msgpack-c packer writing into buf */
+    void *reserved[4]; /**< private: zero, for future use */
     /** Private: the first TP_PACK_INLINE bytes of storage, so a small
      *  payload needs no allocation. */
     char inline_buf[TP_PACK_INLINE];
@@ -121,10 +188,11 @@ TP_API int tp_pack_array(tp_pack *p, uint32_t n);
 /** Opens a map of n pairs (the next 2n values: key, value, ...). */
 TP_API int tp_pack_map(tp_pack *p, uint32_t n);
 /**
- * Appends a whole decoded value (e.g. one read with tp_unpack()), however
- * deep: it counts as one value here; its own depth is not checked.
+ * Appends a whole value tree (e.g. one read with tp_unpack(), or one the
+ * caller built), however deep: it counts as one value here; its own depth
+ * is not checked. -EINVAL for an unknown type or a NULL body with a size.
  */
-TP_API int tp_pack_object(tp_pack *p, const msgpack_object *o);
+TP_API int tp_pack_object(tp_pack *p, const tp_value *o);
 
 /**
  * 0 when the payload is complete (one whole top-level value); the sticky
@@ -215,7 +283,7 @@ TP_API void tp_unpacker_free(tp_unpacker *u);
  * Not thread-safe: one decoder, one thread at a time.
  */
 TP_API int tp_unpacker_read(tp_unpacker *u, const void *data, size_t len,
-                            msgpack_object *out);
+                            tp_value *out);
 
 /** Bytes of arena the decoder holds now (for tests and statistics). */
 TP_API size_t tp_unpacker_footprint(const tp_unpacker *u);
@@ -228,11 +296,11 @@ TP_API size_t tp_unpacker_footprint(const tp_unpacker *u);
  * re-pack it with tp_pack_object()). Errors as tp_unpacker_read().
  * Thread: an actor callback (init included).
  */
-TP_API int tp_unpack(tp_ctx *ctx, const tp_msg *msg, msgpack_object *out);
+TP_API int tp_unpack(tp_ctx *ctx, const tp_msg *msg, tp_value *out);
 
 /** tp_unpack() for any bytes (which must outlive the result). */
 TP_API int tp_unpack_bytes(tp_ctx *ctx, const void *data, size_t len,
-                           msgpack_object *out);
+                           tp_value *out);
 
 /* ---------------------------------------------------------------------- */
 /* Printing                                                                */

@@ -29,8 +29,10 @@ extern "C" {
 
 typedef enum tp_restart {
     TP_PERMANENT = 0, /**< always restarted */
-    TP_TRANSIENT,     /**< restarted after an abnormal exit only */
-    TP_TEMPORARY      /**< never restarted */
+    /** Restarted after an abnormal exit only: any reason but normal and
+     *  shutdown (crash, killed, noproc, user codes). */
+    TP_TRANSIENT,
+    TP_TEMPORARY /**< never restarted, and forgotten once it ends */
 } tp_restart;
 
 typedef enum tp_child_type { TP_WORKER = 0, TP_SUPERVISOR } tp_child_type;
@@ -42,11 +44,14 @@ typedef enum tp_child_type { TP_WORKER = 0, TP_SUPERVISOR } tp_child_type;
 
 /** How to start and treat one child. Fill with tp_child_spec_init(). */
 typedef struct tp_child_spec {
-    const char *id; /**< unique within the supervisor (copied); required
-                         for static children, ignored for dynamic ones */
+    const char *id; /**< unique within the supervisor, 1..63 bytes
+                         (copied); required for static children, ignored
+                         for dynamic ones */
     const tp_behaviour *behaviour; /**< the child's code */
     /** Passed to init at every (re)start; not copied: must stay valid as
-     *  long as the child spec is in its supervisor. */
+     *  long as the child spec is in its supervisor -- except for a child
+     *  supervisor (behaviour tp_supervisor_behaviour), whose tp_sup_spec
+     *  arg is copied deeply. */
     void *arg;
     /** When the child is restarted after it ends (default TP_PERMANENT). */
     tp_restart restart;
@@ -60,7 +65,9 @@ typedef struct tp_child_spec {
      *  into TP_SUPERVISOR children. */
     tp_child_type type;
     /** Spawn options of the child (name, mailbox bound, scheduler); the
-     *  child is always linked to its supervisor. */
+     *  child is always linked to its supervisor. A registered name is
+     *  released at the child's death before the supervisor hears of it,
+     *  so the restarted child can register it again. */
     tp_spawn_opts opts;
 } tp_child_spec;
 
@@ -80,11 +87,20 @@ typedef enum tp_strategy {
 /** A supervisor's configuration. Fill with tp_sup_spec_init(). */
 typedef struct tp_sup_spec {
     tp_strategy strategy; /**< which children a death restarts */
-    uint32_t intensity;   /**< max restarts (default 3) ... */
-    uint32_t period_ms;   /**< ... within this window (default 5000) */
+    /** Restart intensity (default 3): more restart attempts than this
+     *  (failed starts and their retries count) within period_ms make the
+     *  supervisor shut its children down and exit with reason shutdown;
+     *  0 allows no restart at all. */
+    uint32_t intensity;
+    /** The intensity window, ms (default 5000): a restart at time t is in
+     *  it while now - t < period_ms. */
+    uint32_t period_ms;
     /** Restart backoff: 0 (default) restarts at once, as OTP. Otherwise the
      *  n-th consecutive restart of a child waits
-     *  min(backoff_max_ms, backoff_min_ms * 2^(n-1)) +- 25% jitter. */
+     *  min(backoff_max_ms, backoff_min_ms * 2^(n-1)) +- 25% jitter (the
+     *  child is listed as restarting meanwhile); a child that stayed up for
+     *  a whole period_ms starts a new streak. Intensity counts a restart
+     *  when it is decided, not when it happens. */
     uint32_t backoff_min_ms;
     /** Cap of the restart backoff delay before jitter, ms; a value below
      *  backoff_min_ms counts as backoff_min_ms. Unused while
@@ -202,8 +218,10 @@ TP_API int tp_supervisor_restart_child(tp_runtime *rt, tp_pid sup,
 TP_API int tp_supervisor_delete_child(tp_runtime *rt, tp_pid sup,
                                       const char *child, uint32_t timeout_ms);
 /** Lists children into out[0..cap) in start order (dynamic: in the order
- *  they joined); *total = how many there are. Large lists come in pages
- *  of 4096, each a separate snapshot. */
+ *  they joined); *total = how many there are. On success out holds
+ *  min(cap, *total) entries. Large lists come in pages of 4096, each a
+ *  separate snapshot. -ENOMEM also when the supervisor could not build a
+ *  page (nothing is listed then). */
 TP_API int tp_supervisor_which_children(tp_runtime *rt, tp_pid sup,
                                         tp_child_info *out, size_t cap,
                                         size_t *total, uint32_t timeout_ms);

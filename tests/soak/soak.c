@@ -98,6 +98,30 @@ fail(const char *fmt, ...)
     exit(1);
 }
 
+/* TP_TEST_SLOW, as the cmocka tests read it (1 when unset). */
+static unsigned
+slow(void)
+{
+    const char *s = getenv("TP_TEST_SLOW");
+
+    return s != NULL && atoi(s) > 0 ? (unsigned)atoi(s) : 1;
+}
+
+/* How long after a kill a gap or a cut is put down to it: the client sees
+ * the loss only when its next line comes, later on a loaded machine. */
+static unsigned long
+grace_ms(void)
+{
+    return 3000ul * slow();
+}
+
+/* How long a killed, supervised actor may take to be back. */
+static unsigned long
+restart_ms(void)
+{
+    return 10000ul * slow();
+}
+
 static void
 msleep(unsigned ms)
 {
@@ -246,7 +270,7 @@ echo_conn(int id, uint64_t *seq, unsigned *rnd)
              * made before the restart is closed at once). The line in
              * flight may be lost with it. */
             atomic_fetch_add(&echo_cut, 1);
-            if (soak_now_ms() - atomic_load(&last_sup_kill_ms) < 1000)
+            if (soak_now_ms() - atomic_load(&last_sup_kill_ms) < grace_ms())
                 atomic_fetch_add(&echo_cut_sup, 1);
             else
                 atomic_fetch_add(&echo_lost, 1);
@@ -314,7 +338,7 @@ chat_check(struct chat_client *c, const char *line)
                 k, n, (long long)c->last[k]);
     } else if (c->last[k] >= 0 && (int64_t)n > c->last[k] + 1) {
         /* Messages to a room that is restarting are lost with it. */
-        if (soak_now_ms() - atomic_load(&last_room_kill_ms) < 3000)
+        if (soak_now_ms() - atomic_load(&last_room_kill_ms) < grace_ms())
             atomic_fetch_add(&chat_gap_ok,
                              (unsigned long)((int64_t)n - c->last[k] - 1));
         else {
@@ -600,7 +624,7 @@ chaos_kill_conn(struct console *c, unsigned *rnd)
 }
 
 /* A named actor the chaos thread kills and whose supervisor must start it
- * again (same name, new pid) within 3 s. */
+ * again (same name, new pid) within restart_ms(). */
 struct victim {
     const char *behaviour, *name, *reason;
     atomic_ulong *last_kill_ms; /* loss accounting: "just killed" */
@@ -622,7 +646,7 @@ chaos_kill_restarted(struct console *c, const struct victim *v)
     if (console_cmd(c, cmd) < 0)
         fail("chaos: kill %s failed", v->name);
     atomic_fetch_add(v->kills, 1);
-    end = soak_now_ms() + 3000;
+    end = soak_now_ms() + restart_ms();
     while (soak_now_ms() < end) {
         msleep(20);
         if (console_cmd(c, "ps -n 1000") < 0)
@@ -635,7 +659,8 @@ chaos_kill_restarted(struct console *c, const struct victim *v)
         }
     }
     atomic_fetch_add(v->missing, 1);
-    fprintf(stderr, "soak: %s %s not restarted within 3 s\n", v->name, old[0]);
+    fprintf(stderr, "soak: %s %s not restarted within %lu ms\n", v->name,
+            old[0], restart_ms());
 }
 
 /* The chat room (a transient child of chat.rooms), and the echo
