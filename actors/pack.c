@@ -2,9 +2,9 @@
  * actors/pack.c - building MessagePack payloads (tp_pack) and sending
  * them.
  *
- * The encoder is Troupe's own (no third-party type in troupe/pack.h, so
- * tp_pack's layout is Troupe's ABI alone): every value takes the smallest
- * MessagePack form, as msgpack-c's packer writes it. Bytes go into the
+ * msgpack-c's packer does the encoding, set up on the stack for each call
+ * and writing through our callback, so no msgpack-c type is part of
+ * troupe/pack.h and tp_pack's layout is Troupe's ABI alone. Bytes go into the
  * builder's buffer, which starts inline (TP_PACK_INLINE bytes, so a small
  * payload built on the stack allocates nothing) and grows through the
  * replaceable allocator. The builder also keeps count of the values each
@@ -15,6 +15,7 @@
 #include "pack_int.h"
 
 #include <errno.h>
+#include <msgpack.h>
 #include <string.h>
 
 /* The size of tp_pack is part of the ABI: a change must be deliberate
@@ -66,145 +67,93 @@ put(tp_pack *p, const void *b, size_t n)
     return 0;
 }
 
-/* A type byte followed by the n low bytes of v, big-endian. */
-static int
-put_be(tp_pack *p, uint8_t type, uint64_t v, unsigned n)
-{
-    uint8_t b[9];
+/* ---------------------------------------------------------------------- */
+/* Encodings: msgpack-c's packer, which writes the smallest form of each  */
+/* value. It lives on the stack for one call (two pointers), so nothing  */
+/* of msgpack-c is part of tp_pack and a copied builder stays valid.     */
 
-    b[0] = type;
-    for (unsigned i = 0; i < n; i++)
-        b[1 + i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-    return put(p, b, 1 + n);
+static int
+pack_write(void *data, const char *buf, size_t len)
+{
+    return put(data, buf, len) == 0 ? 0 : -1;
 }
 
-/* ---------------------------------------------------------------------- */
-/* Encodings (the smallest form of each value)                            */
+#define WITH_PACKER(p, call)                                                   \
+    do {                                                                       \
+        msgpack_packer pk_;                                                    \
+        msgpack_packer_init(&pk_, (p), pack_write);                            \
+        if (call != 0)                                                         \
+            return (p)->err != 0 ? (p)->err : ((p)->err = -ENOMEM);            \
+        return 0;                                                              \
+    } while (0)
+
+static int
+enc_nil(tp_pack *p)
+{
+    WITH_PACKER(p, msgpack_pack_nil(&pk_));
+}
+
+static int
+enc_bool(tp_pack *p, bool v)
+{
+    WITH_PACKER(p, v ? msgpack_pack_true(&pk_) : msgpack_pack_false(&pk_));
+}
 
 static int
 enc_uint(tp_pack *p, uint64_t v)
 {
-    if (v <= 0x7f)
-        return put_be(p, (uint8_t)v, 0, 0); /* positive fixint */
-    if (v <= 0xff)
-        return put_be(p, 0xcc, v, 1);
-    if (v <= 0xffff)
-        return put_be(p, 0xcd, v, 2);
-    if (v <= 0xffffffffu)
-        return put_be(p, 0xce, v, 4);
-    return put_be(p, 0xcf, v, 8);
+    WITH_PACKER(p, msgpack_pack_uint64(&pk_, v));
 }
 
-/* A value >= 0 takes an unsigned form (as msgpack-c writes it). */
 static int
 enc_int(tp_pack *p, int64_t v)
 {
-    if (v >= 0)
-        return enc_uint(p, (uint64_t)v);
-    if (v >= -32)
-        return put_be(p, (uint8_t)(int8_t)v, 0, 0); /* negative fixint */
-    if (v >= INT8_MIN)
-        return put_be(p, 0xd0, (uint64_t)v, 1);
-    if (v >= INT16_MIN)
-        return put_be(p, 0xd1, (uint64_t)v, 2);
-    if (v >= INT32_MIN)
-        return put_be(p, 0xd2, (uint64_t)v, 4);
-    return put_be(p, 0xd3, (uint64_t)v, 8);
+    WITH_PACKER(p, msgpack_pack_int64(&pk_, v));
 }
 
 static int
 enc_float(tp_pack *p, float v)
 {
-    uint32_t bits;
-
-    memcpy(&bits, &v, sizeof(bits));
-    return put_be(p, 0xca, bits, 4);
+    WITH_PACKER(p, msgpack_pack_float(&pk_, v));
 }
 
 static int
 enc_double(tp_pack *p, double v)
 {
-    uint64_t bits;
-
-    memcpy(&bits, &v, sizeof(bits));
-    return put_be(p, 0xcb, bits, 8);
-}
-
-/* The header of a length-prefixed form: fix (OR-ed with n) while n <
- * fixn, else the first of t8/t16/t32 wide enough (t8 0: no 8-bit form). */
-static int
-enc_len(tp_pack *p, uint32_t n, uint8_t fix, uint32_t fixn, uint8_t t8,
-        uint8_t t16, uint8_t t32)
-{
-    if (n < fixn)
-        return put_be(p, (uint8_t)(fix | n), 0, 0);
-    if (t8 != 0 && n <= 0xff)
-        return put_be(p, t8, n, 1);
-    if (n <= 0xffff)
-        return put_be(p, t16, n, 2);
-    return put_be(p, t32, n, 4);
+    WITH_PACKER(p, msgpack_pack_double(&pk_, v));
 }
 
 static int
 enc_str(tp_pack *p, const void *s, uint32_t n)
 {
-    int err = enc_len(p, n, 0xa0, 32, 0xd9, 0xda, 0xdb);
-
-    return err != 0 ? err : put(p, s, n);
+    WITH_PACKER(p,
+                msgpack_pack_str(&pk_, n) || msgpack_pack_str_body(&pk_, s, n));
 }
 
 static int
 enc_bin(tp_pack *p, const void *b, uint32_t n)
 {
-    int err = enc_len(p, n, 0, 0, 0xc4, 0xc5, 0xc6);
-
-    return err != 0 ? err : put(p, b, n);
-}
-
-/* fixext 1/2/4/8/16 (0xd4..0xd8) for those sizes, else ext 8/16/32; the
- * application type byte follows the size. */
-static int
-enc_ext_head(tp_pack *p, uint8_t t, uint32_t n)
-{
-    switch (n) {
-    case 1:
-        return put_be(p, 0xd4, t, 1);
-    case 2:
-        return put_be(p, 0xd5, t, 1);
-    case 4:
-        return put_be(p, 0xd6, t, 1);
-    case 8:
-        return put_be(p, 0xd7, t, 1);
-    case 16:
-        return put_be(p, 0xd8, t, 1);
-    default:
-        break;
-    }
-    if (n <= 0xff)
-        return put_be(p, 0xc7, (uint64_t)n << 8 | t, 2);
-    if (n <= 0xffff)
-        return put_be(p, 0xc8, (uint64_t)n << 8 | t, 3);
-    return put_be(p, 0xc9, (uint64_t)n << 8 | t, 5);
+    WITH_PACKER(p,
+                msgpack_pack_bin(&pk_, n) || msgpack_pack_bin_body(&pk_, b, n));
 }
 
 static int
 enc_ext(tp_pack *p, int8_t type, const void *b, uint32_t n)
 {
-    int err = enc_ext_head(p, (uint8_t)type, n);
-
-    return err != 0 ? err : put(p, b, n);
+    WITH_PACKER(p, msgpack_pack_ext(&pk_, n, type) ||
+                       msgpack_pack_ext_body(&pk_, b, n));
 }
 
 static int
 enc_array(tp_pack *p, uint32_t n)
 {
-    return enc_len(p, n, 0x90, 16, 0, 0xdc, 0xdd);
+    WITH_PACKER(p, msgpack_pack_array(&pk_, n));
 }
 
 static int
 enc_map(tp_pack *p, uint32_t n)
 {
-    return enc_len(p, n, 0x80, 16, 0, 0xde, 0xdf);
+    WITH_PACKER(p, msgpack_pack_map(&pk_, n));
 }
 
 void
@@ -323,7 +272,7 @@ container_begin(tp_pack *p, uint64_t items)
 int
 tp_pack_nil(tp_pack *p)
 {
-    return value_begin(p) ? p->err : wrote(p, put_be(p, 0xc0, 0, 0));
+    return value_begin(p) ? p->err : wrote(p, enc_nil(p));
 }
 
 int
@@ -331,7 +280,7 @@ tp_pack_bool(tp_pack *p, bool v)
 {
     if (value_begin(p) != 0)
         return p->err;
-    return wrote(p, put_be(p, v ? 0xc3 : 0xc2, 0, 0));
+    return wrote(p, enc_bool(p, v));
 }
 
 int
@@ -448,9 +397,9 @@ enc_value(tp_pack *p, const tp_value *o)
 {
     switch (o->type) {
     case TP_VALUE_NIL:
-        return put_be(p, 0xc0, 0, 0);
+        return enc_nil(p);
     case TP_VALUE_BOOL:
-        return put_be(p, o->via.boolean ? 0xc3 : 0xc2, 0, 0);
+        return enc_bool(p, o->via.boolean);
     case TP_VALUE_UINT:
         return enc_uint(p, o->via.u64);
     case TP_VALUE_INT:
