@@ -382,10 +382,11 @@ void
 tp_runtime_get_stats(tp_runtime *rt, tp_runtime_stats *o)
 {
     struct tp__actors *A = tp__actors_of(rt);
-    struct stats_sum sum = {o, 0, 0};
+    struct stats_sum sum;
     int64_t live, bytes;
 
     memset(o, 0, sizeof(*o));
+    sum = (struct stats_sum){o, 0, 0};
     for (unsigned i = 0; i < rt->nsched; i++) {
         add_ctx_stats(A->sctx[i], &sum);
         o->messages += TP__STAT_GET(rt->sched[i]->messages);

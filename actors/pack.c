@@ -82,7 +82,7 @@ pack_write(void *data, const char *buf, size_t len)
     do {                                                                       \
         msgpack_packer pk_;                                                    \
         msgpack_packer_init(&pk_, (p), pack_write);                            \
-        if (call != 0)                                                         \
+        if ((call) != 0)                                                       \
             return (p)->err != 0 ? (p)->err : ((p)->err = -ENOMEM);            \
         return 0;                                                              \
     } while (0)

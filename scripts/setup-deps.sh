@@ -11,13 +11,16 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libuv1-dev libck-dev libmsgpack-dev
-      libcmocka-dev libhttp-parser-dev netcat-openbsd socat curl)
+      libcmocka-dev libhttp-parser-dev netcat-openbsd socat curl
+      libssl-dev openssl libwslay-dev libnats-dev nats-server)
 if [ "${1:-}" = "--test" ]; then
   PKGS+=(clang clang-format clang-tidy libclang-rt-14-dev valgrind cppcheck
          gnuplot-nox python3 chromium doxygen man-db)
   # The fleet's tests (scripts/fleet.sh): a NATS server for the cluster,
   # HAProxy in front of the nodes.
-  PKGS+=(nats-server haproxy)
+  # The cluster's partition tests: ip netns + veth (iproute2); TLS and
+  # WebSocket tests: real clients (openssl s_client, python3-websockets).
+  PKGS+=(nats-server haproxy iproute2 python3-websockets)
   # Node.js (with npm) may come from elsewhere (e.g. nodesource): only
   # install Debian's when there is none.
   command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \

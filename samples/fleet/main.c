@@ -98,7 +98,7 @@ take(int argc, char **argv, int *i, const char *name)
     size_t n = strlen(name);
     const char *a = argv[*i];
 
-    if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, n) != 0)
+    if (a == NULL || strncmp(a, "--", 2) != 0 || strncmp(a + 2, name, n) != 0)
         return NULL;
     if (a[2 + n] == '=')
         return a + 3 + n;
