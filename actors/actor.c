@@ -1090,6 +1090,24 @@ tp_stash_size(const tp_ctx *ctx)
                                                        : 0;
 }
 
+int
+tp_set_mailbox_bound(tp_ctx *ctx, uint32_t max_msgs, uint32_t max_bytes,
+                     tp_overflow overflow)
+{
+    struct tp__actor *a = ctx != NULL ? ctx->self : NULL;
+
+    if (a == NULL || overflow < TP_OVERFLOW_REJECT ||
+        overflow > TP_OVERFLOW_KILL)
+        return -EINVAL;
+    /* Relaxed, as at spawn: senders read the bound as a hint, and a send
+     * racing the change may be checked against either value. */
+    atomic_store_explicit(&a->max_msgs, max_msgs, memory_order_relaxed);
+    atomic_store_explicit(&a->max_bytes, max_bytes, memory_order_relaxed);
+    atomic_store_explicit(&a->overflow, (uint8_t)overflow,
+                          memory_order_relaxed);
+    return 0;
+}
+
 void
 tp_exit_with(tp_ctx *ctx, const tp_exit_reason *reason)
 {
