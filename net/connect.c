@@ -238,6 +238,11 @@ tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc)
     }
     if (tp__conn_cfg(c)->nodelay)
         uv_tcp_nodelay(&c->h, 1);
+    if (tp__conn_cfg(c)->send_buffer != 0) {
+        int v = (int)tp__conn_cfg(c)->send_buffer;
+
+        (void)uv_send_buffer_size((uv_handle_t *)&c->h, &v);
+    }
     tp__conn_timer_arm(c, cc->timeout_ms);
 }
 

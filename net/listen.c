@@ -93,6 +93,11 @@ conn_open(struct tp__lsock *ls, int fd)
     }
     if (ls->l->o.conn.nodelay && !ls->l->is_unix)
         uv_tcp_nodelay(&c->h, 1);
+    if (ls->l->o.conn.send_buffer != 0) {
+        int v = (int)ls->l->o.conn.send_buffer;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    }
     atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
     /* release: the console reads the fields once it sees OPEN. */
     atomic_store_explicit(&c->state, TP__C_OPEN, memory_order_release);

@@ -23,6 +23,7 @@ if(TP_BUILD_SAMPLES)
 
   tp_sample_test(echo SAMPLES echo TIMEOUT 120)
   tp_sample_test(chat SAMPLES chat TIMEOUT 120)
+  tp_sample_test(chat_attack SAMPLES chat TIMEOUT 180)
   tp_sample_test(http SAMPLES http TIMEOUT 120)
   tp_sample_test(idle SAMPLES idle TIMEOUT 120)
   tp_sample_test(demo SAMPLES demo TIMEOUT 120 EXTRA console)

@@ -139,6 +139,12 @@ typedef struct tp_conn_opts {
     bool half_open;
     /** TCP_NODELAY (default true). */
     bool nodelay;
+    /** SO_SNDBUF of the socket, bytes (0, the default: the kernel's, which
+     *  on Linux autotunes up to net.ipv4.tcp_wmem's maximum, megabytes per
+     *  connection). A small buffer bounds the kernel memory a slow reader
+     *  holds and makes its backlog show up in the write queue, so
+     *  write_high reports it. At most 64 MiB; the kernel may round it. */
+    uint32_t send_buffer;
 } tp_conn_opts;
 
 /** Fills o with the defaults above. */
