@@ -82,6 +82,8 @@ struct tp__fsan_thr {
     void *tsan; /* TSan: the thread's own fiber */
 };
 
+#if defined(TP__DIRECT_ASAN) || defined(TP__DIRECT_TSAN)
+#define TP__DIRECT_SAN 1
 void tp__fsan_create(struct tp__fsan *f);
 void tp__fsan_destroy(struct tp__fsan *f);
 /* Scheduler -> fiber (stack [lo, lo + size)): before the switch. */
@@ -98,5 +100,50 @@ void tp__fsan_in_sched(struct tp__fsan_thr *t);
 void tp__fsan_crashed(struct tp__fsan_thr *t);
 /* Makes [lo, lo + n) addressable again (ASan; copied stacks). */
 void tp__fsan_unpoison(const void *lo, size_t n);
+
+#else
+/* No sanitizer: the annotations compile to nothing. */
+static inline void
+tp__fsan_create(struct tp__fsan *f)
+{
+    f->fake = f->tsan = NULL;
+}
+static inline void
+tp__fsan_destroy(struct tp__fsan *f)
+{
+    (void)f;
+}
+static inline void
+tp__fsan_to_fiber(struct tp__fsan_thr *t, struct tp__fsan *f, const char *lo,
+                  size_t size)
+{
+    (void)t, (void)f, (void)lo, (void)size;
+}
+static inline void
+tp__fsan_in_fiber(struct tp__fsan_thr *t, struct tp__fsan *f)
+{
+    (void)t, (void)f;
+}
+static inline void
+tp__fsan_to_sched(struct tp__fsan_thr *t, struct tp__fsan *f, bool dying)
+{
+    (void)t, (void)f, (void)dying;
+}
+static inline void
+tp__fsan_in_sched(struct tp__fsan_thr *t)
+{
+    (void)t;
+}
+static inline void
+tp__fsan_crashed(struct tp__fsan_thr *t)
+{
+    (void)t;
+}
+static inline void
+tp__fsan_unpoison(const void *lo, size_t n)
+{
+    (void)lo, (void)n;
+}
+#endif
 
 #endif /* TP_DIRECT_DIRECT_INT_H */

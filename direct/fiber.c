@@ -220,6 +220,7 @@ tp__stack_overflowed(const struct tp__stack *s, const void *addr)
 /* ---------------------------------------------------------------------- */
 /* Sanitizers                                                             */
 
+#if defined(TP__DIRECT_SAN)
 void
 tp__fsan_create(struct tp__fsan *f)
 {
@@ -307,3 +308,4 @@ tp__fsan_unpoison(const void *lo, size_t n)
     __asan_unpoison_memory_region(lo, n);
 #endif
 }
+#endif /* TP__DIRECT_SAN */
