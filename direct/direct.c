@@ -162,6 +162,35 @@ qset_next(struct tp__msg *m, struct tp__msg *n)
                           memory_order_relaxed);
 }
 
+/* The private queue counts as mailbox: a message moved there from the
+ * runtime's mailbox is still queued for the bounds (max_msgs, max_bytes)
+ * and for tp_actor_peek() until a receive takes it (or the actor dies).
+ * deq and bytes are the owner's to write (actors/actor_int.h). */
+static void
+q_hold(struct tp__actor *a, struct tp__msg *m)
+{
+    atomic_store_explicit(
+        &a->deq, atomic_load_explicit(&a->deq, memory_order_relaxed) - 1,
+        memory_order_relaxed);
+    if (atomic_load_explicit(&a->max_bytes, memory_order_relaxed) != 0 &&
+        !(m->flags & TP__MSG_FORCED)) {
+        atomic_fetch_add_explicit(&a->bytes, m->m.len, memory_order_relaxed);
+        m->flags |= TP__MSG_COUNTED;
+    }
+}
+
+static void
+q_release(struct tp__actor *a, struct tp__msg *m)
+{
+    atomic_store_explicit(
+        &a->deq, atomic_load_explicit(&a->deq, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    if (m->flags & TP__MSG_COUNTED) {
+        atomic_fetch_sub_explicit(&a->bytes, m->m.len, memory_order_relaxed);
+        m->flags &= (uint16_t)~TP__MSG_COUNTED;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Stacks                                                                 */
 
@@ -519,6 +548,7 @@ tp_direct_adapter_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
     /* Ours now: the runtime does not free a message it no longer has. */
     m = ctx->cur;
     ctx->cur = NULL;
+    q_hold(ctx->self, m);
     qset_next(m, NULL);
     if (d->tail != NULL)
         qset_next(d->tail, m);
@@ -553,6 +583,7 @@ tp_direct_adapter_terminate(tp_ctx *ctx, void *state,
     }
     for (m = d->head; m != NULL; m = next) {
         next = qnext(m);
+        q_release(ctx->self, m);
         drop_msg(ctx, m);
     }
     d->head = d->tail = NULL;
@@ -668,6 +699,7 @@ receive_from(tp_ctx *ctx, struct tp__direct *d, tp_match_fn match, void *arg,
                 d->head = qnext(m);
             if (d->tail == m)
                 d->tail = prev;
+            q_release(ctx->self, m);
             if (armed)
                 disarm(ctx, d);
             d->last = m;

@@ -822,6 +822,157 @@ test_misuse(void **s)
     tpt_finish(rt);
 }
 
+/* ---------------------------------------------------------------------- */
+/* ends of main, mailbox bounds, copied-stack poisoning                   */
+
+static void
+ends_main(tp_ctx *ctx, void *state, void *arg)
+{
+    struct args *a = arg;
+    const tp_msg *m;
+
+    (void)state;
+    tp_receive(ctx, &m, -1); /* go */
+    if (a->scenario == 0)
+        return; /* returning from main: normal exit */
+    tp_exit_with(ctx, &(tp_exit_reason){TP_EXIT_USER, 3, "done"});
+    tp_receive(ctx, &m, -1); /* does not return: the actor ends */
+    report(ctx, a->probe, R_VAL, 99);
+}
+
+static const tp_direct ends_actor = {
+    TP_DIRECT_BEHAVIOUR("ends", 0),
+    .main = ends_main,
+};
+
+static void
+test_main_ends(void **s)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    tp_direct_opts dopts = {TP_STACK_FIXED, 0};
+    tpt_rec r;
+
+    (void)s;
+    for (int sc = 0; sc < 2; sc++) {
+        for (int k = 0; k < 2; k++) {
+            struct args a = {tpt_probe_pid(p), 0, sc};
+            tp_pid pid;
+
+            dopts.stack = k ? TP_STACK_COPIED : TP_STACK_FIXED;
+            assert_int_equal(tp_runtime_spawn_direct(rt, &ends_actor, &a, NULL,
+                                                     &dopts, &pid),
+                             0);
+            tpt_probe_do(p, do_monitor, &pid);
+            assert_int_equal(tp_runtime_send(rt, pid, M_PING, NULL, 0), 0);
+            assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &r), 0);
+            assert_int_equal(r.pid, pid);
+            assert_int_equal(r.kind, sc == 0 ? TP_EXIT_NORMAL : TP_EXIT_USER);
+        }
+    }
+    tpt_idle(rt);
+    assert_int_equal(tpt_probe_count(p, R_VAL), 0);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* The private queue counts against the mailbox bound. */
+static void
+test_bound(void **s)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct args a = {tpt_probe_pid(p), 0, 0};
+    tp_spawn_opts o;
+    tp_pid pid;
+    int ok = 0, rejected = 0;
+    tp_actor_info info;
+
+    (void)s;
+    tp_spawn_opts_init(&o);
+    o.max_msgs = 4;
+    mode = TP_STACK_COPIED;
+    pid = spawn_d(rt, &sleep_actor, &a, &o);
+    assert_int_equal(wait_val(p, R_VAL), 0); /* now sleeping */
+    for (int i = 0; i < 10; i++) {
+        int r = tp_runtime_send(rt, pid, M_B, NULL, 0);
+        if (r == 0)
+            ok++;
+        else if (r == -EAGAIN)
+            rejected++;
+        tpt_sleep_ms(1);
+    }
+    assert_int_equal(ok, 4);
+    assert_int_equal(rejected, 6);
+    assert_int_equal(tp_actor_peek(rt, pid, &info), 0);
+    assert_int_equal(info.mailbox, 4);
+    assert_int_equal(wait_val(p, R_VAL) >= 0, 1);
+    assert_int_equal(wait_val(p, R_TYPE), M_B);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+#if defined(TP_ASSERTS)
+/* Debug builds: a parked copied-stack actor's stack reads as 0xdb from
+ * outside (a pointer into it was shared: a bug this makes visible). */
+static volatile uint32_t *volatile leaked;
+static atomic_uint seen;
+
+static void
+leaker_main(tp_ctx *ctx, void *state, void *arg)
+{
+    volatile uint32_t x = 42;
+    const tp_msg *m;
+
+    (void)state, (void)arg;
+    leaked = &x;
+    tp_receive(ctx, &m, -1);
+    atomic_store(&seen, x); /* its own view: intact */
+}
+
+static const tp_direct leaker = {
+    TP_DIRECT_BEHAVIOUR("leaker", 0),
+    .main = leaker_main,
+    .stack = TP_STACK_COPIED,
+};
+
+static void
+peeker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    (void)ctx, (void)state, (void)m;
+    atomic_store(&seen, *leaked);
+}
+
+static const tp_behaviour peeker = {.name = "peeker", .handle = peeker_handle};
+
+static void
+test_copied_poison(void **s)
+{
+    tp_runtime *rt = tpt_runtime(1);
+    tp_pid l, p;
+
+    (void)s;
+    assert_int_equal(tp_runtime_spawn_direct(rt, &leaker, NULL, NULL, NULL, &l),
+                     0);
+    assert_int_equal(tp_runtime_spawn(rt, &peeker, NULL, NULL, &p), 0);
+    tpt_idle(rt);
+    assert_int_equal(tp_runtime_send(rt, p, 1, NULL, 0), 0);
+    tpt_idle(rt);
+    assert_int_equal(atomic_load(&seen), 0xdbdbdbdbu);
+    assert_int_equal(tp_runtime_send(rt, l, 1, NULL, 0), 0);
+    tpt_idle(rt);
+    assert_int_equal(atomic_load(&seen), 42);
+    tpt_finish(rt);
+}
+#else
+static void
+test_copied_poison(void **s)
+{
+    (void)s;
+    skip(); /* only TP_ASSERTS builds poison vacated shared stacks */
+}
+#endif
+
 int
 main(void)
 {
@@ -846,6 +997,9 @@ main(void)
         cmocka_unit_test(test_supervised_fixed),
         cmocka_unit_test(test_supervised_copied),
         cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_main_ends),
+        cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_copied_poison),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
