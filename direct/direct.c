@@ -65,6 +65,9 @@ struct tp__direct {
     struct tp__msg *head, *tail; /* private queue, in arrival order */
     struct tp__msg *last;        /* returned by the last receive */
     struct tp__fsan san;
+    /* TSan builds: the recovery point on the fiber's own stack (TSan
+     * cannot follow a longjmp from one fiber to another). */
+    struct tp__recover *frec;
     uint32_t token; /* ref of the armed wake timer */
     uint8_t st, mode, wake, spare;
 };
@@ -118,8 +121,13 @@ thr_get(void)
     t = tp__calloc(1, sizeof(*t));
     if (t == NULL)
         return NULL;
+    if (tp__fctx_init(&t->sched) != 0) {
+        tp__free(t);
+        return NULL;
+    }
     /* Freed at thread exit (scheduler threads end with their runtime). */
     if (pthread_setspecific(thr_key, t) != 0) {
+        tp__fctx_free(&t->sched);
         tp__free(t);
         return NULL;
     }
@@ -400,7 +408,7 @@ resume(tp_ctx *ctx, struct tp__direct *d, uint8_t wake)
     t->ctx = ctx;
     r.prev = tp__tls_recover;
     r.signo = 0;
-    tp__tls_recover = &r;
+    tp__tls_recover = d->frec != NULL ? d->frec : &r;
     if (enter(t, d, &r) != 0) {
         tp__fsan_crashed(&t->san);
         crashed(ctx, t, d, &r);
@@ -439,14 +447,37 @@ park_forever(struct tp__direct *d, uint8_t st)
     abort(); /* never resumed */
 }
 
+#if defined(TP__DIRECT_TSAN)
+/* A crash jumped back to the fiber's own recovery point (TSan builds). */
+static void __attribute__((noreturn, noinline)) fiber_crashed(void)
+{
+    struct dthr *t = tls_thr;
+    struct tp__direct *d = t->cur;
+
+    crashed(t->ctx, t, d, d->frec);
+    park_forever(d, D_DONE);
+}
+#endif
+
 static void
 fiber_entry(void *arg)
 {
     struct tp__direct *d = arg;
     struct dthr *t = tls_thr;
     tp_ctx *ctx;
+#if defined(TP__DIRECT_TSAN)
+    struct tp__recover rec;
+#endif
 
     tp__fsan_in_fiber(&t->san, &d->san);
+#if defined(TP__DIRECT_TSAN)
+    rec.prev = NULL;
+    rec.signo = 0;
+    d->frec = &rec;
+    tp__tls_recover = &rec;
+    if (sigsetjmp(rec.jb, 0) != 0)
+        fiber_crashed();
+#endif
     d->st = D_RUN;
     ctx = t->ctx;
     direct_of(ctx->self)->main(ctx, user_state(d), d->arg);

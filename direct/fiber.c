@@ -6,18 +6,11 @@
 #include "direct/direct_int.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#if defined(TP__DIRECT_ASAN)
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
-#if defined(TP__DIRECT_TSAN)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 /* ---------------------------------------------------------------------- */
 /* Contexts                                                               */
@@ -56,14 +49,12 @@ tp__fctx_make(struct tp__fctx *ctx, char *lo, size_t size,
     return 0;
 }
 
-void
-tp__fctx_switch(struct tp__fctx *from, struct tp__fctx *to)
+int
+tp__fctx_init(struct tp__fctx *ctx)
 {
-    if (from->sp == NULL)
-        from->sp = tp__calloc(1, sizeof(ucontext_t));
-    if (from->sp == NULL)
-        abort(); /* cannot save the context: nothing sane to do */
-    swapcontext(from->sp, to->sp);
+    if (ctx->sp == NULL)
+        ctx->sp = tp__calloc(1, sizeof(ucontext_t));
+    return ctx->sp != NULL ? 0 : -ENOMEM;
 }
 
 void
@@ -96,7 +87,6 @@ tp__fctx_kind(void)
 
 #else /* assembly */
 
-void tp__fctx_swap(void **save_sp, void *load_sp);
 void tp__fctx_start(void);
 
 int
@@ -130,10 +120,11 @@ tp__fctx_make(struct tp__fctx *ctx, char *lo, size_t size,
     return 0;
 }
 
-void
-tp__fctx_switch(struct tp__fctx *from, struct tp__fctx *to)
+int
+tp__fctx_init(struct tp__fctx *ctx)
 {
-    tp__fctx_swap(&from->sp, to->sp);
+    (void)ctx;
+    return 0;
 }
 
 void
@@ -165,13 +156,15 @@ tp__fctx_kind(void)
 size_t
 tp__page_size(void)
 {
-    static size_t page;
+    static _Atomic size_t page;
+    size_t v = atomic_load_explicit(&page, memory_order_relaxed);
 
-    if (page == 0) {
+    if (v == 0) {
         long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
+        v = p > 0 ? (size_t)p : 4096;
+        atomic_store_explicit(&page, v, memory_order_relaxed);
     }
-    return page;
+    return v;
 }
 
 int
@@ -219,93 +212,3 @@ tp__stack_overflowed(const struct tp__stack *s, const void *addr)
 
 /* ---------------------------------------------------------------------- */
 /* Sanitizers                                                             */
-
-#if defined(TP__DIRECT_SAN)
-void
-tp__fsan_create(struct tp__fsan *f)
-{
-    f->fake = NULL;
-#if defined(TP__DIRECT_TSAN)
-    f->tsan = __tsan_create_fiber(0);
-#else
-    f->tsan = NULL;
-#endif
-}
-
-void
-tp__fsan_destroy(struct tp__fsan *f)
-{
-#if defined(TP__DIRECT_TSAN)
-    if (f->tsan != NULL)
-        __tsan_destroy_fiber(f->tsan);
-#endif
-    f->tsan = NULL;
-    f->fake = NULL;
-}
-
-void
-tp__fsan_to_fiber(struct tp__fsan_thr *t, struct tp__fsan *f, const char *lo,
-                  size_t size)
-{
-    (void)t, (void)f, (void)lo, (void)size;
-#if defined(TP__DIRECT_ASAN)
-    __sanitizer_start_switch_fiber(&t->fake, lo, size);
-#endif
-#if defined(TP__DIRECT_TSAN)
-    t->tsan = __tsan_get_current_fiber();
-    __tsan_switch_to_fiber(f->tsan, 0);
-#endif
-}
-
-void
-tp__fsan_in_fiber(struct tp__fsan_thr *t, struct tp__fsan *f)
-{
-    (void)t, (void)f;
-#if defined(TP__DIRECT_ASAN)
-    __sanitizer_finish_switch_fiber(f->fake, &t->lo, &t->size);
-#endif
-}
-
-void
-tp__fsan_to_sched(struct tp__fsan_thr *t, struct tp__fsan *f, bool dying)
-{
-    (void)t, (void)f, (void)dying;
-#if defined(TP__DIRECT_ASAN)
-    __sanitizer_start_switch_fiber(dying ? NULL : &f->fake, t->lo, t->size);
-#endif
-#if defined(TP__DIRECT_TSAN)
-    __tsan_switch_to_fiber(t->tsan, 0);
-#endif
-}
-
-void
-tp__fsan_in_sched(struct tp__fsan_thr *t)
-{
-    (void)t;
-#if defined(TP__DIRECT_ASAN)
-    __sanitizer_finish_switch_fiber(t->fake, NULL, NULL);
-#endif
-}
-
-void
-tp__fsan_crashed(struct tp__fsan_thr *t)
-{
-    (void)t;
-#if defined(TP__DIRECT_ASAN)
-    __sanitizer_start_switch_fiber(NULL, t->lo, t->size);
-    __sanitizer_finish_switch_fiber(t->fake, NULL, NULL);
-#endif
-#if defined(TP__DIRECT_TSAN)
-    __tsan_switch_to_fiber(t->tsan, 0);
-#endif
-}
-
-void
-tp__fsan_unpoison(const void *lo, size_t n)
-{
-    (void)lo, (void)n;
-#if defined(TP__DIRECT_ASAN)
-    __asan_unpoison_memory_region(lo, n);
-#endif
-}
-#endif /* TP__DIRECT_SAN */

@@ -649,6 +649,15 @@ do_monitor(tp_ctx *ctx, void *arg)
     TPT_CHECK_INT_EQ(tp_monitor(ctx, *(tp_pid *)arg, NULL), 0);
 }
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define NO_SIGNALS 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define NO_SIGNALS 1
+#endif
+
 static void
 crash_with(uint32_t type, const char *text)
 {
@@ -658,6 +667,14 @@ crash_with(uint32_t type, const char *text)
     tp_pid bad, good;
     tpt_rec r;
 
+#if defined(NO_SIGNALS)
+    if (type != M_FAIL) {
+        /* As test_fault: TSan cannot follow a jump out of its handler. */
+        tpt_probe_free(p);
+        tpt_finish(rt);
+        skip();
+    }
+#endif
     bad = spawn_d(rt, &faulty, &a, NULL);
     good = spawn_d(rt, &faulty, &a, NULL);
     wait_val(p, R_VAL);
@@ -738,7 +755,11 @@ supervised(void)
     tp_child_spec c;
     tp_sup_spec spec;
     tp_pid sup, first, now;
+#if defined(NO_SIGNALS)
+    uint32_t crash[] = {M_FAIL, M_FAIL};
+#else
     uint32_t crash[] = {M_CRASH, M_DEEP, M_FAIL};
+#endif
 
     tp_child_spec_init(&c, "worker", tp_direct_behaviour(d), &a);
     c.opts.name = "dworker";
