@@ -994,6 +994,65 @@ test_copied_poison(void **s)
 }
 #endif
 
+/* ---------------------------------------------------------------------- */
+/* scheduling: a parked actor holds no thread, a long run is reported     */
+
+static void
+spin_main(tp_ctx *ctx, void *state, void *arg)
+{
+    const tp_msg *m;
+    uint64_t t0;
+
+    (void)state, (void)arg;
+    while (tp_receive(ctx, &m, -1) == 0) {
+        t0 = tp_now_ns();
+        while (tp_now_ns() - t0 < 400000000u) {
+        }
+    }
+}
+
+static const tp_direct spin_actor = {
+    TP_DIRECT_BEHAVIOUR("spin", 0),
+    .main = spin_main,
+};
+
+static void
+test_scheduling(void **s)
+{
+    tp_runtime_options o;
+    tp_runtime *rt;
+    tp_runtime_stats st;
+    tpt_probe *p;
+    struct args a;
+    tp_pid pid;
+
+    (void)s;
+    tp_runtime_options_init(&o);
+    o.schedulers = 1;
+    o.pin = false;
+    o.long_handler_ms = 100;
+    rt = tpt_runtime_opts(&o);
+    p = tpt_probe_new(rt, false);
+    a = (struct args){tpt_probe_pid(p), 0, 0};
+    /* 50 actors parked in receive on the only scheduler: others still
+     * run (a callback probe, a direct actor). */
+    for (int i = 0; i < 50; i++)
+        spawn_d(rt, &answer_actor, NULL, NULL);
+    mode = TP_STACK_COPIED;
+    spawn_d(rt, &recv_actor, &a, NULL);
+    assert_int_equal(wait_val(p, R_VAL), -ETIMEDOUT);
+    assert_int_equal(wait_val(p, R_VAL), -ETIMEDOUT);
+    /* A direct actor running long is reported like a long callback. */
+    assert_int_equal(
+        tp_runtime_spawn_direct(rt, &spin_actor, NULL, NULL, NULL, &pid), 0);
+    assert_int_equal(tp_runtime_send(rt, pid, 1, NULL, 0), 0);
+    tpt_idle(rt);
+    tp_runtime_get_stats(rt, &st);
+    assert_true(st.long_handlers >= 1);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -1021,6 +1080,7 @@ main(void)
         cmocka_unit_test(test_main_ends),
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_copied_poison),
+        cmocka_unit_test(test_scheduling),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
