@@ -171,7 +171,7 @@ run_switch(uint64_t n)
     struct tp__stack s;
     uint64_t a, b;
 
-    if (tp__stack_map(&s, 64 * 1024) != 0 ||
+    if (tp__fctx_init(&main_ctx) != 0 || tp__stack_map(&s, 64 * 1024) != 0 ||
         tp__fctx_make(&fib_ctx, s.lo, s.size, bounce, NULL) != 0)
         return -1;
     a = tpb_now_ns();

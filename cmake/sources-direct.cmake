@@ -15,6 +15,7 @@ if(TP_DIRECT_ASM)
   set_source_files_properties(${TP_DIRECT_ASM} PROPERTIES LANGUAGE ASM)
   list(APPEND TP_SOURCES ${TP_DIRECT_ASM})
 else()
-  set_source_files_properties(direct/fiber.c PROPERTIES
-    COMPILE_DEFINITIONS TP_DIRECT_UCONTEXT=1)
+  # Every file that includes direct/direct_int.h must agree (the
+  # benchmarks too): directory-wide.
+  add_compile_definitions(TP_DIRECT_UCONTEXT=1)
 endif()
