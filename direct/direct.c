@@ -65,8 +65,8 @@ struct tp__direct {
     struct tp__msg *head, *tail; /* private queue, in arrival order */
     struct tp__msg *last;        /* returned by the last receive */
     struct tp__fsan san;
-    /* TSan builds: the recovery point on the fiber's own stack (TSan
-     * cannot follow a longjmp from one fiber to another). */
+    /* The recovery point on the fiber's own stack, when armed (fixed
+     * stacks, TSan builds: see run_main_guarded()). */
     struct tp__recover *frec;
     uint32_t token; /* ref of the armed wake timer */
     uint8_t st, mode, wake, spare;
@@ -314,16 +314,13 @@ prepare(struct dthr *t, struct tp__direct *d)
     return 0;
 }
 
-/* The switch into d, under a recovery point on this (the scheduler's)
- * stack. Returns 1 when d crashed. */
-static int
-enter(struct dthr *t, struct tp__direct *d, struct tp__recover *r)
+/* The switch into d (and back). */
+static inline void
+switch_in(struct dthr *t, struct tp__direct *d)
 {
     const char *lo;
     size_t size;
 
-    if (sigsetjmp(r->jb, 0) != 0)
-        return 1;
     if (d->mode == TP_STACK_FIXED) {
         lo = d->mem + tp__page_size();
         size = d->len;
@@ -334,6 +331,16 @@ enter(struct dthr *t, struct tp__direct *d, struct tp__recover *r)
     tp__fsan_to_fiber(&t->san, &d->san, lo, size);
     tp__fctx_switch(&t->sched, &d->fctx);
     tp__fsan_in_sched(&t->san);
+}
+
+/* The switch under a recovery point on this (the scheduler's) stack.
+ * Returns 1 when d crashed. */
+static int
+enter(struct dthr *t, struct tp__direct *d, struct tp__recover *r)
+{
+    if (sigsetjmp(r->jb, 0) != 0)
+        return 1;
+    switch_in(t, d);
     return 0;
 }
 
@@ -407,11 +414,17 @@ resume(tp_ctx *ctx, struct tp__direct *d, uint8_t wake)
     t->cur = d;
     t->ctx = ctx;
     r.prev = tp__tls_recover;
-    r.signo = 0;
-    tp__tls_recover = d->frec != NULL ? d->frec : &r;
-    if (enter(t, d, &r) != 0) {
-        tp__fsan_crashed(&t->san);
-        crashed(ctx, t, d, &r);
+    if (d->frec != NULL) {
+        /* The fiber's own recovery point is armed (fixed stacks, TSan). */
+        tp__tls_recover = d->frec;
+        switch_in(t, d);
+    } else {
+        r.signo = 0;
+        tp__tls_recover = &r;
+        if (enter(t, d, &r) != 0) {
+            tp__fsan_crashed(&t->san);
+            crashed(ctx, t, d, &r);
+        }
     }
     tp__tls_recover = r.prev;
     tp__tls_in_user = saved_in_user;
@@ -447,17 +460,42 @@ park_forever(struct tp__direct *d, uint8_t st)
     abort(); /* never resumed */
 }
 
-#if defined(TP__DIRECT_TSAN)
-/* A crash jumped back to the fiber's own recovery point (TSan builds). */
+/* A crash jumped back to the fiber's own recovery point. */
 static void __attribute__((noreturn, noinline)) fiber_crashed(void)
 {
     struct dthr *t = tls_thr;
     struct tp__direct *d = t->cur;
 
     crashed(t->ctx, t, d, d->frec);
+    d->frec = NULL;
     park_forever(d, D_DONE);
 }
-#endif
+
+static void
+run_main(struct tp__direct *d)
+{
+    tp_ctx *ctx = tls_thr->ctx;
+
+    direct_of(ctx->self)->main(ctx, user_state(d), d->arg);
+}
+
+/* Runs main under a recovery point on the fiber's own stack, armed once:
+ * resuming then costs no sigsetjmp. Used for fixed stacks (where the
+ * recovery point's few hundred bytes cost nothing) and in TSan builds
+ * (TSan cannot follow a longjmp from one fiber to another). */
+static void __attribute__((noinline)) run_main_guarded(struct tp__direct *d)
+{
+    struct tp__recover rec;
+
+    rec.prev = NULL;
+    rec.signo = 0;
+    d->frec = &rec;
+    tp__tls_recover = &rec;
+    if (sigsetjmp(rec.jb, 0) != 0)
+        fiber_crashed();
+    run_main(d);
+    d->frec = NULL;
+}
 
 static void
 fiber_entry(void *arg)
@@ -465,22 +503,19 @@ fiber_entry(void *arg)
     struct tp__direct *d = arg;
     struct dthr *t = tls_thr;
     tp_ctx *ctx;
-#if defined(TP__DIRECT_TSAN)
-    struct tp__recover rec;
-#endif
 
     tp__fsan_in_fiber(&t->san, &d->san);
-#if defined(TP__DIRECT_TSAN)
-    rec.prev = NULL;
-    rec.signo = 0;
-    d->frec = &rec;
-    tp__tls_recover = &rec;
-    if (sigsetjmp(rec.jb, 0) != 0)
-        fiber_crashed();
-#endif
     d->st = D_RUN;
-    ctx = t->ctx;
-    direct_of(ctx->self)->main(ctx, user_state(d), d->arg);
+#if defined(TP__DIRECT_TSAN)
+    run_main_guarded(d);
+#else
+    /* Copied stacks keep the recovery point on the scheduler's side: an
+     * idle actor's saved image stays small. */
+    if (d->mode == TP_STACK_FIXED)
+        run_main_guarded(d);
+    else
+        run_main(d);
+#endif
     ctx = tls_thr->ctx;
     if (!ctx->exiting)
         tp_exit(ctx);
