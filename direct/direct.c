@@ -725,17 +725,23 @@ tp_in_direct(const tp_ctx *ctx)
     return self_direct(ctx) != NULL;
 }
 
-/* Frees the message the previous receive returned; parks for good if the
- * actor is exiting. */
+/* Start of a blocking call: parks for good if the actor is exiting. The
+ * message the previous call returned stays valid until this one returns
+ * (a call may forward its payload, a match function may read it). */
 static void
 blocking_begin(tp_ctx *ctx, struct tp__direct *d)
 {
-    if (d->last != NULL) {
-        tp__msg_free(d->last);
-        d->last = NULL;
-    }
     if (ctx->exiting)
         park_forever(d, D_EXITING);
+}
+
+/* End of a blocking call: m (or none) is what it returns. */
+static void
+set_last(struct tp__direct *d, struct tp__msg *m)
+{
+    if (d->last != NULL)
+        tp__msg_free(d->last);
+    d->last = m;
 }
 
 static int
@@ -768,20 +774,26 @@ receive_from(tp_ctx *ctx, struct tp__direct *d, tp_match_fn match, void *arg,
             q_release(ctx->self, m);
             if (armed)
                 disarm(ctx, d);
-            d->last = m;
+            set_last(d, m);
             if (out != NULL)
                 *out = &m->m;
             return 0;
         }
-        if (timeout_ms == 0)
+        if (timeout_ms == 0) {
+            set_last(d, NULL);
             return -ETIMEDOUT;
+        }
         if (!armed && timeout_ms > 0) {
-            if ((err = arm(ctx, d, (uint32_t)timeout_ms)) != 0)
+            if ((err = arm(ctx, d, (uint32_t)timeout_ms)) != 0) {
+                set_last(d, NULL);
                 return err;
+            }
             armed = true;
         }
-        if (park(d, D_WAIT_MSG) == W_TIMEOUT)
+        if (park(d, D_WAIT_MSG) == W_TIMEOUT) {
+            set_last(d, NULL);
             return -ETIMEDOUT;
+        }
     }
 }
 
@@ -812,12 +824,13 @@ tp_sleep(tp_ctx *ctx, uint32_t ms)
     if (d == NULL)
         return -EINVAL;
     blocking_begin(ctx, d);
-    if (ms == 0)
-        return 0;
-    if ((err = arm(ctx, d, ms)) != 0)
+    if (ms != 0 && (err = arm(ctx, d, ms)) != 0) {
+        set_last(d, NULL);
         return err;
-    while (park(d, D_WAIT_TIMER) != W_TIMEOUT) {
     }
+    while (ms != 0 && park(d, D_WAIT_TIMER) != W_TIMEOUT) {
+    }
+    set_last(d, NULL);
     return 0;
 }
 
@@ -845,8 +858,10 @@ tp_call_direct(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
     /* The answer comes after everything queued now: scan from the tail. */
     mark = d->tail;
     err = tp_request(ctx, to, type, data, len, timeout_ms, &ref);
-    if (err != 0)
+    if (err != 0) {
+        set_last(d, NULL);
         return err;
+    }
     err = receive_from(ctx, d, match_answer, &ref, mark, &m, -1);
     if (err != 0)
         return err;

@@ -358,6 +358,15 @@ call_main(tp_ctx *ctx, void *state, void *arg)
     TPT_CHECK_INT_EQ(tp_call_direct(ctx, gs, 1, &v, sizeof(v), 5000, &m), 0);
     memcpy(&got, m->data, sizeof(got));
     report(ctx, a->probe, R_VAL, got);
+    /* A received payload can be forwarded by the next call: the message
+     * stays valid until that call returns. */
+    v = 99;
+    TPT_CHECK_INT_EQ(tp_send(ctx, tp_self(ctx), M_A, &v, sizeof(v)), 0);
+    TPT_CHECK_INT_EQ(tp_receive(ctx, &m, 1000), 0);
+    TPT_CHECK_INT_EQ(
+        tp_call_direct(ctx, a->other, C_INC, m->data, m->len, 5000, &m), 0);
+    memcpy(&got, m->data, sizeof(got));
+    report(ctx, a->probe, R_VAL, got);
 }
 
 static const tp_direct call_actor = {
@@ -380,6 +389,7 @@ calls(void)
     assert_int_equal(wait_val(p, R_VAL), -ESRCH);
     assert_int_equal(wait_val(p, R_VAL), -ESRCH);
     assert_int_equal(wait_val(p, R_VAL), 42);
+    assert_int_equal(wait_val(p, R_VAL), 100);
     tpt_probe_free(p);
     tpt_finish(rt);
 }

@@ -26,8 +26,8 @@
  *  - The blocking calls below may only be called from the actor's own
  *    main (on its fiber). Elsewhere they return -EINVAL.
  *  - A message returned by a receive (or a call's reply) is owned by the
- *    runtime and stays valid until the actor's next blocking call (or the
- *    end of main).
+ *    runtime and stays valid until the actor's next blocking call returns
+ *    (so its payload may be forwarded by that call), or main ends.
  *  - When the actor dies while blocked (a kill, an untrapped exit signal,
  *    the runtime stopping), main does not continue: its stack is
  *    discarded. Release what must be released in `terminate`.
