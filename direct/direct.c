@@ -318,17 +318,12 @@ prepare(struct dthr *t, struct tp__direct *d)
 static inline void
 switch_in(struct dthr *t, struct tp__direct *d)
 {
-    const char *lo;
-    size_t size;
-
-    if (d->mode == TP_STACK_FIXED) {
-        lo = d->mem + tp__page_size();
-        size = d->len;
-    } else {
-        lo = t->shared.lo;
-        size = t->shared.size;
-    }
-    tp__fsan_to_fiber(&t->san, &d->san, lo, size);
+#if defined(TP__DIRECT_SAN)
+    if (d->mode == TP_STACK_FIXED)
+        tp__fsan_to_fiber(&t->san, &d->san, d->mem + tp__page_size(), d->len);
+    else
+        tp__fsan_to_fiber(&t->san, &d->san, t->shared.lo, t->shared.size);
+#endif
     tp__fctx_switch(&t->sched, &d->fctx);
     tp__fsan_in_sched(&t->san);
 }
