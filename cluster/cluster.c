@@ -32,6 +32,7 @@ void *tp__node_thread(void *arg);
 int tp__node_publish_self(struct tp__cluster *cl, uint8_t kind,
                           const char *subject, uint8_t flags);
 void tp__node_all_down(struct tp__cluster *cl, uint32_t why);
+void tp__node_greet_peers(struct tp__cluster *cl);
 
 /* ---------------------------------------------------------------------- */
 /* The runtime's slot                                                     */
@@ -388,6 +389,7 @@ cluster_free(struct tp__cluster *cl)
     }
     tp__u64map_fini(&cl->node_watchers);
     pthread_mutex_destroy(&cl->lock);
+    pthread_mutex_destroy(&cl->names_lock);
     pthread_cond_destroy(&cl->cond);
     free(cl->urls);
     tp__free(cl);
@@ -422,6 +424,7 @@ cluster_new(tp_runtime *rt, const tp_cluster_options *o)
              cl->cluster, (unsigned long long)cl->incarnation);
     tp__u64map_init(&cl->node_watchers);
     pthread_mutex_init(&cl->lock, NULL);
+    pthread_mutex_init(&cl->names_lock, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&cl->cond, &ca);
@@ -506,6 +509,7 @@ static void
 cluster_teardown(struct tp__cluster *cl)
 {
     node_thread_stop(cl);
+    tp__names_stop(cl);
     sub_close(&cl->sub_join);
     sub_close(&cl->sub_inbox);
     sub_close(&cl->sub_hb);
@@ -536,7 +540,8 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         return err;
     if ((cl = cluster_new(rt, opts)) == NULL)
         return -ENOMEM;
-    if ((err = nats_connect(cl)) == 0 && (err = join(cl)) == 0) {
+    if ((err = nats_connect(cl)) == 0 && (err = join(cl)) == 0 &&
+        (err = tp__names_start(cl)) == 0) {
         if (pthread_create(&cl->thread, NULL, tp__node_thread, cl) != 0)
             err = -EAGAIN;
         else
@@ -555,7 +560,9 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         cluster_free(cl);
         return err;
     }
+    tp__node_greet_peers(cl);
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
+    natsConnection_Flush(cl->nc);
     tp_log(TP_LOG_INFO, "cluster %s: node %s joined as node id %u", cl->cluster,
            cl->name, cl->id);
     return 0;
@@ -592,6 +599,7 @@ tp_cluster_stop(tp_runtime *rt)
     if (cl == NULL)
         return -ENOTCONN;
     node_thread_stop(cl);
+    tp__names_stop(cl);
     if (atomic_load(&cl->connected)) {
         tp__node_publish_self(cl, TP__W_BYE, cl->hb_subject, 0);
         natsConnection_FlushTimeout(cl->nc, 1000);

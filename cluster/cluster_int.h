@@ -130,7 +130,7 @@ struct tp__cluster {
     natsSubscription *sub_hb, *sub_inbox, *sub_join;
     _Atomic bool connected;
     _Atomic bool closing; /* tp_cluster_stop() closes the connection */
-    _Atomic int users; /* hooks running with this pointer */
+    _Atomic int users;    /* hooks running with this pointer */
     uint64_t max_payload;
 
     pthread_t thread;
@@ -150,6 +150,12 @@ struct tp__cluster {
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
 
     _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
+
+    /* Global names (cluster/names.c): the bucket, opened on first use. */
+    pthread_mutex_t names_lock;
+    struct tp__names *names;
+    bool names_failed;
+    tp_pid keeper; /* monitors the owners of this node's names */
 };
 
 /* What the runtime holds (rt->ext[TP__EXT_CLUSTER]), made on the first
@@ -186,5 +192,11 @@ void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
  * held) and forgets them. */
 void tp__remote_peer_down(struct tp__cluster *cl, struct tp__peer *p);
 void tp__remote_peer_free(struct tp__peer *p);
+
+/* names.c: the keeper actor (start), the bucket and its thread (stop:
+ * this node's names are released), releases for a node that went down. */
+int tp__names_start(struct tp__cluster *cl);
+void tp__names_stop(struct tp__cluster *cl);
+void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
 
 #endif /* TP_CLUSTER_CLUSTER_INT_H */

@@ -26,6 +26,7 @@ void *tp__node_thread(void *arg);
 int tp__node_publish_self(struct tp__cluster *cl, uint8_t kind,
                           const char *subject, uint8_t flags);
 void tp__node_all_down(struct tp__cluster *cl, uint32_t why);
+void tp__node_greet_peers(struct tp__cluster *cl);
 
 /* ---------------------------------------------------------------------- */
 /* Publishing                                                             */
@@ -76,6 +77,24 @@ publish_ping(struct tp__cluster *cl, const char *subject, uint8_t kind,
     h.ref = ref;
     tp__wire_put_hdr(buf, &h);
     natsConnection_Publish(cl->nc, subject, buf, TP__WIRE_HDR);
+}
+
+/* Greets every peer found while joining on its own inbox: a node receives
+ * our HELLO there before any message we send it (one subject, one
+ * delivery thread), so it can answer at once. */
+void
+tp__node_greet_peers(struct tp__cluster *cl)
+{
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
+        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        char subj[160];
+        if (p == NULL || atomic_load(&p->state) != TP__PEER_UP)
+            continue;
+        pthread_mutex_lock(&cl->lock);
+        snprintf(subj, sizeof(subj), "%s", p->subject);
+        pthread_mutex_unlock(&cl->lock);
+        tp__node_publish_self(cl, TP__W_HELLO, subj, 0);
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -145,6 +164,7 @@ peer_down(struct tp__cluster *cl, struct tp__peer *p, uint32_t why)
         return;
     atomic_fetch_add(&p->downs, 1);
     tp__remote_peer_down(cl, p);
+    tp__names_node_down(cl, p->id);
     node_event(cl, p, false, why);
 }
 
@@ -315,6 +335,16 @@ tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     if (tp__wire_get_hdr(natsMsg_GetData(msg), n, &h, &pl) != 0 ||
         h.node == cl->id || (p = tp__peer_get(cl, h.node)) == NULL) {
         atomic_fetch_add(&cl->bad_frames, 1);
+        goto out;
+    }
+    if (h.kind == TP__W_HELLO) {
+        /* A joining node greets each peer on its inbox, ahead of its
+         * first message there (see tp__node_greet_peers). */
+        struct tp__wire_node w;
+        if (tp__wire_get_node(pl, h.len, &w) == 0 && w.id == h.node)
+            hello(cl, &w);
+        else
+            atomic_fetch_add(&cl->bad_frames, 1);
         goto out;
     }
     if (atomic_load(&p->state) == TP__PEER_DOWN) {

@@ -135,3 +135,29 @@ tp__cluster_signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
     tp__msg_free(m);
     return r;
 }
+
+int
+tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
+{
+    (void)rt;
+    (void)name;
+    (void)pid;
+    return -ENOTSUP;
+}
+
+int
+tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
+{
+    (void)rt;
+    (void)name;
+    (void)pid;
+    return -ENOTSUP;
+}
+
+tp_pid
+tp_whereis_global(tp_runtime *rt, const char *name)
+{
+    (void)rt;
+    (void)name;
+    return TP_PID_NONE;
+}

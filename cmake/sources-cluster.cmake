@@ -8,6 +8,7 @@ if(LIBNATS_FOUND)
     cluster/cluster.c
     cluster/node.c
     cluster/remote.c
+    cluster/names.c
   )
   list(APPEND TP_PRIVATE_LIBS PkgConfig::LIBNATS)
   list(APPEND TP_PC_REQUIRES_PRIVATE libnats)

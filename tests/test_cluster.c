@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ struct nats {
     pid_t pid;
     int port;
     char url[64];
+    char store[64]; /* JetStream directory, "" = no JetStream */
 };
 
 static const char *
@@ -89,8 +91,12 @@ nats_spawn(struct nats *n)
         int devnull = open("/dev/null", 1);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
-              (char *)NULL);
+        if (n->store[0] != '\0')
+            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
+                  "-js", "-sd", n->store, (char *)NULL);
+        else
+            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
+                  (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 1000 && !port_open(n->port); i++)
@@ -113,14 +119,39 @@ nats_start(struct nats *n)
     return true;
 }
 
+/* A server with JetStream in a fresh temporary directory. */
+static bool
+nats_start_js(struct nats *n)
+{
+    if (nats_bin() == NULL) {
+        print_message("nats-server not installed: skipping\n");
+        return false;
+    }
+    snprintf(n->store, sizeof(n->store), "/tmp/tp-cluster-js-XXXXXX");
+    assert_non_null(mkdtemp(n->store));
+    n->port = free_port();
+    assert_true(n->port > 0);
+    snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+    nats_spawn(n);
+    return true;
+}
+
 static void
 nats_kill(struct nats *n)
 {
+    char cmd[128];
+
     if (n->pid <= 0)
         return;
     kill(n->pid, SIGKILL);
     waitpid(n->pid, NULL, 0);
     n->pid = 0;
+    if (n->store[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", n->store);
+        if (system(cmd) != 0)
+            print_message("could not remove %s\n", n->store);
+        n->store[0] = '\0';
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -271,7 +302,7 @@ test_cluster_wire_rejects_garbage(void **state)
 static void
 test_cluster_join_discovery(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tp_cluster_peer_stats ps[4];
     tp_cluster_summary sum;
@@ -307,7 +338,7 @@ test_cluster_join_discovery(void **state)
 static void
 test_cluster_duplicate_name_refused(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tp_cluster_options o;
 
@@ -352,7 +383,7 @@ send_burst(tp_ctx *ctx, void *arg)
 static void
 test_cluster_send_order_10000(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tpt_probe *src, *dst;
     struct burst bu = {.n = 10000};
@@ -402,7 +433,7 @@ do_request(tp_ctx *ctx, void *arg)
 static void
 test_cluster_request_reply_timeout_noproc(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tpt_probe *p;
     tp_pid echo, dead;
@@ -487,7 +518,7 @@ do_watch(tp_ctx *ctx, void *arg)
 static void
 test_cluster_monitor_link_remote(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tpt_probe *p;
     struct watch w = {.monitor = true};
@@ -555,7 +586,7 @@ test_cluster_monitor_link_remote(void **state)
 static void
 test_cluster_node_left_noconnection(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tpt_probe *p;
     struct watch w = {.monitor = true, .link = true, .nodes = true};
@@ -627,7 +658,7 @@ child_main(const char *url, int fd)
 static void
 test_cluster_sigkill_node_down(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a;
     tpt_probe *p;
     struct watch w = {.monitor = true, .link = true, .nodes = true};
@@ -689,11 +720,11 @@ test_cluster_sigkill_node_down(void **state)
 static void
 test_cluster_nats_restart_reconnects(void **state)
 {
-    struct nats n;
+    struct nats n = {0};
     tp_runtime *a, *b;
     tpt_probe *dst;
     tp_pid to;
-    tp_cluster_summary sa;
+    tp_cluster_summary sa, sb;
     int r = 0;
     tpt_rec rec;
 
@@ -720,22 +751,120 @@ test_cluster_nats_restart_reconnects(void **state)
     assert_false(sa.connected);
     assert_true(sa.drops > 0);
     nats_spawn(&n); /* same port */
-    wait_node(a, "right");
-    wait_node(b, "left");
-    for (int i = 0; i < 1000; i++) {
+    /* Both nodes reconnect by themselves and see each other again. */
+    for (int i = 0; i < 2000; i++) {
         tp_cluster_stats(a, &sa, NULL, 0);
-        if (sa.connected && sa.reconnects > 0)
+        tp_cluster_stats(b, &sb, NULL, 0);
+        if (sa.connected && sa.reconnects > 0 && sb.connected &&
+            sb.reconnects > 0)
             break;
         tpt_sleep_ms(10);
     }
-    assert_true(sa.connected);
-    assert_true(sa.reconnects > 0);
+    assert_true(sa.connected && sb.connected);
+    assert_true(sa.reconnects > 0 && sb.reconnects > 0);
+    wait_node(a, "right");
+    wait_node(b, "left");
     while (tpt_probe_wait(dst, 2, 0, &rec) == 0)
         ; /* whatever got through before the server died */
-    assert_int_equal(tp_runtime_send(a, to, 3, "z", 1), 0);
-    assert_int_equal(tpt_probe_wait(dst, 3, 10000, &rec), 0);
+    /* At most once: a message published while the other end was still
+     * resubscribing may be lost; one of these gets through. */
+    r = -1;
+    for (int i = 0; i < 50 && r != 0; i++) {
+        assert_int_equal(tp_runtime_send(a, to, 3, "z", 1), 0);
+        r = tpt_probe_wait(dst, 3, 200, &rec);
+    }
+    assert_int_equal(r, 0);
     tpt_probe_free(dst);
     node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Global names                                                           */
+
+static tp_pid
+wait_whereis(tp_runtime *rt, const char *name, tp_pid want)
+{
+    tp_pid got = TP_PID_NONE;
+
+    for (int i = 0; i < 500; i++) {
+        if ((got = tp_whereis_global(rt, name)) == want)
+            break;
+        tpt_sleep_ms(20);
+    }
+    return got;
+}
+
+struct racer {
+    tp_runtime *rt;
+    tp_pid pid;
+    int won;
+};
+
+static void *
+race(void *arg)
+{
+    struct racer *r = arg;
+    char name[32];
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "race-%d", i);
+        if (tp_register_global(r->rt, name, r->pid) == 0)
+            r->won++;
+    }
+    return NULL;
+}
+
+static void
+test_cluster_global_names_unique_released(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_pid x, y;
+    pthread_t t1, t2;
+    struct racer ra, rb;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "gn-a");
+    b = node_new(&n, "gn-b");
+    wait_node(a, "gn-b");
+    wait_node(b, "gn-a");
+    x = spawn_echo(a);
+    y = spawn_echo(b);
+    assert_int_equal(tp_register_global(a, "svc", x), 0);
+    assert_int_equal(tp_register_global(a, "svc", x), 0); /* idempotent */
+    assert_int_equal(tp_register_global(b, "svc", y), -EEXIST);
+    assert_int_equal(tp_register_global(b, "bad name", y), -EINVAL);
+    assert_int_equal(tp_register_global(b, "svc2", x), -EINVAL); /* remote */
+    assert_true(tp_whereis_global(b, "svc") == x);
+    assert_true(tp_whereis_global(a, "svc") == x);
+    assert_true(tp_whereis_global(a, "nobody") == TP_PID_NONE);
+    /* Released when the owner dies. */
+    tp_runtime_exit_pid(a, x, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+    assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    assert_int_equal(tp_register_global(b, "svc", y), 0);
+    assert_true(tp_whereis_global(a, "svc") == y);
+    /* Unregister: only by the owner. */
+    assert_int_equal(tp_unregister_global(a, "svc", spawn_echo(a)), -ENOENT);
+    assert_int_equal(tp_unregister_global(b, "svc", y), 0);
+    assert_true(tp_whereis_global(a, "svc") == TP_PID_NONE);
+    /* Two nodes race for 20 names: each has exactly one owner. */
+    ra = (struct racer){a, spawn_echo(a), 0};
+    rb = (struct racer){b, spawn_echo(b), 0};
+    assert_int_equal(pthread_create(&t1, NULL, race, &ra), 0);
+    assert_int_equal(pthread_create(&t2, NULL, race, &rb), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(ra.won + rb.won, 20);
+    /* Released when its node leaves. */
+    assert_int_equal(tp_register_global(b, "svc", y), 0);
+    node_free(b);
+    x = spawn_echo(a);
+    assert_int_equal(tp_register_global(a, "svc", x), 0);
+    assert_true(tp_whereis_global(a, "svc") == x);
     node_free(a);
     nats_kill(&n);
 }
@@ -754,6 +883,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_node_left_noconnection),
         cmocka_unit_test(test_cluster_sigkill_node_down),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
+        cmocka_unit_test(test_cluster_global_names_unique_released),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 

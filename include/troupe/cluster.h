@@ -135,6 +135,37 @@ TP_API tp_pid tp_cluster_pid(tp_runtime *rt, tp_pid pid);
  */
 TP_API int tp_monitor_node(tp_ctx *ctx, bool on);
 
+/* ---------------------------------------------------------------------- */
+/* Cluster-wide names (JetStream key-value: nats-server -js)               */
+
+/**
+ * Registers a local actor under a cluster-wide name: one owner per name in
+ * the cluster (a compare-and-set on a JetStream key-value bucket). The name
+ * is released when the actor dies, when it is unregistered, when this node
+ * leaves, and counts as free as soon as the owner's node is down. name:
+ * 1..TP_NAME_MAX of [A-Za-z0-9_=/-]. Blocks for a few NATS round trips
+ * (at most about 5 s): call it from a thread that is not a scheduler, or
+ * accept that stall in an actor. Returns 0 (also if pid already owns it),
+ * -EEXIST (owned by a live actor), -EINVAL (bad name, a remote pid),
+ * -ESRCH (pid not alive), -ENOTCONN (not in a cluster, NATS away),
+ * -ETIMEDOUT, -ENOTSUP (no JetStream on the NATS server: logged).
+ * Thread-safe.
+ */
+TP_API int tp_register_global(tp_runtime *rt, const char *name, tp_pid pid);
+
+/**
+ * Releases name if pid owns it. Returns 0, -ENOENT (not owned by pid),
+ * -EINVAL, -ENOTCONN, -ENOTSUP. Blocks like tp_register_global().
+ */
+TP_API int tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid);
+
+/**
+ * The owner of name in its cluster form (tp_cluster_pid()), or TP_PID_NONE
+ * (no owner, its node is down, not in a cluster). One NATS round trip.
+ * Thread-safe.
+ */
+TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
+
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
     uint32_t node;                   /**< id */
