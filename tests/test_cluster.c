@@ -493,6 +493,98 @@ test_cluster_request_reply_timeout_noproc(void **state)
     nats_kill(&n);
 }
 
+struct kinds {
+    tp_pid to;
+    int blob, packed, big, again, sent;
+    size_t big_len;
+};
+
+static void
+send_kinds(tp_ctx *ctx, void *arg)
+{
+    struct kinds *k = arg;
+    tp_blob *b = tp_blob_new("blob!", 5);
+    void *big = calloc(1, k->big_len);
+    tp_pack p;
+
+    k->blob = tp_send_blob(ctx, k->to, 6, b);
+    tp_blob_unref(b);
+    tp_pack_init(&p);
+    tp_pack_array(&p, 2);
+    tp_pack_cstr(&p, "hi");
+    tp_pack_int(&p, 7);
+    k->packed = tp_send_packed(ctx, k->to, 7, &p);
+    tp_pack_fini(&p);
+    k->big = tp_send(ctx, k->to, 8, big, k->big_len);
+    free(big);
+    /* A burst far past the peer's queue bound: some are refused. */
+    for (int i = 0; i < 20000; i++) {
+        int r = tp_send(ctx, k->to, 9, &i, sizeof(i));
+        if (r == -EAGAIN)
+            k->again++;
+        else if (r == 0)
+            k->sent++;
+    }
+}
+
+static void
+test_cluster_blob_packed_bounds(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_cluster_options o;
+    tp_cluster_peer_stats ps;
+    tp_cluster_summary sum;
+    tpt_probe *src, *dst;
+    struct kinds k = {0};
+    tpt_rec rec;
+    int last = -1;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = tpt_runtime(2);
+    node_opts(&o, &n, "small-queue");
+    o.max_queue = 8;
+    assert_int_equal(tp_cluster_start(a, &o), 0);
+    b = node_new(&n, "sink");
+    wait_node(a, "sink");
+    wait_node(b, "small-queue");
+    tp_cluster_stats(a, &sum, NULL, 0);
+    assert_true(sum.max_payload >= 1024);
+    src = tpt_probe_new(a, false);
+    dst = tpt_probe_new(b, false);
+    k.to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    k.big_len = (size_t)sum.max_payload; /* + header: too big */
+    tpt_probe_do(src, send_kinds, &k);
+    assert_int_equal(k.blob, 0);
+    assert_int_equal(k.packed, 0);
+    assert_int_equal(k.big, -EMSGSIZE);
+    assert_true(k.again > 0);
+    assert_int_equal(k.again + k.sent, 20000);
+    assert_int_equal(tpt_probe_wait(dst, 6, 10000, &rec), 0);
+    assert_int_equal(rec.len, 5);
+    assert_memory_equal(rec.data, "blob!", 5);
+    assert_int_equal(tpt_probe_wait(dst, 7, 10000, &rec), 0);
+    assert_int_equal(rec.len, 5); /* [ "hi", 7 ] */
+    /* What was accepted arrives, in order, nothing twice. */
+    for (int i = 0; i < k.sent; i++) {
+        int v;
+        assert_int_equal(tpt_probe_wait(dst, 9, 10000, &rec), 0);
+        memcpy(&v, rec.data, sizeof(v));
+        assert_true(v > last);
+        last = v;
+    }
+    assert_int_equal(tp_cluster_stats(a, &sum, &ps, 1), 1);
+    assert_true(ps.drops_out >= (uint64_t)k.again);
+    assert_true(ps.msgs_out >= (uint64_t)k.sent);
+    tpt_probe_free(src);
+    tpt_probe_free(dst);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Links, monitors, node events                                           */
 
@@ -879,6 +971,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_duplicate_name_refused),
         cmocka_unit_test(test_cluster_send_order_10000),
         cmocka_unit_test(test_cluster_request_reply_timeout_noproc),
+        cmocka_unit_test(test_cluster_blob_packed_bounds),
         cmocka_unit_test(test_cluster_monitor_link_remote),
         cmocka_unit_test(test_cluster_node_left_noconnection),
         cmocka_unit_test(test_cluster_sigkill_node_down),
