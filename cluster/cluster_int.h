@@ -62,6 +62,10 @@ struct tp__wire_node {
     char name[TP_NODE_NAME_MAX + 1];
 };
 
+/* Decodes the first frame of buf[0..n) (more may follow): 0 with *used =
+ * its size, or -EBADMSG. */
+int tp__wire_next(const void *buf, size_t n, struct tp__wire_hdr *h,
+                  const unsigned char **payload, size_t *used);
 /* Encodes h (h->len payload bytes follow) into out[TP__WIRE_HDR]. */
 void tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h);
 /* Decodes a frame of n bytes: 0, or -EBADMSG (bad magic, version, kind,
@@ -135,6 +139,7 @@ struct tp__cluster {
 
     pthread_t thread;
     bool thread_started;
+    unsigned char *batch; /* the cluster thread's publish buffer */
     pthread_mutex_t lock; /* queue, peers' tables, node monitors, join */
     pthread_cond_t cond;
     struct tp__frame *qhead, *qtail;

@@ -320,82 +320,109 @@ tp__node_join_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 /* ---------------------------------------------------------------------- */
 /* The inbox                                                              */
 
-void
-tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
-                   void *closure)
+/* One frame of an inbox message. */
+static void
+inbox_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
+            const unsigned char *pl, size_t n)
 {
-    struct tp__cluster *cl = closure;
-    size_t n = (size_t)natsMsg_GetDataLength(msg);
-    const unsigned char *pl;
-    struct tp__wire_hdr h;
     struct tp__peer *p;
 
-    (void)nc;
-    (void)sub;
-    if (tp__wire_get_hdr(natsMsg_GetData(msg), n, &h, &pl) != 0 ||
-        h.node == cl->id || (p = tp__peer_get(cl, h.node)) == NULL) {
+    if (h->node == cl->id || (p = tp__peer_get(cl, h->node)) == NULL) {
         atomic_fetch_add(&cl->bad_frames, 1);
-        goto out;
+        return;
     }
-    if (h.kind == TP__W_HELLO) {
+    if (h->kind == TP__W_HELLO) {
         /* A joining node greets each peer on its inbox, ahead of its
          * first message there (see tp__node_greet_peers). */
         struct tp__wire_node w;
-        if (tp__wire_get_node(pl, h.len, &w) == 0 && w.id == h.node)
+        if (tp__wire_get_node(pl, h->len, &w) == 0 && w.id == h->node)
             hello(cl, &w);
         else
             atomic_fetch_add(&cl->bad_frames, 1);
-        goto out;
+        return;
     }
     if (atomic_load(&p->state) == TP__PEER_DOWN) {
         atomic_fetch_add(&cl->drops, 1); /* declared down: starts over */
-        goto out;
+        return;
     }
     atomic_fetch_add_explicit(&p->msgs_in, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->bytes_in, n, memory_order_relaxed);
-    if (h.kind == TP__W_PING) {
+    if (h->kind == TP__W_PING) {
         char subj[160];
         pthread_mutex_lock(&cl->lock);
         snprintf(subj, sizeof(subj), "%s", p->subject);
         pthread_mutex_unlock(&cl->lock);
         if (subj[0] != '\0')
-            publish_ping(cl, subj, TP__W_PONG, h.ref);
-    } else if (h.kind == TP__W_PONG) {
+            publish_ping(cl, subj, TP__W_PONG, h->ref);
+    } else if (h->kind == TP__W_PONG) {
         uint64_t now = tp_now_ns();
-        if (h.ref != 0 && h.ref <= now)
-            atomic_store(&p->rtt_ns, now - h.ref);
+        if (h->ref != 0 && h->ref <= now)
+            atomic_store(&p->rtt_ns, now - h->ref);
     } else {
-        tp__remote_inbound(cl, &h, pl);
+        tp__remote_inbound(cl, h, pl);
     }
-out:
+}
+
+void
+tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                   void *closure)
+{
+    struct tp__cluster *cl = closure;
+    const unsigned char *buf = (const unsigned char *)natsMsg_GetData(msg);
+    size_t n = (size_t)natsMsg_GetDataLength(msg), used;
+    const unsigned char *pl;
+    struct tp__wire_hdr h;
+
+    (void)nc;
+    (void)sub;
+    while (n != 0) {
+        if (tp__wire_next(buf, n, &h, &pl, &used) != 0) {
+            atomic_fetch_add(&cl->bad_frames, 1); /* the rest is lost */
+            break;
+        }
+        inbox_frame(cl, &h, pl, used);
+        buf += used;
+        n -= used;
+    }
     natsMsg_Destroy(msg);
 }
 
 /* ---------------------------------------------------------------------- */
 /* The cluster thread                                                     */
 
-/* Publishes one frame (lock not held). */
-static void
-publish_frame(struct tp__cluster *cl, struct tp__frame *f)
+/* Publishes frames f.. for one peer as one NATS message (as many as fit
+ * in max_payload, at most 1024); returns the first frame not sent. */
+static struct tp__frame *
+publish_batch(struct tp__cluster *cl, struct tp__frame *f)
 {
     struct tp__peer *p = f->peer;
+    size_t len = 0, n = 0;
     char subj[160];
     natsStatus s = NATS_NOT_PERMITTED;
 
-    atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);
+    while (f != NULL && f->peer == p && n < 1024 &&
+           len + f->len <= cl->max_payload) {
+        struct tp__frame *next = f->next;
+        memcpy(cl->batch + len, f->data, f->len);
+        len += f->len;
+        n++;
+        tp__free(f);
+        f = next;
+    }
+    atomic_fetch_sub_explicit(&p->queued, (uint32_t)n, memory_order_relaxed);
     pthread_mutex_lock(&cl->lock);
     snprintf(subj, sizeof(subj), "%s", p->subject);
     pthread_mutex_unlock(&cl->lock);
     if (atomic_load(&cl->connected) && atomic_load(&p->state) == TP__PEER_UP)
-        s = natsConnection_Publish(cl->nc, subj, f->data, (int)f->len);
+        s = natsConnection_Publish(cl->nc, subj, cl->batch, (int)len);
     if (s == NATS_OK) {
-        atomic_fetch_add_explicit(&p->msgs_out, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->bytes_out, f->len, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->msgs_out, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->bytes_out, len, memory_order_relaxed);
     } else {
-        atomic_fetch_add_explicit(&p->drops_out, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&cl->drops, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->drops_out, n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&cl->drops, n, memory_order_relaxed);
     }
-    tp__free(f);
+    return f;
 }
 
 /* Heartbeat, pings, and the silence check. */
@@ -456,19 +483,18 @@ tp__node_thread(void *arg)
     pthread_mutex_lock(&cl->lock);
     while (!cl->stopping) {
         struct tp__frame *f = cl->qhead;
-        if (f != NULL) {
-            cl->qhead = f->next;
-            if (cl->qhead == NULL)
-                cl->qtail = NULL;
-            pthread_mutex_unlock(&cl->lock);
-            publish_frame(cl, f);
-            pthread_mutex_lock(&cl->lock);
-            continue;
-        }
-        if (tp_now_ns() >= next) {
+        if (tp_now_ns() >= next) { /* beats go out under load too */
             pthread_mutex_unlock(&cl->lock);
             beat(cl);
             next = tp_now_ns() + hb;
+            pthread_mutex_lock(&cl->lock);
+            continue;
+        }
+        if (f != NULL) { /* take the whole queue */
+            cl->qhead = cl->qtail = NULL;
+            pthread_mutex_unlock(&cl->lock);
+            while (f != NULL)
+                f = publish_batch(cl, f);
             pthread_mutex_lock(&cl->lock);
             continue;
         }

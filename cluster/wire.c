@@ -79,8 +79,8 @@ tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h)
 }
 
 int
-tp__wire_get_hdr(const void *buf, size_t n, struct tp__wire_hdr *h,
-                 const unsigned char **payload)
+tp__wire_next(const void *buf, size_t n, struct tp__wire_hdr *h,
+              const unsigned char **payload, size_t *used)
 {
     const unsigned char *p = buf;
 
@@ -97,9 +97,21 @@ tp__wire_get_hdr(const void *buf, size_t n, struct tp__wire_hdr *h,
     h->type = get32(p + 36);
     h->len = get32(p + 40);
     if (h->kind == 0 || h->kind >= TP__W_KIND_MAX || h->node == 0 ||
-        h->node > TP_PID_NODE_MAX || (uint64_t)h->len != n - TP__WIRE_HDR)
+        h->node > TP_PID_NODE_MAX || (uint64_t)h->len > n - TP__WIRE_HDR)
         return -EBADMSG;
     *payload = p + TP__WIRE_HDR;
+    *used = TP__WIRE_HDR + (size_t)h->len;
+    return 0;
+}
+
+int
+tp__wire_get_hdr(const void *buf, size_t n, struct tp__wire_hdr *h,
+                 const unsigned char **payload)
+{
+    size_t used;
+
+    if (tp__wire_next(buf, n, h, payload, &used) != 0 || used != n)
+        return -EBADMSG;
     return 0;
 }
 
