@@ -4,3 +4,7 @@ if(TP_HAVE_CLUSTER)
   tp_add_test(cluster LABELS net cluster TIMEOUT 300
     LIBS PkgConfig::LIBNATS)
 endif()
+if(TP_HAVE_CLUSTER)
+  tp_add_test(cluster_garbage LABELS net cluster TIMEOUT 120
+    LIBS PkgConfig::LIBNATS)
+endif()
