@@ -322,6 +322,9 @@ tp_send_named(tp_ctx *ctx, const char *name, uint32_t type, const void *data,
 {
     tp_pid to = tp_whereis(ctx->rt, name);
 
+    /* Cluster hook: "name@node" names an actor registered on that node. */
+    if (to == TP_PID_NONE && name != NULL && strchr(name, '@') != NULL)
+        return tp__cluster_send_named(ctx, name, type, data, len);
     if (to == TP_PID_NONE) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
         return -ESRCH;

@@ -41,6 +41,7 @@ enum tp__wire_kind {
     TP__W_BYE,       /* graceful leave: payload node info */
     TP__W_PING,      /* ref = sender's clock */
     TP__W_PONG,      /* ref echoed */
+    TP__W_NAMED,     /* to a registered name: u8 len, name, then payload */
     TP__W_KIND_MAX
 };
 

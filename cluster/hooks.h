@@ -14,6 +14,9 @@
 int tp__cluster_send(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
                      size_t len);
 int tp__cluster_send_blob(tp_ctx *ctx, tp_pid to, uint32_t type, tp_blob *b);
+/* tp_send_named() of "name@node" when no local actor has that name. */
+int tp__cluster_send_named(tp_ctx *ctx, const char *name, uint32_t type,
+                           const void *data, size_t len);
 int tp__cluster_deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m);
 int tp__cluster_signal(struct tp__actors *A, tp_pid to, struct tp__msg *m);
 

@@ -161,3 +161,15 @@ tp_whereis_global(tp_runtime *rt, const char *name)
     (void)name;
     return TP_PID_NONE;
 }
+
+int
+tp__cluster_send_named(tp_ctx *ctx, const char *name, uint32_t type,
+                       const void *data, size_t len)
+{
+    (void)ctx;
+    (void)name;
+    (void)type;
+    (void)data;
+    (void)len;
+    return -ESRCH;
+}

@@ -270,6 +270,48 @@ tp__cluster_deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
     return r;
 }
 
+int
+tp__cluster_send_named(tp_ctx *ctx, const char *name, uint32_t type,
+                       const void *data, size_t len)
+{
+    const char *at = strchr(name, '@');
+    struct tp__wire_hdr h = {.kind = TP__W_NAMED, .type = type};
+    size_t nlen = (size_t)(at - name);
+    unsigned char *buf;
+    struct tp__cluster *cl;
+    struct tp__peer *p;
+    uint32_t node;
+    int r;
+
+    if (nlen == 0 || nlen > TP_NAME_MAX || tp_msg_is_system(type) ||
+        len > (size_t)INT32_MAX || (data == NULL && len != 0))
+        return -EINVAL;
+    if ((node = tp_cluster_node_lookup(ctx->rt, at + 1)) == 0)
+        return -ENOTCONN; /* no such node up (or not in a cluster) */
+    if ((cl = tp__cluster_get(ctx->rt)) == NULL)
+        return -ENOTCONN;
+    if (node == cl->id) { /* ourselves: the local name did not exist */
+        tp__cluster_put(cl);
+        TP__STAT_ADD(ctx->st.dead_letters, 1);
+        return -ESRCH;
+    }
+    p = reachable(cl, tp_pid_with_node(1, node));
+    if (p == NULL || (buf = tp__malloc(1 + nlen + len)) == NULL) {
+        r = p == NULL ? -ENOTCONN : -ENOMEM;
+        tp__cluster_put(cl);
+        return r;
+    }
+    buf[0] = (unsigned char)nlen;
+    memcpy(buf + 1, name, nlen);
+    if (len != 0)
+        memcpy(buf + 1 + nlen, data, len);
+    h.from = tp__cluster_global(cl, tp_self(ctx));
+    r = send_frame(cl, p, &h, buf, 1 + nlen + len, NULL);
+    tp__free(buf);
+    tp__cluster_put(cl);
+    return r;
+}
+
 /* A link or monitor to an unreachable node: answered at once, locally. */
 static int
 unreachable_sig(struct tp__cluster *cl, tp_pid to, const struct tp__msg *m)
@@ -489,6 +531,38 @@ in_sig(struct tp__cluster *cl, struct tp__peer *p, const struct tp__wire_hdr *h,
     }
 }
 
+/* A message for a registered name (the sender gets no error back when
+ * there is none: counted as a dead letter, as Erlang's {Name, Node} ! M). */
+static void
+in_named(struct tp__cluster *cl, const struct tp__wire_hdr *h, tp_pid from,
+         const unsigned char *pl)
+{
+    char name[TP_NAME_MAX + 1];
+    size_t nlen = h->len != 0 ? pl[0] : 0;
+    struct tp__msg *m;
+    tp_ctx *ctx;
+    tp_pid to;
+
+    if (nlen == 0 || nlen > TP_NAME_MAX || 1 + nlen > h->len ||
+        tp_msg_is_system(h->type)) {
+        atomic_fetch_add(&cl->bad_frames, 1);
+        return;
+    }
+    memcpy(name, pl + 1, nlen);
+    name[nlen] = '\0';
+    ctx = tp__xctx_acquire(cl->rt);
+    to = tp_whereis(cl->rt, name);
+    m = tp__msg_copy(h->type, pl + 1 + nlen, h->len - 1 - nlen);
+    if (m != NULL) {
+        m->m.from = from;
+        if (to == TP_PID_NONE)
+            tp__dead_letter(ctx, m);
+        else
+            tp__deliver(ctx, to, m);
+    }
+    tp__xctx_release(ctx);
+}
+
 void
 tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
                    const unsigned char *payload)
@@ -500,6 +574,11 @@ tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
 
     if (p == NULL)
         return;
+    if (h->kind == TP__W_NAMED &&
+        (h->from == TP_PID_NONE || tp_pid_node(h->from) == h->node)) {
+        in_named(cl, h, from, payload);
+        return;
+    }
     if (to == TP_PID_NONE || tp_pid_is_remote(to) ||
         (h->from != TP_PID_NONE && tp_pid_node(h->from) != h->node)) {
         atomic_fetch_add(&cl->bad_frames, 1); /* not ours, or forged */

@@ -362,6 +362,20 @@ test_cluster_duplicate_name_refused(void **state)
 /* ---------------------------------------------------------------------- */
 /* Messages                                                               */
 
+struct named {
+    int ok, unknown_node, no_name;
+};
+
+static void
+send_named(tp_ctx *ctx, void *arg)
+{
+    struct named *nm = arg;
+
+    nm->ok = tp_send_named(ctx, "inbox@receiver", 4, "hi", 2);
+    nm->no_name = tp_send_named(ctx, "nobody@receiver", 4, "lost", 4);
+    nm->unknown_node = tp_send_named(ctx, "inbox@nowhere", 4, "x", 1);
+}
+
 struct burst {
     tp_pid to;
     int n;
@@ -406,6 +420,18 @@ test_cluster_send_order_10000(void **state)
         assert_int_equal(tpt_probe_wait(dst, 5, 30000, &rec), 0);
         memcpy(&seq, rec.data, sizeof(seq));
         assert_int_equal(seq, (uint32_t)i);
+        assert_true(rec.from == tp_cluster_pid(a, tpt_probe_pid(src)));
+    }
+    /* tp_send_named("name@node"): a name registered on that node. */
+    {
+        struct named nm;
+        assert_int_equal(tp_register(b, "inbox", tpt_probe_pid(dst)), 0);
+        tpt_probe_do(src, send_named, &nm);
+        assert_int_equal(nm.ok, 0);
+        assert_int_equal(nm.no_name, 0); /* a dead letter over there */
+        assert_int_equal(nm.unknown_node, -ENOTCONN);
+        assert_int_equal(tpt_probe_wait(dst, 4, 10000, &rec), 0);
+        assert_memory_equal(rec.data, "hi", 2);
         assert_true(rec.from == tp_cluster_pid(a, tpt_probe_pid(src)));
     }
     tpt_probe_free(src);
