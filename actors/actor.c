@@ -10,6 +10,7 @@
  * message: tp_fail() and trapped faults jump back to it.
  */
 #include "actor_int.h"
+#include "cluster/hooks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -194,8 +195,12 @@ deliver_to(tp_ctx *ctx, struct tp__actor *a, tp_pid to, struct tp__msg *m)
 int
 tp__deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
 {
-    struct tp__actor *a = tp__actor_lookup(ctx->A, to);
+    struct tp__actor *a;
 
+    /* Cluster hook: a pid of another node goes to cluster/remote.c. */
+    if (TP__UNLIKELY(tp_pid_is_remote(to)))
+        return tp__cluster_deliver(ctx, to, m);
+    a = tp__actor_lookup(ctx->A, to);
     if (TP__UNLIKELY(a == NULL)) {
         tp__dead_letter(ctx, m);
         return -ESRCH;
@@ -207,8 +212,11 @@ int
 tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
 {
     struct tp__actor *a;
-    TP__RUNTIME_BEGIN();
 
+    /* Cluster hook: a signal for a pid of another node. */
+    if (TP__UNLIKELY(tp_pid_is_remote(to)))
+        return tp__cluster_signal(A, to, m);
+    TP__RUNTIME_BEGIN();
     a = tp__actor_lookup(A, to);
     m->m.to = to;
     if (a == NULL || !tp__sysq_push(&a->sys, &m->node)) {
@@ -240,6 +248,8 @@ send_checked(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
     if (TP__UNLIKELY(tp_msg_is_system(type) || len > (size_t)INT32_MAX ||
                      (data == NULL && len != 0)))
         return -EINVAL;
+    if (TP__UNLIKELY(tp_pid_is_remote(to))) /* cluster hook */
+        return tp__cluster_send(ctx, to, type, data, len);
     a = tp__actor_lookup(ctx->A, to);
     if (TP__UNLIKELY(a == NULL)) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
@@ -277,6 +287,8 @@ send_blob(tp_ctx *ctx, tp_pid to, uint32_t type, tp_blob *b)
 
     if (b == NULL || tp_msg_is_system(type))
         return -EINVAL;
+    if (TP__UNLIKELY(tp_pid_is_remote(to))) /* cluster hook */
+        return tp__cluster_send_blob(ctx, to, type, b);
     if (tp__actor_lookup(ctx->A, to) == NULL) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
         return -ESRCH;
@@ -310,6 +322,9 @@ tp_send_named(tp_ctx *ctx, const char *name, uint32_t type, const void *data,
 {
     tp_pid to = tp_whereis(ctx->rt, name);
 
+    /* Cluster hook: "name@node" names an actor registered on that node. */
+    if (to == TP_PID_NONE && name != NULL && strchr(name, '@') != NULL)
+        return tp__cluster_send_named(ctx, name, type, data, len);
     if (to == TP_PID_NONE) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
         return -ESRCH;

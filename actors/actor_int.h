@@ -26,7 +26,9 @@
 
 /* Pid of a dead incarnation: generation and index kept, never valid. */
 #define TP__PID_DEAD (1ull << 63)
-#define TP__GEN_MAX  0x7fffffffu
+/* Generations stay below the node bits of a pid (troupe/base.h: the node
+ * id lives in bits 53..62, so a local pid always has node 0). */
+#define TP__GEN_MAX  TP_PID_GEN_MAX
 
 /* Owner-only flags (oflags). */
 #define TP__A_TRAP_EXIT 0x01u

@@ -491,8 +491,9 @@ tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 const char *
 tp_exit_kind_name(tp_exit_kind kind)
 {
-    static const char *const names[] = {"normal", "shutdown", "kill", "killed",
-                                        "crash",  "noproc",   "user"};
+    static const char *const names[] = {"normal", "shutdown",    "kill",
+                                        "killed", "crash",       "noproc",
+                                        "user",   "noconnection"};
 
     if ((unsigned)kind >= sizeof(names) / sizeof(names[0]))
         return "?";

@@ -14,40 +14,64 @@
 char *
 tp_pid_format(tp_pid pid, char *buf, size_t size)
 {
-    snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 ">", tp_pid_index(pid),
-             tp_pid_gen(pid));
+    if (tp_pid_is_remote(pid)) /* cluster pid: <node.index.gen> */
+        snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 ".%" PRIu32 ">",
+                 tp_pid_node(pid), tp_pid_index(pid), tp_pid_gen(pid));
+    else
+        snprintf(buf, size, "<%" PRIu32 ".%" PRIu32 ">", tp_pid_index(pid),
+                 tp_pid_gen(pid));
     return buf;
+}
+
+/* Reads up to 3 dot-separated decimal fields; returns how many or -1. */
+static int
+pid_fields(const char *text, unsigned long long f[3], bool bracket)
+{
+    int n = 0;
+    char *end;
+
+    for (;;) {
+        if (*text < '0' || *text > '9')
+            return -1;
+        errno = 0;
+        f[n++] = strtoull(text, &end, 10);
+        if (errno != 0)
+            return -1;
+        text = end;
+        if (*text != '.' || n == 3)
+            break;
+        text++;
+    }
+    if (bracket && *text == '>')
+        text++;
+    return *text == '\0' ? n : -1;
 }
 
 int
 tp_pid_parse(const char *text, tp_pid *out)
 {
-    unsigned long long idx, gen;
-    char *end;
+    unsigned long long f[3], node = 0, idx, gen;
+    bool bracket;
+    int n;
 
     if (text == NULL || *text == '\0')
         return -EINVAL;
-    if (*text == '<')
-        text++;
-    errno = 0;
-    idx = strtoull(text, &end, 10);
-    if (end == text || errno != 0)
-        return -EINVAL;
-    if (*end == '\0' && text[-1] != '<') {
-        *out = (tp_pid)idx; /* raw 64-bit value */
+    bracket = *text == '<';
+    n = pid_fields(text + bracket, f, bracket);
+    if (n == 1 && !bracket) {
+        *out = (tp_pid)f[0]; /* raw 64-bit value */
         return *out == TP_PID_NONE ? -EINVAL : 0;
     }
-    if (*end != '.' || idx > UINT32_MAX)
+    if (n < 2)
         return -EINVAL;
-    text = end + 1;
-    gen = strtoull(text, &end, 10);
-    if (end == text || errno != 0 || gen > UINT32_MAX || gen == 0)
+    if (n == 3)
+        node = f[0];
+    idx = f[n - 2];
+    gen = f[n - 1];
+    if (idx > UINT32_MAX || gen == 0 || gen > TP_PID_GEN_MAX ||
+        node > TP_PID_NODE_MAX || (n == 3 && node == 0))
         return -EINVAL;
-    if (*end == '>')
-        end++;
-    if (*end != '\0')
-        return -EINVAL;
-    *out = ((tp_pid)gen << 32) | (tp_pid)idx;
+    *out = tp_pid_with_node(((tp_pid)gen << 32) | (tp_pid)idx, (uint32_t)node);
     return 0;
 }
 

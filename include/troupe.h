@@ -7,6 +7,7 @@
 
 #include <troupe/actor.h>
 #include <troupe/base.h>
+#include <troupe/cluster.h>
 #include <troupe/direct.h>
 #include <troupe/gen_server.h>
 #include <troupe/net.h>

@@ -39,6 +39,7 @@ enum tp__ext_id {
     TP__EXT_CONSOLE,
     TP__EXT_SERVICES,
     TP__EXT_CALLS,
+    TP__EXT_CLUSTER, /* cluster/: the node's NATS link (troupe/cluster.h) */
     TP__EXT_MAX
 };
 

@@ -68,7 +68,10 @@ typedef enum tp_exit_kind {
     TP_EXIT_KILLED,     /**< died of a kill (as a reason seen by others) */
     TP_EXIT_CRASH,      /**< tp_fail(), a trapped fault, an init error */
     TP_EXIT_NOPROC,     /**< the target did not exist */
-    TP_EXIT_USER        /**< application reason: code + text */
+    TP_EXIT_USER,       /**< application reason: code + text */
+    /** The actor's cluster node went down or is unreachable
+     *  (troupe/cluster.h): Erlang's noconnection. */
+    TP_EXIT_NOCONNECTION
 } tp_exit_kind;
 
 /**

@@ -39,16 +39,25 @@ extern "C" {
 #define TP_VERSION_PATCH 0
 
 /**
- * A process identifier: 64 bits, slot index (low 32) and generation (high
- * 32). Pids are plain values; holding one never keeps an actor alive, and
+ * A process identifier: 64 bits. Slot index (bits 0..31), generation (bits
+ * 32..52), node (bits 53..62; 0 = this node), bit 63 always 0 in a valid
+ * pid. Pids are plain values; holding one never keeps an actor alive, and
  * using the pid of a dead actor is always safe (it is detected by the
  * generation and the call fails with -ESRCH or the message becomes a dead
- * letter).
+ * letter). Every pid of an actor of this runtime has node 0; a pid with a
+ * node id names an actor of another cluster node (troupe/cluster.h): node
+ * ids are unique in a cluster, so a remote pid means the same actor on
+ * every node of it.
  */
 typedef uint64_t tp_pid;
 
 /** The pid that names no actor ("from outside the runtime"). */
 #define TP_PID_NONE ((tp_pid)0)
+
+#define TP_PID_GEN_BITS   21u   /**< generation bits (wraps to 1) */
+#define TP_PID_NODE_SHIFT 53u   /**< first bit of the node id */
+#define TP_PID_NODE_MAX   1023u /**< largest node id (10 bits) */
+#define TP_PID_GEN_MAX    ((1u << TP_PID_GEN_BITS) - 1u)
 
 /** Slot part of a pid (for display). */
 static inline uint32_t
@@ -61,18 +70,41 @@ tp_pid_index(tp_pid pid)
 static inline uint32_t
 tp_pid_gen(tp_pid pid)
 {
-    return (uint32_t)(pid >> 32);
+    return (uint32_t)(pid >> 32) & TP_PID_GEN_MAX;
+}
+
+/** Node part of a pid: 0 for this node's actors, else a cluster node id. */
+static inline uint32_t
+tp_pid_node(tp_pid pid)
+{
+    return (uint32_t)(pid >> TP_PID_NODE_SHIFT) & TP_PID_NODE_MAX;
+}
+
+/** True when pid names an actor of another cluster node. */
+static inline bool
+tp_pid_is_remote(tp_pid pid)
+{
+    return tp_pid_node(pid) != 0;
+}
+
+/** pid with its node id replaced by node (0..TP_PID_NODE_MAX). */
+static inline tp_pid
+tp_pid_with_node(tp_pid pid, uint32_t node)
+{
+    return (pid & ~((tp_pid)TP_PID_NODE_MAX << TP_PID_NODE_SHIFT)) |
+           ((tp_pid)(node & TP_PID_NODE_MAX) << TP_PID_NODE_SHIFT);
 }
 
 /**
- * Formats a pid as "<index.gen>" into buf (at least 24 bytes).
- * Returns buf. Thread-safe.
+ * Formats a pid as "<index.gen>" (this node) or "<node.index.gen>" (a
+ * remote pid) into buf (at least 32 bytes). Returns buf. Thread-safe.
  */
 TP_API char *tp_pid_format(tp_pid pid, char *buf, size_t size);
 
 /**
- * Parses "<index.gen>", "index.gen" or the decimal 64-bit value.
- * Returns 0 or -EINVAL. Thread-safe.
+ * Parses "<index.gen>", "<node.index.gen>" (brackets optional) or the
+ * decimal 64-bit value. Returns 0 or -EINVAL (also for a generation over
+ * TP_PID_GEN_MAX or a node over TP_PID_NODE_MAX). Thread-safe.
  */
 TP_API int tp_pid_parse(const char *text, tp_pid *out);
 

@@ -1,0 +1,208 @@
+/*
+ * cluster/cluster_int.h - the cluster node as the runtime stores it, the
+ * wire format, and the hooks the core calls for remote pids.
+ *
+ * Threads: libnats runs its own (socket reader, flusher, one delivery
+ * thread per subscription). Inbound frames are handed to Troupe from the
+ * delivery threads through the outside-thread path (actors/xctx.c), which
+ * never blocks. Outbound frames are queued (bounded per peer) by whichever
+ * thread sends and published by the cluster's own thread, which also sends
+ * heartbeats and detects nodes that went silent: no scheduler ever waits
+ * on a socket.
+ */
+#ifndef TP_CLUSTER_CLUSTER_INT_H
+#define TP_CLUSTER_CLUSTER_INT_H
+
+#include "actors/actor_int.h"
+#include "cluster/hooks.h"
+
+#include <nats/nats.h>
+#include <pthread.h>
+#include <troupe/cluster.h>
+
+/* ---------------------------------------------------------------------- */
+/* Wire format (cluster/wire.c): every frame is a fixed little-endian      */
+/* header followed by len payload bytes.                                   */
+
+#define TP__WIRE_MAGIC   0xa7u
+#define TP__WIRE_VERSION 1u
+#define TP__WIRE_HDR     44u
+
+enum tp__wire_kind {
+    TP__W_MSG = 1,   /* ordinary or reply message: type, ref, payload */
+    TP__W_LINK,      /* from links to to */
+    TP__W_UNLINK,    /* from unlinks to */
+    TP__W_MONITOR,   /* from monitors to with ref */
+    TP__W_DEMONITOR, /* from drops monitor ref on to */
+    TP__W_EXIT,      /* exit signal from -> to; flag LINKED; payload reason */
+    TP__W_DOWN,      /* monitor ref of to fired: from died; payload reason */
+    TP__W_HELLO,     /* heartbeat / announce: payload node info */
+    TP__W_PROBE,     /* join probe: payload node info; answered by HELLO */
+    TP__W_BYE,       /* graceful leave: payload node info */
+    TP__W_PING,      /* ref = sender's clock */
+    TP__W_PONG,      /* ref echoed */
+    TP__W_NAMED,     /* to a registered name: u8 len, name, then payload */
+    TP__W_KIND_MAX
+};
+
+#define TP__WF_LINKED 0x01u /* EXIT came through a link */
+#define TP__WF_JOIN   0x02u /* HELLO from a node still joining */
+
+struct tp__wire_hdr {
+    uint8_t kind, flags;
+    uint16_t node;        /* sender's node id */
+    uint32_t incarnation; /* low bits of the sender's incarnation */
+    uint64_t from, to, ref;
+    uint32_t type, len;
+};
+
+/* Node info of HELLO / PROBE / BYE. */
+struct tp__wire_node {
+    uint64_t incarnation;
+    uint32_t id;
+    char name[TP_NODE_NAME_MAX + 1];
+};
+
+/* Decodes the first frame of buf[0..n) (more may follow): 0 with *used =
+ * its size, or -EBADMSG. */
+int tp__wire_next(const void *buf, size_t n, struct tp__wire_hdr *h,
+                  const unsigned char **payload, size_t *used);
+/* Encodes h (h->len payload bytes follow) into out[TP__WIRE_HDR]. */
+void tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h);
+/* Decodes a frame of n bytes: 0, or -EBADMSG (bad magic, version, kind,
+ * length). On success *payload points at h->len bytes inside buf. */
+int tp__wire_get_hdr(const void *buf, size_t n, struct tp__wire_hdr *h,
+                     const unsigned char **payload);
+/* Exit reason payloads: size needed, encode, decode (text points into p,
+ * not NUL-terminated: *text_len bytes). */
+size_t tp__wire_reason_size(const tp_exit_reason *r);
+void tp__wire_put_reason(unsigned char *out, const tp_exit_reason *r);
+int tp__wire_get_reason(const unsigned char *p, size_t n, tp_exit_reason *r,
+                        size_t *text_len);
+/* Node info payloads (fixed 12 + 1 + name bytes). */
+size_t tp__wire_node_size(const struct tp__wire_node *w);
+void tp__wire_put_node(unsigned char *out, const struct tp__wire_node *w);
+int tp__wire_get_node(const unsigned char *p, size_t n,
+                      struct tp__wire_node *w);
+/* True when name is a valid node / cluster name. */
+bool tp__wire_name_ok(const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* The node                                                               */
+
+enum tp__peer_state { TP__PEER_UNKNOWN = 0, TP__PEER_UP, TP__PEER_DOWN };
+
+struct tp__peer {
+    uint32_t id;
+    _Atomic int state; /* enum tp__peer_state */
+    char name[TP_NODE_NAME_MAX + 1];
+    char subject[160];    /* its inbox */
+    uint64_t incarnation; /* under cl->lock */
+    uint64_t last_seen_ns;
+    uint32_t missed_run; /* heartbeat periods missed in a row */
+    _Atomic uint32_t queued;
+    _Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in, drops_out;
+    _Atomic uint64_t rtt_ns, hb_misses, downs;
+    /* Links and monitors between local actors and actors of this peer
+     * (under cl->lock): what gets noconnection when it goes down.
+     * links: key = local pid, value = struct tp__u64map * of remote pids.
+     * mons: key = monitor ref, value = local watcher; mon_target: ref ->
+     * remote target. */
+    struct tp__u64map links, mons, mon_target;
+};
+
+/* One outbound frame, queued for the cluster thread. */
+struct tp__frame {
+    struct tp__frame *next;
+    struct tp__peer *peer; /* NULL: subject below */
+    const char *subject;   /* when peer is NULL (static storage) */
+    uint32_t len;
+    unsigned char data[];
+};
+
+struct tp__cluster {
+    tp_runtime *rt;
+    struct tp__actors *A;
+    char name[TP_NODE_NAME_MAX + 1];
+    char cluster[TP_NODE_NAME_MAX + 1];
+    char *urls;
+    uint32_t id;
+    uint64_t incarnation;
+    tp_cluster_options opts;
+    char hb_subject[160], inbox[160], join_inbox[160];
+
+    natsConnection *nc;
+    natsSubscription *sub_hb, *sub_inbox, *sub_join;
+    _Atomic bool connected;
+    _Atomic bool closing; /* tp_cluster_stop() closes the connection */
+    _Atomic int users;    /* hooks running with this pointer */
+    uint64_t max_payload;
+
+    pthread_t thread;
+    bool thread_started;
+    unsigned char *batch; /* the cluster thread's publish buffer */
+    pthread_mutex_t lock; /* queue, peers' tables, node monitors, join */
+    pthread_cond_t cond;
+    struct tp__frame *qhead, *qtail;
+    bool stopping;
+    bool joined;
+
+    /* Join: answers collected during the window. */
+    bool name_taken;
+    char taken_by[128];
+    uint8_t id_taken[(TP_PID_NODE_MAX + 8) / 8];
+
+    _Atomic(struct tp__peer *) peers[TP_PID_NODE_MAX + 1];
+    struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
+
+    _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
+
+    /* Global names (cluster/names.c): the bucket, opened on first use. */
+    pthread_mutex_t names_lock;
+    struct tp__names *names;
+    bool names_failed;
+    tp_pid keeper; /* monitors the owners of this node's names */
+};
+
+/* What the runtime holds (rt->ext[TP__EXT_CLUSTER]), made on the first
+ * tp_cluster_start() and freed with the runtime: the current node under a
+ * read-write lock (hooks read it, start and stop write it). */
+struct tp__cluster_slot {
+    pthread_rwlock_t lock;
+    struct tp__cluster *cl;
+    struct tp__stop_hook stop_hook;
+};
+
+/* The cluster of rt, read-locked, or NULL (nothing locked). Pair with
+ * tp__cluster_put(). */
+struct tp__cluster *tp__cluster_get(struct tp_runtime *rt);
+void tp__cluster_put(struct tp__cluster *cl);
+
+/* Queues a frame for peer (takes ownership of f in every case): 0,
+ * -ENOTCONN, -EAGAIN. */
+int tp__cluster_queue(struct tp__cluster *cl, struct tp__peer *p,
+                      struct tp__frame *f);
+/* A frame with room for payload bytes after the header. */
+struct tp__frame *tp__frame_new(size_t payload);
+/* The peer called id, created (state unknown) when new; NULL on ENOMEM. */
+struct tp__peer *tp__peer_get(struct tp__cluster *cl, uint32_t id);
+/* Local form of a wire pid (this node's id becomes 0). */
+tp_pid tp__cluster_local(const struct tp__cluster *cl, tp_pid pid);
+/* Wire form of a pid (a local pid gets this node's id). */
+tp_pid tp__cluster_global(const struct tp__cluster *cl, tp_pid pid);
+
+/* remote.c: inbound frames (delivery threads) and node-down cleanup. */
+void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
+                        const unsigned char *payload);
+/* Delivers noconnection for every link / monitor with peer p (lock not
+ * held) and forgets them. */
+void tp__remote_peer_down(struct tp__cluster *cl, struct tp__peer *p);
+void tp__remote_peer_free(struct tp__peer *p);
+
+/* names.c: the keeper actor (start), the bucket and its thread (stop:
+ * this node's names are released), releases for a node that went down. */
+int tp__names_start(struct tp__cluster *cl);
+void tp__names_stop(struct tp__cluster *cl);
+void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+
+#endif /* TP_CLUSTER_CLUSTER_INT_H */

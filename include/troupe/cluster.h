@@ -1,0 +1,208 @@
+/*
+ * troupe/cluster.h - Troupe nodes in a cluster over NATS.
+ *
+ * A runtime joins a cluster with tp_cluster_start(): it connects to NATS,
+ * finds the other nodes of the same cluster name through NATS (no static
+ * peer list) and from then on a remote pid (tp_pid_is_remote()) is used
+ * like a local one: tp_send(), tp_send_blob(), tp_send_packed(),
+ * tp_request() / tp_gs_call(), tp_runtime_call(), tp_link(), tp_monitor(),
+ * tp_exit_pid() work the same. Guarantees (docs/CLUSTER.md): per sender and
+ * receiver, messages arrive in the order sent; delivery is at most once
+ * (never duplicated, never reordered, possibly lost when a node or NATS
+ * goes away); a node that stops answering heartbeats for down_after_ms is
+ * down: links to its actors deliver an exit with reason noconnection, and
+ * monitors a DOWN noconnection.
+ *
+ * Errors of sends to a remote pid, in addition to the local ones:
+ * -ENOTCONN (its node is not up, or NATS is disconnected: the message is
+ * counted as dropped), -EAGAIN (the node's outbound queue is full: counted
+ * as dropped), -EMSGSIZE (the frame would exceed NATS' max_payload).
+ * A request (tp_request) to an actor on a node that is not up fails with
+ * -ENOTCONN; a request to a dead remote actor is answered TP_MSG_NOPROC.
+ */
+#ifndef TROUPE_CLUSTER_H
+#define TROUPE_CLUSTER_H
+
+#include <troupe/actor.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A node came up: payload tp_node_event (see tp_monitor_node()). */
+#define TP_MSG_NODE_UP   0xffff0020u
+/** A node went down (or left): payload tp_node_event. */
+#define TP_MSG_NODE_DOWN 0xffff0021u
+
+#define TP_NODE_NAME_MAX 63 /**< longest node name */
+
+/** Payload of TP_MSG_NODE_UP / TP_MSG_NODE_DOWN. */
+typedef struct tp_node_event {
+    uint32_t node;                   /**< the node's id (pid node field) */
+    uint32_t reason;                 /**< 0 up, 1 heartbeats missed, 2 left */
+    char name[TP_NODE_NAME_MAX + 1]; /**< its name */
+} tp_node_event;
+
+/** Options for tp_cluster_start(); fill with tp_cluster_options_init(). */
+typedef struct tp_cluster_options {
+    /** This node's name, unique in the cluster: 1..63 of [A-Za-z0-9_@-].
+     *  Required. */
+    const char *node_name;
+    /** Cluster name (NATS subject prefix, same charset). Default
+     *  "troupe". Nodes of different clusters on one NATS never meet. */
+    const char *cluster;
+    /** NATS server URLs, comma-separated (nats://host:port; credentials
+     *  as nats://user:pass@host:port). Default nats://127.0.0.1:4222. */
+    const char *urls;
+    /** Node id (1..TP_PID_NODE_MAX) that remote pids of this node carry;
+     *  0 (default) = derived from the name's hash, moved to the next free
+     *  id when a live node has it. An explicit id that is taken is
+     *  refused (-EADDRINUSE). */
+    uint32_t node_id;
+    /** Heartbeat period, ms. Default 500. */
+    unsigned heartbeat_ms;
+    /** A node silent for this long is down, ms. Default 2000. */
+    unsigned down_after_ms;
+    /** Discovery window at start (answers to the join probe), ms.
+     *  Default 2 * heartbeat_ms, at least 300. */
+    unsigned join_ms;
+    /** Frames queued per peer node before sends fail with -EAGAIN.
+     *  Default 65536. */
+    uint32_t max_queue;
+    /** First reconnect delay after NATS is lost, ms (doubles up to
+     *  reconnect_max_ms, plus jitter; reconnects never give up).
+     *  Default 100. */
+    unsigned reconnect_ms;
+    /** Largest reconnect delay, ms. Default 2000. */
+    unsigned reconnect_max_ms;
+} tp_cluster_options;
+
+/** Fills opts with the defaults. */
+TP_API void tp_cluster_options_init(tp_cluster_options *opts);
+
+/**
+ * Joins rt to a cluster: connects to NATS (waits up to a few seconds for
+ * it), probes for nodes of the same cluster for join_ms, then announces
+ * itself. Blocks the calling thread for about join_ms; call it from a
+ * thread that is not a scheduler, after tp_runtime_start(). One cluster per
+ * runtime. Strings in opts are copied. Returns 0, -EINVAL (bad option, not
+ * started, called on a scheduler), -EALREADY (already in a cluster),
+ * -EADDRINUSE (the name, or the explicit node id, is taken by a live node:
+ * logged), -ECONNREFUSED (no NATS server answered), -ENOMEM.
+ * Thread-safe.
+ */
+TP_API int tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts);
+
+/**
+ * Leaves the cluster: tells the other nodes (they see this node down,
+ * reason "left"), delivers noconnection to local links and monitors of
+ * remote actors, closes the NATS connection. Also run by tp_runtime_stop().
+ * Idempotent: returns 0, or -ENOTCONN when rt is in no cluster. Call from
+ * a thread that is not a scheduler. Thread-safe.
+ */
+TP_API int tp_cluster_stop(tp_runtime *rt);
+
+/** This node's id in its cluster, or 0 when not in one. Thread-safe. */
+TP_API uint32_t tp_cluster_node_id(tp_runtime *rt);
+
+/**
+ * The id of the live node called name (this node included), or 0.
+ * Thread-safe.
+ */
+TP_API uint32_t tp_cluster_node_lookup(tp_runtime *rt, const char *name);
+
+/**
+ * Copies the name of node id into buf. Returns 0, -ENOENT (unknown id) or
+ * -ENOTCONN (not in a cluster). Thread-safe.
+ */
+TP_API int tp_cluster_node_name(tp_runtime *rt, uint32_t node, char *buf,
+                                size_t size);
+
+/**
+ * The cluster-wide form of pid (a local pid gets this node's id, so it can
+ * travel inside a payload to another node); remote pids are returned
+ * unchanged. tp_pid_is_remote() of the result is true when rt is in a
+ * cluster. Every Troupe call accepts either form. Thread-safe.
+ */
+TP_API tp_pid tp_cluster_pid(tp_runtime *rt, tp_pid pid);
+
+/**
+ * Subscribes (on = true) or unsubscribes the running actor to node events:
+ * TP_MSG_NODE_UP / TP_MSG_NODE_DOWN (payload tp_node_event) for every
+ * other node of the cluster. Ends by itself when the actor dies. Returns
+ * 0, -EINVAL (no running actor), -ENOTCONN (not in a cluster), -ENOMEM.
+ * Thread: an actor callback.
+ */
+TP_API int tp_monitor_node(tp_ctx *ctx, bool on);
+
+/* ---------------------------------------------------------------------- */
+/* Cluster-wide names (JetStream key-value: nats-server -js)               */
+
+/**
+ * Registers a local actor under a cluster-wide name: one owner per name in
+ * the cluster (a compare-and-set on a JetStream key-value bucket). The name
+ * is released when the actor dies, when it is unregistered, when this node
+ * leaves, and counts as free as soon as the owner's node is down. name:
+ * 1..TP_NAME_MAX of [A-Za-z0-9_=/-]. Blocks for a few NATS round trips
+ * (at most about 5 s): call it from a thread that is not a scheduler, or
+ * accept that stall in an actor. Returns 0 (also if pid already owns it),
+ * -EEXIST (owned by a live actor), -EINVAL (bad name, a remote pid),
+ * -ESRCH (pid not alive), -ENOTCONN (not in a cluster, NATS away),
+ * -ETIMEDOUT, -ENOTSUP (no JetStream on the NATS server: logged).
+ * Thread-safe.
+ */
+TP_API int tp_register_global(tp_runtime *rt, const char *name, tp_pid pid);
+
+/**
+ * Releases name if pid owns it. Returns 0, -ENOENT (not owned by pid),
+ * -EINVAL, -ENOTCONN, -ENOTSUP. Blocks like tp_register_global().
+ */
+TP_API int tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid);
+
+/**
+ * The owner of name in its cluster form (tp_cluster_pid()), or TP_PID_NONE
+ * (no owner, its node is down, not in a cluster). One NATS round trip.
+ * Thread-safe.
+ */
+TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
+
+/** Counters of one peer node (see tp_cluster_stats()). */
+typedef struct tp_cluster_peer_stats {
+    uint32_t node;                   /**< id */
+    char name[TP_NODE_NAME_MAX + 1]; /**< name */
+    bool up;                         /**< currently up */
+    uint32_t queued;                 /**< frames in its outbound queue */
+    uint64_t msgs_out, bytes_out;    /**< frames / bytes published to it */
+    uint64_t msgs_in, bytes_in;      /**< frames / bytes received from it */
+    uint64_t drops_out;              /**< sends to it refused or dropped */
+    uint64_t rtt_ns;                 /**< last heartbeat round trip */
+    uint64_t hb_misses;              /**< heartbeat periods missed */
+    uint64_t downs;                  /**< times seen going down */
+} tp_cluster_peer_stats;
+
+/** Node-wide cluster counters. */
+typedef struct tp_cluster_summary {
+    uint32_t node;                   /**< this node's id */
+    char name[TP_NODE_NAME_MAX + 1]; /**< this node's name */
+    bool connected;                  /**< to NATS, now */
+    uint32_t peers_up;               /**< peers up now */
+    uint64_t disconnects;            /**< NATS connection losses */
+    uint64_t reconnects;             /**< NATS reconnections */
+    uint64_t slow_consumer;          /**< NATS slow-consumer events */
+    uint64_t bad_frames;             /**< frames dropped as malformed */
+    uint64_t drops;                  /**< sends dropped, all peers */
+    uint64_t max_payload;            /**< NATS max_payload, bytes */
+} tp_cluster_summary;
+
+/**
+ * Fills *out (may be NULL) and peers[0..n) with the known peer nodes;
+ * returns how many peers are known (may exceed n), or -ENOTCONN when rt is
+ * in no cluster. A racy snapshot. Thread-safe.
+ */
+TP_API int tp_cluster_stats(tp_runtime *rt, tp_cluster_summary *out,
+                            tp_cluster_peer_stats *peers, unsigned n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TROUPE_CLUSTER_H */

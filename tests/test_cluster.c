@@ -1,0 +1,1016 @@
+/*
+ * tests/test_cluster.c - Troupe nodes over a real nats-server: pids with a
+ * node, discovery, unique names, remote send order, request/reply, links,
+ * monitors and node events across nodes, node death by SIGKILL (a child
+ * process running its own node), and a NATS server restart.
+ *
+ * Each test starts its own nats-server on a free loopback port and kills
+ * it at the end; without nats-server the NATS tests are skipped. Several
+ * runtimes in this one process each run a node (their own NATS
+ * connection); the SIGKILL test re-executes this binary as the child node.
+ */
+#include "cluster/cluster_int.h"
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char self_exe[4096];
+
+/* ---------------------------------------------------------------------- */
+/* nats-server                                                            */
+
+struct nats {
+    pid_t pid;
+    int port;
+    char url[64];
+    char store[64]; /* JetStream directory, "" = no JetStream */
+};
+
+static const char *
+nats_bin(void)
+{
+    static const char *const bins[] = {"/usr/sbin/nats-server",
+                                       "/usr/bin/nats-server",
+                                       "/usr/local/bin/nats-server"};
+
+    for (size_t i = 0; i < sizeof(bins) / sizeof(bins[0]); i++)
+        if (access(bins[i], X_OK) == 0)
+            return bins[i];
+    return NULL;
+}
+
+static int
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t n = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &n) != 0)
+        return -1;
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static bool
+port_open(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok;
+
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void
+nats_spawn(struct nats *n)
+{
+    char port[16];
+
+    snprintf(port, sizeof(port), "%d", n->port);
+    n->pid = fork();
+    assert_true(n->pid >= 0);
+    if (n->pid == 0) {
+        int devnull = open("/dev/null", 1);
+        dup2(devnull, 1);
+        dup2(devnull, 2);
+        if (n->store[0] != '\0')
+            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
+                  "-js", "-sd", n->store, (char *)NULL);
+        else
+            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
+                  (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 1000 && !port_open(n->port); i++)
+        tpt_sleep_ms(10);
+    assert_true(port_open(n->port));
+}
+
+/* Starts a server, or returns false (test skipped) without the binary. */
+static bool
+nats_start(struct nats *n)
+{
+    if (nats_bin() == NULL) {
+        print_message("nats-server not installed: skipping\n");
+        return false;
+    }
+    n->port = free_port();
+    assert_true(n->port > 0);
+    snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+    nats_spawn(n);
+    return true;
+}
+
+/* A server with JetStream in a fresh temporary directory. */
+static bool
+nats_start_js(struct nats *n)
+{
+    if (nats_bin() == NULL) {
+        print_message("nats-server not installed: skipping\n");
+        return false;
+    }
+    snprintf(n->store, sizeof(n->store), "/tmp/tp-cluster-js-XXXXXX");
+    assert_non_null(mkdtemp(n->store));
+    n->port = free_port();
+    assert_true(n->port > 0);
+    snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%d", n->port);
+    nats_spawn(n);
+    return true;
+}
+
+static void
+nats_kill(struct nats *n)
+{
+    char cmd[128];
+
+    if (n->pid <= 0)
+        return;
+    kill(n->pid, SIGKILL);
+    waitpid(n->pid, NULL, 0);
+    n->pid = 0;
+    if (n->store[0] != '\0') {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", n->store);
+        if (system(cmd) != 0)
+            print_message("could not remove %s\n", n->store);
+        n->store[0] = '\0';
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Nodes                                                                  */
+
+static void
+node_opts(tp_cluster_options *o, const struct nats *n, const char *name)
+{
+    tp_cluster_options_init(o);
+    o->node_name = name;
+    o->cluster = "tptest";
+    o->urls = n->url;
+    o->heartbeat_ms = 200;
+    o->down_after_ms = 1500;
+    o->join_ms = 400;
+}
+
+static tp_runtime *
+node_new(const struct nats *n, const char *name)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tp_cluster_options o;
+
+    node_opts(&o, n, name);
+    assert_int_equal(tp_cluster_start(rt, &o), 0);
+    return rt;
+}
+
+static void
+node_free(tp_runtime *rt)
+{
+    tp_cluster_stop(rt);
+    tpt_finish(rt);
+}
+
+/* Waits until rt sees the node called name up; returns its id. */
+static uint32_t
+wait_node(tp_runtime *rt, const char *name)
+{
+    uint32_t id = 0;
+
+    for (int i = 0; i < 2000 && (id = tp_cluster_node_lookup(rt, name)) == 0;
+         i++)
+        tpt_sleep_ms(10);
+    assert_int_not_equal(id, 0);
+    return id;
+}
+
+static void
+wait_node_gone(tp_runtime *rt, const char *name)
+{
+    for (int i = 0; i < 2000 && tp_cluster_node_lookup(rt, name) != 0; i++)
+        tpt_sleep_ms(10);
+    assert_int_equal(tp_cluster_node_lookup(rt, name), 0);
+}
+
+/* An actor that answers requests with their payload, ignores type 99,
+ * exits with a user reason on type 77. */
+static void
+echo_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    (void)state;
+    if (m->type == 77) {
+        tp_exit_with(ctx, &(tp_exit_reason){TP_EXIT_USER, 42, "asked to"});
+        return;
+    }
+    if (m->type != 99 && tp_msg_is_request(m))
+        tp_reply(ctx, m, m->data, m->len);
+}
+
+static const tp_behaviour echo_b = {.name = "echo", .handle = echo_handle};
+
+static tp_pid
+spawn_echo(tp_runtime *rt)
+{
+    tp_pid pid;
+
+    assert_int_equal(tp_runtime_spawn(rt, &echo_b, NULL, NULL, &pid), 0);
+    return tp_cluster_pid(rt, pid);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pure                                                                   */
+
+static void
+test_cluster_pid_format_parse_node(void **state)
+{
+    char buf[32];
+    tp_pid p = ((tp_pid)7 << 32) | 12345, r, back;
+
+    (void)state;
+    assert_string_equal(tp_pid_format(p, buf, sizeof(buf)), "<12345.7>");
+    r = tp_pid_with_node(p, 3);
+    assert_true(tp_pid_is_remote(r));
+    assert_int_equal(tp_pid_node(r), 3);
+    assert_int_equal(tp_pid_index(r), 12345);
+    assert_int_equal(tp_pid_gen(r), 7);
+    assert_string_equal(tp_pid_format(r, buf, sizeof(buf)), "<3.12345.7>");
+    assert_int_equal(tp_pid_parse(buf, &back), 0);
+    assert_true(back == r);
+    assert_int_equal(tp_pid_parse("3.12345.7", &back), 0);
+    assert_true(back == r);
+    assert_int_equal(tp_pid_parse("<12345.7>", &back), 0);
+    assert_true(back == p);
+    assert_int_equal(tp_pid_parse("<1024.1.1>", &back), -EINVAL);
+    assert_int_equal(tp_pid_parse("<0.1.1>", &back), -EINVAL);
+    assert_int_equal(tp_pid_parse("<1.2097152>", &back), -EINVAL);
+    assert_int_equal(tp_pid_parse("<1.2.3.4>", &back), -EINVAL);
+    assert_string_equal(
+        tp_pid_format(
+            tp_pid_with_node(((tp_pid)TP_PID_GEN_MAX << 32) | 0xffffffffu,
+                             TP_PID_NODE_MAX),
+            buf, sizeof(buf)),
+        "<1023.4294967295.2097151>");
+}
+
+static void
+test_cluster_wire_rejects_garbage(void **state)
+{
+    unsigned char buf[TP__WIRE_HDR + 16] = {0};
+    struct tp__wire_hdr h = {.kind = TP__W_MSG, .node = 5, .len = 16}, o;
+    const unsigned char *pl;
+    struct tp__wire_node w;
+
+    (void)state;
+    tp__wire_put_hdr(buf, &h);
+    assert_int_equal(tp__wire_get_hdr(buf, sizeof(buf), &o, &pl), 0);
+    assert_int_equal(o.node, 5);
+    assert_int_equal(o.len, 16);
+    assert_int_equal(tp__wire_get_hdr(buf, sizeof(buf) - 1, &o, &pl),
+                     -EBADMSG); /* length does not match */
+    assert_int_equal(tp__wire_get_hdr(buf, 10, &o, &pl), -EBADMSG);
+    buf[1] = 9; /* version */
+    assert_int_equal(tp__wire_get_hdr(buf, sizeof(buf), &o, &pl), -EBADMSG);
+    buf[1] = TP__WIRE_VERSION;
+    buf[2] = 200; /* kind */
+    assert_int_equal(tp__wire_get_hdr(buf, sizeof(buf), &o, &pl), -EBADMSG);
+    memset(buf, 0xff, sizeof(buf));
+    assert_int_equal(tp__wire_get_node(buf, sizeof(buf), &w), -EBADMSG);
+    assert_false(tp__wire_name_ok("a.b"));
+    assert_false(tp__wire_name_ok(""));
+    assert_true(tp__wire_name_ok("node-1@host"));
+}
+
+/* ---------------------------------------------------------------------- */
+/* Membership                                                             */
+
+static void
+test_cluster_join_discovery(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_cluster_peer_stats ps[4];
+    tp_cluster_summary sum;
+    char name[64];
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "alpha");
+    b = node_new(&n, "beta");
+    assert_int_equal(wait_node(a, "beta"), tp_cluster_node_id(b));
+    assert_int_equal(wait_node(b, "alpha"), tp_cluster_node_id(a));
+    assert_int_not_equal(tp_cluster_node_id(a), tp_cluster_node_id(b));
+    assert_int_equal(
+        tp_cluster_node_name(a, tp_cluster_node_id(b), name, sizeof(name)), 0);
+    assert_string_equal(name, "beta");
+    assert_int_equal(tp_cluster_stats(a, &sum, ps, 4), 1);
+    assert_true(sum.connected);
+    assert_int_equal(sum.peers_up, 1);
+    assert_string_equal(ps[0].name, "beta");
+    assert_true(ps[0].up);
+    /* A heartbeat round trip is measured within a few periods. */
+    for (int i = 0; i < 500 && ps[0].rtt_ns == 0; i++) {
+        tpt_sleep_ms(10);
+        tp_cluster_stats(a, NULL, ps, 4);
+    }
+    assert_true(ps[0].rtt_ns > 0);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+static void
+test_cluster_duplicate_name_refused(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_cluster_options o;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "unique");
+    b = tpt_runtime(1);
+    node_opts(&o, &n, "unique");
+    assert_int_equal(tp_cluster_start(b, &o), -EADDRINUSE);
+    assert_int_equal(tp_cluster_node_id(b), 0);
+    /* The original keeps working, and the name is free once it left. */
+    assert_int_equal(tp_cluster_start(a, &o), -EALREADY);
+    tp_cluster_stop(a);
+    assert_int_equal(tp_cluster_start(b, &o), 0);
+    tpt_finish(b);
+    tpt_finish(a);
+    nats_kill(&n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Messages                                                               */
+
+struct named {
+    int ok, unknown_node, no_name;
+};
+
+static void
+send_named(tp_ctx *ctx, void *arg)
+{
+    struct named *nm = arg;
+
+    nm->ok = tp_send_named(ctx, "inbox@receiver", 4, "hi", 2);
+    nm->no_name = tp_send_named(ctx, "nobody@receiver", 4, "lost", 4);
+    nm->unknown_node = tp_send_named(ctx, "inbox@nowhere", 4, "x", 1);
+}
+
+struct burst {
+    tp_pid to;
+    int n;
+    int failed;
+};
+
+static void
+send_burst(tp_ctx *ctx, void *arg)
+{
+    struct burst *b = arg;
+
+    for (int i = 0; i < b->n; i++) {
+        uint32_t seq = (uint32_t)i;
+        if (tp_send(ctx, b->to, 5, &seq, sizeof(seq)) != 0)
+            b->failed++;
+    }
+}
+
+static void
+test_cluster_send_order_10000(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *src, *dst;
+    struct burst bu = {.n = 10000};
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "sender");
+    b = node_new(&n, "receiver");
+    wait_node(a, "receiver");
+    wait_node(b, "sender");
+    src = tpt_probe_new(a, false);
+    dst = tpt_probe_new(b, false);
+    bu.to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    tpt_probe_do(src, send_burst, &bu);
+    assert_int_equal(bu.failed, 0);
+    for (int i = 0; i < bu.n; i++) {
+        uint32_t seq;
+        assert_int_equal(tpt_probe_wait(dst, 5, 30000, &rec), 0);
+        memcpy(&seq, rec.data, sizeof(seq));
+        assert_int_equal(seq, (uint32_t)i);
+        assert_true(rec.from == tp_cluster_pid(a, tpt_probe_pid(src)));
+    }
+    /* tp_send_named("name@node"): a name registered on that node. */
+    {
+        struct named nm;
+        assert_int_equal(tp_register(b, "inbox", tpt_probe_pid(dst)), 0);
+        tpt_probe_do(src, send_named, &nm);
+        assert_int_equal(nm.ok, 0);
+        assert_int_equal(nm.no_name, 0); /* a dead letter over there */
+        assert_int_equal(nm.unknown_node, -ENOTCONN);
+        assert_int_equal(tpt_probe_wait(dst, 4, 10000, &rec), 0);
+        assert_memory_equal(rec.data, "hi", 2);
+        assert_true(rec.from == tp_cluster_pid(a, tpt_probe_pid(src)));
+    }
+    tpt_probe_free(src);
+    tpt_probe_free(dst);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+struct req {
+    tp_pid to;
+    uint32_t type, timeout;
+    int err;
+    uint64_t ref;
+};
+
+static void
+do_request(tp_ctx *ctx, void *arg)
+{
+    struct req *r = arg;
+
+    r->err = tp_request(ctx, r->to, r->type, "ping", 4, r->timeout, &r->ref);
+}
+
+static void
+test_cluster_request_reply_timeout_noproc(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *p;
+    tp_pid echo, dead;
+    struct req r = {.type = 1, .timeout = 10000};
+    char reply[16];
+    size_t rlen = 0;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "client");
+    b = node_new(&n, "server");
+    wait_node(a, "server");
+    wait_node(b, "client");
+    echo = spawn_echo(b);
+    p = tpt_probe_new(a, false);
+    /* A reply. */
+    r.to = echo;
+    tpt_probe_do(p, do_request, &r);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_REPLY, 10000, &rec), 0);
+    assert_true(rec.ref == r.ref);
+    assert_memory_equal(rec.data, "ping", 4);
+    /* A timeout: the server ignores type 99. */
+    r.type = 99;
+    r.timeout = 300;
+    tpt_probe_do(p, do_request, &r);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_TIMEOUT, 10000, &rec), 0);
+    assert_true(rec.ref == r.ref);
+    /* noproc: a dead remote actor. */
+    dead = spawn_echo(b);
+    assert_int_equal(
+        tp_runtime_exit_pid(b, tp_pid_with_node(dead, 0),
+                            &(tp_exit_reason){TP_EXIT_KILL, 0, NULL}),
+        0);
+    tpt_idle(b);
+    r.to = dead;
+    r.type = 1;
+    r.timeout = 10000;
+    tpt_probe_do(p, do_request, &r);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NOPROC, 10000, &rec), 0);
+    assert_true(rec.ref == r.ref);
+    /* A synchronous call from outside the runtime, across nodes. */
+    assert_int_equal(tp_runtime_call(a, echo, 1, "abc", 3, reply, sizeof(reply),
+                                     &rlen, 10000),
+                     0);
+    assert_int_equal(rlen, 3);
+    assert_memory_equal(reply, "abc", 3);
+    assert_int_equal(tp_runtime_call(a, echo, 99, "abc", 3, NULL, 0, NULL, 300),
+                     -ETIMEDOUT);
+    tpt_probe_free(p);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+struct kinds {
+    tp_pid to;
+    int blob, packed, big, again, sent;
+    size_t big_len;
+};
+
+static void
+send_kinds(tp_ctx *ctx, void *arg)
+{
+    struct kinds *k = arg;
+    tp_blob *b = tp_blob_new("blob!", 5);
+    void *big = calloc(1, k->big_len);
+    tp_pack p;
+
+    k->blob = tp_send_blob(ctx, k->to, 6, b);
+    tp_blob_unref(b);
+    tp_pack_init(&p);
+    tp_pack_array(&p, 2);
+    tp_pack_cstr(&p, "hi");
+    tp_pack_int(&p, 7);
+    k->packed = tp_send_packed(ctx, k->to, 7, &p);
+    tp_pack_fini(&p);
+    k->big = tp_send(ctx, k->to, 8, big, k->big_len);
+    free(big);
+    /* A burst far past the peer's queue bound: some are refused. */
+    for (int i = 0; i < 20000; i++) {
+        int r = tp_send(ctx, k->to, 9, &i, sizeof(i));
+        if (r == -EAGAIN)
+            k->again++;
+        else if (r == 0)
+            k->sent++;
+    }
+}
+
+static void
+test_cluster_blob_packed_bounds(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_cluster_options o;
+    tp_cluster_peer_stats ps;
+    tp_cluster_summary sum;
+    tpt_probe *src, *dst;
+    struct kinds k = {0};
+    tpt_rec rec;
+    int last = -1;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = tpt_runtime(2);
+    node_opts(&o, &n, "small-queue");
+    o.max_queue = 8;
+    assert_int_equal(tp_cluster_start(a, &o), 0);
+    b = node_new(&n, "sink");
+    wait_node(a, "sink");
+    wait_node(b, "small-queue");
+    tp_cluster_stats(a, &sum, NULL, 0);
+    assert_true(sum.max_payload >= 1024);
+    src = tpt_probe_new(a, false);
+    dst = tpt_probe_new(b, false);
+    k.to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    k.big_len = (size_t)sum.max_payload; /* + header: too big */
+    tpt_probe_do(src, send_kinds, &k);
+    assert_int_equal(k.blob, 0);
+    assert_int_equal(k.packed, 0);
+    assert_int_equal(k.big, -EMSGSIZE);
+    assert_true(k.again > 0);
+    assert_int_equal(k.again + k.sent, 20000);
+    assert_int_equal(tpt_probe_wait(dst, 6, 10000, &rec), 0);
+    assert_int_equal(rec.len, 5);
+    assert_memory_equal(rec.data, "blob!", 5);
+    assert_int_equal(tpt_probe_wait(dst, 7, 10000, &rec), 0);
+    assert_int_equal(rec.len, 5); /* [ "hi", 7 ] */
+    /* What was accepted arrives, in order, nothing twice. */
+    for (int i = 0; i < k.sent; i++) {
+        int v;
+        assert_int_equal(tpt_probe_wait(dst, 9, 10000, &rec), 0);
+        memcpy(&v, rec.data, sizeof(v));
+        assert_true(v > last);
+        last = v;
+    }
+    assert_int_equal(tp_cluster_stats(a, &sum, &ps, 1), 1);
+    assert_true(ps.drops_out >= (uint64_t)k.again);
+    assert_true(ps.msgs_out >= (uint64_t)k.sent);
+    tpt_probe_free(src);
+    tpt_probe_free(dst);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Links, monitors, node events                                           */
+
+struct watch {
+    tp_pid target;
+    uint64_t ref;
+    bool link, monitor, nodes;
+};
+
+static void
+do_watch(tp_ctx *ctx, void *arg)
+{
+    struct watch *w = arg;
+
+    if (w->monitor)
+        TPT_CHECK_INT_EQ(tp_monitor(ctx, w->target, &w->ref), 0);
+    if (w->link)
+        TPT_CHECK_INT_EQ(tp_link(ctx, w->target), 0);
+    if (w->nodes)
+        TPT_CHECK_INT_EQ(tp_monitor_node(ctx, true), 0);
+}
+
+static void
+test_cluster_monitor_link_remote(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *p;
+    struct watch w = {.monitor = true};
+    tp_pid echo;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "watcher");
+    b = node_new(&n, "watched");
+    wait_node(a, "watched");
+    wait_node(b, "watcher");
+    p = tpt_probe_new(a, true);
+    /* DOWN noproc for a remote pid that is already dead. */
+    echo = spawn_echo(b);
+    tp_runtime_exit_pid(b, tp_pid_with_node(echo, 0),
+                        &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+    tpt_idle(b);
+    w.target = echo;
+    tpt_probe_do(p, do_watch, &w);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_true(rec.pid == echo);
+    assert_int_equal(rec.kind, TP_EXIT_NOPROC);
+    assert_true(rec.ref == w.ref);
+    /* A link to a dead remote pid: EXIT noproc (trapped). */
+    w.monitor = false;
+    w.link = true;
+    tpt_probe_do(p, do_watch, &w);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    assert_true(rec.pid == echo);
+    assert_int_equal(rec.kind, TP_EXIT_NOPROC);
+    /* Link + monitor a live one; it exits with a user reason. */
+    echo = spawn_echo(b);
+    w.target = echo;
+    w.monitor = true;
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(200); /* let both signals land (no ack to wait for) */
+    assert_int_equal(tp_runtime_send(b, tp_pid_with_node(echo, 0), 77, NULL, 0),
+                     0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_USER);
+    assert_int_equal(rec.code, 42);
+    assert_string_equal(rec.text, "asked to");
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    assert_true(rec.pid == echo);
+    assert_int_equal(rec.kind, TP_EXIT_USER);
+    /* tp_exit_pid across nodes ends a remote actor: its monitor fires. */
+    echo = spawn_echo(b);
+    w.target = echo;
+    w.link = false;
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(200);
+    assert_int_equal(
+        tp_runtime_exit_pid(a, echo, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL}),
+        0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_KILLED);
+    tpt_probe_free(p);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+static void
+test_cluster_node_left_noconnection(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *p;
+    struct watch w = {.monitor = true, .link = true, .nodes = true};
+    tp_node_event ev;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "stays");
+    b = node_new(&n, "leaves");
+    wait_node(a, "leaves");
+    wait_node(b, "stays");
+    p = tpt_probe_new(a, true);
+    w.target = spawn_echo(b);
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(200);
+    node_free(b); /* graceful: BYE, then its runtime stops */
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 10000, &rec), 0);
+    memcpy(&ev, rec.data, sizeof(ev));
+    assert_string_equal(ev.name, "leaves");
+    assert_int_equal(ev.reason, 2);
+    /* Its actor's exit (shutdown, sent before BYE) or noconnection. */
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_true(rec.kind == TP_EXIT_NOCONNECTION ||
+                rec.kind == TP_EXIT_SHUTDOWN || rec.kind == TP_EXIT_KILLED);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    wait_node_gone(a, "leaves");
+    /* A link to a node that is gone: noconnection at once. */
+    w.monitor = false;
+    w.nodes = false;
+    tpt_probe_do(p, do_watch, &w);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    tpt_probe_free(p);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* The child node: joins, spawns an echo, writes its cluster pid to fd,
+ * then waits to be killed. */
+static int
+child_main(const char *url, int fd)
+{
+    struct nats n = {0};
+    tp_runtime *rt = NULL;
+    tp_runtime_options ro;
+    tp_cluster_options o;
+    tp_pid pid;
+
+    snprintf(n.url, sizeof(n.url), "%s", url);
+    tp_runtime_options_init(&ro);
+    ro.schedulers = 1;
+    ro.pin = false;
+    if (tp_runtime_create(&rt, &ro) != 0 || tp_runtime_start(rt) != 0)
+        return 2;
+    node_opts(&o, &n, "doomed");
+    if (tp_cluster_start(rt, &o) != 0)
+        return 3;
+    if (tp_runtime_spawn(rt, &echo_b, NULL, NULL, &pid) != 0)
+        return 4;
+    pid = tp_cluster_pid(rt, pid);
+    if (write(fd, &pid, sizeof(pid)) != (ssize_t)sizeof(pid))
+        return 5;
+    for (;;)
+        pause();
+}
+
+static void
+test_cluster_sigkill_node_down(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a;
+    tpt_probe *p;
+    struct watch w = {.monitor = true, .link = true, .nodes = true};
+    int fds[2];
+    pid_t child;
+    tp_node_event ev;
+    tpt_rec rec;
+    uint64_t t0, took;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "survivor");
+    p = tpt_probe_new(a, true);
+    w.target = TP_PID_NONE;
+    tpt_probe_do(p, do_watch, &(struct watch){.nodes = true});
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char fd[16];
+        snprintf(fd, sizeof(fd), "%d", fds[1]);
+        execl(self_exe, self_exe, "--child-node", n.url, fd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], &w.target, sizeof(w.target)),
+                     (ssize_t)sizeof(w.target));
+    close(fds[0]);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    memcpy(&ev, rec.data, sizeof(ev));
+    assert_string_equal(ev.name, "doomed");
+    assert_int_equal(ev.node, tp_pid_node(w.target));
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(300);
+    t0 = tp_now_ns();
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 20000, &rec), 0);
+    took = tp_now_ns() - t0;
+    memcpy(&ev, rec.data, sizeof(ev));
+    assert_int_equal(ev.reason, 1);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    assert_true(rec.pid == w.target);
+    assert_true(rec.ref == w.ref);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    assert_true(rec.pid == w.target);
+    print_message("node down detected %.2f s after SIGKILL\n", took / 1e9);
+    tpt_probe_free(p);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* NATS restart                                                           */
+
+static void
+test_cluster_nats_restart_reconnects(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *dst;
+    tp_pid to;
+    tp_cluster_summary sa, sb;
+    int r = 0;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "left");
+    b = node_new(&n, "right");
+    wait_node(a, "right");
+    wait_node(b, "left");
+    dst = tpt_probe_new(b, false);
+    to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    assert_int_equal(tp_runtime_send(a, to, 1, "x", 1), 0);
+    assert_int_equal(tpt_probe_wait(dst, 1, 10000, &rec), 0);
+    nats_kill(&n);
+    /* Sends fail clearly (or are counted as dropped) while it is away:
+     * never queued without bound. */
+    for (int i = 0; i < 1000 && r != -ENOTCONN; i++) {
+        r = tp_runtime_send(a, to, 2, "y", 1);
+        tpt_sleep_ms(10);
+    }
+    assert_int_equal(r, -ENOTCONN);
+    tp_cluster_stats(a, &sa, NULL, 0);
+    assert_false(sa.connected);
+    assert_true(sa.drops > 0);
+    nats_spawn(&n); /* same port */
+    /* Both nodes reconnect by themselves and see each other again. */
+    for (int i = 0; i < 2000; i++) {
+        tp_cluster_stats(a, &sa, NULL, 0);
+        tp_cluster_stats(b, &sb, NULL, 0);
+        if (sa.connected && sa.reconnects > 0 && sb.connected &&
+            sb.reconnects > 0)
+            break;
+        tpt_sleep_ms(10);
+    }
+    assert_true(sa.connected && sb.connected);
+    assert_true(sa.reconnects > 0 && sb.reconnects > 0);
+    wait_node(a, "right");
+    wait_node(b, "left");
+    while (tpt_probe_wait(dst, 2, 0, &rec) == 0)
+        ; /* whatever got through before the server died */
+    /* At most once: a message published while the other end was still
+     * resubscribing may be lost; one of these gets through. */
+    r = -1;
+    for (int i = 0; i < 50 && r != 0; i++) {
+        assert_int_equal(tp_runtime_send(a, to, 3, "z", 1), 0);
+        r = tpt_probe_wait(dst, 3, 200, &rec);
+    }
+    assert_int_equal(r, 0);
+    tpt_probe_free(dst);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Global names                                                           */
+
+static tp_pid
+wait_whereis(tp_runtime *rt, const char *name, tp_pid want)
+{
+    tp_pid got = TP_PID_NONE;
+
+    for (int i = 0; i < 500; i++) {
+        if ((got = tp_whereis_global(rt, name)) == want)
+            break;
+        tpt_sleep_ms(20);
+    }
+    return got;
+}
+
+struct racer {
+    tp_runtime *rt;
+    tp_pid pid;
+    int won;
+};
+
+static void *
+race(void *arg)
+{
+    struct racer *r = arg;
+    char name[32];
+
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof(name), "race-%d", i);
+        if (tp_register_global(r->rt, name, r->pid) == 0)
+            r->won++;
+    }
+    return NULL;
+}
+
+static void
+test_cluster_global_names_unique_released(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_pid x, y;
+    pthread_t t1, t2;
+    struct racer ra, rb;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "gn-a");
+    b = node_new(&n, "gn-b");
+    wait_node(a, "gn-b");
+    wait_node(b, "gn-a");
+    x = spawn_echo(a);
+    y = spawn_echo(b);
+    assert_int_equal(tp_register_global(a, "svc", x), 0);
+    assert_int_equal(tp_register_global(a, "svc", x), 0); /* idempotent */
+    assert_int_equal(tp_register_global(b, "svc", y), -EEXIST);
+    assert_int_equal(tp_register_global(b, "bad name", y), -EINVAL);
+    assert_int_equal(tp_register_global(b, "svc2", x), -EINVAL); /* remote */
+    assert_true(tp_whereis_global(b, "svc") == x);
+    assert_true(tp_whereis_global(a, "svc") == x);
+    assert_true(tp_whereis_global(a, "nobody") == TP_PID_NONE);
+    /* Released when the owner dies. */
+    tp_runtime_exit_pid(a, x, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+    assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    assert_int_equal(tp_register_global(b, "svc", y), 0);
+    assert_true(tp_whereis_global(a, "svc") == y);
+    /* Unregister: only by the owner. */
+    assert_int_equal(tp_unregister_global(a, "svc", spawn_echo(a)), -ENOENT);
+    assert_int_equal(tp_unregister_global(b, "svc", y), 0);
+    assert_true(tp_whereis_global(a, "svc") == TP_PID_NONE);
+    /* Two nodes race for 20 names: each has exactly one owner. */
+    ra = (struct racer){a, spawn_echo(a), 0};
+    rb = (struct racer){b, spawn_echo(b), 0};
+    assert_int_equal(pthread_create(&t1, NULL, race, &ra), 0);
+    assert_int_equal(pthread_create(&t2, NULL, race, &rb), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(ra.won + rb.won, 20);
+    /* Released when its node leaves. */
+    assert_int_equal(tp_register_global(b, "svc", y), 0);
+    node_free(b);
+    x = spawn_echo(a);
+    assert_int_equal(tp_register_global(a, "svc", x), 0);
+    assert_true(tp_whereis_global(a, "svc") == x);
+    node_free(a);
+    nats_kill(&n);
+}
+
+int
+main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cluster_pid_format_parse_node),
+        cmocka_unit_test(test_cluster_wire_rejects_garbage),
+        cmocka_unit_test(test_cluster_join_discovery),
+        cmocka_unit_test(test_cluster_duplicate_name_refused),
+        cmocka_unit_test(test_cluster_send_order_10000),
+        cmocka_unit_test(test_cluster_request_reply_timeout_noproc),
+        cmocka_unit_test(test_cluster_blob_packed_bounds),
+        cmocka_unit_test(test_cluster_monitor_link_remote),
+        cmocka_unit_test(test_cluster_node_left_noconnection),
+        cmocka_unit_test(test_cluster_sigkill_node_down),
+        cmocka_unit_test(test_cluster_nats_restart_reconnects),
+        cmocka_unit_test(test_cluster_global_names_unique_released),
+    };
+    ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+
+    if (n > 0)
+        self_exe[n] = '\0';
+    if (argc == 4 && strcmp(argv[1], "--child-node") == 0)
+        return child_main(argv[2], atoi(argv[3]));
+    signal(SIGPIPE, SIG_IGN);
+    tp_log_set_level(TP_LOG_WARN);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
