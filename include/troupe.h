@@ -14,5 +14,6 @@
 #include <troupe/runtime.h>
 #include <troupe/supervisor.h>
 #include <troupe/timer.h>
+#include <troupe/tls.h>
 
 #endif /* TROUPE_H */

@@ -83,6 +83,9 @@ struct tp__conn {
     uint8_t reason;       /* loop: why it closes (tp_net_close) */
     uint16_t credit;      /* loop: chunks allowed in once/passive mode */
     _Atomic uint16_t sched;
+    /* TLS hook: the connection's TLS state (net/tls.c), NULL for plain
+     * TCP. Loop only, set before the connection is opened. */
+    struct tp__tls *tls;
 };
 
 #define TP__MODE_MASK     0x03u
@@ -119,6 +122,9 @@ struct tp_listener {
     _Atomic int closed;
     _Atomic int backoff; /* loops backing off now */
     _Atomic uint64_t conns, accepted, refused, emfile, errors;
+    /* TLS hook: the listener's context (net/tls.c; NULL = plain TCP),
+     * swapped by tp_tls_listener_reload() under tls.c's lock. */
+    struct tp_tls_ctx *tls;
 };
 
 /* What the wrapper keeps for the connection actor in one actor slot (see
@@ -176,7 +182,8 @@ enum tp__net_op {
     TP__OP_RESUME,
     TP__OP_IDLE,
     TP__OP_CONNECT,
-    TP__OP_DRAIN
+    TP__OP_DRAIN,
+    TP__OP_TLS_PUMP /* TLS hook: deliver plaintext already decrypted */
 };
 
 struct tp__ncmd {
@@ -290,6 +297,17 @@ void tp__conn_write(struct tp__conn *c, struct tp__wreq *w);
 /* Writes what the kernel takes at once when nothing is queued before it;
  * returns the bytes written (0 when it must queue) or a libuv error. */
 ssize_t tp__conn_try_write(struct tp__conn *c, const char *p, size_t len);
+/* TLS hooks (net/tls.c drives these on the loop thread). */
+/* Delivers plaintext read from the connection as DATA (flow control). */
+void tp__conn_on_data(struct tp__conn *c, const char *base, size_t n);
+/* The peer ended its stream (EOF, or a TLS close_notify). */
+void tp__conn_on_eof(struct tp__conn *c);
+/* Whether the connection wants to read now (mode, credit, flow). */
+bool tp__conn_want_read(struct tp__conn *c);
+/* Writes w's bytes as they are (ciphertext), bypassing the TLS layer. */
+void tp__conn_write_raw(struct tp__conn *c, struct tp__wreq *w);
+/* Arms the idle timeout (after a TLS handshake). */
+void tp__conn_idle_arm(struct tp__conn *c);
 /* Errors that end a connection (from a read or a write). */
 void tp__conn_io_error(struct tp__conn *c, int err);
 void tp__wreq_free(struct tp__wreq *w);
@@ -312,6 +330,10 @@ int tp__wrap_spawn(struct tp__net_loop *nl, struct tp__conn *c,
 /* ---- connect.c ---- */
 void tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc);
 void tp__connect_timeout(struct tp__conn *c);
+/* TLS hook: an outbound TLS connection's handshake finished (err 0: the
+ * owner gets TP_MSG_TCP_CONNECTED now) or failed (err < 0: CONNECTED with
+ * that error, then the connection is discarded). */
+void tp__connect_report(struct tp__conn *c, int err);
 /* An interned copy of o (NULL on ENOMEM). Thread-safe. */
 const tp_conn_opts *tp__net_cfg_intern(struct tp__net *net,
                                        const tp_conn_opts *o);
