@@ -757,10 +757,6 @@ tp__conn_exec(struct tp__conn *c, struct tp__ncmd *nc)
     case TP__OP_CONNECT:
         tp__connect_start(c, nc);
         break;
-    case TP__OP_TLS_PUMP:
-        if (c->tls != NULL)
-            tp__tls_pump(c);
-        break;
     default:
         break;
     }

@@ -182,8 +182,7 @@ enum tp__net_op {
     TP__OP_RESUME,
     TP__OP_IDLE,
     TP__OP_CONNECT,
-    TP__OP_DRAIN,
-    TP__OP_TLS_PUMP /* TLS hook: deliver plaintext already decrypted */
+    TP__OP_DRAIN
 };
 
 struct tp__ncmd {

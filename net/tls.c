@@ -9,7 +9,7 @@
  *    message through the connection's normal path (flow control, modes,
  *    credit). Ciphertext not consumed when the connection stops wanting
  *    data (flow control, once/passive mode) is copied to a per-connection
- *    buffer and served first when reading resumes (a pump command).
+ *    buffer and served first when reading resumes.
  *  - writing: the BIO appends records to a write request that is handed,
  *    whole, to the connection's raw write path. A plaintext write is
  *    encrypted on the loop; its request carries the plaintext's count in
@@ -67,7 +67,7 @@ struct tp__tls {
     struct tp__wreq *pend, *pend_tail; /* plaintext held by the handshake */
     uint32_t hs_start;
     _Atomic uint8_t phase; /* the info call reads it from other threads */
-    bool client, reported, pump_posted, pumping, shut_sent;
+    bool client, reported, pumping, shut_sent;
 };
 
 /* Guards listener context swaps and connection state frees against
@@ -702,7 +702,6 @@ tp__tls_pump(struct tp__conn *c)
     char *buf;
     int n, e;
 
-    t->pump_posted = false;
     if (phase_of(t) != PH_OPEN)
         return;
     if ((buf = plain_buf()) == NULL) {
@@ -801,12 +800,13 @@ tp__tls_want(struct tp__conn *c)
 {
     struct tp__tls *t = c->tls;
 
-    if (phase_of(t) != PH_OPEN || t->pumping || t->pump_posted ||
+    /* Every caller is on the loop, between callbacks or inside a command:
+     * delivering at once is what a readable socket would do next. Inside
+     * the pump (an actor's DATA changed the mode) it carries on itself. */
+    if (phase_of(t) != PH_OPEN || t->pumping ||
         (t->keep_len == 0 && !SSL_has_pending(t->ssl)))
         return;
-    if (tp__net_post(tp__conn_loop(c)->net, tp__conn_handle(c), TP__OP_TLS_PUMP,
-                     0) == 0)
-        t->pump_posted = true;
+    tp__tls_pump(c);
 }
 
 bool

@@ -33,7 +33,7 @@ void tp__tls_opened(struct tp__conn *c);
 bool tp__tls_handshaking(struct tp__conn *c);
 /* Ciphertext read from the socket. */
 void tp__tls_read(struct tp__conn *c, const char *p, size_t n);
-/* Reading is wanted: deliver plaintext already decrypted (posts a pump). */
+/* Reading is wanted: delivers plaintext already decrypted. */
 void tp__tls_want(struct tp__conn *c);
 /* Delivers buffered plaintext while the connection wants it. */
 void tp__tls_pump(struct tp__conn *c);
