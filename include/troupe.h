@@ -15,5 +15,6 @@
 #include <troupe/supervisor.h>
 #include <troupe/timer.h>
 #include <troupe/tls.h>
+#include <troupe/ws.h>
 
 #endif /* TROUPE_H */

@@ -151,7 +151,8 @@ connected(struct tp__conn *c)
     atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
     /* release: the console reads the fd once it sees OPEN. */
     atomic_store_explicit(&c->state, TP__C_OPEN, memory_order_release);
-    if (c->tls == NULL) /* TLS hook: CONNECTED once the handshake is done */
+    if (tp__conn_tls(c) ==
+        NULL) /* TLS hook: CONNECTED once the handshake is done */
         tell_connected(c);
     tp__conn_opened(c);
 }
@@ -162,7 +163,8 @@ failed(struct tp__conn *c, int err)
     struct tp__sched *s = c->h.loop->data;
     tp_tcp_connected m;
 
-    if (c->tls != NULL) /* TLS hook: the pending count is settled here */
+    if (tp__conn_tls(c) !=
+        NULL) /* TLS hook: the pending count is settled here */
         tp__tls_reported(c);
     memset(&m, 0, sizeof(m));
     m.conn = tp__conn_handle(c);
@@ -354,9 +356,11 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
         err = -ENOMEM;
         goto fail;
     }
-    c->tls = tls;
-    tls = NULL;
     cc->n.h = prepare(ctx, net, c, cfg);
+    if (tls != NULL) { /* TLS hook: the loop sees it with the command */
+        tp__conn_set_tls(c, tls);
+        tls = NULL;
+    }
     cc->n.op = TP__OP_CONNECT;
     if (owned_add(own, cc->n.h) != 0)
         tp_log(TP_LOG_WARN, "net: connection not tracked (out of memory)");

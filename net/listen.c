@@ -17,6 +17,7 @@
  */
 #include "net_int.h"
 #include "tls_int.h"
+#include "ws_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -120,7 +121,9 @@ accept_one(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer)
     }
     fill_opened(c, fd, peer, &opened);
     /* TLS hook: the connection's TLS state from the listener's context. */
-    err = l->tls != NULL ? tp__tls_server_new(l, &c->tls) : 0;
+    err = l->tls != NULL ? tp__tls_server_new(l, c) : 0;
+    if (err == 0 && l->ws != NULL) /* WebSocket hook */
+        err = tp__ws_server_new(l, c);
     if (err == 0)
         err = tp__wrap_spawn(&l->net->loops[ls->s->index], c, l, &opened);
     if (err != 0) {
@@ -463,6 +466,7 @@ static void
 listener_free(struct tp_listener *l)
 {
     tp__tls_listener_fini(l); /* TLS hook */
+    tp__ws_listener_fini(l);  /* WebSocket hook */
     tp__free(l->ls);
     tp__free(l);
 }
@@ -504,6 +508,9 @@ listen_common(tp_runtime *rt, const tp_listen_opts *o, bool is_unix,
     }
     /* TLS hook: the listener's own reference to its context. */
     if (o->tls != NULL && (err = tp__tls_listener_init(l, o->tls)) != 0)
+        goto fail;
+    /* WebSocket hook: the listener's copy of its options. */
+    if (o->ws != NULL && (err = tp__ws_listener_init(l, o->ws)) != 0)
         goto fail;
     if ((err = open_sockets(l)) != 0)
         goto fail;

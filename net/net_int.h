@@ -83,13 +83,69 @@ struct tp__conn {
     uint8_t reason;       /* loop: why it closes (tp_net_close) */
     uint16_t credit;      /* loop: chunks allowed in once/passive mode */
     _Atomic uint16_t sched;
-    /* TLS hook: the connection's TLS state (net/tls.c), NULL for plain
-     * TCP. Loop only, set before the connection is opened. */
-    struct tp__tls *tls;
+    /* TLS and WebSocket hook: the connection's TLS state (net/tls.c) when
+     * mode has TP__MODE_TLS, else its WebSocket state (net/ws.c) when it
+     * has TP__MODE_WS; a wss connection's WebSocket state hangs off its
+     * TLS state. One pointer for both keeps the block at 368 bytes. Loop
+     * only, set before the connection opens; use tp__conn_tls/_ws(). */
+    void *layer;
 };
 
 #define TP__MODE_MASK     0x03u
+#define TP__MODE_TLS      0x04u /* layer is a struct tp__tls */
+#define TP__MODE_WS       0x08u /* a WebSocket state is attached */
 #define TP__MODE_OUTBOUND 0x80u
+
+/* What a TLS state starts with (tls.c): its connection's WebSocket state. */
+struct tp__layer_head {
+    struct tp__ws *ws;
+};
+
+static inline struct tp__tls *
+tp__conn_tls(struct tp__conn *c)
+{
+    return (atomic_load_explicit(&c->mode, memory_order_relaxed) & TP__MODE_TLS)
+               ? (struct tp__tls *)c->layer
+               : NULL;
+}
+
+static inline struct tp__ws *
+tp__conn_ws(struct tp__conn *c)
+{
+    uint8_t m = atomic_load_explicit(&c->mode, memory_order_relaxed);
+
+    if (!(m & TP__MODE_WS))
+        return NULL;
+    return (m & TP__MODE_TLS) ? ((struct tp__layer_head *)c->layer)->ws
+                              : (struct tp__ws *)c->layer;
+}
+
+/* Attach (or, with NULL, detach) a layer's state. TLS first, then the
+ * WebSocket state. */
+static inline void
+tp__conn_set_tls(struct tp__conn *c, struct tp__tls *t)
+{
+    c->layer = t;
+    if (t != NULL)
+        atomic_fetch_or(&c->mode, TP__MODE_TLS);
+    else
+        atomic_fetch_and(&c->mode, (uint8_t) ~(TP__MODE_TLS | TP__MODE_WS));
+}
+
+static inline void
+tp__conn_set_ws(struct tp__conn *c, struct tp__ws *w)
+{
+    uint8_t m = atomic_load_explicit(&c->mode, memory_order_relaxed);
+
+    if (m & TP__MODE_TLS)
+        ((struct tp__layer_head *)c->layer)->ws = w;
+    else
+        c->layer = w;
+    if (w != NULL)
+        atomic_fetch_or(&c->mode, TP__MODE_WS);
+    else
+        atomic_fetch_and(&c->mode, (uint8_t)~TP__MODE_WS);
+}
 
 #define TP__NCHUNK_BITS  6u /* 64 blocks (23 KiB): little slack per loop */
 #define TP__NCHUNK_CONNS (1u << TP__NCHUNK_BITS)
@@ -125,6 +181,9 @@ struct tp_listener {
     /* TLS hook: the listener's context (net/tls.c; NULL = plain TCP),
      * swapped by tp_tls_listener_reload() under tls.c's lock. */
     struct tp_tls_ctx *tls;
+    /* WebSocket hook: the listener's WebSocket options (net/ws.c), NULL
+     * for a byte stream. */
+    struct tp__ws_cfg *ws;
 };
 
 /* What the wrapper keeps for the connection actor in one actor slot (see
@@ -182,7 +241,8 @@ enum tp__net_op {
     TP__OP_RESUME,
     TP__OP_IDLE,
     TP__OP_CONNECT,
-    TP__OP_DRAIN
+    TP__OP_DRAIN,
+    TP__OP_WS_CLOSE /* WebSocket hook: tp_ws_close() (arg: the code) */
 };
 
 struct tp__ncmd {
@@ -299,6 +359,10 @@ ssize_t tp__conn_try_write(struct tp__conn *c, const char *p, size_t len);
 /* TLS hooks (net/tls.c drives these on the loop thread). */
 /* Delivers plaintext read from the connection as DATA (flow control). */
 void tp__conn_on_data(struct tp__conn *c, const char *base, size_t n);
+/* WebSocket hook: delivers one message of `type` to the owner, with the
+ * flow control of DATA (only DATA bytes count in rxq). */
+void tp__conn_deliver(struct tp__conn *c, uint32_t type, const char *base,
+                      size_t n);
 /* The peer ended its stream (EOF, or a TLS close_notify). */
 void tp__conn_on_eof(struct tp__conn *c);
 /* Whether the connection wants to read now (mode, credit, flow). */

@@ -56,6 +56,7 @@ struct tp_tls_ctx {
 };
 
 struct tp__tls {
+    struct tp__layer_head head; /* first: a wss connection's WebSocket */
     SSL *ssl;
     struct tp_tls_ctx *ctx;
     const char *in; /* borrowed ciphertext of the read in progress */
@@ -76,6 +77,14 @@ static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static BIO_METHOD *bio_method;
 static pthread_key_t plain_key;
+
+/* The state of a connection known to be a TLS one (the hooks only call
+ * in when tp__conn_tls() says so). */
+static struct tp__tls *
+tls_of(struct tp__conn *c)
+{
+    return (struct tp__tls *)c->layer;
+}
 
 /* ---------------------------------------------------------------------- */
 /* Contexts                                                               */
@@ -482,12 +491,16 @@ state_free(struct tp__tls *t)
 }
 
 int
-tp__tls_server_new(struct tp_listener *l, struct tp__tls **out)
+tp__tls_server_new(struct tp_listener *l, struct tp__conn *c)
 {
+    struct tp__tls *t;
+
     pthread_mutex_lock(&tls_lock);
-    *out = state_new(l->tls, false);
+    t = state_new(l->tls, false);
+    if (t != NULL)
+        tp__conn_set_tls(c, t);
     pthread_mutex_unlock(&tls_lock);
-    return *out != NULL ? 0 : -ENOMEM;
+    return t != NULL ? 0 : -ENOMEM;
 }
 
 static int
@@ -539,8 +552,8 @@ tp__tls_free(struct tp__conn *c)
     struct tp__sched *s = c->h.loop->data;
 
     pthread_mutex_lock(&tls_lock);
-    t = c->tls;
-    c->tls = NULL;
+    t = tls_of(c);
+    tp__conn_set_tls(c, NULL);
     pthread_mutex_unlock(&tls_lock);
     /* Closed during its handshake: nobody got CONNECTED; the runtime's
      * count of connects in progress still holds this one. */
@@ -552,7 +565,7 @@ tp__tls_free(struct tp__conn *c)
 void
 tp__tls_reported(struct tp__conn *c)
 {
-    c->tls->reported = true;
+    tls_of(c)->reported = true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -575,12 +588,12 @@ conn_open(struct tp__conn *c)
 static void
 flush(struct tp__conn *c, uint32_t queued)
 {
-    struct tp__wreq *w = c->tls->out;
+    struct tp__wreq *w = tls_of(c)->out;
 
     if (w == NULL)
         return;
-    c->tls->out = NULL;
-    c->tls->out_cap = 0;
+    tls_of(c)->out = NULL;
+    tls_of(c)->out_cap = 0;
     w->h = tp__conn_handle(c);
     w->base = w->data;
     w->queued = queued;
@@ -602,7 +615,7 @@ handshake_error(struct tp__tls *t)
 static void
 log_failure(struct tp__conn *c, int err)
 {
-    long v = SSL_get_verify_result(c->tls->ssl);
+    long v = SSL_get_verify_result(tls_of(c)->ssl);
     char buf[256] = "";
     unsigned long e = ERR_get_error();
 
@@ -618,7 +631,7 @@ log_failure(struct tp__conn *c, int err)
 static void
 fail(struct tp__conn *c, int err)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     bool report = t->client && !t->reported;
 
     log_failure(c, err);
@@ -633,7 +646,7 @@ fail(struct tp__conn *c, int err)
 static void
 encrypt(struct tp__conn *c, struct tp__wreq *w)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     uint32_t queued = w->queued;
     int n;
 
@@ -652,7 +665,7 @@ encrypt(struct tp__conn *c, struct tp__wreq *w)
 void
 tp__tls_write(struct tp__conn *c, struct tp__wreq *w)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
 
     if (phase_of(t) == PH_OPEN) {
         encrypt(c, w);
@@ -675,7 +688,7 @@ tp__tls_write(struct tp__conn *c, struct tp__wreq *w)
 static void
 keep_rest(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     char *k;
 
     if (t->in_len == 0)
@@ -697,7 +710,7 @@ keep_rest(struct tp__conn *c)
 void
 tp__tls_pump(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     uint32_t chunk = tp__conn_cfg(c)->read_chunk;
     char *buf;
     int n, e;
@@ -734,7 +747,7 @@ tp__tls_pump(struct tp__conn *c)
 static void
 established(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     struct tp__wreq *w;
 
     /* release: the info call reads what the handshake set once it sees
@@ -759,7 +772,7 @@ established(struct tp__conn *c)
 static void
 handshake(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     int r, e;
 
     ERR_clear_error();
@@ -781,7 +794,7 @@ handshake(struct tp__conn *c)
 void
 tp__tls_read(struct tp__conn *c, const char *p, size_t n)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
 
     t->in = p;
     t->in_len = n;
@@ -798,7 +811,7 @@ tp__tls_read(struct tp__conn *c, const char *p, size_t n)
 void
 tp__tls_want(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
 
     /* Every caller is on the loop, between callbacks or inside a command:
      * delivering at once is what a readable socket would do next. Inside
@@ -812,13 +825,13 @@ tp__tls_want(struct tp__conn *c)
 bool
 tp__tls_handshaking(struct tp__conn *c)
 {
-    return phase_of(c->tls) == PH_HANDSHAKE;
+    return phase_of(tls_of(c)) == PH_HANDSHAKE;
 }
 
 void
 tp__tls_opened(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
 
     t->hs_start = tp__net_tick(tp__conn_loop(c));
     tp__conn_timer_arm(c, t->ctx->hs_ms);
@@ -829,7 +842,7 @@ tp__tls_opened(struct tp__conn *c)
 bool
 tp__tls_timer(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
     uint32_t spent;
 
     if (phase_of(t) != PH_HANDSHAKE)
@@ -846,7 +859,7 @@ tp__tls_timer(struct tp__conn *c)
 void
 tp__tls_close_notify(struct tp__conn *c)
 {
-    struct tp__tls *t = c->tls;
+    struct tp__tls *t = tls_of(c);
 
     if (phase_of(t) != PH_OPEN || t->shut_sent)
         return;
@@ -884,6 +897,7 @@ int
 tp_tls_conn_get_info(tp_runtime *rt, tp_conn h, tp_tls_info *out)
 {
     struct tp__conn *c;
+    struct tp__tls *t;
     int err = 0;
 
     if (rt == NULL || out == NULL)
@@ -892,12 +906,11 @@ tp_tls_conn_get_info(tp_runtime *rt, tp_conn h, tp_tls_info *out)
     if ((c = tp__conn_resolve(tp__net_of(rt), h)) == NULL)
         return -ENOTCONN;
     pthread_mutex_lock(&tls_lock);
-    if (c->tls == NULL)
+    if ((t = tp__conn_tls(c)) == NULL)
         err = -EINVAL;
     /* acquire: pairs with the release of PH_OPEN in established(). */
-    else if (atomic_load_explicit(&c->tls->phase, memory_order_acquire) ==
-             PH_OPEN)
-        fill_info(c->tls, out);
+    else if (atomic_load_explicit(&t->phase, memory_order_acquire) == PH_OPEN)
+        fill_info(t, out);
     pthread_mutex_unlock(&tls_lock);
     return err;
 }

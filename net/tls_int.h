@@ -18,8 +18,8 @@ struct tp__tls;
 int tp__tls_listener_init(struct tp_listener *l, struct tp_tls_ctx *ctx);
 void tp__tls_listener_fini(struct tp_listener *l);
 
-/* A server connection's state from l's current context (-ENOMEM). */
-int tp__tls_server_new(struct tp_listener *l, struct tp__tls **out);
+/* Attaches a server TLS state from l's current context to c (-ENOMEM). */
+int tp__tls_server_new(struct tp_listener *l, struct tp__conn *c);
 /* A client connection's state; name is verified (an IP address when
  * is_ip) unless the context does not verify. */
 int tp__tls_client_new(struct tp_tls_ctx *ctx, const char *name, bool is_ip,

@@ -164,7 +164,8 @@ TP_API void tp_conn_opts_init(tp_conn_opts *o);
 static inline bool
 tp_msg_is_net(uint32_t type)
 {
-    return type >= TP_MSG_TCP_OPENED && type <= TP_MSG_TCP_DRAIN;
+    /* ... and the WebSocket ones of troupe/ws.h, up to TP_MSG_WS_CLOSING */
+    return type >= TP_MSG_TCP_OPENED && type <= 0xffff010cu;
 }
 
 /** Why a connection closed. */
@@ -279,6 +280,9 @@ typedef struct tp_listen_opts {
     /** TLS (troupe/tls.h): a server context every connection handshakes
      *  with (the listener takes its own reference); NULL = plain TCP. */
     struct tp_tls_ctx *tls;
+    /** WebSocket (troupe/ws.h): every connection upgrades and exchanges
+     *  messages instead of bytes (copied); NULL = a byte stream. */
+    const struct tp_ws_opts *ws;
 } tp_listen_opts;
 
 /** Fills o with the defaults (no behaviour: it must be set). */
