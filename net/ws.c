@@ -129,6 +129,12 @@ tp__ws_server_new(struct tp_listener *l, struct tp__conn *c)
     return 0;
 }
 
+size_t
+tp__ws_state_size(void)
+{
+    return sizeof(struct tp__ws);
+}
+
 void
 tp__ws_free(struct tp__conn *c)
 {

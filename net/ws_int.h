@@ -87,5 +87,7 @@ void tp__ws_on_close(struct tp__conn *c, int reason);
 /* tp_ws_close() on the loop. */
 void tp__ws_close_cmd(struct tp__conn *c, unsigned code);
 void tp__ws_free(struct tp__conn *c);
+/* sizeof the per-connection state after the upgrade (bench, tests). */
+size_t tp__ws_state_size(void);
 
 #endif /* TP_NET_WS_INT_H */
