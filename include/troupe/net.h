@@ -413,7 +413,7 @@ typedef struct tp_connect_opts {
     const char *address; /**< numeric IPv4/IPv6 address */
     uint16_t port;       /**< TCP port (required, not 0, unless path set) */
     const char *path;    /**< if set: a Unix socket path instead */
-    uint32_t timeout_ms; /**< default 5000 (the TLS handshake included) */
+    uint32_t timeout_ms; /**< default 5000 (TLS: then the handshake's own) */
     tp_conn_opts conn;   /**< the connection's options */
     /** TLS (troupe/tls.h): a client context; NULL = plain TCP. The owner
      *  gets TP_MSG_TCP_CONNECTED once the handshake is done. */
