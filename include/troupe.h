@@ -16,5 +16,7 @@
 #include <troupe/runtime.h>
 #include <troupe/supervisor.h>
 #include <troupe/timer.h>
+#include <troupe/tls.h>
+#include <troupe/ws.h>
 
 #endif /* TROUPE_H */
