@@ -109,26 +109,78 @@ chat_tree(tp_sup_spec *top, tp_child_spec kids[2], tp_sup_spec *rooms,
     top->nchildren = 2;
 }
 
+static void
+chat_conn_opts(tp_conn_opts *co)
+{
+    tp_conn_opts_init(co);
+    /* A client that stops reading is cut off once 1 MiB of chat is
+     * queued for it, instead of growing the server's memory. */
+    co->write_limit = 1u << 20;
+    /* ... and the kernel holds at most 64 KiB of it (not megabytes), so a
+     * slow reader is seen at once: its member drops lines (counted, and
+     * the client told) instead of queueing them. */
+    co->send_buffer = 64u << 10;
+    /* Chat lines are small: a member is "blocked" (and drops room lines)
+     * past 32 KiB queued, until its client read it down to 8 KiB. */
+    co->write_high = 32u << 10;
+    co->write_low = 8u << 10;
+}
+
+/* The WebSocket listener (browsers: samples/http serves the page at
+ * /chat): the same member actors, under the same supervisor. */
+static int
+chat_listen_ws(tp_runtime *rt, const struct sample_opts *o, int port,
+               struct chat *c)
+{
+    tp_listen_opts lo;
+    tp_ws_opts ws;
+    tp_net_addr addr;
+    char text[TP_NET_ADDR_TEXT];
+    int err;
+
+    tp_ws_opts_init(&ws);
+    ws.max_message = CHAT_LINE_MAX + 2; /* one line (and its newline) */
+    tp_listen_opts_init(&lo);
+    lo.address = o->address;
+    lo.port = (uint16_t)port;
+    lo.behaviour = &chat_member_ws_behaviour;
+    lo.arg = c;
+    lo.supervisor_name = CHAT_CONNS_SUP;
+    lo.name = "chat-ws";
+    lo.ws = &ws;
+    chat_conn_opts(&lo.conn);
+    if ((err = tp_tcp_listen(rt, &lo, &c->ws)) != 0) {
+        char what[96];
+
+        snprintf(what, sizeof(what), "chat-ws: listen on %s port %d",
+                 o->address, port);
+        return sample_fail(o, what, err);
+    }
+    tp_listener_address(c->ws, &addr);
+    tp_net_addr_format(&addr, text, sizeof(text));
+    sample_ready("chat-ws", text);
+    return 0;
+}
+
 static int
 chat_listen(tp_runtime *rt, const struct sample_opts *o, int port,
             struct chat *c, tp_listener **l)
 {
     tp_conn_opts co;
+    int err;
 
-    tp_conn_opts_init(&co);
-    /* A client that stops reading is cut off once 1 MiB of chat is
-     * queued for it, instead of growing the server's memory. */
-    co.write_limit = 1u << 20;
-    /* ... and the kernel holds at most 64 KiB of it (not megabytes), so a
-     * slow reader is seen at once: its member drops lines (counted, and
-     * the client told) instead of queueing them. */
-    co.send_buffer = 64u << 10;
-    /* Chat lines are small: a member is "blocked" (and drops room lines)
-     * past 32 KiB queued, until its client read it down to 8 KiB. */
-    co.write_high = 32u << 10;
-    co.write_low = 8u << 10;
-    return sample_listen(rt, o, "chat", port, &chat_member_behaviour, c,
-                         CHAT_CONNS_SUP, &co, l);
+    chat_conn_opts(&co);
+    if ((err = sample_listen(rt, o, "chat", port, &chat_member_behaviour, c,
+                             CHAT_CONNS_SUP, &co, l)) != 0)
+        return err;
+    /* WebSocket on port + 1000 (7001 -> 8001); any free port with 0. */
+    return chat_listen_ws(rt, o, port != 0 ? port + 1000 : 0, c);
+}
+
+int
+chat_ws_port(const struct chat *c)
+{
+    return c != NULL && c->ws != NULL ? tp_listener_port(c->ws) : -1;
 }
 
 int

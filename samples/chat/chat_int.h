@@ -62,6 +62,7 @@ struct chat_room_entry {
 /* The only state the chat's actors share; the lock is held for a few
  * string compares. */
 struct chat {
+    tp_listener *ws; /* the WebSocket listener (the runtime frees it) */
     pthread_mutex_t lock;
     unsigned nrooms;
     struct chat_room_entry rooms[CHAT_MAX_ROOMS];
@@ -78,5 +79,6 @@ void chat_regname(char *out, size_t cap, const char *kind, const char *name);
 
 extern const tp_behaviour chat_room_behaviour;
 extern const tp_behaviour chat_member_behaviour;
+extern const tp_behaviour chat_member_ws_behaviour; /* WebSocket clients */
 
 #endif /* SAMPLE_CHAT_INT_H */

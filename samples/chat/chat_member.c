@@ -10,6 +10,9 @@
  * - A room that does not exist yet is started as a child of the rooms'
  *   supervisor, with an asynchronous request (TP_SUP_START_CHILD): an
  *   actor never blocks.
+ * - The same actor serves TCP clients (nc, telnet: lines) and WebSocket
+ *   clients (browsers: one text message per line or lines, each written
+ *   with its newline), chosen by its listener (chat_member_ws_behaviour).
  * - Bounded (samples/chat/README.md, "Bounds"): its mailbox drops lines
  *   past CHAT_MEMBER_MAILBOX; while its client reads too slowly (the
  *   connection's write queue is over its high mark) room lines are
@@ -31,6 +34,7 @@
 struct member {
     struct chat *chat;
     tp_conn conn;
+    bool ws; /* a WebSocket client */
     char nick[CHAT_NICK_MAX + 1];
     char room[CHAT_ROOM_MAX + 1]; /* "" when in no room */
     tp_pid room_pid;              /* TP_PID_NONE while joining */
@@ -53,6 +57,16 @@ struct line_ctx {
 
 /* ---- talking to the client ---------------------------------------------- */
 
+/* Bytes for the client: a TCP write, or one WebSocket text message. */
+static void
+emit(tp_ctx *ctx, struct member *m, const void *data, size_t len)
+{
+    if (m->ws)
+        tp_ws_send_text(ctx, m->conn, data, len);
+    else
+        tp_tcp_send(ctx, m->conn, data, len);
+}
+
 static void
 say(tp_ctx *ctx, struct member *m, const char *fmt, ...)
 {
@@ -62,7 +76,7 @@ say(tp_ctx *ctx, struct member *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    tp_tcp_send(ctx, m->conn, line, strlen(line));
+    emit(ctx, m, line, strlen(line));
 }
 
 static const char help_text[] =
@@ -447,10 +461,10 @@ on_chat_line(tp_ctx *ctx, struct member *m, const tp_msg *msg)
         m->dropped++;
         return;
     }
-    if (blob != NULL)
-        tp_tcp_send_blob(ctx, m->conn, blob);
+    if (blob != NULL && !m->ws)
+        tp_tcp_send_blob(ctx, m->conn, blob); /* no copy */
     else
-        tp_tcp_send(ctx, m->conn, msg->data, msg->len);
+        emit(ctx, m, msg->data, msg->len);
 }
 
 static void
@@ -472,7 +486,7 @@ on_answer(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     } else if (msg->ref == m->who_ref) {
         m->who_ref = 0;
         if (msg->type == TP_MSG_REPLY)
-            tp_tcp_send(ctx, m->conn, msg->data, msg->len);
+            emit(ctx, m, msg->data, msg->len);
         else
             say(ctx, m, "* #%s did not answer\n", m->room);
     }
@@ -486,10 +500,18 @@ member_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 
     switch (msg->type) {
     case TP_MSG_TCP_OPENED:
+        if (!m->ws)
+            on_open(ctx, m, msg);
+        break;
+    case TP_MSG_WS_UPGRADED: /* a WebSocket client may be written to now */
         on_open(ctx, m, msg);
         break;
     case TP_MSG_TCP_DATA:
         chat_frame_feed(&m->frame, msg->data, msg->len, on_line, &lc);
+        break;
+    case TP_MSG_WS_TEXT: /* a line, or lines; the last one ends here */
+        chat_frame_feed(&m->frame, msg->data, msg->len, on_line, &lc);
+        chat_frame_feed(&m->frame, "\n", 1, on_line, &lc);
         break;
     case TP_MSG_TCP_DRAIN:
         say(ctx, m, "* the server is shutting down, bye\n");
@@ -533,5 +555,21 @@ const tp_behaviour chat_member_behaviour = {
     .name = "chat.member",
     .state_size = sizeof(struct member),
     .init = member_init,
+    .handle = member_handle,
+};
+
+static int
+member_ws_init(tp_ctx *ctx, void *state, void *arg)
+{
+    struct member *m = state;
+
+    m->ws = true;
+    return member_init(ctx, state, arg);
+}
+
+const tp_behaviour chat_member_ws_behaviour = {
+    .name = "chat.member",
+    .state_size = sizeof(struct member),
+    .init = member_ws_init,
     .handle = member_handle,
 };
