@@ -654,7 +654,9 @@ parent_of(tp_ctx *ctx)
     /* The spawner is recorded by tp_spawn(); supervisors end when it does,
      * as OTP supervisors end on their parent's EXIT. */
     struct tp__actor *a = ctx->self;
-    return a != NULL && a->ext != NULL ? a->ext->parent : TP_PID_NONE;
+    const struct tp__actor_ext *x = a != NULL ? tp__ext_peek(a) : NULL;
+
+    return x != NULL ? x->parent : TP_PID_NONE;
 }
 
 static void
