@@ -944,10 +944,23 @@ test_bound(void **s)
 }
 
 #if defined(TP_ASSERTS)
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WITH_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define WITH_ASAN 1
+#endif
+#if defined(WITH_ASAN)
+#include <sanitizer/asan_interface.h>
+#endif
+
 /* Debug builds: a parked copied-stack actor's stack reads as 0xdb from
  * outside (a pointer into it was shared: a bug this makes visible). */
 static volatile uint32_t *volatile leaked;
 static atomic_uint seen;
+static atomic_bool on_fake_stack;
 
 static void
 leaker_main(tp_ctx *ctx, void *state, void *arg)
@@ -957,6 +970,13 @@ leaker_main(tp_ctx *ctx, void *state, void *arg)
 
     (void)state, (void)arg;
     leaked = &x;
+#if defined(WITH_ASAN)
+    /* detect_stack_use_after_return puts locals on ASan's heap. */
+    if (__asan_get_current_fake_stack() != NULL &&
+        __asan_addr_is_in_fake_stack(__asan_get_current_fake_stack(),
+                                     (void *)&x, NULL, NULL) != NULL)
+        atomic_store(&on_fake_stack, true);
+#endif
     tp_receive(ctx, &m, -1);
     atomic_store(&seen, x); /* its own view: intact */
 }
@@ -989,6 +1009,10 @@ test_copied_poison(void **s)
     tpt_idle(rt);
     assert_int_equal(tp_runtime_send(rt, p, 1, NULL, 0), 0);
     tpt_idle(rt);
+    if (atomic_load(&on_fake_stack)) {
+        tpt_finish(rt);
+        skip(); /* the local is not on the stack at all */
+    }
     assert_int_equal(atomic_load(&seen), 0xdbdbdbdbu);
     assert_int_equal(tp_runtime_send(rt, l, 1, NULL, 0), 0);
     tpt_idle(rt);
