@@ -4,6 +4,7 @@
  * context switch.
  *
  *   direct_pingpong [--trips=200000] [--schedulers=1] [--switches=10000000]
+ *                   [--only=1|2|3: callback, direct fixed or copied only]
  *
  * Each pair is pinned to scheduler 0 (same-thread latency: send, wake,
  * run-next, handle). One message is in flight at a time. The direct
@@ -191,6 +192,7 @@ main(int argc, char **argv)
     tp_runtime_options o;
     tp_runtime *rt;
     double cb, df, dc, sw;
+    int only;
 
     trips = (uint64_t)tpb_opt(argc, argv, "trips", 200000);
     tp_runtime_options_init(&o);
@@ -198,12 +200,19 @@ main(int argc, char **argv)
     o.pin = false;
     if (tp_runtime_create(&rt, &o) != 0 || tp_runtime_start(rt) != 0)
         return 1;
-    /* Warm-up of each kind, then the measured runs. */
-    run_callback(rt);
-    run_direct(rt, TP_STACK_FIXED);
-    cb = run_callback(rt);
-    df = run_direct(rt, TP_STACK_FIXED);
-    dc = run_direct(rt, TP_STACK_COPIED);
+    /* --only=1|2|3 runs just callback, fixed or copied (for profilers). */
+    only = (int)tpb_opt(argc, argv, "only", 0);
+    cb = df = dc = 1;
+    if (only == 0) { /* warm-up of each kind, then the measured runs */
+        run_callback(rt);
+        run_direct(rt, TP_STACK_FIXED);
+    }
+    if (only == 0 || only == 1)
+        cb = run_callback(rt);
+    if (only == 0 || only == 2)
+        df = run_direct(rt, TP_STACK_FIXED);
+    if (only == 0 || only == 3)
+        dc = run_direct(rt, TP_STACK_COPIED);
     tp_runtime_destroy(rt);
     sw = run_switch((uint64_t)tpb_opt(argc, argv, "switches", 10000000));
     printf("# %s switch, %llu trips, %u scheduler(s)\n", tp__fctx_kind(),

@@ -701,14 +701,15 @@ tp_runtime_spawn_direct(tp_runtime *rt, const tp_direct *d, void *arg,
 /* ---------------------------------------------------------------------- */
 /* Blocking calls                                                         */
 
-/* The direct actor whose main runs on this thread with this ctx. */
-static struct tp__direct *
+/* The direct actor whose main runs on this thread with this ctx (t->cur is
+ * only set while a direct actor's fiber runs; the state check fails for a
+ * ctx lent to a child's init meanwhile). */
+static inline struct tp__direct *
 self_direct(const tp_ctx *ctx)
 {
     struct dthr *t = tls_thr;
 
-    if (ctx == NULL || t == NULL || t->cur == NULL || t->ctx != ctx ||
-        ctx->self == NULL || !is_direct(ctx->self) ||
+    if (t == NULL || t->cur == NULL || t->ctx != ctx || ctx->self == NULL ||
         (struct tp__direct *)(void *)ctx->self->state != t->cur)
         return NULL;
     return t->cur;

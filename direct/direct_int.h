@@ -30,6 +30,9 @@
 #if defined(__SANITIZE_THREAD__) && !defined(TP__DIRECT_TSAN)
 #define TP__DIRECT_TSAN 1
 #endif
+#if defined(TP__DIRECT_ASAN) || defined(TP__DIRECT_TSAN)
+#define TP__DIRECT_SAN 1
+#endif
 
 /* A saved execution context. */
 struct tp__fctx {
