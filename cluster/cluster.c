@@ -258,6 +258,17 @@ on_disconnected(natsConnection *nc, void *closure)
            cl->cluster, cl->name);
 }
 
+/* The last callback libnats makes for a connection: after it, nothing of
+ * it touches cl (its last access is this store). */
+static void
+on_closed(natsConnection *nc, void *closure)
+{
+    struct tp__cluster *cl = closure;
+
+    (void)nc;
+    atomic_store(&cl->closed, true);
+}
+
 static void
 on_reconnected(natsConnection *nc, void *closure)
 {
@@ -327,6 +338,8 @@ nats_connect(struct tp__cluster *cl)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, cl);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, cl);
+    if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, cl);
     if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(o, on_error, cl);
     if (s == NATS_OK)
@@ -523,6 +536,10 @@ cluster_teardown(struct tp__cluster *cl)
     if (cl->nc != NULL) {
         atomic_store(&cl->closing, true);
         natsConnection_Close(cl->nc);
+        /* Callbacks run on libnats' own thread, after Close returns:
+         * wait for the last one before cl can be freed. */
+        for (int i = 0; i < 5000 && !atomic_load(&cl->closed); i++)
+            sleep_ms(1);
         natsConnection_Destroy(cl->nc);
         cl->nc = NULL;
     }

@@ -135,6 +135,7 @@ struct tp__cluster {
     natsSubscription *sub_hb, *sub_inbox, *sub_join;
     _Atomic bool connected;
     _Atomic bool closing; /* tp_cluster_stop() closes the connection */
+    _Atomic bool closed;  /* libnats' closed callback ran */
     _Atomic int users;    /* hooks running with this pointer */
     uint64_t max_payload;
 
