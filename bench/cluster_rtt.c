@@ -9,7 +9,11 @@
  * And the same two figures for raw libnats (request/reply with
  * natsConnection_Request, publish to a counting subscription), the floor
  * under Troupe's numbers.
- * Options: --rtts=N (default 20000), --msgs=N (default 500000).
+ * --detect=N (default 0): failure detection, N times: a child process
+ * (this program again) joins as node "victim", is SIGKILLed, and the time
+ * until this node has it down is measured (median and max; default
+ * heartbeat 500 ms, down-after 2000 ms).
+ * Options: --rtts=N (default 20000), --msgs=N (default 500000), --raw=0.
  */
 #include "benchutil.h"
 
@@ -251,6 +255,51 @@ raw_nats(const char *url, long rtts, long msgs)
     free(s);
 }
 
+/* The victim: joins and waits to be killed. */
+static int
+victim_main(const char *url)
+{
+    tp_runtime *rt = node(url, "victim");
+
+    (void)rt;
+    while (pause() == -1)
+        ;
+    return 0;
+}
+
+static void
+detect(const char *url, tp_runtime *a, long rounds)
+{
+    uint64_t *t = calloc((size_t)rounds, sizeof(uint64_t));
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n <= 0 || t == NULL)
+        exit(1);
+    self[n] = '\0';
+    for (long r = 0; r < rounds; r++) {
+        pid_t child = fork();
+        uint64_t t0;
+        if (child == 0) {
+            execl(self, self, "--victim", url, (char *)NULL);
+            _exit(127);
+        }
+        while (tp_cluster_node_lookup(a, "victim") == 0)
+            sleep_us(1000);
+        sleep_us(300000);
+        t0 = tpb_now_ns();
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        while (tp_cluster_node_lookup(a, "victim") != 0)
+            sleep_us(1000);
+        t[r] = tpb_now_ns() - t0;
+    }
+    qsort(t, (size_t)rounds, sizeof(uint64_t), cmp_u64);
+    tpb_result("cluster_detect_median", t[rounds / 2] / 1e6, "ms");
+    tpb_result("cluster_detect_max", t[rounds - 1] / 1e6, "ms");
+    free(t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -265,6 +314,8 @@ main(int argc, char **argv)
     pid_t srv;
     char data[64] = {0};
 
+    if (argc == 3 && strcmp(argv[1], "--victim") == 0)
+        return victim_main(argv[2]);
     if (access("/usr/sbin/nats-server", X_OK) != 0) {
         fprintf(stderr, "cluster_rtt: nats-server not installed\n");
         return 0;
@@ -327,6 +378,8 @@ main(int argc, char **argv)
                "msgs");
     tpb_result("cluster_oneway_eagain", (double)again, "retries");
 
+    if (tpb_opt(argc, argv, "detect", 0) > 0)
+        detect(url, a, tpb_opt(argc, argv, "detect", 0));
     tp_cluster_stop(b);
     tp_cluster_stop(a);
     if (tpb_opt(argc, argv, "raw", 1))
