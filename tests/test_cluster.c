@@ -790,7 +790,7 @@ test_cluster_node_left_noconnection(void **state)
 /* The child node: joins, spawns an echo, writes its cluster pid to fd,
  * then waits to be killed. */
 static int
-child_main(const char *url, int fd)
+child_main(const char *url, int fd, const char *name)
 {
     struct nats n = {0};
     tp_runtime *rt = NULL;
@@ -804,7 +804,7 @@ child_main(const char *url, int fd)
     ro.pin = false;
     if (tp_runtime_create(&rt, &ro) != 0 || tp_runtime_start(rt) != 0)
         return 2;
-    node_opts(&o, &n, "doomed");
+    node_opts(&o, &n, name);
     if (tp_cluster_start(rt, &o) != 0)
         return 3;
     if (tp_runtime_spawn(rt, &echo_b, NULL, NULL, &pid) != 0)
@@ -842,7 +842,8 @@ test_cluster_sigkill_node_down(void **state)
     if (child == 0) {
         char fd[16];
         snprintf(fd, sizeof(fd), "%d", fds[1]);
-        execl(self_exe, self_exe, "--child-node", n.url, fd, (char *)NULL);
+        execl(self_exe, self_exe, "--child-node", n.url, fd, "doomed",
+              (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -870,6 +871,68 @@ test_cluster_sigkill_node_down(void **state)
     assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
     assert_true(rec.pid == w.target);
     print_message("node down detected %.2f s after SIGKILL\n", took / 1e9);
+    tpt_probe_free(p);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* Starts a child node called name; returns its pid, *echo its actor. */
+static pid_t
+child_start(const struct nats *n, const char *name, tp_pid *echo)
+{
+    int fds[2];
+    pid_t child;
+
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char fd[16];
+        snprintf(fd, sizeof(fd), "%d", fds[1]);
+        execl(self_exe, self_exe, "--child-node", n->url, fd, name,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], echo, sizeof(*echo)), (ssize_t)sizeof(*echo));
+    close(fds[0]);
+    return child;
+}
+
+static void
+test_cluster_node_restarted_same_name(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a;
+    tpt_probe *p;
+    struct watch w = {.monitor = true};
+    tp_pid again;
+    pid_t child;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "observer");
+    p = tpt_probe_new(a, true);
+    tpt_probe_do(p, do_watch, &(struct watch){.nodes = true});
+    child = child_start(&n, "phoenix", &w.target);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(300);
+    /* Killed and back under its name before its silence is noticed: the
+     * new incarnation takes the old one down with it. */
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    child = child_start(&n, "phoenix", &again);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 20000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    assert_true(rec.pid == w.target);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 20000, &rec), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    assert_int_equal(wait_node(a, "phoenix"), tp_pid_node(again));
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
     tpt_probe_free(p);
     node_free(a);
     nats_kill(&n);
@@ -1045,6 +1108,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_monitor_link_remote),
         cmocka_unit_test(test_cluster_node_left_noconnection),
         cmocka_unit_test(test_cluster_sigkill_node_down),
+        cmocka_unit_test(test_cluster_node_restarted_same_name),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
     };
@@ -1052,8 +1116,8 @@ main(int argc, char **argv)
 
     if (n > 0)
         self_exe[n] = '\0';
-    if (argc == 4 && strcmp(argv[1], "--child-node") == 0)
-        return child_main(argv[2], atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "--child-node") == 0)
+        return child_main(argv[2], atoi(argv[3]), argv[4]);
     signal(SIGPIPE, SIG_IGN);
     tp_log_set_level(TP_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);
