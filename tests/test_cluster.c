@@ -871,6 +871,15 @@ test_cluster_sigkill_node_down(void **state)
     assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
     assert_true(rec.pid == w.target);
     print_message("node down detected %.2f s after SIGKILL\n", took / 1e9);
+    {
+        tp_cluster_peer_stats ps;
+        assert_int_equal(tp_cluster_stats(a, NULL, &ps, 1), 1);
+        assert_string_equal(ps.name, "doomed");
+        assert_false(ps.up);
+        assert_int_equal(ps.downs, 1);
+        assert_true(ps.hb_misses >= 2);
+        assert_true(ps.msgs_in > 0 && ps.msgs_out > 0);
+    }
     tpt_probe_free(p);
     node_free(a);
     nats_kill(&n);
