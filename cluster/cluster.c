@@ -312,6 +312,31 @@ reconnect_delay(natsConnection *nc, int attempts, void *closure)
     return (int64_t)(d * 3 / 4 + random64() % (d / 2 + 1));
 }
 
+/* Credentials and TLS (the caller's strings: only used here). */
+static natsStatus
+auth_options(struct tp__cluster *cl, natsOptions *o)
+{
+    const tp_cluster_options *c = &cl->opts;
+    natsStatus s = NATS_OK;
+
+    if (c->user != NULL)
+        s = natsOptions_SetUserInfo(o, c->user, c->password);
+    if (s == NATS_OK && c->token != NULL)
+        s = natsOptions_SetToken(o, c->token);
+    if (s == NATS_OK && c->tls_ca_file != NULL) {
+        s = natsOptions_SetSecure(o, true);
+        if (s == NATS_OK)
+            s = natsOptions_LoadCATrustedCertificates(o, c->tls_ca_file);
+    }
+    if (s == NATS_OK && c->tls_cert_file != NULL)
+        s = natsOptions_LoadCertificatesChain(o, c->tls_cert_file,
+                                              c->tls_key_file);
+    if (s != NATS_OK)
+        tp_log(TP_LOG_ERROR, "cluster %s: NATS credentials / TLS: %s",
+               cl->cluster, natsStatus_GetText(s));
+    return s;
+}
+
 static int
 nats_connect(struct tp__cluster *cl)
 {
@@ -344,6 +369,8 @@ nats_connect(struct tp__cluster *cl)
         s = natsOptions_SetErrorHandler(o, on_error, cl);
     if (s == NATS_OK)
         s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
+    if (s == NATS_OK)
+        s = auth_options(cl, o);
     /* Latency: libnats' flusher would wait ~1 ms per hop; the cluster
      * thread batches frames into one message per peer instead. */
     if (s == NATS_OK)
@@ -351,6 +378,10 @@ nats_connect(struct tp__cluster *cl)
     if (s == NATS_OK)
         s = natsConnection_Connect(&cl->nc, o);
     natsOptions_Destroy(o);
+    /* The caller's strings are not ours to keep. */
+    cl->opts.user = cl->opts.password = cl->opts.token = NULL;
+    cl->opts.tls_ca_file = cl->opts.tls_cert_file = NULL;
+    cl->opts.tls_key_file = NULL;
     if (s != NATS_OK) {
         tp_log(TP_LOG_ERROR, "cluster %s: node %s cannot connect to %s: %s",
                cl->cluster, cl->name, cl->urls, natsStatus_GetText(s));

@@ -33,7 +33,8 @@ struct nats {
     pid_t pid;
     int port;
     char url[64];
-    char store[64]; /* JetStream directory, "" = no JetStream */
+    char store[64];        /* JetStream directory, "" = no JetStream */
+    const char *extra[10]; /* more server arguments, NULL-terminated */
 };
 
 static const char *
@@ -91,12 +92,17 @@ nats_spawn(struct nats *n)
         int devnull = open("/dev/null", 1);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        if (n->store[0] != '\0')
-            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
-                  "-js", "-sd", n->store, (char *)NULL);
-        else
-            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
-                  (char *)NULL);
+        const char *argv[24] = {"nats-server", "-a", "127.0.0.1", "-p", port};
+        int k = 5;
+        if (n->store[0] != '\0') {
+            argv[k++] = "-js";
+            argv[k++] = "-sd";
+            argv[k++] = n->store;
+        }
+        for (int i = 0; i < 10 && n->extra[i] != NULL; i++)
+            argv[k++] = n->extra[i];
+        argv[k] = NULL;
+        execv(nats_bin(), (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 1000 && !port_open(n->port); i++)
@@ -105,6 +111,16 @@ nats_spawn(struct nats *n)
 }
 
 /* Starts a server, or returns false (test skipped) without the binary. */
+static bool nats_start(struct nats *n);
+
+static bool
+nats_start_args(struct nats *n, const char *const *extra)
+{
+    for (int i = 0; i < 9 && extra != NULL && extra[i] != NULL; i++)
+        n->extra[i] = extra[i];
+    return nats_start(n);
+}
+
 static bool
 nats_start(struct nats *n)
 {
@@ -400,6 +416,84 @@ test_cluster_same_name_at_once_one_wins(void **state)
             node_free(j[i].rt);
     }
     nats_kill(&n);
+}
+
+/* Server certificate for 127.0.0.1 signed by a fresh CA, in dir. */
+static bool
+make_certs(const char *dir)
+{
+    char cmd[1024];
+
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %s && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=tp-test-ca "
+        "&& openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out srv.pem -days 1 -extfile ext",
+        dir);
+    return system(cmd) == 0;
+}
+
+static void
+test_cluster_tls_and_credentials(void **state)
+{
+    char dir[64] = "/tmp/tp-cluster-tls-XXXXXX", ca[128], cert[128], key[128],
+         cmd[160];
+    const char *args[10] = {"--tls",  "--tlscert", cert,     "--tlskey", key,
+                            "--user", "tp",        "--pass", "s3cret",   NULL};
+    struct nats n = {0};
+    tp_runtime *a, *b, *c;
+    tp_cluster_options o;
+
+    (void)state;
+    if (system("openssl version > /dev/null 2>&1") != 0) {
+        print_message("openssl not installed: skipping\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    assert_true(make_certs(dir));
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+    snprintf(key, sizeof(key), "%s/srv.key", dir);
+    if (!nats_start_args(&n, args))
+        skip();
+    a = tpt_runtime(1);
+    node_opts(&o, &n, "tls-a");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(a, &o), 0);
+    b = tpt_runtime(1);
+    node_opts(&o, &n, "tls-b");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(b, &o), 0);
+    wait_node(a, "tls-b");
+    wait_node(b, "tls-a");
+    assert_int_equal(
+        tp_runtime_call(a, spawn_echo(b), 1, "x", 1, NULL, 0, NULL, 10000), 0);
+    /* Wrong password, and no TLS: refused. */
+    c = tpt_runtime(1);
+    node_opts(&o, &n, "tls-c");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "wrong";
+    assert_int_equal(tp_cluster_start(c, &o), -ECONNREFUSED);
+    node_opts(&o, &n, "tls-c");
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(c, &o), -ECONNREFUSED);
+    tpt_finish(c);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1111,6 +1205,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_join_discovery),
         cmocka_unit_test(test_cluster_duplicate_name_refused),
         cmocka_unit_test(test_cluster_same_name_at_once_one_wins),
+        cmocka_unit_test(test_cluster_tls_and_credentials),
         cmocka_unit_test(test_cluster_send_order_10000),
         cmocka_unit_test(test_cluster_request_reply_timeout_noproc),
         cmocka_unit_test(test_cluster_blob_packed_bounds),
