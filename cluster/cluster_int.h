@@ -126,7 +126,7 @@ struct tp__cluster {
     char name[TP_NODE_NAME_MAX + 1];
     char cluster[TP_NODE_NAME_MAX + 1];
     char *urls;
-    uint32_t id;
+    _Atomic uint32_t id; /* final once joined (pick_id) */
     uint64_t incarnation;
     tp_cluster_options opts;
     char hb_subject[160], inbox[160], join_inbox[160];
@@ -146,7 +146,7 @@ struct tp__cluster {
     pthread_cond_t cond;
     struct tp__frame *qhead, *qtail;
     bool stopping;
-    bool joined;
+    _Atomic bool joined; /* read by the delivery threads */
 
     /* Join: answers collected during the window. */
     bool name_taken;
