@@ -615,6 +615,7 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         cluster_free(cl);
         return err;
     }
+    tp__names_open_quiet(cl);
     tp__node_greet_peers(cl);
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
     natsConnection_Flush(cl->nc);

@@ -205,5 +205,8 @@ void tp__remote_peer_free(struct tp__peer *p);
 int tp__names_start(struct tp__cluster *cl);
 void tp__names_stop(struct tp__cluster *cl);
 void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+/* Opens the bucket at start if the server has JetStream (logged at info
+ * if not; tp_register_global() then tries again and logs an error). */
+void tp__names_open_quiet(struct tp__cluster *cl);
 
 #endif /* TP_CLUSTER_CLUSTER_INT_H */

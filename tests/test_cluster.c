@@ -1168,10 +1168,18 @@ test_cluster_global_names_unique_released(void **state)
     assert_int_equal(tp_register_global(b, "svc2", x), -EINVAL); /* remote */
     assert_true(tp_whereis_global(b, "svc") == x);
     assert_true(tp_whereis_global(a, "svc") == x);
+    /* Each node's copy follows (no round trip per lookup). */
+    for (int i = 0; i < 500 && tp_whereis_global_cached(b, "svc") != x; i++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == x);
+    assert_true(tp_whereis_global_cached(a, "svc") == x);
     assert_true(tp_whereis_global(a, "nobody") == TP_PID_NONE);
     /* Released when the owner dies. */
     tp_runtime_exit_pid(a, x, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
     assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    for (int i = 0; i < 500 && tp_whereis_global_cached(b, "svc") != 0; i++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == TP_PID_NONE);
     assert_int_equal(tp_register_global(b, "svc", y), 0);
     assert_true(tp_whereis_global(a, "svc") == y);
     /* Unregister: only by the owner. */

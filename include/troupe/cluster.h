@@ -175,6 +175,15 @@ TP_API int tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid);
  */
 TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
 
+/**
+ * tp_whereis_global() without a round trip: answers from this node's copy
+ * of the names, which a JetStream watcher keeps current (a change made on
+ * another node is seen here within about a round trip). Never blocks
+ * (a read lock): usable from actors. TP_PID_NONE also when the owner's
+ * node is down or the server has no JetStream. Thread-safe.
+ */
+TP_API tp_pid tp_whereis_global_cached(tp_runtime *rt, const char *name);
+
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
     uint32_t node;                   /**< id */
