@@ -236,7 +236,10 @@ join_note(struct tp__cluster *cl, const struct tp__wire_node *w, bool w_joining)
         cl->name_taken = true;
         snprintf(cl->taken_by, sizeof(cl->taken_by), "node id %u", w->id);
     }
-    if (!w_joining)
+    /* Ids: a live node's is taken; of two joining at once, the lower
+     * incarnation keeps the id it proposes and the other moves (or, with
+     * an explicit id, is refused). */
+    if (!w_joining || w->incarnation < cl->incarnation)
         cl->id_taken[w->id / 8] |= (uint8_t)(1u << (w->id % 8));
 }
 

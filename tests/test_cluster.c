@@ -379,6 +379,8 @@ struct joiner {
     tp_runtime *rt;
     const struct nats *n;
     int err;
+    const char *name;
+    uint32_t id;
 };
 
 static void *
@@ -387,9 +389,34 @@ join_thread(void *arg)
     struct joiner *j = arg;
     tp_cluster_options o;
 
-    node_opts(&o, j->n, "twin");
+    node_opts(&o, j->n, j->name != NULL ? j->name : "twin");
+    o.node_id = j->id;
     j->err = tp_cluster_start(j->rt, &o);
     return NULL;
+}
+
+static void
+test_cluster_same_id_at_once_one_wins(void **state)
+{
+    struct nats n = {0};
+    struct joiner j[2];
+    pthread_t t[2];
+    const char *names[2] = {"left-twin", "right-twin"};
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    for (int i = 0; i < 2; i++) {
+        j[i] = (struct joiner){tpt_runtime(1), &n, 1, names[i], 77};
+        assert_int_equal(pthread_create(&t[i], NULL, join_thread, &j[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true((j[0].err == 0 && j[1].err == -EADDRINUSE) ||
+                (j[1].err == 0 && j[0].err == -EADDRINUSE));
+    for (int i = 0; i < 2; i++)
+        node_free(j[i].rt);
+    nats_kill(&n);
 }
 
 static void
@@ -404,7 +431,7 @@ test_cluster_same_name_at_once_one_wins(void **state)
         skip();
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 2; i++) {
-            j[i] = (struct joiner){tpt_runtime(1), &n, 1};
+            j[i] = (struct joiner){tpt_runtime(1), &n, 1, NULL, 0};
             assert_int_equal(pthread_create(&t[i], NULL, join_thread, &j[i]),
                              0);
         }
@@ -1213,6 +1240,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_join_discovery),
         cmocka_unit_test(test_cluster_duplicate_name_refused),
         cmocka_unit_test(test_cluster_same_name_at_once_one_wins),
+        cmocka_unit_test(test_cluster_same_id_at_once_one_wins),
         cmocka_unit_test(test_cluster_tls_and_credentials),
         cmocka_unit_test(test_cluster_send_order_10000),
         cmocka_unit_test(test_cluster_request_reply_timeout_noproc),
