@@ -512,12 +512,17 @@ pick_id(struct tp__cluster *cl)
         }
         return 0;
     }
-    for (uint32_t n = 0; n < TP_PID_NODE_MAX; n++) {
-        if (!(cl->id_taken[id / 8] & (1u << (id % 8)))) {
-            cl->id = id;
-            return 0;
+    /* First an id no node knows of, then any id no live node has. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t n = 0; n < TP_PID_NODE_MAX; n++) {
+            uint8_t bit = (uint8_t)(1u << (id % 8));
+            if (!(cl->id_taken[id / 8] & bit) &&
+                (pass == 1 || !(cl->id_used[id / 8] & bit))) {
+                cl->id = id;
+                return 0;
+            }
+            id = id % TP_PID_NODE_MAX + 1;
         }
-        id = id % TP_PID_NODE_MAX + 1;
     }
     tp_log(TP_LOG_ERROR, "cluster %s: no free node id", cl->cluster);
     return -EADDRINUSE;

@@ -42,6 +42,7 @@ enum tp__wire_kind {
     TP__W_PING,      /* ref = sender's clock */
     TP__W_PONG,      /* ref echoed */
     TP__W_NAMED,     /* to a registered name: u8 len, name, then payload */
+    TP__W_IDS,       /* probe answer: u16 count, u16 ids of known nodes */
     TP__W_KIND_MAX
 };
 
@@ -152,6 +153,9 @@ struct tp__cluster {
     bool name_taken;
     char taken_by[128];
     uint8_t id_taken[(TP_PID_NODE_MAX + 8) / 8];
+    /* Ids other nodes know of (up, or down: a restarted node avoids its
+     * old id, so pids of its previous incarnation stay dead). */
+    uint8_t id_used[(TP_PID_NODE_MAX + 8) / 8];
 
     _Atomic(struct tp__peer *) peers[TP_PID_NODE_MAX + 1];
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */

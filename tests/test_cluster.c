@@ -1061,6 +1061,12 @@ test_cluster_node_restarted_same_name(void **state)
     assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 20000, &rec), 0);
     assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
     assert_int_equal(wait_node(a, "phoenix"), tp_pid_node(again));
+    /* It came back under another id: pids of its previous life stay
+     * dead instead of naming actors of the new one. */
+    assert_int_not_equal(tp_pid_node(again), tp_pid_node(w.target));
+    assert_int_equal(tp_runtime_send(a, w.target, 1, "x", 1), -ENOTCONN);
+    assert_int_equal(tp_runtime_call(a, again, 1, "x", 1, NULL, 0, NULL, 10000),
+                     0);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
     tpt_probe_free(p);
