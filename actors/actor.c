@@ -34,10 +34,12 @@ tp__actor_schedule(struct tp__actors *A, struct tp__actor *a)
         tp__rt_schedule(A->rt, &a->task, home);
 }
 
+/* The ext block, allocated if needed; an inline link moves into it. */
 struct tp__actor_ext *
 tp__actor_ext(struct tp__actor *a)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
+    tp_pid link1 = tp__ext_link1(a);
 
     if (TP__LIKELY(x != NULL))
         return x;
@@ -49,15 +51,20 @@ tp__actor_ext(struct tp__actor *a)
     tp__u64map_init(&x->links);
     tp__u64map_init(&x->mon_out);
     tp__u64map_init(&x->mon_in);
-    a->ext = x;
+    if (link1 != TP_PID_NONE && tp__u64map_put(&x->links, link1, 1) < 0) {
+        tp__free(x); /* the inline link stays where it was */
+        return NULL;
+    }
+    a->extw = (uintptr_t)x;
     return x;
 }
 
 static void
 ext_free(struct tp__actor *a)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
 
+    a->extw = 0; /* an inline link needs no freeing */
     if (x == NULL)
         return;
     tp__u64map_fini(&x->links);
@@ -65,7 +72,6 @@ ext_free(struct tp__actor *a)
     tp__u64map_fini(&x->mon_in);
     tp__u64map_fini(&x->pending);
     tp__free(x);
-    a->ext = NULL;
 }
 
 uint64_t
@@ -338,14 +344,16 @@ tp_send_named(tp_ctx *ctx, const char *name, uint32_t type, const void *data,
 static bool
 has_front(struct tp__actor *a)
 {
-    return a->ext != NULL && a->ext->front_head != NULL;
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+
+    return x != NULL && x->front_head != NULL;
 }
 
 /* Pops the next message: unstashed ones first, then the mailbox. */
 static struct tp__msg *
 next_msg(struct tp__actor *a)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
     struct tp__msg *m;
 
     if (x != NULL && x->front_head != NULL) {
@@ -429,8 +437,10 @@ accept_msg(tp_ctx *ctx, struct tp__actor *a, const struct turn_view *v,
 static void
 handle_one(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 {
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+
     ctx->cur = m;
-    if (TP__UNLIKELY(a->ext != NULL && a->ext->tracer != TP_PID_NONE))
+    if (TP__UNLIKELY(x != NULL && x->tracer != TP_PID_NONE))
         tp__trace_msg(ctx, a, m);
     tp__sched_user_enter(ctx->sched);
     tp__tls_in_user = 1;
@@ -667,7 +677,7 @@ call_terminate(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *why)
 static void
 release_resources(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *why)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
 
     while (x != NULL && x->res.next != &x->res) {
         struct tp__resource *r = x->res.prev; /* newest first */
@@ -707,8 +717,8 @@ tp__actor_die(tp_ctx *ctx, struct tp__actor *a, const tp_exit_reason *reason)
     atomic_store_explicit(&a->pid, self | TP__PID_DEAD, memory_order_release);
     tp__close_sys(ctx, a, self, &why);
     tp__actor_drain(ctx, a);
-    if (a->ext != NULL)
-        drain_lists(ctx, a->ext);
+    if (tp__ext_peek(a) != NULL)
+        drain_lists(ctx, tp__ext_peek(a));
     if (told)
         ext_free(a);
     else
@@ -773,7 +783,7 @@ incarnate(tp_ctx *ctx, struct tp__actor *a, const tp_behaviour *b,
     tp__actor_drain(ctx, a);
     atomic_store_explicit(&a->beh, b, memory_order_relaxed);
     a->handler = b->handle;
-    a->ext = NULL;
+    a->extw = 0;
     atomic_store_explicit(&a->handled, 0, memory_order_relaxed);
     atomic_store_explicit(
         &a->born_s, (uint32_t)((tp_now_ns() - ctx->rt->start_ns) / 1000000000u),
@@ -864,18 +874,16 @@ run_init(tp_ctx *ctx, struct tp__actor *a, const tp_behaviour *b, void *arg)
 static int
 link_parent(tp_ctx *ctx, struct tp__actor *child, tp_pid cpid)
 {
-    struct tp__actor_ext *px = tp__actor_ext(ctx->self);
-    struct tp__actor_ext *cx = tp__actor_ext(child);
+    struct tp__actor_ext *cx = tp__actor_ext(child); /* for parent */
+    tp_pid self = tp__actor_pid(ctx->self);
 
-    if (px == NULL || cx == NULL)
+    if (cx == NULL || tp__link_add(child, self) < 0)
         return -ENOMEM;
-    if (tp__u64map_put(&cx->links, tp__actor_pid(ctx->self), 1) < 0)
-        return -ENOMEM;
-    if (tp__u64map_put(&px->links, cpid, 1) < 0) {
-        tp__u64map_remove(&cx->links, tp__actor_pid(ctx->self), NULL);
+    if (tp__link_add(ctx->self, cpid) < 0) {
+        tp__link_remove(child, self);
         return -ENOMEM;
     }
-    cx->parent = tp__actor_pid(ctx->self);
+    cx->parent = self;
     return 0;
 }
 
@@ -1060,7 +1068,8 @@ tp_stash(tp_ctx *ctx)
      * consumed as they are delivered: not deferrable (actor.h). */
     if (m == NULL || ctx->self == NULL || tp_msg_is_system(m->m.type))
         return -EINVAL;
-    if (ctx->self->ext != NULL && ctx->self->ext->stash_n >= 65536)
+    x = tp__ext_peek(ctx->self);
+    if (x != NULL && x->stash_n >= 65536)
         return -ENOBUFS;
     x = tp__actor_ext(ctx->self);
     if (x == NULL)
@@ -1080,7 +1089,8 @@ tp_stash(tp_ctx *ctx)
 size_t
 tp_unstash_all(tp_ctx *ctx)
 {
-    struct tp__actor_ext *x = ctx->self != NULL ? ctx->self->ext : NULL;
+    struct tp__actor_ext *x =
+        ctx->self != NULL ? tp__ext_peek(ctx->self) : NULL;
     size_t n;
 
     if (x == NULL || x->stash_head == NULL)
@@ -1101,8 +1111,28 @@ tp_unstash_all(tp_ctx *ctx)
 size_t
 tp_stash_size(const tp_ctx *ctx)
 {
-    return ctx->self != NULL && ctx->self->ext != NULL ? ctx->self->ext->stash_n
-                                                       : 0;
+    const struct tp__actor_ext *x =
+        ctx->self != NULL ? tp__ext_peek(ctx->self) : NULL;
+
+    return x != NULL ? x->stash_n : 0;
+}
+
+int
+tp_set_mailbox_bound(tp_ctx *ctx, uint32_t max_msgs, uint32_t max_bytes,
+                     tp_overflow overflow)
+{
+    struct tp__actor *a = ctx != NULL ? ctx->self : NULL;
+
+    if (a == NULL || overflow < TP_OVERFLOW_REJECT ||
+        overflow > TP_OVERFLOW_KILL)
+        return -EINVAL;
+    /* Relaxed, as at spawn: senders read the bound as a hint, and a send
+     * racing the change may be checked against either value. */
+    atomic_store_explicit(&a->max_msgs, max_msgs, memory_order_relaxed);
+    atomic_store_explicit(&a->max_bytes, max_bytes, memory_order_relaxed);
+    atomic_store_explicit(&a->overflow, (uint8_t)overflow,
+                          memory_order_relaxed);
+    return 0;
 }
 
 void

@@ -74,12 +74,16 @@ struct tp__actor {
     struct tp__mpsc mq; /* ordinary lane: head ends line 0, tail and stub
                            start line 1 */
     /* -- line 1: the owner ------------------------------------------ */
-    struct tp__node task;      /* run-queue link; free-list link when free */
-    tp__sysq sys;              /* system lane (pushed rarely) */
-    tp_handle_fn handler;      /* owner only (tp_become) */
-    struct tp__actor_ext *ext; /* owner only, lazily allocated */
-    _Atomic uint32_t deq;      /* messages popped (consumer), modulo 2^32 */
-    _Atomic uint32_t born_s;   /* spawn time, s since the runtime started */
+    struct tp__node task; /* run-queue link; free-list link when free */
+    tp__sysq sys;         /* system lane (pushed rarely) */
+    tp_handle_fn handler; /* owner only (tp_become) */
+    /* Owner only: 0, a struct tp__actor_ext (allocated when first needed),
+     * or (pid << 1) | 1: the actor's one link and nothing else, kept here
+     * so that a supervised connection actor needs no ext block (pids
+     * have bit 63 clear). Read it through tp__ext_peek()/tp__ext_link1(). */
+    uintptr_t extw;
+    _Atomic uint32_t deq;    /* messages popped (consumer), modulo 2^32 */
+    _Atomic uint32_t born_s; /* spawn time, s since the runtime started */
     _Atomic uint64_t handled;
     _Alignas(16) unsigned char state[];
 };
@@ -274,6 +278,37 @@ int tp__signal(struct tp__actors *A, tp_pid to, struct tp__msg *m);
 /* Drops m as a dead letter. */
 void tp__dead_letter(tp_ctx *ctx, struct tp__msg *m);
 struct tp__actor_ext *tp__actor_ext(struct tp__actor *a);
+
+_Static_assert(sizeof(uintptr_t) == sizeof(tp_pid), "extw holds a pid");
+
+/* The actor's ext block, or NULL (none, or only an inline link). */
+static inline struct tp__actor_ext *
+tp__ext_peek(const struct tp__actor *a)
+{
+    return (a->extw & 1u) ? NULL : (struct tp__actor_ext *)a->extw;
+}
+
+/* The inline link (no ext block), or TP_PID_NONE. */
+static inline tp_pid
+tp__ext_link1(const struct tp__actor *a)
+{
+    return (a->extw & 1u) ? (tp_pid)(a->extw >> 1) : TP_PID_NONE;
+}
+
+/* Links (owner thread of a; actors/signal.c). add: 1 added, 0 already
+ * linked, -ENOMEM. remove: true if it was linked. */
+int tp__link_add(struct tp__actor *a, tp_pid other);
+bool tp__link_remove(struct tp__actor *a, tp_pid other);
+/* A link's tag: 1 for a plain link, or what tp__link_set_tag() put there
+ * (any value > 1, for the actor's own bookkeeping: its supervisor code).
+ * A trapped EXIT of a tagged link carries the tag in msg->ref. take:
+ * remove, with the tag in *tag (may be NULL). set_tag: 0, -ENOENT (not
+ * linked), -ENOMEM. tag: 0 when not linked. */
+bool tp__link_take(struct tp__actor *a, tp_pid other, uint64_t *tag);
+int tp__link_set_tag(struct tp__actor *a, tp_pid other, uint64_t tag);
+uint64_t tp__link_tag(const struct tp__actor *a, tp_pid other);
+bool tp__link_has(const struct tp__actor *a, tp_pid other);
+uint32_t tp__link_count(const struct tp__actor *a);
 void tp__actor_die(tp_ctx *ctx, struct tp__actor *a,
                    const tp_exit_reason *reason);
 /* Drains messages left in a slot (stale or at death). */

@@ -153,12 +153,12 @@ cast_view(const tp_msg *msg, struct tp__msg *view)
 static bool
 parent_exit(tp_ctx *ctx, const tp_msg *msg)
 {
+    const struct tp__actor_ext *x = tp__ext_peek(ctx->self);
     tp_exit_reason why;
     tp_pid pid;
 
-    if (msg->type != TP_MSG_EXIT || ctx->self->ext == NULL ||
-        ctx->self->ext->parent == TP_PID_NONE ||
-        tp_msg_exit(msg, &pid, &why) != 0 || pid != ctx->self->ext->parent)
+    if (msg->type != TP_MSG_EXIT || x == NULL || x->parent == TP_PID_NONE ||
+        tp_msg_exit(msg, &pid, &why) != 0 || pid != x->parent)
         return false;
     tp_exit_with(ctx, &why);
     return true;

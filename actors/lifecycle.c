@@ -233,14 +233,16 @@ sweep_slots(struct tp__actors *A)
             tp__msg_free((struct tp__msg *)s);
             s = next;
         }
-        if (a->ext != NULL) {
-            tp__u64map_fini(&a->ext->links);
-            tp__u64map_fini(&a->ext->mon_out);
-            tp__u64map_fini(&a->ext->mon_in);
-            tp__u64map_fini(&a->ext->pending);
-            tp__free(a->ext);
-            a->ext = NULL;
+        if (tp__ext_peek(a) != NULL) {
+            struct tp__actor_ext *x = tp__ext_peek(a);
+
+            tp__u64map_fini(&x->links);
+            tp__u64map_fini(&x->mon_out);
+            tp__u64map_fini(&x->mon_in);
+            tp__u64map_fini(&x->pending);
+            tp__free(x);
         }
+        a->extw = 0;
     }
 }
 

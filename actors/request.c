@@ -64,7 +64,7 @@ tp_request(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data, size_t len,
         return err;
     m = tp__msg_copy(type, data, len);
     if (m == NULL) {
-        tp__u64map_remove(&ctx->self->ext->pending, ref, NULL);
+        tp__u64map_remove(&tp__ext_peek(ctx->self)->pending, ref, NULL);
         return -ENOMEM;
     }
     m->m.from = tp_self(ctx);
@@ -76,10 +76,10 @@ tp_request(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data, size_t len,
         err = tp__timer_arm_sys(ctx, timeout_ms, tp_self(ctx), TP_MSG_TIMEOUT,
                                 ref, &timer);
         if (err == 0)
-            *tp__u64map_get(&ctx->self->ext->pending, ref) = timer;
+            *tp__u64map_get(&tp__ext_peek(ctx->self)->pending, ref) = timer;
     }
     if (err != 0) {
-        tp__u64map_remove(&ctx->self->ext->pending, ref, NULL);
+        tp__u64map_remove(&tp__ext_peek(ctx->self)->pending, ref, NULL);
         return err;
     }
     if (ref_out != NULL)
@@ -134,8 +134,8 @@ tp_request_forget(tp_ctx *ctx, uint64_t ref)
 {
     uint64_t timer;
 
-    if (ctx->self == NULL || ctx->self->ext == NULL ||
-        !tp__u64map_remove(&ctx->self->ext->pending, ref, &timer))
+    if (ctx->self == NULL || tp__ext_peek(ctx->self) == NULL ||
+        !tp__u64map_remove(&tp__ext_peek(ctx->self)->pending, ref, &timer))
         return -ENOENT;
     if (timer != 0)
         tp_cancel_timer(ctx, timer);
@@ -147,8 +147,8 @@ tp__reply_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 {
     uint64_t timer;
 
-    if (a->ext == NULL ||
-        !tp__u64map_remove(&a->ext->pending, m->m.ref, &timer)) {
+    if (tp__ext_peek(a) == NULL ||
+        !tp__u64map_remove(&tp__ext_peek(a)->pending, m->m.ref, &timer)) {
         tp__msg_free(m); /* late: its request already has its answer */
         return false;
     }

@@ -164,18 +164,111 @@ foreign_sig(tp_ctx *ctx, struct tp__msg *m)
     tp__msg_free(m);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Links: one inline in the actor's ext word, more in its ext block       */
+
+int
+tp__link_add(struct tp__actor *a, tp_pid other)
+{
+    struct tp__actor_ext *x;
+
+    if (a->extw == 0 && !(other >> 63)) {
+        a->extw = ((uintptr_t)other << 1) | 1u; /* the first and only one */
+        return 1;
+    }
+    if (tp__ext_link1(a) == other)
+        return 0;
+    if ((x = tp__actor_ext(a)) == NULL) /* moves an inline link in */
+        return -ENOMEM;
+    return tp__u64map_put(&x->links, other, 1);
+}
+
+bool
+tp__link_take(struct tp__actor *a, tp_pid other, uint64_t *tag)
+{
+    struct tp__actor_ext *x = tp__ext_peek(a);
+    uint64_t v = 1;
+
+    if (tp__ext_link1(a) == other && other != TP_PID_NONE) {
+        a->extw = 0;
+    } else if (x == NULL || !tp__u64map_remove(&x->links, other, &v)) {
+        return false;
+    }
+    if (tag != NULL)
+        *tag = v;
+    return true;
+}
+
+bool
+tp__link_remove(struct tp__actor *a, tp_pid other)
+{
+    return tp__link_take(a, other, NULL);
+}
+
+int
+tp__link_set_tag(struct tp__actor *a, tp_pid other, uint64_t tag)
+{
+    struct tp__actor_ext *x;
+    uint64_t *v;
+
+    if (tag == 0 || other == TP_PID_NONE || !tp__link_has(a, other))
+        return -ENOENT;
+    if ((x = tp__actor_ext(a)) == NULL) /* an inline link has no tag */
+        return -ENOMEM;
+    if ((v = tp__u64map_get(&x->links, other)) == NULL)
+        return -ENOENT;
+    *v = tag;
+    return 0;
+}
+
+uint64_t
+tp__link_tag(const struct tp__actor *a, tp_pid other)
+{
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+    uint64_t *v;
+
+    if (other != TP_PID_NONE && tp__ext_link1(a) == other)
+        return 1;
+    v = x != NULL ? tp__u64map_get(&x->links, other) : NULL;
+    return v != NULL ? *v : 0;
+}
+
+bool
+tp__link_has(const struct tp__actor *a, tp_pid other)
+{
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+
+    if (other != TP_PID_NONE && tp__ext_link1(a) == other)
+        return true;
+    return x != NULL && tp__u64map_get(&x->links, other) != NULL;
+}
+
+uint32_t
+tp__link_count(const struct tp__actor *a)
+{
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+
+    if (tp__ext_link1(a) != TP_PID_NONE)
+        return 1;
+    return x != NULL ? x->links.count : 0;
+}
+
 static void
 sig_exit(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
     bool linked = (m->flags & TP__MSG_LINKED) != 0;
+    uint64_t tag = 0;
     tp_exit_reason r;
     tp_pid from;
 
     if (tp__exit_payload_decode(&m->m, &from, NULL, &r) != 0)
         goto drop;
-    if (linked &&
-        (a->ext == NULL || !tp__u64map_remove(&a->ext->links, from, NULL)))
+    if (linked && !tp__link_take(a, from, &tag))
         goto drop; /* unlinked meanwhile */
+    /* A tagged link (tp__link_set_tag(): a supervisor's attached child)
+     * hands its tag to the trapped EXIT, in ref (0 otherwise). */
+    if (tag > 1)
+        m->m.ref = tag;
     if (r.kind == TP_EXIT_KILL && !linked) {
         tp_exit_with(ctx, &(tp_exit_reason){TP_EXIT_KILLED, 0, r.text});
         goto drop;
@@ -193,8 +286,8 @@ drop:
 static void
 sig_down(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 {
-    uint64_t *v =
-        a->ext != NULL ? tp__u64map_get(&a->ext->mon_out, m->m.ref) : NULL;
+    struct tp__actor_ext *x = tp__ext_peek(a);
+    uint64_t *v = x != NULL ? tp__u64map_get(&x->mon_out, m->m.ref) : NULL;
 
     if (v == NULL || (*v & TP__MON_FIRED)) {
         tp__msg_free(m); /* demonitored */
@@ -207,7 +300,7 @@ sig_down(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 static void
 reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
     tp_actor_info info;
     struct tp__msg *r;
 
@@ -215,11 +308,12 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
         return;
     if (x != NULL) {
         info.parent = x->parent;
-        info.links = x->links.count;
+        info.links = tp__link_count(a);
         info.monitors = x->mon_out.count;
         info.monitored = x->mon_in.count;
         info.stash = x->stash_n;
-    }
+    } else
+        info.links = tp__link_count(a); /* an inline link, or none */
     info.trap_exit = (a->oflags & TP__A_TRAP_EXIT) != 0;
     r = tp__msg_copy(TP_MSG_ACTOR_INFO, &info, sizeof(info));
     if (r == NULL) {
@@ -235,9 +329,7 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 static void
 sig_link(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
-    struct tp__actor_ext *x = tp__actor_ext(a);
-
-    if (x == NULL || tp__u64map_put(&x->links, m->m.from, 1) < 0) {
+    if (tp__link_add(a, m->m.from) < 0) {
         tp_exit_reason oom = {TP_EXIT_CRASH, ENOMEM, "link: out of memory"};
         tp__exit_signal(ctx->A, self, m->m.from, &oom, true);
     }
@@ -273,15 +365,14 @@ handle_sig(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
         sig_link(ctx, a, self, m);
         break;
     case TP__SIG_UNLINK:
-        if (a->ext != NULL)
-            tp__u64map_remove(&a->ext->links, m->m.from, NULL);
+        tp__link_remove(a, m->m.from);
         break;
     case TP__SIG_MONITOR:
         sig_monitor(ctx, a, self, m);
         break;
     case TP__SIG_DEMONITOR:
-        if (a->ext != NULL)
-            tp__u64map_remove(&a->ext->mon_in, m->m.ref, NULL);
+        if (tp__ext_peek(a) != NULL)
+            tp__u64map_remove(&tp__ext_peek(a)->mon_in, m->m.ref, NULL);
         break;
     case TP__SIG_INFO:
         reply_info(ctx, a, self, m);
@@ -342,10 +433,24 @@ bool
 tp__notify_death(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                  const tp_exit_reason *reason)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
+    tp_pid link1 = tp__ext_link1(a);
     struct tp__u64map_entry *e;
     uint32_t i;
 
+    if (link1 != TP_PID_NONE) {
+        /* The one inline link: told now, or kept in an ext block (which
+         * the undelivered list can hold) until memory allows. */
+        if (exit_try(ctx->A, self, link1, reason, true) != -ENOMEM) {
+            a->extw = 0;
+            return true;
+        }
+        if ((x = tp__actor_ext(a)) == NULL) {
+            tp_log(TP_LOG_ERROR, "exit signal lost: out of memory");
+            a->extw = 0;
+            return true;
+        }
+    }
     if (x == NULL)
         return true;
     /* A lost DEMONITOR only leaves the target a stale entry, dropped when
@@ -415,10 +520,10 @@ void
 tp__undelivered_keep(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
                      const tp_exit_reason *reason)
 {
-    struct tp__actor_ext *x = a->ext;
+    struct tp__actor_ext *x = tp__ext_peek(a);
     struct tp__undelivered *u = &ctx->undo;
 
-    a->ext = NULL;
+    a->extw = 0;
     tp__u64map_fini(&x->mon_out);
     tp__u64map_fini(&x->pending);
     if (ctx->sched == NULL) { /* no wheel to retry from */
@@ -478,7 +583,8 @@ tp__close_sys(tp_ctx *ctx, struct tp__actor *a, tp_pid self,
 bool
 tp__down_accept(tp_ctx *ctx, struct tp__actor *a, struct tp__msg *m)
 {
-    if (a->ext != NULL && tp__u64map_remove(&a->ext->mon_out, m->m.ref, NULL))
+    if (tp__ext_peek(a) != NULL &&
+        tp__u64map_remove(&tp__ext_peek(a)->mon_out, m->m.ref, NULL))
         return true;
     tp__msg_free(m); /* flushed by tp_demonitor */
     (void)ctx;
@@ -515,22 +621,17 @@ int
 tp_link(tp_ctx *ctx, tp_pid other)
 {
     struct tp__actor *a = ctx->self;
-    struct tp__actor_ext *x;
     tp_pid self;
     int r;
 
     if (a == NULL || other == TP_PID_NONE || other == tp__actor_pid(a))
         return -EINVAL;
     self = tp__actor_pid(a);
-    if ((x = tp__actor_ext(a)) == NULL)
-        return -ENOMEM;
-    if (tp__u64map_get(&x->links, other) != NULL)
-        return 0;
-    if ((r = tp__u64map_put(&x->links, other, 1)) < 0)
-        return r;
+    if ((r = tp__link_add(a, other)) <= 0)
+        return r; /* linked already (0), or -ENOMEM */
     r = send_sig(ctx->A, other, TP__SIG_LINK, self, 0);
     if (r == -ENOMEM) {
-        tp__u64map_remove(&x->links, other, NULL); /* other never knew */
+        tp__link_remove(a, other); /* other never knew */
         return r;
     }
     if (r == -ESRCH) {
@@ -548,7 +649,7 @@ tp_unlink(tp_ctx *ctx, tp_pid other)
 
     if (a == NULL || other == TP_PID_NONE)
         return -EINVAL;
-    if (a->ext != NULL && tp__u64map_remove(&a->ext->links, other, NULL))
+    if (tp__link_remove(a, other))
         send_sig(ctx->A, other, TP__SIG_UNLINK, tp__actor_pid(a), 0);
     return 0;
 }
@@ -590,8 +691,8 @@ tp_demonitor(tp_ctx *ctx, uint64_t ref, unsigned flags)
     uint64_t target;
 
     (void)flags; /* a DOWN is always flushed: see the header */
-    if (a == NULL || a->ext == NULL ||
-        !tp__u64map_remove(&a->ext->mon_out, ref, &target))
+    if (a == NULL || tp__ext_peek(a) == NULL ||
+        !tp__u64map_remove(&tp__ext_peek(a)->mon_out, ref, &target))
         return -ENOENT;
     if (!(target & TP__MON_FIRED))
         send_sig(ctx->A, target, TP__SIG_DEMONITOR, tp__actor_pid(a), ref);

@@ -333,7 +333,7 @@ owned_release(struct tp__resource *r, tp_ctx *ctx, const tp_exit_reason *why)
 
     (void)why;
     /* Detach first: tp_cancel_timer must not edit the set we walk. */
-    ctx->self->ext->timers = NULL;
+    tp__ext_peek(ctx->self)->timers = NULL; /* it owns a resource: has ext */
     for (i = 0; tp__u64map_next(&o->set, &i, &e);)
         tp_cancel_timer(ctx, e->key);
     tp__u64map_fini(&o->set);
@@ -605,10 +605,10 @@ cancel(tp_ctx *ctx, tp_timer h)
     if (!atomic_compare_exchange_strong(&t->word, &expect,
                                         word_of(h >> 32, T_CANCELLED)))
         return (expect >> 8) < (h >> 32) ? -ENOENT : 0;
-    if (ctx->self != NULL && ctx->self->ext != NULL &&
-        ctx->self->ext->timers != NULL)
-        tp__u64map_remove(&((struct owned *)ctx->self->ext->timers)->set, h,
-                          NULL);
+    if (ctx->self != NULL && tp__ext_peek(ctx->self) != NULL &&
+        tp__ext_peek(ctx->self)->timers != NULL)
+        tp__u64map_remove(
+            &((struct owned *)tp__ext_peek(ctx->self)->timers)->set, h, NULL);
     if (one_shot)
         tp__rt_pending_add(ctx->rt, -1);
     if (ctx->sched != NULL && ctx->index == t->sched) {

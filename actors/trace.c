@@ -34,8 +34,8 @@ tp__trace_msg(tp_ctx *ctx, struct tp__actor *a, const struct tp__msg *m)
     /* cppcheck-suppress knownConditionTrueFalse ; len 0 is common */
     if (n != 0)
         memcpy(ev + 1, m->m.data, n);
-    if (tp__deliver(ctx, a->ext->tracer, t) == -ESRCH)
-        a->ext->tracer = TP_PID_NONE;
+    if (tp__deliver(ctx, tp__ext_peek(a)->tracer, t) == -ESRCH)
+        tp__ext_peek(a)->tracer = TP_PID_NONE; /* tracing: it has ext */
 }
 
 static void

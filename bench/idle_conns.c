@@ -4,7 +4,12 @@
  * as a separate process (the same meter as for the peers: it reads this
  * process's VmRSS before and after it opened the connections).
  *
- *   idle_conns [--conns=15000] [--schedulers=0] [--loadgen=PATH]
+ *   idle_conns [--conns=15000] [--schedulers=0] [--supervised=0]
+ *              [--loadgen=PATH]
+ *
+ * --supervised=1: every connection actor joins a dynamic supervisor (as
+ * the samples' connections do: tp_listen_opts.supervisor_name), so the
+ * figure includes what supervision costs per connection.
  *
  * Prints loadgen's RESULT lines (idle_conns.bytes_per_conn, ...).
  */
@@ -32,6 +37,23 @@ static const tp_behaviour idle_behaviour = {
     .name = "idle",
     .handle = idle_handle,
 };
+
+/* A dynamic supervisor of temporary connection actors, registered as
+ * "idle.conns", under the root supervisor. */
+static int
+conn_supervisor(tp_runtime *rt)
+{
+    tp_sup_spec spec;
+    tp_child_spec c;
+
+    tp_sup_spec_init(&spec, TP_DYNAMIC);
+    tp_child_spec_init(&spec.child_template, "conn", &idle_behaviour, NULL);
+    spec.child_template.restart = TP_TEMPORARY;
+    tp_child_spec_init(&c, "conns", &tp_supervisor_behaviour, &spec);
+    c.opts.name = "idle.conns";
+    return tp_supervisor_start_child(rt, tp_runtime_root_supervisor(rt), &c,
+                                     NULL, NULL, 0);
+}
 
 static const char *
 loadgen_path(int argc, char **argv, char *buf, size_t size)
@@ -91,6 +113,11 @@ main(int argc, char **argv)
     tp_listen_opts_init(&lo);
     lo.address = "127.0.0.1";
     lo.behaviour = &idle_behaviour;
+    if (tpb_opt(argc, argv, "supervised", 0)) {
+        if ((err = conn_supervisor(rt)) != 0)
+            return fprintf(stderr, "idle_conns: %s\n", tp_strerror(err)), 1;
+        lo.supervisor_name = "idle.conns";
+    }
     if ((err = tp_tcp_listen(rt, &lo, &l)) != 0)
         return fprintf(stderr, "idle_conns: %s\n", tp_strerror(err)), 1;
     tp_runtime_wait_idle(rt, 5000);

@@ -23,7 +23,10 @@ slot_of(const struct tp__u64map *m, uint64_t key)
 static int
 grow(struct tp__u64map *m)
 {
-    uint32_t cap = m->tab == NULL ? 8 : (m->mask + 1) * 2;
+    /* Two slots first: most maps (an actor's links and monitors) hold
+     * one entry, and a supervised connection actor's link table is then
+     * 32 bytes, not 128. */
+    uint32_t cap = m->tab == NULL ? 2 : (m->mask + 1) * 2;
     struct tp__u64map_entry *old = m->tab, *tab;
     uint32_t oldcap = m->tab == NULL ? 0 : m->mask + 1;
 

@@ -75,8 +75,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct http_conn c;
     struct sink s = {0, false};
-    struct http_env env = {"Thu, 01 Jan 2026 00:00:00 GMT", stats, NULL, out,
-                           &s};
+    static const char page[] = "<!doctype html><p>chat</p>";
+    struct http_env env = {"Thu, 01 Jan 2026 00:00:00 GMT",
+                           stats,
+                           NULL,
+                           out,
+                           &s,
+                           page,
+                           sizeof(page) - 1};
     const char *p = (const char *)data + 1;
     size_t left, requests = 0;
 

@@ -8,6 +8,7 @@
 #include <troupe/actor.h>
 #include <troupe/base.h>
 #include <troupe/cluster.h>
+#include <troupe/direct.h>
 #include <troupe/gen_server.h>
 #include <troupe/net.h>
 #include <troupe/pack.h>
@@ -15,5 +16,7 @@
 #include <troupe/runtime.h>
 #include <troupe/supervisor.h>
 #include <troupe/timer.h>
+#include <troupe/tls.h>
+#include <troupe/ws.h>
 
 #endif /* TROUPE_H */

@@ -19,6 +19,8 @@
  * the owner's mailbox on a short timer instead.
  */
 #include "net_int.h"
+#include "tls_int.h"
+#include "ws_int.h"
 
 #include <errno.h>
 #include <string.h>
@@ -183,6 +185,9 @@ timer_stop(struct tp__conn *c)
 static void
 idle_arm(struct tp__conn *c)
 {
+    if (tp__conn_ws(c) != NULL &&
+        tp__ws_arm(c)) /* WebSocket hook: upgrade deadline */
+        return;
     if (c->idle_ms == 0) {
         timer_stop(c);
         return;
@@ -219,6 +224,9 @@ want_read(struct tp__conn *c)
     if (conn_state(c) != TP__C_OPEN ||
         (c->flags & (TP__CF_PEER_EOF | TP__CF_DRAINING | TP__CF_WPAUSED)))
         return false;
+    /* TLS hook: a handshake reads whatever the mode says. */
+    if (tp__conn_tls(c) != NULL && tp__tls_handshaking(c))
+        return true;
     if (tp__conn_mode(c) == TP_READ_ACTIVE)
         return !flow_paused(c);
     return c->credit > 0;
@@ -241,6 +249,15 @@ tp__conn_read_update(struct tp__conn *c)
         uv_read_stop((uv_stream_t *)&c->h);
         c->flags &= (uint8_t)~TP__CF_READING;
     }
+    if (want &&
+        tp__conn_tls(c) != NULL) /* TLS hook: plaintext it already holds */
+        tp__tls_want(c);
+}
+
+bool
+tp__conn_want_read(struct tp__conn *c)
+{
+    return want_read(c);
 }
 
 /* Sets PAUSED unless the owner caught up meanwhile. Returns true if the
@@ -301,24 +318,38 @@ write_pause_check(struct tp__conn *c)
     }
 }
 
-static void
-on_data(struct tp__conn *c, const char *base, size_t n)
+void
+tp__conn_on_data(struct tp__conn *c, const char *base, size_t n)
+{
+    stat_add(&c->bytes_in, n);
+    touch(c);
+    if (tp__conn_ws(c) != NULL) { /* WebSocket hook: frames, not bytes */
+        tp__ws_data(c, base, n);
+        return;
+    }
+    tp__conn_deliver(c, TP_MSG_TCP_DATA, base, n);
+}
+
+void
+tp__conn_deliver(struct tp__conn *c, uint32_t type, const char *base, size_t n)
 {
     struct tp__msg *m = tp__msg_alloc(n);
     uint64_t rx = 0;
 
-    stat_add(&c->bytes_in, n);
-    touch(c);
     if (m == NULL) {
         tp__conn_close(c, TP_NET_CLOSE_ERROR, -ENOMEM, false);
         return;
     }
-    memcpy(tp__msg_payload(m), base, n);
-    m->m.type = TP_MSG_TCP_DATA;
+    if (n != 0) /* an empty WebSocket message has no bytes (base NULL) */
+        memcpy(tp__msg_payload(m), base, n);
+    m->m.type = type;
     m->m.ref = tp__conn_handle(c);
     m->flags |= TP__MSG_FORCED;
-    if (c->flags & TP__CF_WRAPPED) /* its wrapper subtracts when consumed */
+    /* Its wrapper subtracts DATA bytes when consumed. */
+    if ((c->flags & TP__CF_WRAPPED) && type == TP_MSG_TCP_DATA)
         rx = atomic_fetch_add(&c->rxq, n) + n;
+    else
+        rx = atomic_load_explicit(&c->rxq, memory_order_relaxed);
     tp__deliver(conn_s(c)->ext[TP__EXT_ACTORS],
                 atomic_load_explicit(&c->owner, memory_order_relaxed), m);
     if (tp__conn_mode(c) != TP_READ_ACTIVE) {
@@ -330,8 +361,8 @@ on_data(struct tp__conn *c, const char *base, size_t n)
     write_pause_check(c);
 }
 
-static void
-on_eof(struct tp__conn *c)
+void
+tp__conn_on_eof(struct tp__conn *c)
 {
     tp_conn h = tp__conn_handle(c);
 
@@ -358,10 +389,12 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     struct tp__conn *c = st->data;
 
-    if (nread > 0)
-        on_data(c, buf->base, (size_t)nread);
+    if (nread > 0 && tp__conn_tls(c) != NULL) /* TLS hook: ciphertext */
+        tp__tls_read(c, buf->base, (size_t)nread);
+    else if (nread > 0)
+        tp__conn_on_data(c, buf->base, (size_t)nread);
     else if (nread == UV_EOF)
-        on_eof(c);
+        tp__conn_on_eof(c);
     else if (nread < 0)
         tp__conn_io_error(c, (int)nread);
 }
@@ -372,6 +405,15 @@ tp__conn_opened(struct tp__conn *c)
     if (conn_state(c) != TP__C_OPEN)
         return;
     tp__conn_read_update(c);
+    if (tp__conn_tls(c) != NULL) /* TLS hook: handshake timer, then the hello */
+        tp__tls_opened(c);
+    else
+        idle_arm(c);
+}
+
+void
+tp__conn_idle_arm(struct tp__conn *c)
+{
     idle_arm(c);
 }
 
@@ -442,8 +484,9 @@ writable(struct tp__conn *c)
            !(c->flags & TP__CF_SHUT);
 }
 
-ssize_t
-tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
+/* Bytes as they are to the kernel, if nothing is queued before them. */
+static ssize_t
+raw_try_write(struct tp__conn *c, const char *p, size_t len)
 {
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)len);
     int n;
@@ -460,8 +503,26 @@ tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
     return n;
 }
 
+ssize_t
+tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
+{
+    if (tp__conn_tls(c) !=
+        NULL) /* TLS hook: plaintext goes through tp__conn_write */
+        return 0;
+    return raw_try_write(c, p, len);
+}
+
 void
 tp__conn_write(struct tp__conn *c, struct tp__wreq *w)
+{
+    if (tp__conn_tls(c) != NULL && writable(c)) /* TLS hook: encrypt first */
+        tp__tls_write(c, w);
+    else
+        tp__conn_write_raw(c, w);
+}
+
+void
+tp__conn_write_raw(struct tp__conn *c, struct tp__wreq *w)
 {
     uv_buf_t b;
     ssize_t n;
@@ -472,7 +533,7 @@ tp__conn_write(struct tp__conn *c, struct tp__wreq *w)
         tp__wreq_free(w);
         return;
     }
-    n = tp__conn_try_write(c, w->base, w->len);
+    n = raw_try_write(c, w->base, w->len);
     if (n < 0) {
         wq_done(c, (uint32_t)(w->h >> 32), w->queued);
         tp__wreq_free(w);
@@ -507,6 +568,11 @@ close_cb(uv_handle_t *h)
 
     if (l != NULL)
         atomic_fetch_sub_explicit(&l->conns, 1, memory_order_relaxed);
+    if (tp__conn_ws(c) != NULL) /* WebSocket hook (before TLS: it hangs
+                                   off the TLS state) */
+        tp__ws_free(c);
+    if (tp__conn_tls(c) != NULL) /* TLS hook */
+        tp__tls_free(c);
     atomic_fetch_sub_explicit(&nl->net->open, 1, memory_order_relaxed);
     tp__conn_release(nl, c);
 }
@@ -554,6 +620,21 @@ tp__conn_close(struct tp__conn *c, tp_net_close reason, int err, bool graceful)
         if (!graceful)
             do_close(c);
         return;
+    }
+    /* WebSocket and TLS hooks: a Close frame, then close_notify, unless
+     * the peer is gone already (its end of stream or reset). */
+    bool polite = graceful && st == TP__C_OPEN && reason != TP_NET_CLOSE_PEER &&
+                  reason != TP_NET_CLOSE_RESET;
+
+    if (polite && tp__conn_ws(c) != NULL) {
+        tp__ws_on_close(c, (int)reason);
+        if (conn_state(c) != TP__C_OPEN)
+            return;
+    }
+    if (polite && tp__conn_tls(c) != NULL) {
+        tp__tls_close_notify(c);
+        if (conn_state(c) != TP__C_OPEN)
+            return; /* its write failed: closed meanwhile */
     }
     c->reason = (uint8_t)reason;
     set_state(c, TP__C_CLOSING);
@@ -610,6 +691,11 @@ timer_fire(struct tp__wtimer *t, void *arg)
         do_close(c); /* linger expired: drop what was not written */
         break;
     case TP__C_OPEN:
+        if (tp__conn_tls(c) != NULL &&
+            tp__tls_timer(c)) /* TLS hook: handshake */
+            break;
+        if (tp__conn_ws(c) != NULL && tp__ws_timer(c)) /* WebSocket hook */
+            break;
         if (!(c->flags & TP__CF_WRAPPED) && flow_paused(c))
             flow_poll(c);
         else
@@ -646,6 +732,11 @@ do_shutdown(struct tp__conn *c)
 
     if (conn_state(c) != TP__C_OPEN || (c->flags & TP__CF_SHUT))
         return;
+    if (tp__conn_tls(c) != NULL) { /* TLS hook: close_notify before the FIN */
+        tp__tls_close_notify(c);
+        if (conn_state(c) != TP__C_OPEN)
+            return;
+    }
     c->flags |= TP__CF_SHUT;
     req = tp__malloc(sizeof(*req));
     if (req == NULL) {
@@ -706,6 +797,12 @@ tp__conn_exec(struct tp__conn *c, struct tp__ncmd *nc)
         break;
     case TP__OP_CONNECT:
         tp__connect_start(c, nc);
+        break;
+    case TP__OP_WS_CLOSE: /* WebSocket hook */
+        if (tp__conn_ws(c) != NULL)
+            tp__ws_close_cmd(c, nc->arg);
+        else
+            tp__conn_close(c, TP_NET_CLOSE_LOCAL, 0, true);
         break;
     default:
         break;

@@ -8,6 +8,7 @@
  * released with the actor.
  */
 #include "net_int.h"
+#include "tls_int.h"
 
 #include <errno.h>
 #include <string.h>
@@ -127,22 +128,32 @@ fd_addr(int fd, bool peer, tp_net_addr *out)
 }
 
 static void
-connected(struct tp__conn *c)
+tell_connected(struct tp__conn *c)
 {
     struct tp__sched *s = c->h.loop->data;
     tp_tcp_connected m;
-    uv_os_fd_t fd = -1;
+    int fd = atomic_load_explicit(&c->fd, memory_order_relaxed);
 
-    uv_fileno((uv_handle_t *)&c->h, &fd);
-    atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
     memset(&m, 0, sizeof(m));
     m.conn = tp__conn_handle(c);
     fd_addr(fd, true, &m.peer);
     fd_addr(fd, false, &m.local);
-    /* release: the console reads the fd once it sees OPEN. */
-    atomic_store_explicit(&c->state, TP__C_OPEN, memory_order_release);
     tp__conn_tell(c, TP_MSG_TCP_CONNECTED, &m, sizeof(m));
     tp__rt_pending_add(s->rt, -1);
+}
+
+static void
+connected(struct tp__conn *c)
+{
+    uv_os_fd_t fd = -1;
+
+    uv_fileno((uv_handle_t *)&c->h, &fd);
+    atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
+    /* release: the console reads the fd once it sees OPEN. */
+    atomic_store_explicit(&c->state, TP__C_OPEN, memory_order_release);
+    if (tp__conn_tls(c) ==
+        NULL) /* TLS hook: CONNECTED once the handshake is done */
+        tell_connected(c);
     tp__conn_opened(c);
 }
 
@@ -152,6 +163,9 @@ failed(struct tp__conn *c, int err)
     struct tp__sched *s = c->h.loop->data;
     tp_tcp_connected m;
 
+    if (tp__conn_tls(c) !=
+        NULL) /* TLS hook: the pending count is settled here */
+        tp__tls_reported(c);
     memset(&m, 0, sizeof(m));
     m.conn = tp__conn_handle(c);
     m.error = err;
@@ -164,6 +178,17 @@ void
 tp__connect_timeout(struct tp__conn *c)
 {
     failed(c, -ETIMEDOUT);
+}
+
+void
+tp__connect_report(struct tp__conn *c, int err)
+{
+    if (err != 0) {
+        failed(c, err);
+        return;
+    }
+    tp__tls_reported(c);
+    tell_connected(c);
 }
 
 static void
@@ -238,6 +263,11 @@ tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc)
     }
     if (tp__conn_cfg(c)->nodelay)
         uv_tcp_nodelay(&c->h, 1);
+    if (tp__conn_cfg(c)->send_buffer != 0) {
+        int v = (int)tp__conn_cfg(c)->send_buffer;
+
+        (void)uv_send_buffer_size((uv_handle_t *)&c->h, &v);
+    }
     tp__conn_timer_arm(c, cc->timeout_ms);
 }
 
@@ -297,6 +327,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     struct tp__conn *c = NULL;
     struct owned *own;
     const tp_conn_opts *cfg;
+    struct tp__tls *tls = NULL;
     uint8_t klass;
     int err = 0;
 
@@ -314,6 +345,13 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     cc->timeout_ms = o->timeout_ms;
     if ((err = target(o, cc)) != 0)
         goto fail;
+    /* TLS hook: the connection's TLS state, made here (any thread) and
+     * handed to the loop with the connect command. */
+    if (o->tls != NULL &&
+        (err = tp__tls_client_new(
+             o->tls, o->server_name != NULL ? o->server_name : o->address,
+             o->server_name == NULL, &tls)) != 0)
+        goto fail;
     own = owned_get(ctx, net);
     cfg = tp__net_cfg_intern(net, &o->conn);
     c = cfg != NULL && own != NULL
@@ -324,6 +362,10 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
         goto fail;
     }
     cc->n.h = prepare(ctx, net, c, cfg);
+    if (tls != NULL) { /* TLS hook: the loop sees it with the command */
+        tp__conn_set_tls(c, tls);
+        tls = NULL;
+    }
     cc->n.op = TP__OP_CONNECT;
     if (owned_add(own, cc->n.h) != 0)
         tp_log(TP_LOG_WARN, "net: connection not tracked (out of memory)");
@@ -332,6 +374,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     tp__net_post_cmd(net, c, &cc->n);
     return 0;
 fail:
+    tp__tls_discard(tls);
     tp__net_cmd_free(cc, klass);
     return err;
 }

@@ -16,6 +16,8 @@
  * socket through its command queue.
  */
 #include "net_int.h"
+#include "tls_int.h"
+#include "ws_int.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -93,6 +95,11 @@ conn_open(struct tp__lsock *ls, int fd)
     }
     if (ls->l->o.conn.nodelay && !ls->l->is_unix)
         uv_tcp_nodelay(&c->h, 1);
+    if (ls->l->o.conn.send_buffer != 0) {
+        int v = (int)ls->l->o.conn.send_buffer;
+
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+    }
     atomic_store_explicit(&c->fd, fd, memory_order_relaxed);
     /* release: the console reads the fields once it sees OPEN. */
     atomic_store_explicit(&c->state, TP__C_OPEN, memory_order_release);
@@ -118,7 +125,12 @@ accept_one(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer)
         return;
     }
     fill_opened(c, fd, peer, &opened);
-    err = tp__wrap_spawn(&l->net->loops[ls->s->index], c, l, &opened);
+    /* TLS hook: the connection's TLS state from the listener's context. */
+    err = l->tls != NULL ? tp__tls_server_new(l, c) : 0;
+    if (err == 0 && l->ws != NULL) /* WebSocket hook */
+        err = tp__ws_server_new(l, c);
+    if (err == 0)
+        err = tp__wrap_spawn(&l->net->loops[ls->s->index], c, l, &opened);
     if (err != 0) {
         /* No actor (init failed, runtime stopping, out of memory). */
         atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
@@ -458,6 +470,8 @@ taken(struct tp__net *net, const struct tp_listener *l)
 static void
 listener_free(struct tp_listener *l)
 {
+    tp__tls_listener_fini(l); /* TLS hook */
+    tp__ws_listener_fini(l);  /* WebSocket hook */
     tp__free(l->ls);
     tp__free(l);
 }
@@ -497,6 +511,12 @@ listen_common(tp_runtime *rt, const tp_listen_opts *o, bool is_unix,
         err = -EADDRINUSE;
         goto fail;
     }
+    /* TLS hook: the listener's own reference to its context. */
+    if (o->tls != NULL && (err = tp__tls_listener_init(l, o->tls)) != 0)
+        goto fail;
+    /* WebSocket hook: the listener's copy of its options. */
+    if (o->ws != NULL && (err = tp__ws_listener_init(l, o->ws)) != 0)
+        goto fail;
     if ((err = open_sockets(l)) != 0)
         goto fail;
     listener_name(l, o->name);

@@ -292,6 +292,7 @@ cfg_copy(tp_conn_opts *d, const tp_conn_opts *o)
     d->linger_ms = o->linger_ms;
     d->half_open = o->half_open;
     d->nodelay = o->nodelay;
+    d->send_buffer = o->send_buffer;
 }
 
 /* Field by field: a struct assignment need not copy padding, so the
@@ -307,7 +308,7 @@ cfg_equal(const tp_conn_opts *a, const tp_conn_opts *b)
            a->write_low == b->write_low && a->write_limit == b->write_limit &&
            a->read_pause_on_write_high == b->read_pause_on_write_high &&
            a->linger_ms == b->linger_ms && a->half_open == b->half_open &&
-           a->nodelay == b->nodelay;
+           a->nodelay == b->nodelay && a->send_buffer == b->send_buffer;
 }
 
 const tp_conn_opts *

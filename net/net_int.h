@@ -83,10 +83,69 @@ struct tp__conn {
     uint8_t reason;       /* loop: why it closes (tp_net_close) */
     uint16_t credit;      /* loop: chunks allowed in once/passive mode */
     _Atomic uint16_t sched;
+    /* TLS and WebSocket hook: the connection's TLS state (net/tls.c) when
+     * mode has TP__MODE_TLS, else its WebSocket state (net/ws.c) when it
+     * has TP__MODE_WS; a wss connection's WebSocket state hangs off its
+     * TLS state. One pointer for both keeps the block at 368 bytes. Loop
+     * only, set before the connection opens; use tp__conn_tls/_ws(). */
+    void *layer;
 };
 
 #define TP__MODE_MASK     0x03u
+#define TP__MODE_TLS      0x04u /* layer is a struct tp__tls */
+#define TP__MODE_WS       0x08u /* a WebSocket state is attached */
 #define TP__MODE_OUTBOUND 0x80u
+
+/* What a TLS state starts with (tls.c): its connection's WebSocket state. */
+struct tp__layer_head {
+    struct tp__ws *ws;
+};
+
+static inline struct tp__tls *
+tp__conn_tls(struct tp__conn *c)
+{
+    return (atomic_load_explicit(&c->mode, memory_order_relaxed) & TP__MODE_TLS)
+               ? (struct tp__tls *)c->layer
+               : NULL;
+}
+
+static inline struct tp__ws *
+tp__conn_ws(struct tp__conn *c)
+{
+    uint8_t m = atomic_load_explicit(&c->mode, memory_order_relaxed);
+
+    if (!(m & TP__MODE_WS))
+        return NULL;
+    return (m & TP__MODE_TLS) ? ((struct tp__layer_head *)c->layer)->ws
+                              : (struct tp__ws *)c->layer;
+}
+
+/* Attach (or, with NULL, detach) a layer's state. TLS first, then the
+ * WebSocket state. */
+static inline void
+tp__conn_set_tls(struct tp__conn *c, struct tp__tls *t)
+{
+    c->layer = t;
+    if (t != NULL)
+        atomic_fetch_or(&c->mode, TP__MODE_TLS);
+    else
+        atomic_fetch_and(&c->mode, (uint8_t) ~(TP__MODE_TLS | TP__MODE_WS));
+}
+
+static inline void
+tp__conn_set_ws(struct tp__conn *c, struct tp__ws *w)
+{
+    uint8_t m = atomic_load_explicit(&c->mode, memory_order_relaxed);
+
+    if (m & TP__MODE_TLS)
+        ((struct tp__layer_head *)c->layer)->ws = w;
+    else
+        c->layer = w;
+    if (w != NULL)
+        atomic_fetch_or(&c->mode, TP__MODE_WS);
+    else
+        atomic_fetch_and(&c->mode, (uint8_t)~TP__MODE_WS);
+}
 
 #define TP__NCHUNK_BITS  6u /* 64 blocks (23 KiB): little slack per loop */
 #define TP__NCHUNK_CONNS (1u << TP__NCHUNK_BITS)
@@ -119,6 +178,12 @@ struct tp_listener {
     _Atomic int closed;
     _Atomic int backoff; /* loops backing off now */
     _Atomic uint64_t conns, accepted, refused, emfile, errors;
+    /* TLS hook: the listener's context (net/tls.c; NULL = plain TCP),
+     * swapped by tp_tls_listener_reload() under tls.c's lock. */
+    struct tp_tls_ctx *tls;
+    /* WebSocket hook: the listener's WebSocket options (net/ws.c), NULL
+     * for a byte stream. */
+    struct tp__ws_cfg *ws;
 };
 
 /* What the wrapper keeps for the connection actor in one actor slot (see
@@ -176,7 +241,8 @@ enum tp__net_op {
     TP__OP_RESUME,
     TP__OP_IDLE,
     TP__OP_CONNECT,
-    TP__OP_DRAIN
+    TP__OP_DRAIN,
+    TP__OP_WS_CLOSE /* WebSocket hook: tp_ws_close() (arg: the code) */
 };
 
 struct tp__ncmd {
@@ -290,6 +356,21 @@ void tp__conn_write(struct tp__conn *c, struct tp__wreq *w);
 /* Writes what the kernel takes at once when nothing is queued before it;
  * returns the bytes written (0 when it must queue) or a libuv error. */
 ssize_t tp__conn_try_write(struct tp__conn *c, const char *p, size_t len);
+/* TLS hooks (net/tls.c drives these on the loop thread). */
+/* Delivers plaintext read from the connection as DATA (flow control). */
+void tp__conn_on_data(struct tp__conn *c, const char *base, size_t n);
+/* WebSocket hook: delivers one message of `type` to the owner, with the
+ * flow control of DATA (only DATA bytes count in rxq). */
+void tp__conn_deliver(struct tp__conn *c, uint32_t type, const char *base,
+                      size_t n);
+/* The peer ended its stream (EOF, or a TLS close_notify). */
+void tp__conn_on_eof(struct tp__conn *c);
+/* Whether the connection wants to read now (mode, credit, flow). */
+bool tp__conn_want_read(struct tp__conn *c);
+/* Writes w's bytes as they are (ciphertext), bypassing the TLS layer. */
+void tp__conn_write_raw(struct tp__conn *c, struct tp__wreq *w);
+/* Arms the idle timeout (after a TLS handshake). */
+void tp__conn_idle_arm(struct tp__conn *c);
 /* Errors that end a connection (from a read or a write). */
 void tp__conn_io_error(struct tp__conn *c, int err);
 void tp__wreq_free(struct tp__wreq *w);
@@ -312,6 +393,10 @@ int tp__wrap_spawn(struct tp__net_loop *nl, struct tp__conn *c,
 /* ---- connect.c ---- */
 void tp__connect_start(struct tp__conn *c, struct tp__ncmd *nc);
 void tp__connect_timeout(struct tp__conn *c);
+/* TLS hook: an outbound TLS connection's handshake finished (err 0: the
+ * owner gets TP_MSG_TCP_CONNECTED now) or failed (err < 0: CONNECTED with
+ * that error, then the connection is discarded). */
+void tp__connect_report(struct tp__conn *c, int err);
 /* An interned copy of o (NULL on ENOMEM). Thread-safe. */
 const tp_conn_opts *tp__net_cfg_intern(struct tp__net *net,
                                        const tp_conn_opts *o);

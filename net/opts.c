@@ -54,6 +54,8 @@ tp__conn_opts_check(const tp_conn_opts *o)
         return -EINVAL;
     if (o->read_chunk == 0 || o->read_chunk > 64 * KIB)
         return -EINVAL;
+    if (o->send_buffer > 64 * MIB)
+        return -EINVAL;
     /* rxq holds 30 bits of bytes: high mark plus one chunk must fit. */
     if (o->read_high == 0 || o->read_low > o->read_high ||
         o->read_high > 512 * MIB)

@@ -6,6 +6,11 @@
  * batch from the depot before asking the system allocator. So a producer
  * thread that allocates and a consumer thread that frees (fan-in) exchange
  * whole batches under one short lock instead of paying a malloc per message.
+ * A depot keeps at most DEPOT_BYTES per class: the batches a burst frees
+ * beyond that go back to the system allocator, so memory a flood took
+ * comes back after it instead of staying cached for ever; once several
+ * MiB went back, the watchdog thread asks glibc to give its free pages
+ * to the kernel (tp__pool_maybe_trim()).
  * Under AddressSanitizer the pool is bypassed so use-after-free stays
  * visible.
  */
@@ -16,8 +21,12 @@
 #include "runtime_int.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__SANITIZE_ADDRESS__)
 #define TP__POOL_OFF 1
@@ -27,8 +36,11 @@
 #endif
 #endif
 
-#define NCLASS 13
-#define BATCH  64
+#define NCLASS      13
+#define BATCH       64
+#define DEPOT_BYTES (1u << 20)    /* cached per class, at most (about) */
+#define TRIM_BYTES  (4u << 20)    /* given back before a malloc_trim() */
+#define TRIM_GAP_NS 1000000000ull /* at most one trim a second */
 
 static const uint32_t class_size[NCLASS] = {
     64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096};
@@ -46,9 +58,14 @@ struct cache {
 struct depot {
     pthread_mutex_t lock;
     struct block *batches;
+    uint32_t n; /* batches held */
 };
 
 static struct depot depots[NCLASS];
+/* Bytes the depots gave back to the system allocator since the last trim
+ * (a statistic: relaxed), and when that trim ran. */
+static _Atomic uint64_t returned_bytes;
+static _Atomic uint64_t last_trim_ns;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static pthread_key_t cache_key;
 static _Thread_local struct cache *tls_cache;
@@ -109,12 +126,64 @@ class_of(size_t size)
 }
 
 static void
+chain_free(struct block *b)
+{
+    while (b != NULL) {
+        struct block *next = b->next;
+
+        tp__free(b);
+        b = next;
+    }
+}
+
+/* Batches a depot of class k keeps: DEPOT_BYTES' worth, at least 4. */
+static uint32_t
+depot_cap(int k)
+{
+    uint32_t n = DEPOT_BYTES / (BATCH * class_size[k]);
+
+    return n < 4 ? 4 : n;
+}
+
+static void
 depot_put(int k, struct block *batch)
 {
+    bool keep;
+
     pthread_mutex_lock(&depots[k].lock);
-    batch->next_batch = depots[k].batches;
-    depots[k].batches = batch;
+    keep = depots[k].n < depot_cap(k);
+    if (keep) {
+        batch->next_batch = depots[k].batches;
+        depots[k].batches = batch;
+        depots[k].n++;
+    }
     pthread_mutex_unlock(&depots[k].lock);
+    if (!keep) {
+        chain_free(batch); /* outside the lock: free() may take a while */
+        atomic_fetch_add_explicit(&returned_bytes,
+                                  (uint64_t)BATCH * class_size[k],
+                                  memory_order_relaxed);
+    }
+}
+
+void
+tp__pool_maybe_trim(uint64_t now_ns)
+{
+    uint64_t last = atomic_load_explicit(&last_trim_ns, memory_order_relaxed);
+
+    if (atomic_load_explicit(&returned_bytes, memory_order_relaxed) <
+            TRIM_BYTES ||
+        now_ns - last < TRIM_GAP_NS)
+        return;
+    /* One thread trims (several runtimes' watchdogs may get here). */
+    if (!atomic_compare_exchange_strong_explicit(&last_trim_ns, &last, now_ns,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return;
+    atomic_store_explicit(&returned_bytes, 0, memory_order_relaxed);
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
 }
 
 static struct block *
@@ -124,8 +193,10 @@ depot_take(int k)
 
     pthread_mutex_lock(&depots[k].lock);
     b = depots[k].batches;
-    if (b != NULL)
+    if (b != NULL) {
         depots[k].batches = b->next_batch;
+        depots[k].n--;
+    }
     pthread_mutex_unlock(&depots[k].lock);
     return b;
 }
@@ -240,13 +311,8 @@ tp__pool_release_all(void)
     tp__pool_thread_flush();
     for (int k = 0; k < NCLASS; k++) {
         struct block *batch;
-        while ((batch = depot_take(k)) != NULL) {
-            while (batch != NULL) {
-                struct block *next = batch->next;
-                tp__free(batch);
-                batch = next;
-            }
-        }
+        while ((batch = depot_take(k)) != NULL)
+            chain_free(batch);
     }
 }
 

@@ -15,6 +15,10 @@ void tp__pool_free(void *p, uint8_t klass);
 void tp__pool_thread_flush(void);
 /* Frees every cached block (call when no runtime is alive). */
 void tp__pool_release_all(void);
+/* Once the depots gave several MiB back to the system allocator (after a
+ * burst), asks it to return its free pages to the kernel (glibc's
+ * malloc_trim), at most once a second. Any thread; the watchdog calls it. */
+void tp__pool_maybe_trim(uint64_t now_ns);
 /* Installs the pool as the message allocator (idempotent). */
 void tp__pool_install(void);
 

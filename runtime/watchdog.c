@@ -5,8 +5,10 @@
  * scheduler bumps a sequence number when it enters a user callback; this
  * thread samples them and reports a callback whose sequence number has not
  * moved for long_handler_ms (once per callback). The hot path pays a few
- * relaxed stores per callback and no clock reads.
+ * relaxed stores per callback and no clock reads. The same thread gives
+ * memory back to the kernel after a burst (tp__pool_maybe_trim()).
  */
+#include "pool.h"
 #include "runtime_int.h"
 
 #include <errno.h>
@@ -86,6 +88,7 @@ watchdog_main(void *arg)
         pthread_mutex_unlock(&rt->wd_lock);
         for (unsigned i = 0; i < rt->nsched; i++)
             check_sched(rt, rt->sched[i], &slots[i], tp_now_ns());
+        tp__pool_maybe_trim(tp_now_ns()); /* memory back after a burst */
         pthread_mutex_lock(&rt->wd_lock);
     }
     pthread_mutex_unlock(&rt->wd_lock);

@@ -111,6 +111,12 @@ test_net_opts_defaults_and_checks(void **state)
     tp_conn_opts_init(&c);
     c.read_mode = (tp_read_mode)7;
     assert_int_equal(tp__conn_opts_check(&c), -EINVAL);
+    tp_conn_opts_init(&c);
+    assert_int_equal(c.send_buffer, 0); /* the kernel's default */
+    c.send_buffer = (64u << 20) + 1;
+    assert_int_equal(tp__conn_opts_check(&c), -EINVAL);
+    c.send_buffer = 64u << 10;
+    assert_int_equal(tp__conn_opts_check(&c), 0);
 }
 
 static void

@@ -360,6 +360,10 @@ enum { M_GATE = 1, M_DATA };
 
 static atomic_int gate;
 static atomic_int busy;
+/* When not TP_OVERFLOW_REJECT + 1: the receiver bounds its own mailbox in
+ * init (tp_set_mailbox_bound(), as a listener's connection actor does)
+ * instead of being spawned bounded. */
+static int self_bound = TP_OVERFLOW_KILL + 1;
 
 static void
 recv_handle(tp_ctx *ctx, void *state, const tp_msg *m)
@@ -378,8 +382,9 @@ recv_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 static int
 recv_init(tp_ctx *ctx, void *state, void *arg)
 {
-    (void)ctx;
     *(tp_pid *)state = *(tp_pid *)arg;
+    if (self_bound <= TP_OVERFLOW_KILL)
+        return tp_set_mailbox_bound(ctx, BOUND, 0, (tp_overflow)self_bound);
     return 0;
 }
 
@@ -408,7 +413,7 @@ collect(tpt_probe *p, int *vals, int cap)
 }
 
 static void
-burst(tp_overflow policy, const char *name)
+burst(tp_overflow policy, const char *name, bool self)
 {
     tpt_probe *p = tpt_probe_new(rt, false);
     tp_pid probe = tpt_probe_pid(p), pid;
@@ -420,8 +425,11 @@ burst(tp_overflow policy, const char *name)
     tpt_rec r;
 
     tp_spawn_opts_init(&o);
-    o.max_msgs = BOUND;
-    o.overflow = policy;
+    self_bound = self ? (int)policy : TP_OVERFLOW_KILL + 1;
+    if (!self) {
+        o.max_msgs = BOUND;
+        o.overflow = policy;
+    }
     assert_int_equal(tp_runtime_spawn(rt, &receiver, &probe, &o, &pid), 0);
     tpt_probe_do(p, monitor_fn, &pid);
     atomic_store(&gate, 0);
@@ -436,8 +444,10 @@ burst(tp_overflow policy, const char *name)
         again += rc == -EAGAIN;
         other += rc != 0 && rc != -EAGAIN;
     }
-    if (policy != TP_OVERFLOW_KILL)
+    if (policy != TP_OVERFLOW_KILL) {
         assert_int_equal(tp_actor_peek(rt, pid, &info), 0);
+        assert_int_equal(info.max_msgs, BOUND);
+    }
     atomic_store(&gate, 1);
     n = collect(p, got, BURST);
     tp_runtime_get_stats(rt, &st1);
@@ -493,10 +503,13 @@ burst(tp_overflow policy, const char *name)
 static void
 phase_bursts(void)
 {
-    burst(TP_OVERFLOW_REJECT, "reject");
-    burst(TP_OVERFLOW_DROP_NEWEST, "drop-newest");
-    burst(TP_OVERFLOW_DROP_OLDEST, "drop-oldest");
-    burst(TP_OVERFLOW_KILL, "kill");
+    burst(TP_OVERFLOW_REJECT, "reject", false);
+    burst(TP_OVERFLOW_DROP_NEWEST, "drop-newest", false);
+    burst(TP_OVERFLOW_DROP_OLDEST, "drop-oldest", false);
+    burst(TP_OVERFLOW_KILL, "kill", false);
+    /* The same bounds set by the receiver itself, in its init. */
+    burst(TP_OVERFLOW_REJECT, "self-reject", true);
+    burst(TP_OVERFLOW_DROP_NEWEST, "self-drop-new", true);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -23,12 +23,21 @@ if(TP_BUILD_SAMPLES)
 
   tp_sample_test(echo SAMPLES echo TIMEOUT 120)
   tp_sample_test(chat SAMPLES chat TIMEOUT 120)
+  tp_sample_test(chat_attack SAMPLES chat TIMEOUT 180)
   tp_sample_test(http SAMPLES http TIMEOUT 120)
   tp_sample_test(idle SAMPLES idle TIMEOUT 120)
   tp_sample_test(demo SAMPLES demo TIMEOUT 120 EXTRA console)
   target_compile_definitions(test_sample_demo PRIVATE
     TROUPECTL="$<TARGET_FILE:troupectl>")
   add_dependencies(test_sample_demo troupectl)
+  # The browser chat (tests/browser/chat.test.mjs): two headless-Chromium
+  # pages and a TCP client chat through troupe-demo (label browser).
+  add_test(NAME sample_chat_browser
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/browser/run.sh
+            $<TARGET_FILE:troupe-demo> ${CMAKE_CURRENT_BINARY_DIR}/browser
+            chat.test.mjs)
+  set_tests_properties(sample_chat_browser PROPERTIES
+    LABELS "browser;sample" TIMEOUT 240)
 endif()
 
 # The guide's programs, run and checked by test_sample_guide.c.

@@ -306,6 +306,17 @@ TP_API size_t tp_unstash_all(tp_ctx *ctx);
 TP_API size_t tp_stash_size(const tp_ctx *ctx);
 
 /**
+ * Sets the running actor's own mailbox bound, as tp_spawn_opts' max_msgs,
+ * max_bytes and overflow would have at spawn (0 = unbounded). For actors
+ * that others spawn with default options, such as a listener's connection
+ * actors: one calls it from its init. Messages already queued stay; the
+ * bound applies to the sends that follow. Returns 0, or -EINVAL (overflow
+ * out of range, or ctx is not an actor's). Thread: the actor's callback.
+ */
+TP_API int tp_set_mailbox_bound(tp_ctx *ctx, uint32_t max_msgs,
+                                uint32_t max_bytes, tp_overflow overflow);
+
+/**
  * Ends the running actor normally once the current callback returns (the
  * rest of its mailbox becomes dead letters). Idempotent.
  */

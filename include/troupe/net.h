@@ -49,6 +49,10 @@ typedef uint64_t tp_conn;
 /** A listener (opaque). */
 typedef struct tp_listener tp_listener;
 
+/* TLS contexts (troupe/tls.h) and WebSocket options (troupe/ws.h). */
+struct tp_tls_ctx;
+struct tp_ws_opts;
+
 /* ---------------------------------------------------------------------- */
 /* Addresses                                                              */
 
@@ -139,6 +143,12 @@ typedef struct tp_conn_opts {
     bool half_open;
     /** TCP_NODELAY (default true). */
     bool nodelay;
+    /** SO_SNDBUF of the socket, bytes (0, the default: the kernel's, which
+     *  on Linux autotunes up to net.ipv4.tcp_wmem's maximum, megabytes per
+     *  connection). A small buffer bounds the kernel memory a slow reader
+     *  holds and makes its backlog show up in the write queue, so
+     *  write_high reports it. At most 64 MiB; the kernel may round it. */
+    uint32_t send_buffer;
 } tp_conn_opts;
 
 /** Fills o with the defaults above. */
@@ -160,7 +170,8 @@ TP_API void tp_conn_opts_init(tp_conn_opts *o);
 static inline bool
 tp_msg_is_net(uint32_t type)
 {
-    return type >= TP_MSG_TCP_OPENED && type <= TP_MSG_TCP_DRAIN;
+    /* ... and the WebSocket ones of troupe/ws.h, up to TP_MSG_WS_CLOSING */
+    return type >= TP_MSG_TCP_OPENED && type <= 0xffff010cu;
 }
 
 /** Why a connection closed. */
@@ -272,6 +283,12 @@ typedef struct tp_listen_opts {
     const char *name;
     /** Each connection's options. */
     tp_conn_opts conn;
+    /** TLS (troupe/tls.h): a server context every connection handshakes
+     *  with (the listener takes its own reference); NULL = plain TCP. */
+    struct tp_tls_ctx *tls;
+    /** WebSocket (troupe/ws.h): every connection upgrades and exchanges
+     *  messages instead of bytes (copied); NULL = a byte stream. */
+    const struct tp_ws_opts *ws;
 } tp_listen_opts;
 
 /** Fills o with the defaults (no behaviour: it must be set). */
@@ -402,8 +419,14 @@ typedef struct tp_connect_opts {
     const char *address; /**< numeric IPv4/IPv6 address */
     uint16_t port;       /**< TCP port (required, not 0, unless path set) */
     const char *path;    /**< if set: a Unix socket path instead */
-    uint32_t timeout_ms; /**< default 5000 */
+    uint32_t timeout_ms; /**< default 5000 (TLS: then the handshake's own) */
     tp_conn_opts conn;   /**< the connection's options */
+    /** TLS (troupe/tls.h): a client context; NULL = plain TCP. The owner
+     *  gets TP_MSG_TCP_CONNECTED once the handshake is done. */
+    struct tp_tls_ctx *tls;
+    /** TLS: the name to send (SNI) and to verify the server's certificate
+     *  against (copied); NULL = verify the IP address `address`. */
+    const char *server_name;
 } tp_connect_opts;
 
 TP_API void tp_connect_opts_init(tp_connect_opts *o);

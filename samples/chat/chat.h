@@ -13,13 +13,18 @@ struct chat;
 
 /**
  * Starts the chat service: supervisor "chat" (rooms and connections) under
- * the root supervisor, and a listener on `port`. Prints "READY chat
- * <address>". On success *out is the service's shared data; free it with
- * chat_free() after the runtime is destroyed. Returns 0 or a negative
+ * the root supervisor, a listener on `port` and a WebSocket listener on
+ * port + 1000 (browsers). Prints "READY chat <address>" and "READY
+ * chat-ws <address>". On success *out is the service's shared data; free it
+ * with chat_free() after the runtime is destroyed. Returns 0 or a negative
  * errno.
  */
 int chat_start(tp_runtime *rt, const struct sample_opts *o, int port,
                struct chat **out, tp_listener **l);
+
+/** The port of the chat's WebSocket listener ("READY chat-ws <address>":
+ *  TCP port + 1000, or any free port when port is 0), or -1. */
+int chat_ws_port(const struct chat *c);
 
 /** Frees what chat_start() allocated; call after tp_runtime_destroy(). */
 void chat_free(struct chat *c);

@@ -11,10 +11,17 @@
 
 #include <pthread.h>
 
-#define CHAT_MAX_ROOMS   100          /* rooms the server will ever create */
-#define CHAT_MAX_MEMBERS 1000         /* members one room accepts */
-#define CHAT_ROOMS_SUP   "chat.rooms" /* registered name of the rooms' sup */
-#define CHAT_CONNS_SUP   "chat.conns" /* ... and of the connections' */
+#define CHAT_MAX_ROOMS      100  /* rooms the server will ever create */
+#define CHAT_MAX_MEMBERS    1000 /* members one room accepts */
+/* Mailbox bounds of the actors that many others send to (docs in
+ * samples/chat/README.md, "Bounds"): a room takes at most this many
+ * queued messages (then its members' sends fail with -EAGAIN and their
+ * clients are told to slow down); a member at most this many (then lines
+ * for it are dropped, counted by the runtime). */
+#define CHAT_ROOM_MAILBOX   1024
+#define CHAT_MEMBER_MAILBOX 256
+#define CHAT_ROOMS_SUP      "chat.rooms" /* registered name of the rooms' sup */
+#define CHAT_CONNS_SUP      "chat.conns" /* ... and of the connections' */
 
 /* Message types of the chat (application types: small numbers). */
 enum {
@@ -25,8 +32,7 @@ enum {
     CHAT_MSG_WHO,      /* member -> room, a request: reply = member list */
     CHAT_MSG_CRASH,    /* member -> room: fail (the /crashroom demo) */
     CHAT_MSG_LINE,     /* room/member -> member: bytes for its client */
-    CHAT_MSG_REJOIN,   /* member -> itself (timer): find its room again */
-    CHAT_MSG_TWIN      /* room -> itself: its name was taken, end */
+    CHAT_MSG_REJOIN    /* member -> itself (timer): find its room again */
 };
 
 struct chat_join {
@@ -35,21 +41,35 @@ struct chat_join {
 };
 
 /*
- * Room names, kept for the life of the service. A room is a dynamic child
- * of the rooms' supervisor whose init argument is its name, and the
- * supervisor may restart it at any time: the name must outlive every
- * incarnation, so it lives here and not in a member's state. The only
- * state the chat's actors share; the lock is held for a few string
- * compares.
+ * A room, as the service knows it for its whole life: its name and the
+ * specs of its own small supervisor. Every room runs under a supervisor
+ * of its own (registered "roomsup:<name>"), a temporary child of the
+ * rooms' supervisor: a room that crashes is restarted by it with a
+ * backoff, and a room crashed too often (/crashroom from many clients)
+ * makes only its own supervisor give up -- the rooms' supervisor never
+ * restarts it, so nothing escalates past the room. The specs are handed
+ * to TP_SUP_START_CHILD requests and the name to every incarnation of
+ * the room, so they live here, not in a member's state.
  */
-struct chat {
-    pthread_mutex_t lock;
-    unsigned nrooms;
-    char rooms[CHAT_MAX_ROOMS][CHAT_ROOM_MAX + 1];
+struct chat_room_entry {
+    char name[CHAT_ROOM_MAX + 1];
+    char supname[TP_NAME_MAX + 1]; /* "roomsup:<name>" */
+    tp_child_spec room;            /* the room actor, arg = name */
+    tp_sup_spec sup;               /* one_for_one over the room alone */
+    tp_child_spec child;           /* that supervisor, in chat.rooms */
 };
 
-/** The stored copy of room name (added if new); NULL when full. */
-const char *chat_room_name(struct chat *c, const char *name);
+/* The only state the chat's actors share; the lock is held for a few
+ * string compares. */
+struct chat {
+    tp_listener *ws; /* the WebSocket listener (the runtime frees it) */
+    pthread_mutex_t lock;
+    unsigned nrooms;
+    struct chat_room_entry rooms[CHAT_MAX_ROOMS];
+};
+
+/** The entry of room `name` (added if new); NULL when the table is full. */
+const struct chat_room_entry *chat_room_get(struct chat *c, const char *name);
 
 /** Writes the known room names, space-separated, into out. */
 void chat_room_list(struct chat *c, char *out, size_t cap);
@@ -59,5 +79,6 @@ void chat_regname(char *out, size_t cap, const char *kind, const char *name);
 
 extern const tp_behaviour chat_room_behaviour;
 extern const tp_behaviour chat_member_behaviour;
+extern const tp_behaviour chat_member_ws_behaviour; /* WebSocket clients */
 
 #endif /* SAMPLE_CHAT_INT_H */

@@ -10,9 +10,19 @@
  * - A room that does not exist yet is started as a child of the rooms'
  *   supervisor, with an asynchronous request (TP_SUP_START_CHILD): an
  *   actor never blocks.
+ * - The same actor serves TCP clients (nc, telnet: lines) and WebSocket
+ *   clients (browsers: one text message per line or lines, each written
+ *   with its newline), chosen by its listener (chat_member_ws_behaviour).
+ * - Bounded (samples/chat/README.md, "Bounds"): its mailbox drops lines
+ *   past CHAT_MEMBER_MAILBOX; while its client reads too slowly (the
+ *   connection's write queue is over its high mark) room lines are
+ *   dropped and counted, and the client is told how many once it caught
+ *   up; a line the room refuses (its mailbox is full) is dropped and the
+ *   sender told to slow down.
  */
 #include "chat_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +34,7 @@
 struct member {
     struct chat *chat;
     tp_conn conn;
+    bool ws; /* a WebSocket client */
     char nick[CHAT_NICK_MAX + 1];
     char room[CHAT_ROOM_MAX + 1]; /* "" when in no room */
     tp_pid room_pid;              /* TP_PID_NONE while joining */
@@ -31,6 +42,10 @@ struct member {
     uint64_t start_ref;           /* pending TP_SUP_START_CHILD */
     uint64_t who_ref;             /* pending /who */
     unsigned rejoin_tries;
+    bool rejoining;          /* coming back to a room that restarted */
+    bool blocked;            /* client reads too slowly: drop room lines */
+    uint32_t dropped;        /* room lines dropped while blocked */
+    uint32_t refused;        /* our lines the busy room refused */
     struct chat_frame frame; /* the line being received */
 };
 
@@ -42,6 +57,16 @@ struct line_ctx {
 
 /* ---- talking to the client ---------------------------------------------- */
 
+/* Bytes for the client: a TCP write, or one WebSocket text message. */
+static void
+emit(tp_ctx *ctx, struct member *m, const void *data, size_t len)
+{
+    if (m->ws)
+        tp_ws_send_text(ctx, m->conn, data, len);
+    else
+        tp_tcp_send(ctx, m->conn, data, len);
+}
+
 static void
 say(tp_ctx *ctx, struct member *m, const char *fmt, ...)
 {
@@ -51,7 +76,7 @@ say(tp_ctx *ctx, struct member *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
-    tp_tcp_send(ctx, m->conn, line, strlen(line));
+    emit(ctx, m, line, strlen(line));
 }
 
 static const char help_text[] =
@@ -71,7 +96,17 @@ find_room(tp_ctx *ctx, const char *name)
     return tp_whereis(tp_ctx_runtime(ctx), reg);
 }
 
-/* Monitors the room and asks to join it. */
+static void
+retry_later(tp_ctx *ctx, struct member *m)
+{
+    m->room_pid = TP_PID_NONE;
+    m->rejoin_tries = 0;
+    tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL, 0,
+                  NULL);
+}
+
+/* Monitors the room and asks to join it; a room too busy to take the
+ * JOIN is tried again shortly. */
 static void
 enter_room(tp_ctx *ctx, struct member *m, tp_pid room, bool rejoin)
 {
@@ -80,21 +115,26 @@ enter_room(tp_ctx *ctx, struct member *m, tp_pid room, bool rejoin)
     memcpy(j.nick, m->nick, sizeof(j.nick));
     m->room_pid = room;
     tp_monitor(ctx, room, &m->room_mon);
-    tp_send(ctx, room, CHAT_MSG_JOIN, &j, sizeof(j));
+    if (tp_send(ctx, room, CHAT_MSG_JOIN, &j, sizeof(j)) == -EAGAIN) {
+        tp_demonitor(ctx, m->room_mon, TP_DEMONITOR_FLUSH);
+        retry_later(ctx, m);
+    }
 }
 
-/* Asks the rooms' supervisor to start room m->room. */
+/* Asks the rooms' supervisor to start room m->room (under a supervisor
+ * of its own). */
 static void
 start_room(tp_ctx *ctx, struct member *m)
 {
     tp_sup_req req;
     tp_pid sup = tp_whereis(tp_ctx_runtime(ctx), CHAT_ROOMS_SUP);
+    const struct chat_room_entry *e = chat_room_get(m->chat, m->room);
 
-    memset(&req, 0, sizeof(req)); /* spec NULL: the supervisor's template */
-    /* The name's stored copy: the supervisor gives it to every
-     * incarnation of the room, long after this member is gone. */
-    req.dyn_arg = (void *)chat_room_name(m->chat, m->room);
-    if (req.dyn_arg == NULL || sup == TP_PID_NONE) {
+    memset(&req, 0, sizeof(req));
+    /* The service's stored spec: it outlives this member, and the room's
+     * supervisor copies it when it starts. */
+    req.spec = e != NULL ? &e->child : NULL;
+    if (req.spec == NULL || sup == TP_PID_NONE) {
         say(ctx, m, "* cannot open #%s: too many rooms\n", m->room);
         m->room[0] = '\0';
         return;
@@ -135,6 +175,7 @@ join(tp_ctx *ctx, struct member *m, const char *room, size_t len)
     leave_room(ctx, m, "left");
     memcpy(m->room, room, len);
     m->room[len] = '\0';
+    m->rejoining = false;
     open_room(ctx, m, false);
 }
 
@@ -153,10 +194,8 @@ on_room_down(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     if (!tp_exit_is_normal(&why))
         say(ctx, m, "* #%s crashed (%s); its supervisor restarts it\n", m->room,
             why.text ? why.text : tp_exit_kind_name(why.kind));
-    m->room_pid = TP_PID_NONE;
-    m->rejoin_tries = 0;
-    tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL, 0,
-                  NULL);
+    m->rejoining = true;
+    retry_later(ctx, m);
 }
 
 static void
@@ -168,7 +207,7 @@ on_rejoin(tp_ctx *ctx, struct member *m)
         return; /* left, or already back */
     pid = find_room(ctx, m->room);
     if (pid != TP_PID_NONE)
-        enter_room(ctx, m, pid, true);
+        enter_room(ctx, m, pid, m->rejoining);
     else if (++m->rejoin_tries < REJOIN_TRIES)
         tp_send_after(ctx, REJOIN_DELAY_MS, tp_self(ctx), CHAT_MSG_REJOIN, NULL,
                       0, NULL);
@@ -176,22 +215,30 @@ on_rejoin(tp_ctx *ctx, struct member *m)
         start_room(ctx, m);
 }
 
-/* The rooms' supervisor answered our TP_SUP_START_CHILD. */
+/* The rooms' supervisor answered our TP_SUP_START_CHILD: the room's
+ * supervisor started, and with it the room (started in its init); or
+ * -EEXIST: another member started it first (the room may be waiting for
+ * a restart: look again shortly). */
 static void
 on_room_started(tp_ctx *ctx, struct member *m, const tp_msg *msg)
 {
     const tp_sup_result *res = msg->data;
     tp_pid pid = TP_PID_NONE;
+    int err = -ETIMEDOUT;
 
     m->start_ref = 0;
     if (msg->type == TP_MSG_REPLY && msg->len == sizeof(*res))
-        pid = res->err == 0 ? res->pid : find_room(ctx, m->room);
-    if (pid == TP_PID_NONE) {
+        err = res->err;
+    if (err == 0 || err == -EEXIST)
+        pid = find_room(ctx, m->room);
+    if (pid != TP_PID_NONE) {
+        enter_room(ctx, m, pid, m->rejoining);
+    } else if (err == -EEXIST) {
+        retry_later(ctx, m);
+    } else {
         say(ctx, m, "* cannot open #%s right now\n", m->room);
         m->room[0] = '\0';
-        return;
     }
-    enter_room(ctx, m, pid, false);
 }
 
 /* ---- nicknames ---------------------------------------------------------- */
@@ -263,7 +310,19 @@ say_to_room(tp_ctx *ctx, struct member *m, const struct chat_cmd *c)
     }
     chat_clean_text(c->text, c->text_len, text, sizeof(text));
     n = snprintf(line, sizeof(line), "<%s> %s\n", m->nick, text);
-    tp_send(ctx, m->room_pid, CHAT_MSG_SAY, line, (size_t)n);
+    /* The room's mailbox is bounded: past it, the line is dropped and
+     * the sender told once per burst, then how many were lost. */
+    if (tp_send(ctx, m->room_pid, CHAT_MSG_SAY, line, (size_t)n) == -EAGAIN) {
+        if (m->refused++ == 0)
+            say(ctx, m,
+                "* #%s is busy: slow down, your lines are being "
+                "dropped\n",
+                m->room);
+    } else if (m->refused != 0) {
+        say(ctx, m, "* %u of your lines were dropped (#%s was busy)\n",
+            m->refused, m->room);
+        m->refused = 0;
+    }
 }
 
 static void
@@ -388,16 +447,34 @@ on_open(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     join(ctx, m, "lobby", strlen("lobby"));
 }
 
-/* Lines from the room (blobs: written without a copy) or from /msg. */
+/* Lines from the room (blobs: written without a copy) or from /msg. A
+ * client that reads too slowly loses them (counted) instead of making
+ * its write queue grow up to the connection's write limit. */
 static void
 on_chat_line(tp_ctx *ctx, struct member *m, const tp_msg *msg)
 {
     tp_blob *blob = tp_msg_blob(msg);
 
-    if (blob != NULL)
-        tp_tcp_send_blob(ctx, m->conn, blob);
+    if (blob != NULL && msg->from != m->room_pid)
+        return; /* from a room we left (our LEAVE may have been refused) */
+    if (m->blocked) {
+        m->dropped++;
+        return;
+    }
+    if (blob != NULL && !m->ws)
+        tp_tcp_send_blob(ctx, m->conn, blob); /* no copy */
     else
-        tp_tcp_send(ctx, m->conn, msg->data, msg->len);
+        emit(ctx, m, msg->data, msg->len);
+}
+
+static void
+on_drained(tp_ctx *ctx, struct member *m)
+{
+    m->blocked = false;
+    if (m->dropped != 0)
+        say(ctx, m, "* %u lines were dropped: you are reading too slowly\n",
+            m->dropped);
+    m->dropped = 0;
 }
 
 /* Answers to our requests: /who, or a room start. */
@@ -409,7 +486,7 @@ on_answer(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     } else if (msg->ref == m->who_ref) {
         m->who_ref = 0;
         if (msg->type == TP_MSG_REPLY)
-            tp_tcp_send(ctx, m->conn, msg->data, msg->len);
+            emit(ctx, m, msg->data, msg->len);
         else
             say(ctx, m, "* #%s did not answer\n", m->room);
     }
@@ -423,16 +500,30 @@ member_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 
     switch (msg->type) {
     case TP_MSG_TCP_OPENED:
+        if (!m->ws)
+            on_open(ctx, m, msg);
+        break;
+    case TP_MSG_WS_UPGRADED: /* a WebSocket client may be written to now */
         on_open(ctx, m, msg);
         break;
     case TP_MSG_TCP_DATA:
         chat_frame_feed(&m->frame, msg->data, msg->len, on_line, &lc);
+        break;
+    case TP_MSG_WS_TEXT: /* a line, or lines; the last one ends here */
+        chat_frame_feed(&m->frame, msg->data, msg->len, on_line, &lc);
+        chat_frame_feed(&m->frame, "\n", 1, on_line, &lc);
         break;
     case TP_MSG_TCP_DRAIN:
         say(ctx, m, "* the server is shutting down, bye\n");
         break; /* then the runtime closes the connection */
     case CHAT_MSG_LINE:
         on_chat_line(ctx, m, msg);
+        break;
+    case TP_MSG_TCP_WRITE_BLOCKED:
+        m->blocked = true;
+        break;
+    case TP_MSG_TCP_DRAINED:
+        on_drained(ctx, m);
         break;
     case TP_MSG_DOWN:
         on_room_down(ctx, m, msg);
@@ -453,14 +544,32 @@ member_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct member *m = state;
 
-    (void)ctx;
     m->chat = arg; /* the listener's arg */
-    return 0;
+    /* A listener spawns us with default options: bound our own mailbox
+     * (rooms and any member's /msg send to it). */
+    return tp_set_mailbox_bound(ctx, CHAT_MEMBER_MAILBOX, 0,
+                                TP_OVERFLOW_DROP_NEWEST);
 }
 
 const tp_behaviour chat_member_behaviour = {
     .name = "chat.member",
     .state_size = sizeof(struct member),
     .init = member_init,
+    .handle = member_handle,
+};
+
+static int
+member_ws_init(tp_ctx *ctx, void *state, void *arg)
+{
+    struct member *m = state;
+
+    m->ws = true;
+    return member_init(ctx, state, arg);
+}
+
+const tp_behaviour chat_member_ws_behaviour = {
+    .name = "chat.member",
+    .state_size = sizeof(struct member),
+    .init = member_ws_init,
     .handle = member_handle,
 };

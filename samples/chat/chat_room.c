@@ -2,18 +2,24 @@
  * samples/chat/chat_room.c - a chat room: an actor that knows its members
  * and copies every line to them.
  *
- * - A room is a transient child of the dynamic supervisor "chat.rooms";
- *   its init argument is its name, and it registers itself as
- *   "room:<name>" so members find it with tp_whereis().
+ * - A room is the only child of its own supervisor ("roomsup:<name>",
+ *   itself a temporary child of the dynamic supervisor "chat.rooms"); its
+ *   init argument is its name, and it registers itself as "room:<name>"
+ *   so members find it with tp_whereis().
+ * - Its mailbox is bounded (CHAT_ROOM_MAILBOX, reject): a member whose
+ *   send is refused tells its client to slow down, so one fast client
+ *   cannot grow the server's memory.
  * - It monitors every member: a member that dies (its client went away,
  *   or its actor crashed) is removed and the others are told why.
  * - A broadcast is one refcounted blob sent to every member: the bytes
  *   are never copied per member, down to the socket write.
  * - When the room crashes (/crashroom) its supervisor starts it again,
- *   empty; its members, who monitor it, come back by themselves.
+ *   empty, after a backoff; its members, who monitor it, come back by
+ *   themselves. Crashed too often, only the room's supervisor gives up.
  */
 #include "chat_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,9 +228,6 @@ room_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
         break;
     case CHAT_MSG_CRASH:
         tp_fail(ctx, "room #%s was asked to crash", r->name);
-    case CHAT_MSG_TWIN:
-        tp_exit(ctx); /* normal: a transient child is not restarted */
-        break;
     }
 }
 
@@ -236,14 +239,14 @@ room_init(tp_ctx *ctx, void *state, void *arg)
     struct room *r = state;
     char reg[TP_NAME_MAX + 1];
 
+    if (arg == NULL)
+        return -EINVAL;
     snprintf(r->name, sizeof(r->name), "%s", (const char *)arg);
     chat_regname(reg, sizeof(reg), "room", r->name);
-    /* Two members may create the same room at the same moment (or one
-     * creates it while the supervisor restarts it): the second one finds
-     * the name taken and ends normally, and its members find the first. */
-    if (tp_register(tp_ctx_runtime(ctx), reg, tp_self(ctx)) != 0)
-        tp_send(ctx, tp_self(ctx), CHAT_MSG_TWIN, NULL, 0);
-    return 0;
+    /* One supervisor per room name ("roomsup:<name>") starts it, so the
+     * name is free: the previous incarnation's was released before its
+     * supervisor heard of its death. */
+    return tp_register(tp_ctx_runtime(ctx), reg, tp_self(ctx));
 }
 
 static void

@@ -62,7 +62,7 @@ port_of(tp_listener *l)
 
 static void
 print_howto(const struct sample_opts *o, tp_listener *echo, tp_listener *chat,
-            tp_listener *http)
+            int chat_ws, tp_listener *http)
 {
     printf("\nTroupe demo is running. Try, in another terminal:\n"
            "  nc localhost %d                 echo: type a line, get it "
@@ -70,6 +70,8 @@ print_howto(const struct sample_opts *o, tp_listener *echo, tp_listener *chat,
            "  nc localhost %d                 chat: open two, type /help\n"
            "  curl localhost:%d/json          HTTP (also /, /stats)\n",
            port_of(echo), port_of(chat), port_of(http));
+    printf("  browser chat: http://127.0.0.1:%d/chat?ws=%d (WebSocket)\n",
+           port_of(http), chat_ws);
     if (o->console != NULL)
         printf("  build/release/console/troupectl -s %s tree\n"
                "  build/release/console/troupectl -s %s stats\n",
@@ -102,7 +104,7 @@ main(int argc, char **argv)
         chat_free(chat);
         return 1;
     }
-    print_howto(&o, echo, chatl, http);
+    print_howto(&o, echo, chatl, chat_ws_port(chat), http);
     r = sample_run(rt, &o);
     chat_free(chat);
     return r;

@@ -20,7 +20,11 @@
 #define FLEET_NODE_MAX 31 /* longest node name */
 
 /* Message a connection actor gets for its client: struct fleet_deliver. */
-#define FLEET_MSG_DELIVER 0x464c0001u /* "FL" 1 */
+#define FLEET_MSG_DELIVER  0x464c0001u /* "FL" 1 */
+/* Any connection may SEND to any name: a connection's mailbox takes at
+ * most this many queued deliveries, then the sender hears "ACK <id> busy"
+ * (nothing queued without bound behind a client that stopped reading). */
+#define FLEET_CONN_MAILBOX 64
 
 struct fleet_deliver {
     uint64_t id;   /* the sender's message id */

@@ -75,6 +75,7 @@ send_to(tp_ctx *ctx, struct conn_state *st, const struct fleet_cmd *c)
     say(ctx, "ACK %llu %s\n", (unsigned long long)c->id,
         err == 0         ? "ok"
         : err == -ENOENT ? "noname"
+        : err == -EAGAIN ? "busy"
                          : "dead");
 }
 
@@ -161,9 +162,10 @@ conn_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct conn_state *st = state;
 
-    (void)ctx;
     st->node = arg;
-    return 0;
+    /* Spawned by the listener with default options: bound our own
+     * mailbox, which every connection of the node may send to. */
+    return tp_set_mailbox_bound(ctx, FLEET_CONN_MAILBOX, 0, TP_OVERFLOW_REJECT);
 }
 
 static void

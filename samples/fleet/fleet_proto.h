@@ -10,7 +10,7 @@
  *   NODE <node>     on connect         HELLO <name>        take a name
  *   OK <name>       name taken         SEND <name> <id> [<t_ns>]
  *   ERR <why>       a refusal                              message a name
- *   ACK <id> ok|noname|dead            PING
+ *   ACK <id> ok|noname|busy|dead           PING
  *   MSG <id> <t_ns> a message for you  QUIT
  *   PONG
  *   BYE drain       the node drains: reconnect elsewhere

@@ -8,6 +8,11 @@
 
 #include <stdio.h>
 
+/* samples/chat/chat.html, embedded at build time (samples/CMakeLists.txt):
+ * the browser chat, served at /chat. */
+extern const char sample_chat_html[];
+extern const size_t sample_chat_html_len;
+
 #define KEEPALIVE_MS 30000 /* an idle keep-alive connection is closed */
 
 struct http_actor {
@@ -48,7 +53,9 @@ static void
 on_data(tp_ctx *ctx, struct http_actor *a, const tp_msg *msg)
 {
     char date[40];
-    struct http_env env = {date, stats_json, tp_ctx_runtime(ctx), write_out, a};
+    struct http_env env = {
+        date, stats_json,       tp_ctx_runtime(ctx), write_out,
+        a,    sample_chat_html, sample_chat_html_len};
 
     http_date(date, sizeof(date));
     a->ctx = ctx;

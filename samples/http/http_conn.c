@@ -118,6 +118,10 @@ route(struct http_conn *c, struct response *r, char *stats, size_t cap)
         r->type = "application/json";
         r->body = stats;
         r->body_len = c->env->stats(c->env->stats_arg, stats, cap);
+    } else if (path_is(c, path_len, "/chat") && c->env->chat_page != NULL) {
+        r->type = "text/html; charset=utf-8";
+        r->body = c->env->chat_page;
+        r->body_len = c->env->chat_page_len;
     } else if (!path_is(c, path_len, "/")) {
         *r = (struct response){404, "text/plain", "not found\n", 10, ""};
     }

@@ -17,7 +17,7 @@
 #define HTTP_URL_MAX      1024        /* longer target: 414 */
 #define HTTP_HEADERS_MAX  (8 * 1024)  /* more header bytes: 431 */
 #define HTTP_BODY_MAX     (64 * 1024) /* bigger body (ignored anyway): 413 */
-#define HTTP_RESPONSE_MAX 4096        /* largest response we build */
+#define HTTP_RESPONSE_MAX 8192        /* largest response we build */
 
 /** Receives each response, whole (headers and body in one buffer). */
 typedef void (*http_out_fn)(void *user, const char *data, size_t len);
@@ -31,6 +31,8 @@ struct http_env {
     void *stats_arg;
     http_out_fn out;
     void *user;
+    const char *chat_page; /* GET /chat (the browser chat), may be NULL */
+    size_t chat_page_len;
 };
 
 /** One connection's parsing state. Fields are private. */

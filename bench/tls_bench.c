@@ -1,0 +1,395 @@
+/*
+ * bench/tls_bench.c - TLS connections of Troupe: full handshakes per
+ * second, echo round trips per second at 100 connections, and the memory
+ * of an idle TLS connection (and of a plain one, measured the same way).
+ *
+ *   tls_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
+ *             [--schedulers=0] [--release=1]
+ *
+ * The server is a Troupe echo listener in this process (a throwaway CA and
+ * certificate are made with scripts/gen-test-ca.sh in a temporary
+ * directory); the clients are blocking OpenSSL clients in a forked child
+ * process, one thread per share of the connections. Idle memory is the
+ * growth of this process's heap (mallinfo2: every arena) between before
+ * the child opened its idle connections and after every one of them
+ * finished its handshake and one echo, divided by their number. The TLS
+ * round runs after the plain one and reuses its freed connection and
+ * actor blocks, so its figure is the extra cost of TLS; OpenSSL's own
+ * share is counted through its allocator hooks.
+ * --release=0 turns SSL_MODE_RELEASE_BUFFERS off (the trade-off).
+ */
+#include "benchutil.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <troupe.h>
+#include <unistd.h>
+
+static char dir[64];
+static uint16_t port, plain_port;
+static SSL_CTX *cctx; /* the child's */
+static long secs;
+
+/* OpenSSL's own live bytes (its allocator hooks, set before any use). */
+static _Atomic int64_t ossl_live;
+
+static void *
+ossl_malloc(size_t n, const char *file, int line)
+{
+    void *p = malloc(n);
+
+    (void)file;
+    (void)line;
+    if (p != NULL)
+        atomic_fetch_add(&ossl_live, (int64_t)malloc_usable_size(p));
+    return p;
+}
+
+static void
+ossl_free(void *p, const char *file, int line)
+{
+    (void)file;
+    (void)line;
+    if (p != NULL)
+        atomic_fetch_sub(&ossl_live, (int64_t)malloc_usable_size(p));
+    free(p);
+}
+
+static void *
+ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+    size_t old = p != NULL ? malloc_usable_size(p) : 0;
+    void *q = realloc(p, n);
+
+    (void)file;
+    (void)line;
+    if (q != NULL || n == 0)
+        atomic_fetch_add(&ossl_live,
+                         (int64_t)(q != NULL ? malloc_usable_size(q) : 0) -
+                             (int64_t)old);
+    return q;
+}
+
+static void
+echo_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
+{
+    (void)state;
+    if (msg->type == TP_MSG_TCP_DATA)
+        tp_tcp_send(ctx, tp_msg_conn(msg), msg->data, msg->len);
+}
+
+static const tp_behaviour echo_behaviour = {.name = "tls_echo",
+                                            .handle = echo_handle};
+
+/* ---------------------------------------------------------------------- */
+/* The client (child process)                                             */
+
+static int
+tcp_connect_to(uint16_t p)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons(p),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        perror("connect");
+        exit(1);
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static int
+tcp_connect(void)
+{
+    return tcp_connect_to(port);
+}
+
+static SSL *
+tls_connect(int fd)
+{
+    SSL *s = SSL_new(cctx);
+
+    SSL_set_fd(s, fd);
+    SSL_set_tlsext_host_name(s, "localhost");
+    if (SSL_connect(s) != 1) {
+        ERR_print_errors_fp(stderr);
+        exit(1);
+    }
+    return s;
+}
+
+static void
+echo_one(SSL *s, int fd, bool tls)
+{
+    char b[64] = "x", r[64];
+    int n = 0, k;
+
+    if ((tls ? SSL_write(s, b, 64) : (int)write(fd, b, 64)) != 64)
+        exit(1);
+    while (n < 64) {
+        k = tls ? SSL_read(s, r + n, 64 - n) : (int)read(fd, r + n, 64 - n);
+        if (k <= 0)
+            exit(1);
+        n += k;
+    }
+}
+
+struct worker {
+    pthread_t th;
+    long conns, count;
+    int mode; /* 0 handshakes, 1 echo */
+};
+
+static void *
+handshakes(void *arg)
+{
+    struct worker *w = arg;
+    uint64_t end = tpb_now_ns() + (uint64_t)secs * 1000000000ull;
+
+    while (tpb_now_ns() < end) {
+        int fd = tcp_connect();
+        SSL *s = tls_connect(fd);
+        SSL_shutdown(s);
+        SSL_free(s);
+        close(fd);
+        w->count++;
+    }
+    return NULL;
+}
+
+static void *
+echoes(void *arg)
+{
+    struct worker *w = arg;
+    int *fds = calloc((size_t)w->conns, sizeof(int));
+    SSL **ss = calloc((size_t)w->conns, sizeof(SSL *));
+    char b[64] = "y", r[64];
+    uint64_t end;
+
+    for (long i = 0; i < w->conns; i++)
+        ss[i] = tls_connect(fds[i] = tcp_connect());
+    end = tpb_now_ns() + (uint64_t)secs * 1000000000ull;
+    while (tpb_now_ns() < end) {
+        for (long i = 0; i < w->conns; i++) /* all in flight at once */
+            SSL_write(ss[i], b, 64);
+        for (long i = 0; i < w->conns; i++) {
+            for (int n = 0, k; n < 64; n += k)
+                if ((k = SSL_read(ss[i], r + n, 64 - n)) <= 0)
+                    exit(1);
+        }
+        w->count += w->conns;
+    }
+    for (long i = 0; i < w->conns; i++) {
+        SSL_free(ss[i]);
+        close(fds[i]);
+    }
+    free(fds);
+    free(ss);
+    return NULL;
+}
+
+static long
+run_workers(int mode, long threads, long conns)
+{
+    struct worker *ws = calloc((size_t)threads, sizeof(*ws));
+    long total = 0;
+
+    for (long i = 0; i < threads; i++) {
+        ws[i].mode = mode;
+        ws[i].conns = conns / threads + (i < conns % threads ? 1 : 0);
+        pthread_create(&ws[i].th, NULL, mode == 0 ? handshakes : echoes,
+                       &ws[i]);
+    }
+    for (long i = 0; i < threads; i++) {
+        pthread_join(ws[i].th, NULL);
+        total += ws[i].count;
+    }
+    free(ws);
+    return total;
+}
+
+/* Opens n idle connections, reports, waits for the parent's byte. */
+static void
+idle(int to, int from, long n, bool tls)
+{
+    int *fds = calloc((size_t)n, sizeof(int));
+    SSL **ss = calloc((size_t)n, sizeof(SSL *));
+    char c = 0;
+
+    for (long i = 0; i < n; i++) {
+        fds[i] = tcp_connect_to(tls ? port : plain_port);
+        ss[i] = tls ? tls_connect(fds[i]) : NULL;
+        echo_one(ss[i], fds[i], tls);
+    }
+    if (write(to, &c, 1) != 1 || read(from, &c, 1) != 1)
+        exit(1);
+    for (long i = 0; i < n; i++) {
+        if (ss[i] != NULL)
+            SSL_free(ss[i]);
+        close(fds[i]);
+    }
+    free(fds);
+    free(ss);
+}
+
+static void
+child(int to, int from, long conns, long idle_n, long threads)
+{
+    long v;
+    char c;
+
+    cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+    /* step 1: handshakes/s */
+    v = run_workers(0, threads, 0);
+    if (write(to, &v, sizeof(v)) != sizeof(v))
+        exit(1);
+    v = run_workers(1, threads, conns);
+    if (write(to, &v, sizeof(v)) != sizeof(v))
+        exit(1);
+    if (read(from, &c, 1) != 1) /* parent ready for the idle meter */
+        exit(1);
+    idle(to, from, idle_n, false);
+    idle(to, from, idle_n, true);
+    exit(0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The server                                                             */
+
+static uint64_t
+heap(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    return mi.uordblks + mi.hblkhd;
+}
+
+static tp_tls_ctx *
+server_ctx(bool release)
+{
+    char cmd[256], cert[128], key[128];
+    tp_tls_opts o;
+    tp_tls_ctx *ctx = NULL;
+
+    snprintf(dir, sizeof(dir), "/tmp/tp_tlsb_XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return NULL;
+    snprintf(cmd, sizeof(cmd), "sh %s/scripts/gen-test-ca.sh %s", TP_SRC_DIR,
+             dir);
+    if (system(cmd) != 0)
+        return NULL;
+    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    tp_tls_opts_init(&o);
+    o.server = true;
+    o.verify_peer = false;
+    o.cert_file = cert;
+    o.key_file = key;
+    o.release_buffers = release;
+    tp_tls_ctx_new(&o, &ctx);
+    return ctx;
+}
+
+static void
+measure_idle(int to, int from, long n, const char *name, const char *oname)
+{
+    int64_t before = (int64_t)heap(), ob = atomic_load(&ossl_live);
+    char c = 1;
+
+    if (read(from, &c, 1) != 1) /* all connections open and echoed */
+        exit(1);
+    usleep(200000); /* the last echo's writes settle */
+    tpb_result(name, (double)((int64_t)heap() - before) / (double)n, "bytes");
+    if (oname != NULL)
+        tpb_result(oname, (double)(atomic_load(&ossl_live) - ob) / (double)n,
+                   "bytes");
+    if (write(to, &c, 1) != 1)
+        exit(1);
+    usleep(300000); /* closed before the next round */
+}
+
+int
+main(int argc, char **argv)
+{
+    long conns = tpb_opt(argc, argv, "conns", 100);
+    long idle_n = tpb_opt(argc, argv, "idle", 2000);
+    long threads = tpb_opt(argc, argv, "threads", 4);
+    bool release = tpb_opt(argc, argv, "release", 1) != 0;
+    int up[2], down[2], st, err;
+    tp_runtime_options ro;
+    tp_listen_opts lo, po;
+    tp_runtime *rt;
+    tp_listener *l, *pl;
+    tp_tls_ctx *ctx;
+    struct rlimit rl;
+    char cmd[128];
+    pid_t pid;
+    long v;
+
+    CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+    secs = tpb_opt(argc, argv, "secs", 3);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if ((ctx = server_ctx(release)) == NULL)
+        return fprintf(stderr, "tls_bench: no certificate\n"), 1;
+    tp_runtime_options_init(&ro);
+    ro.schedulers = (unsigned)tpb_opt(argc, argv, "schedulers", 0);
+    if ((err = tp_runtime_create(&rt, &ro)) != 0 ||
+        (err = tp_runtime_start(rt)) != 0)
+        return fprintf(stderr, "tls_bench: %s\n", tp_strerror(err)), 1;
+    tp_listen_opts_init(&lo);
+    lo.address = "127.0.0.1";
+    lo.behaviour = &echo_behaviour;
+    lo.tls = ctx;
+    po = lo;
+    po.tls = NULL;
+    if ((err = tp_tcp_listen(rt, &lo, &l)) != 0 ||
+        (err = tp_tcp_listen(rt, &po, &pl)) != 0)
+        return fprintf(stderr, "tls_bench: %s\n", tp_strerror(err)), 1;
+    tp_tls_ctx_free(ctx);
+    port = tp_listener_port(l);
+    plain_port = tp_listener_port(pl);
+    if (pipe(up) != 0 || pipe(down) != 0)
+        return 1;
+    fflush(stdout);
+    if ((pid = fork()) == 0)
+        child(up[1], down[0], conns, idle_n, threads);
+    if (read(up[0], &v, sizeof(v)) != sizeof(v))
+        return 1;
+    tpb_result("tls.handshakes_per_s", (double)v / (double)secs, "1/s");
+    if (read(up[0], &v, sizeof(v)) != sizeof(v))
+        return 1;
+    tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
+    /* The idle meter: plain TCP first (same listener code, no TLS). */
+    {
+        char c = 0;
+        if (write(down[1], &c, 1) != 1)
+            return 1;
+    }
+    measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn", NULL);
+    /* After the TCP round, reusing its freed blocks: the extra cost. */
+    measure_idle(down[1], up[0], idle_n, "tls.idle_extra_bytes_per_conn",
+                 "tls.idle_openssl_bytes_per_conn");
+    waitpid(pid, &st, 0);
+    tp_runtime_destroy(rt);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}

@@ -1,0 +1,2 @@
+# fuzz_ws: the WebSocket frame decoder (net/ws.c), both directions.
+tp_add_fuzz(ws)

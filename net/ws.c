@@ -1,0 +1,646 @@
+/*
+ * net/ws.c - a WebSocket connection on its loop: the HTTP/1.1 upgrade
+ * (parsed with http_parser, like the console's HTTP side), then frames to
+ * messages through the decoder in ws_frame.c, pings answered, the close
+ * handshake, and the actors' send and close calls.
+ *
+ * Layering: the connection delivers its plaintext (after TLS, for wss) to
+ * tp__ws_data() instead of making DATA messages; complete messages go to
+ * the owner through the connection's delivery path, so the mailbox marks
+ * pause reading as for TCP. Frames the runtime writes itself (the 101
+ * answer, pongs, Close) go through the connection's write path (TLS
+ * included), as whole requests, so they never split an actor's frame.
+ *
+ * Memory: while the upgrade runs the connection holds its request's state
+ * (struct http, about 1 KB); after it, only struct tp__ws (the decoder,
+ * whose buffer exists only while a message is incomplete).
+ */
+#include "net_int.h"
+#include "ws_int.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <troupe/ws.h>
+
+#define HEAD_MAX 8192u /* request line and headers */
+#define PONG_QUEUED                                                            \
+    65536u /* skip pongs while this much waits to be written                   \
+            */
+#define MSG_MAX (256u * 1024u * 1024u)
+
+static const char GUID[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+struct tp__ws_cfg {
+    tp_ws_opts o;
+    char protocols[256];
+};
+
+enum hdr_id { H_NONE = 0, H_UPGRADE, H_CONNECTION, H_KEY, H_VERSION, H_PROTO };
+
+struct http {
+    http_parser p;
+    size_t bytes;
+    uint8_t cur; /* header whose value is being read */
+    bool in_value, done;
+    char name[24];
+    size_t name_len;
+    char url[256], upgrade[32], connection[64], key[32], version[8];
+    char proto[256];
+    size_t url_len, len[6];
+};
+
+struct tp__ws {
+    const struct tp__ws_cfg *cfg;
+    struct http *http; /* the upgrade in progress, then NULL */
+    struct tp__ws_dec dec;
+    uint32_t start; /* tick when the connection was accepted */
+    bool upgraded, close_sent, close_rcvd;
+};
+
+/* The state of a connection known to be a WebSocket one. */
+static struct tp__ws *
+ws_of(struct tp__conn *c)
+{
+    struct tp__ws *w = tp__conn_ws(c);
+
+    TP_ASSERT(w != NULL);
+    return w;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Options and listeners                                                  */
+
+void
+tp_ws_opts_init(tp_ws_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_message = 1024u * 1024u;
+    o->upgrade_timeout_ms = 10000;
+    o->close_timeout_ms = 2000;
+}
+
+int
+tp__ws_listener_init(struct tp_listener *l, const tp_ws_opts *o)
+{
+    struct tp__ws_cfg *cfg;
+
+    if (o->max_message == 0 || o->max_message > MSG_MAX ||
+        o->upgrade_timeout_ms == 0 || l->o.conn.read_mode != TP_READ_ACTIVE ||
+        (o->protocols != NULL &&
+         strlen(o->protocols) >= sizeof(cfg->protocols)))
+        return -EINVAL;
+    if ((cfg = tp__calloc(1, sizeof(*cfg))) == NULL)
+        return -ENOMEM;
+    cfg->o = *o;
+    if (o->protocols != NULL) {
+        snprintf(cfg->protocols, sizeof(cfg->protocols), "%s", o->protocols);
+        cfg->o.protocols = cfg->protocols;
+    }
+    l->ws = cfg;
+    l->o.ws = NULL; /* the caller's pointer: only l->ws is ours */
+    return 0;
+}
+
+void
+tp__ws_listener_fini(struct tp_listener *l)
+{
+    tp__free(l->ws);
+    l->ws = NULL;
+}
+
+int
+tp__ws_server_new(struct tp_listener *l, struct tp__conn *c)
+{
+    struct tp__ws *w = tp__calloc(1, sizeof(*w));
+
+    if (w == NULL || (w->http = tp__calloc(1, sizeof(*w->http))) == NULL) {
+        tp__free(w);
+        return -ENOMEM;
+    }
+    w->cfg = l->ws;
+    http_parser_init(&w->http->p, HTTP_REQUEST);
+    tp__ws_dec_init(&w->dec, l->ws->o.max_message, false);
+    tp__conn_set_ws(c, w);
+    return 0;
+}
+
+size_t
+tp__ws_state_size(void)
+{
+    return sizeof(struct tp__ws);
+}
+
+void
+tp__ws_free(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+
+    tp__conn_set_ws(c, NULL);
+    tp__ws_dec_fini(&w->dec);
+    tp__free(w->http);
+    tp__free(w);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Writing (loop)                                                         */
+
+static bool
+open_now(struct tp__conn *c)
+{
+    return atomic_load_explicit(&c->state, memory_order_relaxed) == TP__C_OPEN;
+}
+
+/* Writes head + body as one request (not counted in the write queue:
+ * control frames and the upgrade answer are small and few). */
+static void
+write_raw(struct tp__conn *c, const void *head, size_t hn, const void *body,
+          size_t bn)
+{
+    uint8_t klass;
+    struct tp__wreq *w = tp__net_cmd_alloc(sizeof(*w) + hn + bn, &klass);
+
+    if (w == NULL) {
+        tp__conn_close(c, TP_NET_CLOSE_ERROR, -ENOMEM, false);
+        return;
+    }
+    memset(w, 0, sizeof(*w));
+    w->klass = klass;
+    w->h = tp__conn_handle(c);
+    memcpy(w->data, head, hn);
+    if (bn > 0)
+        memcpy(w->data + hn, body, bn);
+    w->base = w->data;
+    w->len = (uint32_t)(hn + bn);
+    tp__conn_write(c, w);
+}
+
+static void
+write_frame(struct tp__conn *c, int op, const void *p, size_t n)
+{
+    uint8_t h[TP__WS_HDR_MAX];
+
+    write_raw(c, h, tp__ws_header(h, op, true, n, NULL), p, n);
+}
+
+static void
+send_close(struct tp__conn *c, unsigned code)
+{
+    uint8_t b[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+
+    if (ws_of(c)->close_sent)
+        return;
+    ws_of(c)->close_sent = true;
+    write_frame(c, TP__WS_CLOSE, b, code != 0 ? 2 : 0);
+}
+
+static int
+errno_of(int code)
+{
+    switch (code) {
+    case 1007:
+        return -EILSEQ;
+    case 1009:
+        return -EMSGSIZE;
+    case 1011:
+        return -ENOMEM;
+    default:
+        return -EPROTO;
+    }
+}
+
+/* A protocol error: Close with its code, then the connection. */
+static void
+fail(struct tp__conn *c, int code)
+{
+    send_close(c, (unsigned)code);
+    tp__conn_close(c, TP_NET_CLOSE_ERROR, errno_of(code), true);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The upgrade                                                            */
+
+static struct http *
+http_of(http_parser *p)
+{
+    return tp__container_of(p, struct http, p);
+}
+
+static void
+append(char *dst, size_t size, size_t *len, const char *p, size_t n)
+{
+    if (n > size - 1 - *len)
+        n = size - 1 - *len;
+    memcpy(dst + *len, p, n);
+    *len += n;
+    dst[*len] = '\0';
+}
+
+static int
+on_url(http_parser *p, const char *at, size_t n)
+{
+    struct http *h = http_of(p);
+
+    append(h->url, sizeof(h->url), &h->url_len, at, n);
+    return 0;
+}
+
+static int
+on_field(http_parser *p, const char *at, size_t n)
+{
+    struct http *h = http_of(p);
+
+    if (h->in_value) {
+        h->in_value = false;
+        h->name_len = 0;
+    }
+    append(h->name, sizeof(h->name), &h->name_len, at, n);
+    return 0;
+}
+
+static uint8_t
+header_id(const char *name)
+{
+    static const char *const names[] = {NULL,
+                                        "upgrade",
+                                        "connection",
+                                        "sec-websocket-key",
+                                        "sec-websocket-version",
+                                        "sec-websocket-protocol"};
+
+    for (uint8_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(name, names[i]) == 0)
+            return i;
+    }
+    return H_NONE;
+}
+
+static int
+on_value(http_parser *p, const char *at, size_t n)
+{
+    struct http *h = http_of(p);
+    char *dst[] = {NULL,   h->upgrade, h->connection,
+                   h->key, h->version, h->proto};
+    size_t sizes[] = {0,
+                      sizeof(h->upgrade),
+                      sizeof(h->connection),
+                      sizeof(h->key),
+                      sizeof(h->version),
+                      sizeof(h->proto)};
+
+    if (!h->in_value) {
+        h->in_value = true;
+        h->cur = header_id(h->name);
+        /* A repeated header joins the list (Connection, Protocol). */
+        if (h->cur != H_NONE && h->len[h->cur] > 0)
+            append(dst[h->cur], sizes[h->cur], &h->len[h->cur], ",", 1);
+    }
+    if (h->cur != H_NONE)
+        append(dst[h->cur], sizes[h->cur], &h->len[h->cur], at, n);
+    return 0;
+}
+
+static int
+on_headers(http_parser *p)
+{
+    http_of(p)->done = true;
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers,
+};
+
+/* Whether a comma-separated list holds token (case-insensitive). */
+static bool
+has_token(const char *list, const char *token, size_t tn)
+{
+    const char *p = list;
+
+    while (*p != '\0') {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e != '\0' && *e != ',' && *e != ' ' && *e != '\t')
+            e++;
+        if ((size_t)(e - p) == tn && strncasecmp(p, token, tn) == 0)
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+/* The first of our protocols the client offered, or "". */
+static void
+pick_protocol(const struct tp__ws_cfg *cfg, const char *offered, char *out,
+              size_t size)
+{
+    const char *p = cfg->protocols;
+
+    out[0] = '\0';
+    while (*p != '\0') {
+        const char *e = strchr(p, ',');
+        size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+        if (n > 0 && n < size && has_token(offered, p, n)) {
+            memcpy(out, p, n);
+            out[n] = '\0';
+            return;
+        }
+        p += n + (e != NULL ? 1 : 0);
+    }
+}
+
+static void
+accept_key(const char *key, char out[29])
+{
+    unsigned char md[SHA_DIGEST_LENGTH];
+    char buf[64 + sizeof(GUID)];
+    int n = snprintf(buf, sizeof(buf), "%s%s", key, GUID);
+
+    SHA1((const unsigned char *)buf, (size_t)n, md);
+    EVP_EncodeBlock((unsigned char *)out, md, SHA_DIGEST_LENGTH);
+}
+
+static void
+refuse(struct tp__conn *c, bool version)
+{
+    static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: "
+                              "close\r\nContent-Length: 0\r\n\r\n";
+    static const char ver[] = "HTTP/1.1 426 Upgrade Required\r\n"
+                              "Sec-WebSocket-Version: 13\r\nConnection: "
+                              "close\r\nContent-Length: 0\r\n\r\n";
+
+    if (version)
+        write_raw(c, ver, sizeof(ver) - 1, NULL, 0);
+    else
+        write_raw(c, bad, sizeof(bad) - 1, NULL, 0);
+    ws_of(c)->close_sent = true; /* no Close frame: this is still HTTP */
+    tp__conn_close(c, TP_NET_CLOSE_ERROR, -EBADMSG, true);
+}
+
+static bool
+valid_request(struct http *h)
+{
+    unsigned char raw[32];
+
+    return h->p.method == HTTP_GET &&
+           (h->p.http_major > 1 ||
+            (h->p.http_major == 1 && h->p.http_minor >= 1)) &&
+           has_token(h->upgrade, "websocket", 9) &&
+           has_token(h->connection, "upgrade", 7) && h->len[H_KEY] == 24 &&
+           EVP_DecodeBlock(raw, (const unsigned char *)h->key, 24) == 18;
+}
+
+static void
+upgraded(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+    struct http *h = w->http;
+    char acc[29], head[512];
+    tp_ws_upgraded up;
+    int n;
+
+    memset(&up, 0, sizeof(up));
+    up.conn = tp__conn_handle(c);
+    snprintf(up.path, sizeof(up.path), "%s", h->url);
+    if (w->cfg->protocols[0] != '\0')
+        pick_protocol(w->cfg, h->proto, up.protocol, sizeof(up.protocol));
+    accept_key(h->key, acc);
+    n = snprintf(
+        head, sizeof(head),
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+        acc, up.protocol[0] ? "Sec-WebSocket-Protocol: " : "", up.protocol,
+        up.protocol[0] ? "\r\n" : "");
+    tp__free(w->http);
+    w->http = NULL;
+    w->upgraded = true;
+    write_raw(c, head, (size_t)n, NULL, 0);
+    if (!open_now(c))
+        return;
+    tp__conn_tell(c, TP_MSG_WS_UPGRADED, &up, sizeof(up));
+    tp__conn_idle_arm(c); /* the upgrade deadline is over */
+}
+
+/* Feeds request bytes; returns how many belonged to the request. */
+static size_t
+http_feed(struct tp__conn *c, const char *p, size_t n)
+{
+    struct http *h = ws_of(c)->http;
+    size_t used = http_parser_execute(&h->p, &settings, p, n);
+
+    h->bytes += used;
+    if (HTTP_PARSER_ERRNO(&h->p) != HPE_OK && !h->done) {
+        refuse(c, false);
+        return n;
+    }
+    if (!h->done) {
+        if (h->bytes > HEAD_MAX)
+            refuse(c, false);
+        return n;
+    }
+    if (!valid_request(h) || h->bytes > HEAD_MAX) {
+        refuse(c, false);
+        return n;
+    }
+    if (strcmp(h->version, "13") != 0) {
+        refuse(c, true);
+        return n;
+    }
+    upgraded(c);
+    return used;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Frames                                                                 */
+
+static void
+peer_closed(struct tp__conn *c, const char *p, size_t n)
+{
+    struct tp__ws *w = ws_of(c);
+    tp_ws_closing m;
+    bool ours = w->close_sent;
+
+    memset(&m, 0, sizeof(m));
+    m.conn = tp__conn_handle(c);
+    m.code = n >= 2 ? (uint16_t)((uint8_t)p[0] << 8 | (uint8_t)p[1]) : 1005;
+    if (n > 2) {
+        m.len = (uint16_t)(n - 2 < sizeof(m.reason) - 1 ? n - 2
+                                                        : sizeof(m.reason) - 1);
+        memcpy(m.reason, p + 2, m.len);
+    }
+    w->close_rcvd = true;
+    tp__conn_tell(c, TP_MSG_WS_CLOSING, &m, sizeof(m));
+    send_close(c, m.code == 1005 ? 1000 : m.code); /* the echo (5.5.1) */
+    tp__conn_close(c, ours ? TP_NET_CLOSE_LOCAL : TP_NET_CLOSE_PEER, 0, true);
+}
+
+static int
+on_msg(void *user, int op, char *p, size_t n)
+{
+    struct tp__conn *c = user;
+    struct tp__ws *w = ws_of(c);
+
+    switch (op) {
+    case TP__WS_TEXT:
+    case TP__WS_BINARY:
+        if (w->close_sent)
+            return 0; /* closing: data is dropped (5.5.1) */
+        tp__conn_deliver(
+            c, op == TP__WS_TEXT ? TP_MSG_WS_TEXT : TP_MSG_WS_BINARY, p, n);
+        return open_now(c) ? 0 : -1;
+    case TP__WS_PING:
+        if (!w->close_sent && c->h.write_queue_size < PONG_QUEUED)
+            write_frame(c, TP__WS_PONG, p, n);
+        return open_now(c) ? 0 : -1;
+    case TP__WS_CLOSE:
+        peer_closed(c, p, n);
+        return -1;
+    default: /* pong: nothing to do */
+        return 0;
+    }
+}
+
+void
+tp__ws_data(struct tp__conn *c, const char *p, size_t n)
+{
+    struct tp__ws *w = ws_of(c);
+    size_t used;
+    int r;
+
+    if (!w->upgraded) {
+        used = http_feed(c, p, n);
+        if (!w->upgraded || !open_now(c))
+            return;
+        p += used;
+        n -= used;
+    }
+    if (w->close_rcvd || n == 0)
+        return;
+    r = tp__ws_decode(&w->dec, (const uint8_t *)p, n, on_msg, c);
+    if (r > 0 && open_now(c))
+        fail(c, r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Timers and closing                                                     */
+
+bool
+tp__ws_arm(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+    uint32_t spent, lim = w->cfg->o.upgrade_timeout_ms;
+
+    if (w->upgraded)
+        return false;
+    if (w->start == 0)
+        w->start = tp__net_tick(tp__conn_loop(c)) | 1u;
+    spent = tp__net_tick(tp__conn_loop(c)) - w->start;
+    tp__conn_timer_arm(c, spent < lim ? lim - spent : 1);
+    return true;
+}
+
+bool
+tp__ws_timer(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+    uint32_t spent;
+
+    if (!w->upgraded) {
+        spent = tp__net_tick(tp__conn_loop(c)) - w->start;
+        if (spent + 1 < w->cfg->o.upgrade_timeout_ms) {
+            tp__conn_timer_arm(c, w->cfg->o.upgrade_timeout_ms - spent);
+            return true;
+        }
+        w->close_sent = true; /* still HTTP: no Close frame */
+        tp__conn_close(c, TP_NET_CLOSE_ERROR, -ETIMEDOUT, true);
+        return true;
+    }
+    if (w->close_sent && !w->close_rcvd) {
+        tp__conn_close(c, TP_NET_CLOSE_LOCAL, 0, true);
+        return true;
+    }
+    return false;
+}
+
+void
+tp__ws_on_close(struct tp__conn *c, int reason)
+{
+    struct tp__ws *w = ws_of(c);
+
+    if (!w->upgraded || w->close_sent)
+        return;
+    send_close(c,
+               reason == TP_NET_CLOSE_DRAIN || reason == TP_NET_CLOSE_OWNER_EXIT
+                   ? TP_WS_GOING_AWAY
+                   : TP_WS_NORMAL);
+}
+
+void
+tp__ws_close_cmd(struct tp__conn *c, unsigned code)
+{
+    struct tp__ws *w = ws_of(c);
+
+    if (w == NULL || !w->upgraded) {
+        tp__conn_close(c, TP_NET_CLOSE_LOCAL, 0, true);
+        return;
+    }
+    if (w->close_sent)
+        return;
+    send_close(c, code);
+    if (open_now(c))
+        tp__conn_timer_arm(c, w->cfg->o.close_timeout_ms);
+}
+
+/* ---------------------------------------------------------------------- */
+/* What actors call                                                       */
+
+static int
+send_msg(tp_ctx *ctx, tp_conn conn, int op, const void *data, size_t len)
+{
+    uint8_t stack[4096];
+    uint8_t *buf = stack;
+    size_t hn;
+    int r;
+
+    if ((data == NULL && len != 0) || len > (1u << 30))
+        return -EINVAL;
+    if (len + TP__WS_HDR_MAX > sizeof(stack) &&
+        (buf = tp__malloc(len + TP__WS_HDR_MAX)) == NULL)
+        return -ENOMEM;
+    hn = tp__ws_header(buf, op, true, len, NULL);
+    if (len > 0)
+        memcpy(buf + hn, data, len);
+    r = tp_tcp_send(ctx, conn, buf, hn + len);
+    if (buf != stack)
+        tp__free(buf);
+    return r;
+}
+
+int
+tp_ws_send_text(tp_ctx *ctx, tp_conn conn, const void *data, size_t len)
+{
+    return send_msg(ctx, conn, TP__WS_TEXT, data, len);
+}
+
+int
+tp_ws_send_binary(tp_ctx *ctx, tp_conn conn, const void *data, size_t len)
+{
+    return send_msg(ctx, conn, TP__WS_BINARY, data, len);
+}
+
+int
+tp_ws_close(tp_ctx *ctx, tp_conn conn, uint16_t code)
+{
+    if (ctx == NULL || code < 1000 || code > 4999 || code == 1004 ||
+        code == 1005 || code == 1006 || code == 1015)
+        return -EINVAL;
+    return tp__net_post(tp__net_of(ctx->rt), conn, TP__OP_WS_CLOSE, code);
+}
