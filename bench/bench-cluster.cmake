@@ -2,5 +2,5 @@
 #   cluster_rtt  cross-node request round trip and one-way throughput
 #                between two nodes through a local nats-server it starts
 if(TP_HAVE_CLUSTER)
-  tp_add_bench(cluster_rtt)
+  tp_add_bench(cluster_rtt LIBS PkgConfig::LIBNATS)
 endif()

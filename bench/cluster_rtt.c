@@ -6,12 +6,20 @@
  *     one request in flight;
  *   - one-way throughput of 64-byte messages from an outside thread
  *     (tp_runtime_send, retrying on -EAGAIN) to a counting actor.
- * Options: --rtts=N (default 20000), --msgs=N (default 500000).
+ * And the same two figures for raw libnats (request/reply with
+ * natsConnection_Request, publish to a counting subscription), the floor
+ * under Troupe's numbers.
+ * --detect=N (default 0): failure detection, N times: a child process
+ * (this program again) joins as node "victim", is SIGKILLed, and the time
+ * until this node has it down is measured (median and max; default
+ * heartbeat 500 ms, down-after 2000 ms).
+ * Options: --rtts=N (default 20000), --msgs=N (default 500000), --raw=0.
  */
 #include "benchutil.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -165,6 +173,133 @@ node(const char *url, const char *name)
     return rt;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Raw libnats                                                            */
+
+static _Atomic uint64_t raw_sunk;
+
+static void
+raw_echo(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *c)
+{
+    (void)sub;
+    (void)c;
+    if (natsMsg_GetReply(m) != NULL)
+        natsConnection_Publish(nc, natsMsg_GetReply(m), natsMsg_GetData(m),
+                               natsMsg_GetDataLength(m));
+    else
+        atomic_fetch_add_explicit(&raw_sunk, 1, memory_order_relaxed);
+    natsMsg_Destroy(m);
+}
+
+static natsConnection *
+raw_connect(const char *url)
+{
+    natsConnection *nc = NULL;
+    natsOptions *o = NULL;
+
+    natsOptions_Create(&o);
+    natsOptions_SetURL(o, url);
+    natsOptions_SetSendAsap(o, true);
+    if (natsConnection_Connect(&nc, o) != NATS_OK)
+        exit(1);
+    natsOptions_Destroy(o);
+    return nc;
+}
+
+static void
+raw_nats(const char *url, long rtts, long msgs)
+{
+    natsConnection *srv = raw_connect(url), *cli = raw_connect(url);
+    natsSubscription *sub = NULL;
+    uint64_t *s = calloc((size_t)rtts, sizeof(uint64_t)), t0;
+    char data[64] = {0};
+
+    natsConnection_Subscribe(&sub, srv, "raw.echo", raw_echo, NULL);
+    natsSubscription_SetPendingLimits(sub, 1 << 22, 1 << 30);
+    natsConnection_Flush(srv);
+    t0 = tpb_now_ns();
+    for (long i = 0; i < rtts; i++) {
+        natsMsg *r = NULL;
+        uint64_t t = tpb_now_ns();
+        if (natsConnection_Request(&r, cli, "raw.echo", data, 64, 5000) !=
+            NATS_OK)
+            exit(1);
+        s[i] = tpb_now_ns() - t;
+        natsMsg_Destroy(r);
+    }
+    tpb_result("nats_raw_rtt_rps", rtts / ((tpb_now_ns() - t0) / 1e9), "req/s");
+    qsort(s, (size_t)rtts, sizeof(uint64_t), cmp_u64);
+    tpb_result("nats_raw_rtt_p50", s[rtts / 2] / 1e3, "us");
+    tpb_result("nats_raw_rtt_p99", s[rtts * 99 / 100] / 1e3, "us");
+    natsConnection_Close(cli);
+    natsConnection_Destroy(cli);
+    /* One-way: buffered publishes (the batching case). */
+    {
+        natsOptions *o = NULL;
+        natsOptions_Create(&o);
+        natsOptions_SetURL(o, url);
+        natsConnection_Connect(&cli, o);
+        natsOptions_Destroy(o);
+    }
+    t0 = tpb_now_ns();
+    for (long i = 0; i < msgs; i++)
+        natsConnection_Publish(cli, "raw.echo", data, 64);
+    natsConnection_Flush(cli);
+    for (int i = 0; i < 30000 && atomic_load(&raw_sunk) < (uint64_t)msgs; i++)
+        sleep_us(1000);
+    tpb_result("nats_raw_oneway_msgs",
+               atomic_load(&raw_sunk) / ((tpb_now_ns() - t0) / 1e9), "msg/s");
+    natsConnection_Destroy(cli);
+    natsSubscription_Destroy(sub);
+    natsConnection_Destroy(srv);
+    free(s);
+}
+
+/* The victim: joins and waits to be killed. */
+static int
+victim_main(const char *url)
+{
+    tp_runtime *rt = node(url, "victim");
+
+    (void)rt;
+    while (pause() == -1)
+        ;
+    return 0;
+}
+
+static void
+detect(const char *url, tp_runtime *a, long rounds)
+{
+    uint64_t *t = calloc((size_t)rounds, sizeof(uint64_t));
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (n <= 0 || t == NULL)
+        exit(1);
+    self[n] = '\0';
+    for (long r = 0; r < rounds; r++) {
+        pid_t child = fork();
+        uint64_t t0;
+        if (child == 0) {
+            execl(self, self, "--victim", url, (char *)NULL);
+            _exit(127);
+        }
+        while (tp_cluster_node_lookup(a, "victim") == 0)
+            sleep_us(1000);
+        sleep_us(300000);
+        t0 = tpb_now_ns();
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        while (tp_cluster_node_lookup(a, "victim") != 0)
+            sleep_us(1000);
+        t[r] = tpb_now_ns() - t0;
+    }
+    qsort(t, (size_t)rounds, sizeof(uint64_t), cmp_u64);
+    tpb_result("cluster_detect_median", t[rounds / 2] / 1e6, "ms");
+    tpb_result("cluster_detect_max", t[rounds - 1] / 1e6, "ms");
+    free(t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -179,6 +314,8 @@ main(int argc, char **argv)
     pid_t srv;
     char data[64] = {0};
 
+    if (argc == 3 && strcmp(argv[1], "--victim") == 0)
+        return victim_main(argv[2]);
     if (access("/usr/sbin/nats-server", X_OK) != 0) {
         fprintf(stderr, "cluster_rtt: nats-server not installed\n");
         return 0;
@@ -241,8 +378,12 @@ main(int argc, char **argv)
                "msgs");
     tpb_result("cluster_oneway_eagain", (double)again, "retries");
 
+    if (tpb_opt(argc, argv, "detect", 0) > 0)
+        detect(url, a, tpb_opt(argc, argv, "detect", 0));
     tp_cluster_stop(b);
     tp_cluster_stop(a);
+    if (tpb_opt(argc, argv, "raw", 1))
+        raw_nats(url, rtts, msgs);
     tp_runtime_destroy(b);
     tp_runtime_destroy(a);
     kill(srv, SIGKILL);

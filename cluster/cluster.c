@@ -258,6 +258,17 @@ on_disconnected(natsConnection *nc, void *closure)
            cl->cluster, cl->name);
 }
 
+/* The last callback libnats makes for a connection: after it, nothing of
+ * it touches cl (its last access is this store). */
+static void
+on_closed(natsConnection *nc, void *closure)
+{
+    struct tp__cluster *cl = closure;
+
+    (void)nc;
+    atomic_store(&cl->closed, true);
+}
+
 static void
 on_reconnected(natsConnection *nc, void *closure)
 {
@@ -301,6 +312,31 @@ reconnect_delay(natsConnection *nc, int attempts, void *closure)
     return (int64_t)(d * 3 / 4 + random64() % (d / 2 + 1));
 }
 
+/* Credentials and TLS (the caller's strings: only used here). */
+static natsStatus
+auth_options(struct tp__cluster *cl, natsOptions *o)
+{
+    const tp_cluster_options *c = &cl->opts;
+    natsStatus s = NATS_OK;
+
+    if (c->user != NULL)
+        s = natsOptions_SetUserInfo(o, c->user, c->password);
+    if (s == NATS_OK && c->token != NULL)
+        s = natsOptions_SetToken(o, c->token);
+    if (s == NATS_OK && c->tls_ca_file != NULL) {
+        s = natsOptions_SetSecure(o, true);
+        if (s == NATS_OK)
+            s = natsOptions_LoadCATrustedCertificates(o, c->tls_ca_file);
+    }
+    if (s == NATS_OK && c->tls_cert_file != NULL)
+        s = natsOptions_LoadCertificatesChain(o, c->tls_cert_file,
+                                              c->tls_key_file);
+    if (s != NATS_OK)
+        tp_log(TP_LOG_ERROR, "cluster %s: NATS credentials / TLS: %s",
+               cl->cluster, natsStatus_GetText(s));
+    return s;
+}
+
 static int
 nats_connect(struct tp__cluster *cl)
 {
@@ -328,9 +364,13 @@ nats_connect(struct tp__cluster *cl)
     if (s == NATS_OK)
         s = natsOptions_SetReconnectedCB(o, on_reconnected, cl);
     if (s == NATS_OK)
+        s = natsOptions_SetClosedCB(o, on_closed, cl);
+    if (s == NATS_OK)
         s = natsOptions_SetErrorHandler(o, on_error, cl);
     if (s == NATS_OK)
         s = natsOptions_SetMaxPendingMsgs(o, 1 << 20);
+    if (s == NATS_OK)
+        s = auth_options(cl, o);
     /* Latency: libnats' flusher would wait ~1 ms per hop; the cluster
      * thread batches frames into one message per peer instead. */
     if (s == NATS_OK)
@@ -338,6 +378,10 @@ nats_connect(struct tp__cluster *cl)
     if (s == NATS_OK)
         s = natsConnection_Connect(&cl->nc, o);
     natsOptions_Destroy(o);
+    /* The caller's strings are not ours to keep. */
+    cl->opts.user = cl->opts.password = cl->opts.token = NULL;
+    cl->opts.tls_ca_file = cl->opts.tls_cert_file = NULL;
+    cl->opts.tls_key_file = NULL;
     if (s != NATS_OK) {
         tp_log(TP_LOG_ERROR, "cluster %s: node %s cannot connect to %s: %s",
                cl->cluster, cl->name, cl->urls, natsStatus_GetText(s));
@@ -468,12 +512,17 @@ pick_id(struct tp__cluster *cl)
         }
         return 0;
     }
-    for (uint32_t n = 0; n < TP_PID_NODE_MAX; n++) {
-        if (!(cl->id_taken[id / 8] & (1u << (id % 8)))) {
-            cl->id = id;
-            return 0;
+    /* First an id no node knows of, then any id no live node has. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t n = 0; n < TP_PID_NODE_MAX; n++) {
+            uint8_t bit = (uint8_t)(1u << (id % 8));
+            if (!(cl->id_taken[id / 8] & bit) &&
+                (pass == 1 || !(cl->id_used[id / 8] & bit))) {
+                cl->id = id;
+                return 0;
+            }
+            id = id % TP_PID_NODE_MAX + 1;
         }
-        id = id % TP_PID_NODE_MAX + 1;
     }
     tp_log(TP_LOG_ERROR, "cluster %s: no free node id", cl->cluster);
     return -EADDRINUSE;
@@ -523,6 +572,10 @@ cluster_teardown(struct tp__cluster *cl)
     if (cl->nc != NULL) {
         atomic_store(&cl->closing, true);
         natsConnection_Close(cl->nc);
+        /* Callbacks run on libnats' own thread, after Close returns:
+         * wait for the last one before cl can be freed. */
+        for (int i = 0; i < 5000 && !atomic_load(&cl->closed); i++)
+            sleep_ms(1);
         natsConnection_Destroy(cl->nc);
         cl->nc = NULL;
     }
@@ -567,6 +620,7 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         cluster_free(cl);
         return err;
     }
+    tp__names_open_quiet(cl);
     tp__node_greet_peers(cl);
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
     natsConnection_Flush(cl->nc);

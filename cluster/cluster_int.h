@@ -42,6 +42,7 @@ enum tp__wire_kind {
     TP__W_PING,      /* ref = sender's clock */
     TP__W_PONG,      /* ref echoed */
     TP__W_NAMED,     /* to a registered name: u8 len, name, then payload */
+    TP__W_IDS,       /* probe answer: u16 count, u16 ids of known nodes */
     TP__W_KIND_MAX
 };
 
@@ -126,7 +127,7 @@ struct tp__cluster {
     char name[TP_NODE_NAME_MAX + 1];
     char cluster[TP_NODE_NAME_MAX + 1];
     char *urls;
-    uint32_t id;
+    _Atomic uint32_t id; /* final once joined (pick_id) */
     uint64_t incarnation;
     tp_cluster_options opts;
     char hb_subject[160], inbox[160], join_inbox[160];
@@ -135,6 +136,7 @@ struct tp__cluster {
     natsSubscription *sub_hb, *sub_inbox, *sub_join;
     _Atomic bool connected;
     _Atomic bool closing; /* tp_cluster_stop() closes the connection */
+    _Atomic bool closed;  /* libnats' closed callback ran */
     _Atomic int users;    /* hooks running with this pointer */
     uint64_t max_payload;
 
@@ -145,12 +147,15 @@ struct tp__cluster {
     pthread_cond_t cond;
     struct tp__frame *qhead, *qtail;
     bool stopping;
-    bool joined;
+    _Atomic bool joined; /* read by the delivery threads */
 
     /* Join: answers collected during the window. */
     bool name_taken;
     char taken_by[128];
     uint8_t id_taken[(TP_PID_NODE_MAX + 8) / 8];
+    /* Ids other nodes know of (up, or down: a restarted node avoids its
+     * old id, so pids of its previous incarnation stay dead). */
+    uint8_t id_used[(TP_PID_NODE_MAX + 8) / 8];
 
     _Atomic(struct tp__peer *) peers[TP_PID_NODE_MAX + 1];
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
@@ -204,5 +209,8 @@ void tp__remote_peer_free(struct tp__peer *p);
 int tp__names_start(struct tp__cluster *cl);
 void tp__names_stop(struct tp__cluster *cl);
 void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+/* Opens the bucket at start if the server has JetStream (logged at info
+ * if not; tp_register_global() then tries again and logs an error). */
+void tp__names_open_quiet(struct tp__cluster *cl);
 
 #endif /* TP_CLUSTER_CLUSTER_INT_H */

@@ -40,9 +40,21 @@ struct job {
     char name[TP_NAME_MAX + 1];
 };
 
+/* The node's copy of the bucket, kept by a watcher (names thread). */
+#define CACHE_BUCKETS 4096u
+
+struct gname {
+    struct gname *next;
+    tp_pid owner;
+    char name[TP_NAME_MAX + 1];
+};
+
 struct tp__names {
     jsCtx *js;
     kvStore *kv;
+    kvWatcher *watch;
+    pthread_rwlock_t cache_lock;
+    struct gname *cache[CACHE_BUCKETS];
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -85,6 +97,70 @@ key_ok(const char *name)
             return false;
     }
     return n >= 1 && n <= TP_NAME_MAX;
+}
+
+static uint32_t
+name_bucket(const char *name)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+
+    for (const char *c = name; *c != '\0'; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return h % CACHE_BUCKETS;
+}
+
+/* Sets (owner != 0) or removes name in the cache. */
+static void
+cache_set(struct tp__names *N, const char *name, tp_pid owner)
+{
+    struct gname **pp, *g;
+
+    if (strlen(name) > TP_NAME_MAX)
+        return;
+    pthread_rwlock_wrlock(&N->cache_lock);
+    for (pp = &N->cache[name_bucket(name)]; (g = *pp) != NULL; pp = &g->next)
+        if (strcmp(g->name, name) == 0)
+            break;
+    if (g != NULL && owner == TP_PID_NONE) {
+        *pp = g->next;
+        tp__free(g);
+    } else if (g != NULL) {
+        g->owner = owner;
+    } else if (owner != TP_PID_NONE && (g = tp__malloc(sizeof(*g))) != NULL) {
+        g->owner = owner;
+        snprintf(g->name, sizeof(g->name), "%s", name);
+        g->next = NULL;
+        *pp = g;
+    }
+    pthread_rwlock_unlock(&N->cache_lock);
+}
+
+static tp_pid
+cache_get(struct tp__names *N, const char *name)
+{
+    tp_pid owner = TP_PID_NONE;
+    struct gname *g;
+
+    pthread_rwlock_rdlock(&N->cache_lock);
+    for (g = N->cache[name_bucket(name)]; g != NULL; g = g->next)
+        if (strcmp(g->name, name) == 0) {
+            owner = g->owner;
+            break;
+        }
+    pthread_rwlock_unlock(&N->cache_lock);
+    return owner;
+}
+
+static void
+cache_free(struct tp__names *N)
+{
+    for (uint32_t i = 0; i < CACHE_BUCKETS; i++) {
+        struct gname *g;
+        while ((g = N->cache[i]) != NULL) {
+            N->cache[i] = g->next;
+            tp__free(g);
+        }
+    }
 }
 
 /* The owner in entry e (TP_PID_NONE when released). */
@@ -154,18 +230,35 @@ release_node(kvStore *kv, uint32_t node)
 /* ---------------------------------------------------------------------- */
 /* The names thread                                                       */
 
+/* Applies what the watcher has (waits up to 100 ms for it). */
+static void
+watch_step(struct tp__names *N)
+{
+    kvEntry *e = NULL;
+
+    for (int i = 0; i < 4096; i++) {
+        if (kvWatcher_Next(&e, N->watch, i == 0 ? 100 : 0) != NATS_OK)
+            return;
+        if (e == NULL)
+            continue; /* the initial values are all in */
+        cache_set(N, kvEntry_Key(e), entry_owner(e));
+        kvEntry_Destroy(e);
+        e = NULL;
+    }
+}
+
 static void *
 names_thread(void *arg)
 {
     struct tp__names *N = arg;
 
     pthread_mutex_lock(&N->lock);
-    for (;;) {
+    while (!N->stop) {
         struct job *j = N->head;
         if (j == NULL) {
-            if (N->stop)
-                break;
-            pthread_cond_wait(&N->cond, &N->lock);
+            pthread_mutex_unlock(&N->lock);
+            watch_step(N);
+            pthread_mutex_lock(&N->lock);
             continue;
         }
         N->head = j->next;
@@ -316,7 +409,7 @@ tp__names_start(struct tp__cluster *cl)
 
 /* The bucket, opened on first use (cl->lock not held). */
 static kvStore *
-names_kv(struct tp__cluster *cl)
+names_kv_open(struct tp__cluster *cl, bool quiet)
 {
     struct tp__names *N;
     kvConfig kc;
@@ -342,30 +435,42 @@ names_kv(struct tp__cluster *cl)
         kc.History = 1;
         s = js_CreateKeyValue(&N->kv, N->js, &kc);
     }
+    pthread_rwlock_init(&N->cache_lock, NULL);
+    if (s == NATS_OK)
+        s = kvStore_WatchAll(&N->watch, N->kv, NULL);
     if (s == NATS_OK && pthread_create(&N->thread, NULL, names_thread, N) == 0)
         N->thread_started = true;
-    else
+    else if (s == NATS_OK)
         s = NATS_ERR;
     if (s != NATS_OK) {
-        tp_log(TP_LOG_ERROR,
+        tp_log(quiet ? TP_LOG_INFO : TP_LOG_ERROR,
                "cluster %s: no JetStream key-value bucket %s for global "
                "names (run nats-server with -js): %s",
                cl->cluster, bucket, natsStatus_GetText(s));
+        if (N->watch != NULL)
+            kvWatcher_Destroy(N->watch);
         if (N->kv != NULL)
             kvStore_Destroy(N->kv);
         if (N->js != NULL)
             jsCtx_Destroy(N->js);
+        pthread_rwlock_destroy(&N->cache_lock);
         pthread_mutex_destroy(&N->lock);
         pthread_cond_destroy(&N->cond);
         tp__free(N);
         N = NULL;
-        cl->names_failed = true;
+        cl->names_failed = !quiet; /* a quiet try at start may be retried */
         goto out;
     }
     cl->names = N;
 out:
     pthread_mutex_unlock(&cl->names_lock);
     return N != NULL ? N->kv : NULL;
+}
+
+static kvStore *
+names_kv(struct tp__cluster *cl)
+{
+    return names_kv_open(cl, false);
 }
 
 void
@@ -380,7 +485,7 @@ tp__names_node_down(struct tp__cluster *cl, uint32_t node)
 void
 tp__names_stop(struct tp__cluster *cl)
 {
-    struct tp__names *N = cl->names;
+    struct tp__names *N;
     struct job *j;
 
     if (cl->keeper != TP_PID_NONE) {
@@ -388,12 +493,19 @@ tp__names_stop(struct tp__cluster *cl)
                             &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
         cl->keeper = TP_PID_NONE;
     }
+    /* Delivery threads may still post releases (tp__names_node_down): they
+     * find no bucket from here on. */
+    pthread_mutex_lock(&cl->names_lock);
+    N = cl->names;
+    cl->names = NULL;
+    pthread_mutex_unlock(&cl->names_lock);
     if (N == NULL)
         return;
     pthread_mutex_lock(&N->lock);
     N->stop = true;
     pthread_mutex_unlock(&N->lock);
     pthread_cond_signal(&N->cond);
+    kvWatcher_Stop(N->watch); /* wakes a waiting kvWatcher_Next */
     if (N->thread_started)
         pthread_join(N->thread, NULL);
     /* This node leaves: its names go with it. */
@@ -403,12 +515,14 @@ tp__names_stop(struct tp__cluster *cl)
         N->head = j->next;
         tp__free(j);
     }
+    kvWatcher_Destroy(N->watch);
     kvStore_Destroy(N->kv);
     jsCtx_Destroy(N->js);
+    cache_free(N);
+    pthread_rwlock_destroy(&N->cache_lock);
     pthread_mutex_destroy(&N->lock);
     pthread_cond_destroy(&N->cond);
     tp__free(N);
-    cl->names = NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -540,4 +654,30 @@ tp_whereis_global(tp_runtime *rt, const char *name)
     }
     tp__cluster_put(cl);
     return owner;
+}
+
+tp_pid
+tp_whereis_global_cached(tp_runtime *rt, const char *name)
+{
+    struct tp__cluster *cl;
+    tp_pid owner = TP_PID_NONE;
+
+    if (!key_ok(name) || (cl = tp__cluster_get(rt)) == NULL)
+        return TP_PID_NONE;
+    /* names is set once (under names_lock) and freed only by stop, which
+     * cannot run while we hold the cluster. */
+    pthread_mutex_lock(&cl->names_lock);
+    if (cl->names != NULL)
+        owner = cache_get(cl->names, name);
+    pthread_mutex_unlock(&cl->names_lock);
+    if (!owner_alive(cl, owner))
+        owner = TP_PID_NONE;
+    tp__cluster_put(cl);
+    return owner;
+}
+
+void
+tp__names_open_quiet(struct tp__cluster *cl)
+{
+    names_kv_open(cl, true);
 }

@@ -97,6 +97,34 @@ tp__node_greet_peers(struct tp__cluster *cl)
     }
 }
 
+/* Tells a joining node which ids we know of (up or down). */
+static void
+publish_ids(struct tp__cluster *cl, const char *subject)
+{
+    unsigned char buf[TP__WIRE_HDR + 2 + 2 * TP_PID_NODE_MAX];
+    unsigned char *p = buf + TP__WIRE_HDR + 2;
+    struct tp__wire_hdr h;
+    uint16_t n = 0;
+
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
+        struct tp__peer *q = atomic_load(&cl->peers[i]);
+        if (q == NULL || atomic_load(&q->state) == TP__PEER_UNKNOWN)
+            continue;
+        p[0] = (unsigned char)i;
+        p[1] = (unsigned char)(i >> 8);
+        p += 2;
+        n++;
+    }
+    if (n == 0)
+        return;
+    hdr_init(cl, &h, TP__W_IDS);
+    h.len = 2u + 2u * n;
+    tp__wire_put_hdr(buf, &h);
+    buf[TP__WIRE_HDR] = (unsigned char)n;
+    buf[TP__WIRE_HDR + 1] = (unsigned char)(n >> 8);
+    natsConnection_Publish(cl->nc, subject, buf, (int)(TP__WIRE_HDR + h.len));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Node events                                                            */
 
@@ -181,6 +209,26 @@ tp__node_all_down(struct tp__cluster *cl, uint32_t why)
 /* ---------------------------------------------------------------------- */
 /* HELLO / PROBE / BYE                                                    */
 
+/* p came up under a name another peer still up has (a restart under a
+ * new id, before the old incarnation's silence was noticed): the old one
+ * is down. */
+static void
+replaced(struct tp__cluster *cl, struct tp__peer *p)
+{
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
+        struct tp__peer *q = atomic_load(&cl->peers[i]);
+        bool same;
+        if (q == NULL || q == p || atomic_load(&q->state) != TP__PEER_UP)
+            continue;
+        pthread_mutex_lock(&cl->lock);
+        same =
+            strcmp(q->name, p->name) == 0 && q->incarnation != p->incarnation;
+        pthread_mutex_unlock(&cl->lock);
+        if (same)
+            peer_down(cl, q, 1);
+    }
+}
+
 /* A HELLO (or a probe answer) from w: the peer is up. */
 static void
 hello(struct tp__cluster *cl, const struct tp__wire_node *w)
@@ -219,8 +267,10 @@ hello(struct tp__cluster *cl, const struct tp__wire_node *w)
         fresh = true;
     }
     pthread_mutex_unlock(&cl->lock);
-    if (fresh)
-        node_event(cl, p, true, 0);
+    if (!fresh)
+        return;
+    replaced(cl, p);
+    node_event(cl, p, true, 0);
 }
 
 /* What a node still joining learns from w (lock held). */
@@ -236,7 +286,10 @@ join_note(struct tp__cluster *cl, const struct tp__wire_node *w, bool w_joining)
         cl->name_taken = true;
         snprintf(cl->taken_by, sizeof(cl->taken_by), "node id %u", w->id);
     }
-    if (!w_joining)
+    /* Ids: a live node's is taken; of two joining at once, the lower
+     * incarnation keeps the id it proposes and the other moves (or, with
+     * an explicit id, is refused). */
+    if (!w_joining || w->incarnation < cl->incarnation)
         cl->id_taken[w->id / 8] |= (uint8_t)(1u << (w->id % 8));
 }
 
@@ -276,8 +329,10 @@ tp__node_hb_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     case TP__W_PROBE:
         /* Answer every probe but our own (joining or not: see join_note);
          * a node that just joined is up once it says HELLO. */
-        if (w.incarnation != cl->incarnation && natsMsg_GetReply(msg) != NULL)
+        if (w.incarnation != cl->incarnation && natsMsg_GetReply(msg) != NULL) {
             tp__node_publish_self(cl, TP__W_HELLO, natsMsg_GetReply(msg), 0);
+            publish_ids(cl, natsMsg_GetReply(msg));
+        }
         break;
     case TP__W_HELLO:
         if (!joining)
@@ -297,17 +352,41 @@ out:
     natsMsg_Destroy(msg);
 }
 
+/* The ids a peer knows of: avoided by our pick when another is free. */
+static void
+ids_note(struct tp__cluster *cl, const unsigned char *p, size_t len)
+{
+    size_t n = len >= 2 ? (size_t)(p[0] | (p[1] << 8)) : 0;
+
+    if (len < 2 || len != 2 + 2 * n) {
+        atomic_fetch_add(&cl->bad_frames, 1);
+        return;
+    }
+    pthread_mutex_lock(&cl->lock);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = (uint32_t)(p[2 + 2 * i] | (p[3 + 2 * i] << 8));
+        if (id >= 1 && id <= TP_PID_NODE_MAX)
+            cl->id_used[id / 8] |= (uint8_t)(1u << (id % 8));
+    }
+    pthread_mutex_unlock(&cl->lock);
+}
+
 void
 tp__node_join_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
                   void *closure)
 {
     struct tp__cluster *cl = closure;
+    const unsigned char *pl;
     struct tp__wire_hdr h;
     struct tp__wire_node w;
 
     (void)nc;
     (void)sub;
-    if (decode_node(cl, msg, &h, &w) == 0 && h.kind == TP__W_HELLO) {
+    if (tp__wire_get_hdr(natsMsg_GetData(msg),
+                         (size_t)natsMsg_GetDataLength(msg), &h, &pl) == 0 &&
+        h.kind == TP__W_IDS) {
+        ids_note(cl, pl, h.len);
+    } else if (decode_node(cl, msg, &h, &w) == 0 && h.kind == TP__W_HELLO) {
         pthread_mutex_lock(&cl->lock);
         join_note(cl, &w, (h.flags & TP__WF_JOIN) != 0);
         pthread_mutex_unlock(&cl->lock);

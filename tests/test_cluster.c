@@ -33,7 +33,8 @@ struct nats {
     pid_t pid;
     int port;
     char url[64];
-    char store[64]; /* JetStream directory, "" = no JetStream */
+    char store[64];        /* JetStream directory, "" = no JetStream */
+    const char *extra[10]; /* more server arguments, NULL-terminated */
 };
 
 static const char *
@@ -91,12 +92,17 @@ nats_spawn(struct nats *n)
         int devnull = open("/dev/null", 1);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        if (n->store[0] != '\0')
-            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
-                  "-js", "-sd", n->store, (char *)NULL);
-        else
-            execl(nats_bin(), "nats-server", "-a", "127.0.0.1", "-p", port,
-                  (char *)NULL);
+        const char *argv[24] = {"nats-server", "-a", "127.0.0.1", "-p", port};
+        int k = 5;
+        if (n->store[0] != '\0') {
+            argv[k++] = "-js";
+            argv[k++] = "-sd";
+            argv[k++] = n->store;
+        }
+        for (int i = 0; i < 10 && n->extra[i] != NULL; i++)
+            argv[k++] = n->extra[i];
+        argv[k] = NULL;
+        execv(nats_bin(), (char *const *)argv);
         _exit(127);
     }
     for (int i = 0; i < 1000 && !port_open(n->port); i++)
@@ -105,6 +111,16 @@ nats_spawn(struct nats *n)
 }
 
 /* Starts a server, or returns false (test skipped) without the binary. */
+static bool nats_start(struct nats *n);
+
+static bool
+nats_start_args(struct nats *n, const char *const *extra)
+{
+    for (int i = 0; i < 9 && extra != NULL && extra[i] != NULL; i++)
+        n->extra[i] = extra[i];
+    return nats_start(n);
+}
+
 static bool
 nats_start(struct nats *n)
 {
@@ -357,6 +373,154 @@ test_cluster_duplicate_name_refused(void **state)
     tpt_finish(b);
     tpt_finish(a);
     nats_kill(&n);
+}
+
+struct joiner {
+    tp_runtime *rt;
+    const struct nats *n;
+    int err;
+    const char *name;
+    uint32_t id;
+};
+
+static void *
+join_thread(void *arg)
+{
+    struct joiner *j = arg;
+    tp_cluster_options o;
+
+    node_opts(&o, j->n, j->name != NULL ? j->name : "twin");
+    o.node_id = j->id;
+    j->err = tp_cluster_start(j->rt, &o);
+    return NULL;
+}
+
+static void
+test_cluster_same_id_at_once_one_wins(void **state)
+{
+    struct nats n = {0};
+    struct joiner j[2];
+    pthread_t t[2];
+    const char *names[2] = {"left-twin", "right-twin"};
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    for (int i = 0; i < 2; i++) {
+        j[i] = (struct joiner){tpt_runtime(1), &n, 1, names[i], 77};
+        assert_int_equal(pthread_create(&t[i], NULL, join_thread, &j[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_true((j[0].err == 0 && j[1].err == -EADDRINUSE) ||
+                (j[1].err == 0 && j[0].err == -EADDRINUSE));
+    for (int i = 0; i < 2; i++)
+        node_free(j[i].rt);
+    nats_kill(&n);
+}
+
+static void
+test_cluster_same_name_at_once_one_wins(void **state)
+{
+    struct nats n = {0};
+    struct joiner j[2];
+    pthread_t t[2];
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 2; i++) {
+            j[i] = (struct joiner){tpt_runtime(1), &n, 1, NULL, 0};
+            assert_int_equal(pthread_create(&t[i], NULL, join_thread, &j[i]),
+                             0);
+        }
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+        assert_true((j[0].err == 0 && j[1].err == -EADDRINUSE) ||
+                    (j[1].err == 0 && j[0].err == -EADDRINUSE));
+        for (int i = 0; i < 2; i++)
+            node_free(j[i].rt);
+    }
+    nats_kill(&n);
+}
+
+/* Server certificate for 127.0.0.1 signed by a fresh CA, in dir. */
+static bool
+make_certs(const char *dir)
+{
+    char cmd[1024];
+
+    snprintf(
+        cmd, sizeof(cmd),
+        "cd %s && "
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -keyout ca.key -out ca.pem -days 1 -subj /CN=tp-test-ca "
+        "&& openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+        "-nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && "
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out srv.pem -days 1 -extfile ext",
+        dir);
+    return system(cmd) == 0;
+}
+
+static void
+test_cluster_tls_and_credentials(void **state)
+{
+    char dir[64] = "/tmp/tp-cluster-tls-XXXXXX", ca[128], cert[128], key[128],
+         cmd[160];
+    const char *args[10] = {"--tls",  "--tlscert", cert,     "--tlskey", key,
+                            "--user", "tp",        "--pass", "s3cret",   NULL};
+    struct nats n = {0};
+    tp_runtime *a, *b, *c;
+    tp_cluster_options o;
+
+    (void)state;
+    if (system("openssl version > /dev/null 2>&1") != 0) {
+        print_message("openssl not installed: skipping\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    assert_true(make_certs(dir));
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/srv.pem", dir);
+    snprintf(key, sizeof(key), "%s/srv.key", dir);
+    if (!nats_start_args(&n, args))
+        skip();
+    a = tpt_runtime(1);
+    node_opts(&o, &n, "tls-a");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(a, &o), 0);
+    b = tpt_runtime(1);
+    node_opts(&o, &n, "tls-b");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(b, &o), 0);
+    wait_node(a, "tls-b");
+    wait_node(b, "tls-a");
+    assert_int_equal(
+        tp_runtime_call(a, spawn_echo(b), 1, "x", 1, NULL, 0, NULL, 10000), 0);
+    /* Wrong password, and no TLS: refused. */
+    c = tpt_runtime(1);
+    node_opts(&o, &n, "tls-c");
+    o.tls_ca_file = ca;
+    o.user = "tp";
+    o.password = "wrong";
+    assert_int_equal(tp_cluster_start(c, &o), -ECONNREFUSED);
+    node_opts(&o, &n, "tls-c");
+    o.user = "tp";
+    o.password = "s3cret";
+    assert_int_equal(tp_cluster_start(c, &o), -ECONNREFUSED);
+    tpt_finish(c);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -747,7 +911,7 @@ test_cluster_node_left_noconnection(void **state)
 /* The child node: joins, spawns an echo, writes its cluster pid to fd,
  * then waits to be killed. */
 static int
-child_main(const char *url, int fd)
+child_main(const char *url, int fd, const char *name)
 {
     struct nats n = {0};
     tp_runtime *rt = NULL;
@@ -761,7 +925,7 @@ child_main(const char *url, int fd)
     ro.pin = false;
     if (tp_runtime_create(&rt, &ro) != 0 || tp_runtime_start(rt) != 0)
         return 2;
-    node_opts(&o, &n, "doomed");
+    node_opts(&o, &n, name);
     if (tp_cluster_start(rt, &o) != 0)
         return 3;
     if (tp_runtime_spawn(rt, &echo_b, NULL, NULL, &pid) != 0)
@@ -799,7 +963,8 @@ test_cluster_sigkill_node_down(void **state)
     if (child == 0) {
         char fd[16];
         snprintf(fd, sizeof(fd), "%d", fds[1]);
-        execl(self_exe, self_exe, "--child-node", n.url, fd, (char *)NULL);
+        execl(self_exe, self_exe, "--child-node", n.url, fd, "doomed",
+              (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -827,6 +992,83 @@ test_cluster_sigkill_node_down(void **state)
     assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
     assert_true(rec.pid == w.target);
     print_message("node down detected %.2f s after SIGKILL\n", took / 1e9);
+    {
+        tp_cluster_peer_stats ps;
+        assert_int_equal(tp_cluster_stats(a, NULL, &ps, 1), 1);
+        assert_string_equal(ps.name, "doomed");
+        assert_false(ps.up);
+        assert_int_equal(ps.downs, 1);
+        assert_true(ps.hb_misses >= 2);
+        assert_true(ps.msgs_in > 0 && ps.msgs_out > 0);
+    }
+    tpt_probe_free(p);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* Starts a child node called name; returns its pid, *echo its actor. */
+static pid_t
+child_start(const struct nats *n, const char *name, tp_pid *echo)
+{
+    int fds[2];
+    pid_t child;
+
+    assert_int_equal(pipe(fds), 0);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        char fd[16];
+        snprintf(fd, sizeof(fd), "%d", fds[1]);
+        execl(self_exe, self_exe, "--child-node", n->url, fd, name,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    assert_int_equal(read(fds[0], echo, sizeof(*echo)), (ssize_t)sizeof(*echo));
+    close(fds[0]);
+    return child;
+}
+
+static void
+test_cluster_node_restarted_same_name(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a;
+    tpt_probe *p;
+    struct watch w = {.monitor = true};
+    tp_pid again;
+    pid_t child;
+    tpt_rec rec;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "observer");
+    p = tpt_probe_new(a, true);
+    tpt_probe_do(p, do_watch, &(struct watch){.nodes = true});
+    child = child_start(&n, "phoenix", &w.target);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    tpt_probe_do(p, do_watch, &w);
+    tpt_sleep_ms(300);
+    /* Killed and back under its name before its silence is noticed: the
+     * new incarnation takes the old one down with it. */
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    child = child_start(&n, "phoenix", &again);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 20000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    assert_true(rec.pid == w.target);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 20000, &rec), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    assert_int_equal(wait_node(a, "phoenix"), tp_pid_node(again));
+    /* It came back under another id: pids of its previous life stay
+     * dead instead of naming actors of the new one. */
+    assert_int_not_equal(tp_pid_node(again), tp_pid_node(w.target));
+    assert_int_equal(tp_runtime_send(a, w.target, 1, "x", 1), -ENOTCONN);
+    assert_int_equal(tp_runtime_call(a, again, 1, "x", 1, NULL, 0, NULL, 10000),
+                     0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
     tpt_probe_free(p);
     node_free(a);
     nats_kill(&n);
@@ -959,10 +1201,18 @@ test_cluster_global_names_unique_released(void **state)
     assert_int_equal(tp_register_global(b, "svc2", x), -EINVAL); /* remote */
     assert_true(tp_whereis_global(b, "svc") == x);
     assert_true(tp_whereis_global(a, "svc") == x);
+    /* Each node's copy follows (no round trip per lookup). */
+    for (int i = 0; i < 500 && tp_whereis_global_cached(b, "svc") != x; i++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == x);
+    assert_true(tp_whereis_global_cached(a, "svc") == x);
     assert_true(tp_whereis_global(a, "nobody") == TP_PID_NONE);
     /* Released when the owner dies. */
     tp_runtime_exit_pid(a, x, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
     assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    for (int i = 0; i < 500 && tp_whereis_global_cached(b, "svc") != 0; i++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == TP_PID_NONE);
     assert_int_equal(tp_register_global(b, "svc", y), 0);
     assert_true(tp_whereis_global(a, "svc") == y);
     /* Unregister: only by the owner. */
@@ -995,12 +1245,16 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_wire_rejects_garbage),
         cmocka_unit_test(test_cluster_join_discovery),
         cmocka_unit_test(test_cluster_duplicate_name_refused),
+        cmocka_unit_test(test_cluster_same_name_at_once_one_wins),
+        cmocka_unit_test(test_cluster_same_id_at_once_one_wins),
+        cmocka_unit_test(test_cluster_tls_and_credentials),
         cmocka_unit_test(test_cluster_send_order_10000),
         cmocka_unit_test(test_cluster_request_reply_timeout_noproc),
         cmocka_unit_test(test_cluster_blob_packed_bounds),
         cmocka_unit_test(test_cluster_monitor_link_remote),
         cmocka_unit_test(test_cluster_node_left_noconnection),
         cmocka_unit_test(test_cluster_sigkill_node_down),
+        cmocka_unit_test(test_cluster_node_restarted_same_name),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
     };
@@ -1008,8 +1262,8 @@ main(int argc, char **argv)
 
     if (n > 0)
         self_exe[n] = '\0';
-    if (argc == 4 && strcmp(argv[1], "--child-node") == 0)
-        return child_main(argv[2], atoi(argv[3]));
+    if (argc == 5 && strcmp(argv[1], "--child-node") == 0)
+        return child_main(argv[2], atoi(argv[3]), argv[4]);
     signal(SIGPIPE, SIG_IGN);
     tp_log_set_level(TP_LOG_WARN);
     return cmocka_run_group_tests(tests, NULL, NULL);

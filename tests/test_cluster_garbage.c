@@ -141,7 +141,8 @@ bad_hello(unsigned char *buf, unsigned seed)
     tp__wire_put_hdr(buf, &h);
     memset(buf + TP__WIRE_HDR, 0, 20);
     buf[TP__WIRE_HDR + 12] = (unsigned char)(seed % 3 == 0 ? 200 : 7);
-    memcpy(buf + TP__WIRE_HDR + 13, seed % 3 == 1 ? "a.b c*>" : "ok", 7);
+    memcpy(buf + TP__WIRE_HDR + 13, seed % 3 == 1 ? "a.b c*>" : "ok\0\0\0\0\0",
+           7);
     return TP__WIRE_HDR + 20;
 }
 

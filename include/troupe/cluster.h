@@ -75,6 +75,14 @@ typedef struct tp_cluster_options {
     unsigned reconnect_ms;
     /** Largest reconnect delay, ms. Default 2000. */
     unsigned reconnect_max_ms;
+    /** NATS authentication: user and password, or a token (NULL = none,
+     *  or given in the URL). Used while tp_cluster_start() runs (libnats
+     *  keeps its own copy for reconnects). */
+    const char *user, *password, *token;
+    /** TLS to NATS: a CA file (PEM) to verify the server with turns TLS
+     *  on; a client certificate chain and key (PEM) for servers that
+     *  verify clients. NULL = plain TCP. */
+    const char *tls_ca_file, *tls_cert_file, *tls_key_file;
 } tp_cluster_options;
 
 /** Fills opts with the defaults. */
@@ -88,7 +96,8 @@ TP_API void tp_cluster_options_init(tp_cluster_options *opts);
  * runtime. Strings in opts are copied. Returns 0, -EINVAL (bad option, not
  * started, called on a scheduler), -EALREADY (already in a cluster),
  * -EADDRINUSE (the name, or the explicit node id, is taken by a live node:
- * logged), -ECONNREFUSED (no NATS server answered), -ENOMEM.
+ * logged), -ECONNREFUSED (no NATS server answered, or it refused the
+ * credentials or the TLS handshake: logged), -ENOMEM.
  * Thread-safe.
  */
 TP_API int tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts);
@@ -165,6 +174,15 @@ TP_API int tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid);
  * Thread-safe.
  */
 TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
+
+/**
+ * tp_whereis_global() without a round trip: answers from this node's copy
+ * of the names, which a JetStream watcher keeps current (a change made on
+ * another node is seen here within about a round trip). Never blocks
+ * (a read lock): usable from actors. TP_PID_NONE also when the owner's
+ * node is down or the server has no JetStream. Thread-safe.
+ */
+TP_API tp_pid tp_whereis_global_cached(tp_runtime *rt, const char *name);
 
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
