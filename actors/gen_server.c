@@ -242,7 +242,8 @@ cast_send(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data, size_t len)
     if (tp_msg_is_system(type) || (data == NULL && len != 0) ||
         len > (size_t)INT32_MAX - TP_GS_CAST_HDR)
         return -EINVAL;
-    if (tp__actor_lookup(ctx->A, to) == NULL) {
+    /* A remote pid is checked by its own node (tp__deliver's hook). */
+    if (!tp_pid_is_remote(to) && tp__actor_lookup(ctx->A, to) == NULL) {
         TP__STAT_ADD(ctx->st.dead_letters, 1);
         return -ESRCH;
     }

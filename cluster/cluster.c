@@ -121,10 +121,10 @@ tp__cluster_global(const struct tp__cluster *cl, tp_pid pid)
                : pid;
 }
 
-struct tp__peer *
+struct tp__cpeer *
 tp__peer_get(struct tp__cluster *cl, uint32_t id)
 {
-    struct tp__peer *p;
+    struct tp__cpeer *p;
 
     if (id == 0 || id > TP_PID_NODE_MAX)
         return NULL;
@@ -160,7 +160,7 @@ tp__frame_new(size_t payload)
 }
 
 int
-tp__cluster_queue(struct tp__cluster *cl, struct tp__peer *p,
+tp__cluster_queue(struct tp__cluster *cl, struct tp__cpeer *p,
                   struct tp__frame *f)
 {
     bool wake;
@@ -429,7 +429,7 @@ cluster_free(struct tp__cluster *cl)
     struct tp__frame *f;
 
     for (uint32_t i = 0; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         if (p != NULL)
             tp__remote_peer_free(p);
     }
@@ -715,7 +715,7 @@ tp_cluster_node_lookup(tp_runtime *rt, const char *name)
     }
     pthread_mutex_lock(&cl->lock);
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX && id == 0; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         if (p != NULL && atomic_load(&p->state) == TP__PEER_UP &&
             strcmp(p->name, name) == 0)
             id = i;
@@ -731,7 +731,7 @@ int
 tp_cluster_node_name(tp_runtime *rt, uint32_t node, char *buf, size_t size)
 {
     struct tp__cluster *cl = tp__cluster_get(rt);
-    struct tp__peer *p;
+    struct tp__cpeer *p;
     int err = -ENOENT;
 
     if (cl == NULL)
@@ -753,7 +753,7 @@ tp_cluster_node_name(tp_runtime *rt, uint32_t node, char *buf, size_t size)
 }
 
 static void
-peer_stats(struct tp__peer *p, tp_cluster_peer_stats *o)
+peer_stats(struct tp__cpeer *p, tp_cluster_peer_stats *o)
 {
     memset(o, 0, sizeof(*o));
     o->node = p->id;
@@ -781,7 +781,7 @@ tp_cluster_stats(tp_runtime *rt, tp_cluster_summary *out,
         return -ENOTCONN;
     pthread_mutex_lock(&cl->lock);
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         if (p == NULL || p->name[0] == '\0')
             continue;
         if (count < n)

@@ -93,7 +93,7 @@ bool tp__wire_name_ok(const char *name);
 
 enum tp__peer_state { TP__PEER_UNKNOWN = 0, TP__PEER_UP, TP__PEER_DOWN };
 
-struct tp__peer {
+struct tp__cpeer {
     uint32_t id;
     _Atomic int state; /* enum tp__peer_state */
     char name[TP_NODE_NAME_MAX + 1];
@@ -115,8 +115,8 @@ struct tp__peer {
 /* One outbound frame, queued for the cluster thread. */
 struct tp__frame {
     struct tp__frame *next;
-    struct tp__peer *peer; /* NULL: subject below */
-    const char *subject;   /* when peer is NULL (static storage) */
+    struct tp__cpeer *peer; /* NULL: subject below */
+    const char *subject;    /* when peer is NULL (static storage) */
     uint32_t len;
     unsigned char data[];
 };
@@ -157,7 +157,7 @@ struct tp__cluster {
      * old id, so pids of its previous incarnation stay dead). */
     uint8_t id_used[(TP_PID_NODE_MAX + 8) / 8];
 
-    _Atomic(struct tp__peer *) peers[TP_PID_NODE_MAX + 1];
+    _Atomic(struct tp__cpeer *) peers[TP_PID_NODE_MAX + 1];
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
 
     _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
@@ -185,12 +185,12 @@ void tp__cluster_put(struct tp__cluster *cl);
 
 /* Queues a frame for peer (takes ownership of f in every case): 0,
  * -ENOTCONN, -EAGAIN. */
-int tp__cluster_queue(struct tp__cluster *cl, struct tp__peer *p,
+int tp__cluster_queue(struct tp__cluster *cl, struct tp__cpeer *p,
                       struct tp__frame *f);
 /* A frame with room for payload bytes after the header. */
 struct tp__frame *tp__frame_new(size_t payload);
 /* The peer called id, created (state unknown) when new; NULL on ENOMEM. */
-struct tp__peer *tp__peer_get(struct tp__cluster *cl, uint32_t id);
+struct tp__cpeer *tp__peer_get(struct tp__cluster *cl, uint32_t id);
 /* Local form of a wire pid (this node's id becomes 0). */
 tp_pid tp__cluster_local(const struct tp__cluster *cl, tp_pid pid);
 /* Wire form of a pid (a local pid gets this node's id). */
@@ -201,8 +201,8 @@ void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
                         const unsigned char *payload);
 /* Delivers noconnection for every link / monitor with peer p (lock not
  * held) and forgets them. */
-void tp__remote_peer_down(struct tp__cluster *cl, struct tp__peer *p);
-void tp__remote_peer_free(struct tp__peer *p);
+void tp__remote_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
+void tp__remote_peer_free(struct tp__cpeer *p);
 
 /* names.c: the keeper actor (start), the bucket and its thread (stop:
  * this node's names are released), releases for a node that went down. */

@@ -178,7 +178,7 @@ entry_owner(kvEntry *e)
 static bool
 owner_alive(struct tp__cluster *cl, tp_pid owner)
 {
-    struct tp__peer *p;
+    struct tp__cpeer *p;
     tp_actor_info info;
 
     if (owner == TP_PID_NONE)

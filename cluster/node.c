@@ -86,7 +86,7 @@ void
 tp__node_greet_peers(struct tp__cluster *cl)
 {
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         char subj[160];
         if (p == NULL || atomic_load(&p->state) != TP__PEER_UP)
             continue;
@@ -107,7 +107,7 @@ publish_ids(struct tp__cluster *cl, const char *subject)
     uint16_t n = 0;
 
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *q = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *q = atomic_load(&cl->peers[i]);
         if (q == NULL || atomic_load(&q->state) == TP__PEER_UNKNOWN)
             continue;
         p[0] = (unsigned char)i;
@@ -129,7 +129,7 @@ publish_ids(struct tp__cluster *cl, const char *subject)
 /* Node events                                                            */
 
 static void
-node_event(struct tp__cluster *cl, struct tp__peer *p, bool up, uint32_t why)
+node_event(struct tp__cluster *cl, struct tp__cpeer *p, bool up, uint32_t why)
 {
     tp_node_event ev = {.node = p->id, .reason = up ? 0 : why};
     struct tp__u64map_entry *e;
@@ -184,7 +184,7 @@ tp_monitor_node(tp_ctx *ctx, bool on)
 
 /* p goes down (cluster thread, a delivery thread, or stop). */
 static void
-peer_down(struct tp__cluster *cl, struct tp__peer *p, uint32_t why)
+peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
 {
     int up = TP__PEER_UP;
 
@@ -200,7 +200,7 @@ void
 tp__node_all_down(struct tp__cluster *cl, uint32_t why)
 {
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         if (p != NULL)
             peer_down(cl, p, why);
     }
@@ -213,10 +213,10 @@ tp__node_all_down(struct tp__cluster *cl, uint32_t why)
  * new id, before the old incarnation's silence was noticed): the old one
  * is down. */
 static void
-replaced(struct tp__cluster *cl, struct tp__peer *p)
+replaced(struct tp__cluster *cl, struct tp__cpeer *p)
 {
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *q = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *q = atomic_load(&cl->peers[i]);
         bool same;
         if (q == NULL || q == p || atomic_load(&q->state) != TP__PEER_UP)
             continue;
@@ -233,7 +233,7 @@ replaced(struct tp__cluster *cl, struct tp__peer *p)
 static void
 hello(struct tp__cluster *cl, const struct tp__wire_node *w)
 {
-    struct tp__peer *p;
+    struct tp__cpeer *p;
     bool fresh = false, restarted = false;
 
     if (w->id == cl->id && w->incarnation != cl->incarnation && cl->joined) {
@@ -339,7 +339,7 @@ tp__node_hb_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
             hello(cl, &w);
         break;
     case TP__W_BYE: {
-        struct tp__peer *p = atomic_load(&cl->peers[w.id]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[w.id]);
         if (p != NULL && p->incarnation == w.incarnation)
             peer_down(cl, p, 2);
         break;
@@ -404,7 +404,7 @@ static void
 inbox_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
             const unsigned char *pl, size_t n)
 {
-    struct tp__peer *p;
+    struct tp__cpeer *p;
 
     if (h->node == cl->id || (p = tp__peer_get(cl, h->node)) == NULL) {
         atomic_fetch_add(&cl->bad_frames, 1);
@@ -474,7 +474,7 @@ tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 static struct tp__frame *
 publish_batch(struct tp__cluster *cl, struct tp__frame *f)
 {
-    struct tp__peer *p = f->peer;
+    struct tp__cpeer *p = f->peer;
     size_t len = 0, n = 0;
     char subj[160];
     natsStatus s = NATS_NOT_PERMITTED;
@@ -515,7 +515,7 @@ beat(struct tp__cluster *cl)
         goto check;
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         char subj[160];
         if (p == NULL || atomic_load(&p->state) != TP__PEER_UP)
             continue;
@@ -526,7 +526,7 @@ beat(struct tp__cluster *cl)
     }
 check:
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
-        struct tp__peer *p = atomic_load(&cl->peers[i]);
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
         uint64_t quiet;
         bool gone;
         if (p == NULL || atomic_load(&p->state) != TP__PEER_UP)

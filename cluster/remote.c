@@ -28,7 +28,7 @@ static const tp_exit_reason noproc = {TP_EXIT_NOPROC, 0, NULL};
 /* Tracking (cl->lock held)                                               */
 
 static void
-track_link(struct tp__peer *p, tp_pid local, tp_pid remote)
+track_link(struct tp__cpeer *p, tp_pid local, tp_pid remote)
 {
     uint64_t *v = tp__u64map_get(&p->links, local);
     struct tp__u64map *set;
@@ -48,7 +48,7 @@ track_link(struct tp__peer *p, tp_pid local, tp_pid remote)
 }
 
 static void
-untrack_link(struct tp__peer *p, tp_pid local, tp_pid remote)
+untrack_link(struct tp__cpeer *p, tp_pid local, tp_pid remote)
 {
     uint64_t *v = tp__u64map_get(&p->links, local);
     struct tp__u64map *set;
@@ -65,7 +65,7 @@ untrack_link(struct tp__peer *p, tp_pid local, tp_pid remote)
 }
 
 static void
-track_mon(struct tp__peer *p, uint64_t ref, tp_pid watcher, tp_pid target)
+track_mon(struct tp__cpeer *p, uint64_t ref, tp_pid watcher, tp_pid target)
 {
     if (tp__u64map_put(&p->mons, ref, watcher) < 0)
         return;
@@ -74,7 +74,7 @@ track_mon(struct tp__peer *p, uint64_t ref, tp_pid watcher, tp_pid target)
 }
 
 static void
-untrack_mon(struct tp__peer *p, uint64_t ref)
+untrack_mon(struct tp__cpeer *p, uint64_t ref)
 {
     tp__u64map_remove(&p->mons, ref, NULL);
     tp__u64map_remove(&p->mon_target, ref, NULL);
@@ -95,7 +95,7 @@ links_free(struct tp__u64map *links)
 }
 
 void
-tp__remote_peer_free(struct tp__peer *p)
+tp__remote_peer_free(struct tp__cpeer *p)
 {
     links_free(&p->links);
     tp__u64map_fini(&p->mons);
@@ -118,7 +118,7 @@ local_down(struct tp__actors *A, tp_pid watcher, tp_pid dead, uint64_t ref,
 }
 
 void
-tp__remote_peer_down(struct tp__cluster *cl, struct tp__peer *p)
+tp__remote_peer_down(struct tp__cluster *cl, struct tp__cpeer *p)
 {
     struct tp__u64map links, mons, targets;
     struct tp__u64map_entry *e, *t;
@@ -151,10 +151,10 @@ tp__remote_peer_down(struct tp__cluster *cl, struct tp__peer *p)
 /* Outbound                                                               */
 
 /* The peer for a remote pid, if it can be sent to now. */
-static struct tp__peer *
+static struct tp__cpeer *
 reachable(struct tp__cluster *cl, tp_pid to)
 {
-    struct tp__peer *p =
+    struct tp__cpeer *p =
         atomic_load_explicit(&cl->peers[tp_pid_node(to)], memory_order_acquire);
 
     if (p == NULL || atomic_load(&p->state) != TP__PEER_UP ||
@@ -166,7 +166,7 @@ reachable(struct tp__cluster *cl, tp_pid to)
 static void
 count_drop(struct tp__cluster *cl, tp_pid to)
 {
-    struct tp__peer *p = atomic_load(&cl->peers[tp_pid_node(to)]);
+    struct tp__cpeer *p = atomic_load(&cl->peers[tp_pid_node(to)]);
 
     if (p != NULL)
         atomic_fetch_add(&p->drops_out, 1);
@@ -175,7 +175,7 @@ count_drop(struct tp__cluster *cl, tp_pid to)
 
 /* A frame for h (+ payload bytes) to peer p. */
 static int
-send_frame(struct tp__cluster *cl, struct tp__peer *p, struct tp__wire_hdr *h,
+send_frame(struct tp__cluster *cl, struct tp__cpeer *p, struct tp__wire_hdr *h,
            const void *a, size_t alen, const tp_exit_reason *r)
 {
     size_t rlen = r != NULL ? tp__wire_reason_size(r) : 0;
@@ -203,7 +203,7 @@ send_msg(struct tp__cluster *cl, tp_pid from, tp_pid to, uint64_t ref,
          uint32_t type, const void *data, size_t len)
 {
     struct tp__wire_hdr h = {.kind = TP__W_MSG, .ref = ref, .type = type};
-    struct tp__peer *p = reachable(cl, to);
+    struct tp__cpeer *p = reachable(cl, to);
 
     if (p == NULL) {
         count_drop(cl, to);
@@ -279,7 +279,7 @@ tp__cluster_send_named(tp_ctx *ctx, const char *name, uint32_t type,
     size_t nlen = (size_t)(at - name);
     unsigned char *buf;
     struct tp__cluster *cl;
-    struct tp__peer *p;
+    struct tp__cpeer *p;
     uint32_t node;
     int r;
 
@@ -328,7 +328,7 @@ unreachable_sig(struct tp__cluster *cl, tp_pid to, const struct tp__msg *m)
 static int
 signal_out(struct tp__cluster *cl, tp_pid to, struct tp__msg *m)
 {
-    struct tp__peer *p = reachable(cl, to);
+    struct tp__cpeer *p = reachable(cl, to);
     struct tp__wire_hdr h = {
         .from = tp__cluster_global(cl, m->m.from), .to = to, .ref = m->m.ref};
     tp_exit_reason r;
@@ -410,7 +410,7 @@ tp__cluster_signal(struct tp__actors *A, tp_pid to, struct tp__msg *m)
 /* Inbound (a NATS delivery thread)                                       */
 
 static void
-answer(struct tp__cluster *cl, struct tp__peer *p, uint8_t kind,
+answer(struct tp__cluster *cl, struct tp__cpeer *p, uint8_t kind,
        const struct tp__wire_hdr *req, uint32_t type, uint8_t flags,
        const tp_exit_reason *r)
 {
@@ -425,7 +425,7 @@ answer(struct tp__cluster *cl, struct tp__peer *p, uint8_t kind,
 }
 
 static void
-in_msg(struct tp__cluster *cl, tp_ctx *ctx, struct tp__peer *p,
+in_msg(struct tp__cluster *cl, tp_ctx *ctx, struct tp__cpeer *p,
        const struct tp__wire_hdr *h, tp_pid from, tp_pid to,
        const unsigned char *pl)
 {
@@ -457,7 +457,7 @@ sig_new(uint8_t sig, tp_pid from, uint64_t ref)
 
 /* EXIT / DOWN: reason text copied so it is NUL-terminated. */
 static void
-in_exit(struct tp__cluster *cl, struct tp__peer *p,
+in_exit(struct tp__cluster *cl, struct tp__cpeer *p,
         const struct tp__wire_hdr *h, tp_pid from, tp_pid to,
         const unsigned char *pl)
 {
@@ -496,8 +496,8 @@ in_exit(struct tp__cluster *cl, struct tp__peer *p,
 }
 
 static void
-in_sig(struct tp__cluster *cl, struct tp__peer *p, const struct tp__wire_hdr *h,
-       tp_pid from, tp_pid to)
+in_sig(struct tp__cluster *cl, struct tp__cpeer *p,
+       const struct tp__wire_hdr *h, tp_pid from, tp_pid to)
 {
     static const uint8_t sig_of[TP__W_KIND_MAX] = {
         [TP__W_LINK] = TP__SIG_LINK,
@@ -567,7 +567,7 @@ void
 tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
                    const unsigned char *payload)
 {
-    struct tp__peer *p = tp__peer_get(cl, h->node);
+    struct tp__cpeer *p = tp__peer_get(cl, h->node);
     tp_pid from = tp__cluster_local(cl, h->from);
     tp_pid to = tp__cluster_local(cl, h->to);
     tp_ctx *ctx;

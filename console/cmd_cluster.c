@@ -47,12 +47,17 @@ tp__cmd_nodes(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
     (void)argc;
     (void)argv;
     r = snapshot(tp_ctx_runtime(ctx), &sum, &p, &n);
-    if (r == -ENOTCONN || r == -ENOTSUP)
-        return tp__exec_fail(x, r, "this node is in no cluster");
-    if (r < 0)
+    if (r < 0 && r != -ENOTCONN && r != -ENOTSUP)
         return tp__exec_fail(x, r, "cluster: %s", tp_strerror(r));
     tp__em_init(&e, &x->out, x->json);
     tp__em_obj_begin(&e, NULL);
+    /* Not an error: a node in no cluster says so (the dashboard asks). */
+    tp__em_bool(&e, "cluster", r >= 0);
+    if (r < 0) {
+        tp__em_note(&e, "this node is in no cluster");
+        tp__em_obj_end(&e);
+        return 0;
+    }
     tp__em_str(&e, "node", sum.name);
     tp__em_u64(&e, "id", sum.node);
     tp__em_bool(&e, "connected", sum.connected);
@@ -166,12 +171,11 @@ tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
 
     if (snapshot(rt, &sum, &p, &n) < 0)
         return; /* in no cluster: no families */
-    fam1(b, "troupe_cluster_connected", "gauge",
-         "1 while connected to NATS.", sum.connected ? 1 : 0);
-    fam1(b, "troupe_cluster_peers_up", "gauge", "Peer nodes up.",
-         sum.peers_up);
-    fam1(b, "troupe_cluster_reconnects_total", "counter",
-         "NATS reconnections.", (double)sum.reconnects);
+    fam1(b, "troupe_cluster_connected", "gauge", "1 while connected to NATS.",
+         sum.connected ? 1 : 0);
+    fam1(b, "troupe_cluster_peers_up", "gauge", "Peer nodes up.", sum.peers_up);
+    fam1(b, "troupe_cluster_reconnects_total", "counter", "NATS reconnections.",
+         (double)sum.reconnects);
     fam1(b, "troupe_cluster_slow_consumer_total", "counter",
          "NATS slow-consumer events.", (double)sum.slow_consumer);
     fam1(b, "troupe_cluster_bad_frames_total", "counter",

@@ -10,6 +10,7 @@
  * connection); the SIGKILL test re-executes this binary as the child node.
  */
 #include "cluster/cluster_int.h"
+#include "test_console_client.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -1237,6 +1238,104 @@ test_cluster_global_names_unique_released(void **state)
     nats_kill(&n);
 }
 
+/* A gen_server on another node: tp_gs_call and tp_gs_cast reach it; the
+ * cast's handler answers the pid carried in its payload. Then the
+ * console of the calling node lists the peer (`nodes`) and exports it in
+ * /metrics. */
+static int
+gs_call(tp_ctx *ctx, void *state, const tp_msg *msg, tp_gs_from *from)
+{
+    (void)state;
+    tp_gs_reply(ctx, from, msg->data, msg->len);
+    return TP_GS_REPLY;
+}
+
+static int
+gs_cast(tp_ctx *ctx, void *state, const tp_msg *msg)
+{
+    tp_pid to;
+
+    (void)state;
+    if (msg->len == sizeof(to)) {
+        memcpy(&to, msg->data, sizeof(to));
+        tp_send(ctx, to, 42, "cast!", 5);
+    }
+    return TP_GS_NOREPLY;
+}
+
+static const tp_gen_server gs_echo = {
+    TP_GEN_SERVER_BEHAVIOUR("gs.echo", 0),
+    .handle_call = gs_call,
+    .handle_cast = gs_cast,
+};
+
+struct gs_arg {
+    tp_pid server, back;
+    int call, cast;
+    uint64_t ref;
+};
+
+static void
+do_gs(tp_ctx *ctx, void *arg)
+{
+    struct gs_arg *g = arg;
+
+    g->call = tp_gs_call(ctx, g->server, 5, "hello", 5, 10000, &g->ref);
+    g->cast = tp_gs_cast(ctx, g->server, 6, &g->back, sizeof(g->back));
+}
+
+static void
+test_cluster_gen_server_and_console(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *p;
+    struct gs_arg g = {0};
+    tpt_rec rec;
+    tp_console_opts co;
+    tp_console *con;
+    tcc *t;
+    char out[16384];
+    tp_pid srv;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "front");
+    b = node_new(&n, "back");
+    wait_node(a, "back");
+    wait_node(b, "front");
+    assert_int_equal(tp_gen_server_start(b, &gs_echo, NULL, NULL, &srv), 0);
+    p = tpt_probe_new(a, false);
+    g.server = tp_cluster_pid(b, srv);
+    g.back = tp_cluster_pid(a, tpt_probe_pid(p));
+    tpt_probe_do(p, do_gs, &g);
+    assert_int_equal(g.call, 0);
+    assert_int_equal(g.cast, 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_REPLY, 10000, &rec), 0);
+    assert_true(rec.ref == g.ref);
+    assert_memory_equal(rec.data, "hello", 5);
+    assert_int_equal(tpt_probe_wait(p, 42, 10000, &rec), 0);
+    assert_memory_equal(rec.data, "cast!", 5);
+    /* The console of node "front". */
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(a, &co, &con), 0);
+    t = tcc_open(con, false);
+    assert_true(tcc_cmd(t, "nodes", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "front"));
+    assert_non_null(strstr(out, "back"));
+    assert_non_null(strstr(out, "up"));
+    assert_true(tcc_cmd(t, "metrics", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "troupe_cluster_connected 1"));
+    assert_non_null(strstr(out, "troupe_cluster_peer_up{peer=\"back\"} 1"));
+    tcc_close(t);
+    tp__console_destroy(con);
+    tpt_probe_free(p);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1257,6 +1356,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_node_restarted_same_name),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
+        cmocka_unit_test(test_cluster_gen_server_and_console),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
