@@ -31,6 +31,20 @@ struct fleet_deliver {
     uint64_t t_ns; /* the sender's CLOCK_MONOTONIC when it sent it */
 };
 
+/* Clustered nodes (--cluster): every node runs a directory actor,
+ * registered on it as "fleet.dir" (fleet_names.c). */
+#define FLEET_DIR_NAME "fleet.dir"
+#define FLEET_MSG_FIND 0x464c0002u /* dir -> peer dirs: struct fleet_find */
+#define FLEET_MSG_PEER 0x464c0003u /* dir -> peer dir: "I am here" (pid) */
+#define FLEET_MSG_LOOKUP                                                       \
+    0x464c0004u /* conn -> its dir: a name not held here                       \
+                 */
+
+struct fleet_find {
+    struct fleet_deliver d;
+    char name[FLEET_NAME_MAX + 1];
+};
+
 /* One node: what every connection actor of it shares (read-only after
  * start, but for the relaxed counters). */
 struct fleet_node {
@@ -41,7 +55,16 @@ struct fleet_node {
     _Atomic uint64_t sends;     /* SENDs handled */
     _Atomic uint64_t delivered; /* MSG lines written to clients */
     _Atomic uint64_t noname;    /* SENDs to a name nobody holds */
+    bool cluster;               /* joined a cluster (--cluster) */
+    tp_pid dir;                 /* its directory actor (cluster only) */
+    _Atomic uint64_t forwarded; /* SENDs asked of the other nodes */
+    _Atomic uint64_t peers_up;  /* other nodes seen up now */
+    _Atomic uint64_t noconn;    /* monitors of other nodes' directories
+                                   that fired noconnection */
 };
+
+/** The directory actor (clustered nodes; its init gets the node). */
+extern const tp_behaviour fleet_dir_behaviour;
 
 /** The connection actor (its init gets the struct fleet_node). */
 extern const tp_behaviour fleet_conn_behaviour;
@@ -55,7 +78,9 @@ int fleet_name_register(tp_ctx *ctx, struct fleet_node *node, const char *name);
 /**
  * Sends the actor holding `name` a FLEET_MSG_DELIVER. Returns 0, -ENOENT (no
  * one holds the name), -ESRCH (its holder just died), or another send
- * error.
+ * error. In a cluster a name not held on this node is looked for on the
+ * others (its directory asks theirs): 1, "forwarded" (delivered at most
+ * once, by the node that holds it).
  */
 int fleet_name_send(tp_ctx *ctx, struct fleet_node *node, const char *name,
                     const struct fleet_deliver *d);

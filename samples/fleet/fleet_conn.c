@@ -73,10 +73,10 @@ send_to(tp_ctx *ctx, struct conn_state *st, const struct fleet_cmd *c)
     if (err == -ENOENT)
         atomic_fetch_add_explicit(&st->node->noname, 1, memory_order_relaxed);
     say(ctx, "ACK %llu %s\n", (unsigned long long)c->id,
-        err == 0         ? "ok"
-        : err == -ENOENT ? "noname"
-        : err == -EAGAIN ? "busy"
-                         : "dead");
+        err == 0 || err == 1 ? "ok" /* 1: asked of the other nodes */
+        : err == -ENOENT     ? "noname"
+        : err == -EAGAIN     ? "busy"
+                             : "dead");
 }
 
 static bool

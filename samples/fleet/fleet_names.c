@@ -2,16 +2,27 @@
  * samples/fleet/fleet_names.c - where a connection's name lives and how a
  * name is reached.
  *
- * Today a name is node-local: the runtime's registry (released when the
- * connection's actor ends), and SEND reaches only names held on the node
- * it arrives at. A fleet joined in a cluster registers the same names in
- * the cluster's directory and resolves a name held on another node there;
- * that is this file's job alone (the connection actor and the protocol do
- * not change): see docs/FLEET.md, "Cluster".
+ * A name is node-local: the runtime's registry (released when the
+ * connection's actor ends), so taking one at connect time costs no
+ * network round trip, whatever the fleet's size. A SEND for a name held
+ * on this node goes straight to its holder. In a cluster (--cluster), a
+ * SEND for a name not held here goes to this node's directory actor,
+ * which asks the directory of every other node ("fleet.dir@<node>",
+ * tp_send_named()); the one that holds the name delivers it. So a message
+ * costs one NATS frame per other node, and a connect none (docs/FLEET.md,
+ * "Cluster"). Names are unique per node; a client re-homed to another
+ * node after its node died takes its name there.
+ *
+ * The directories also watch each other: each monitors the others' (its
+ * pid comes in a FLEET_MSG_PEER when a node comes up), so a node that
+ * dies shows up as a DOWN noconnection on every other node (counted in
+ * the STAT lines: noconn=).
  */
 #include "fleet.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 int
 fleet_name_register(tp_ctx *ctx, struct fleet_node *node, const char *name)
@@ -26,8 +37,221 @@ fleet_name_send(tp_ctx *ctx, struct fleet_node *node, const char *name,
                 const struct fleet_deliver *d)
 {
     tp_pid pid = tp_whereis(node->rt, name);
+    struct fleet_find f;
 
-    if (pid == TP_PID_NONE)
+    if (pid != TP_PID_NONE)
+        return tp_send(ctx, pid, FLEET_MSG_DELIVER, d, sizeof(*d));
+    if (!node->cluster || atomic_load(&node->peers_up) == 0)
         return -ENOENT;
-    return tp_send(ctx, pid, FLEET_MSG_DELIVER, d, sizeof(*d));
+    memset(&f, 0, sizeof(f));
+    f.d = *d;
+    snprintf(f.name, sizeof(f.name), "%s", name);
+    if (tp_send(ctx, node->dir, FLEET_MSG_LOOKUP, &f, sizeof(f)) != 0)
+        return -ENOENT;
+    atomic_fetch_add_explicit(&node->forwarded, 1, memory_order_relaxed);
+    return 1;
 }
+
+/* ---- the directory (clustered nodes) ------------------------------------ */
+
+#define DIR_PEERS 64 /* nodes a directory keeps track of */
+
+struct dir_peer {
+    char node[TP_NODE_NAME_MAX + 1];
+    tp_pid dir;   /* its directory, once it said hello */
+    uint64_t mon; /* our monitor on it */
+    bool up;
+};
+
+struct dir {
+    struct fleet_node *node;
+    struct dir_peer peer[DIR_PEERS];
+};
+
+static struct dir_peer *
+peer_of(struct dir *d, const char *node, bool add)
+{
+    struct dir_peer *free_slot = NULL;
+
+    for (int i = 0; i < DIR_PEERS; i++) {
+        if (d->peer[i].node[0] == '\0') {
+            if (free_slot == NULL)
+                free_slot = &d->peer[i];
+        } else if (strcmp(d->peer[i].node, node) == 0) {
+            return &d->peer[i];
+        }
+    }
+    if (!add || free_slot == NULL)
+        return NULL;
+    snprintf(free_slot->node, sizeof(free_slot->node), "%s", node);
+    return free_slot;
+}
+
+static void
+count_up(struct dir *d)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < DIR_PEERS; i++)
+        n += d->peer[i].up;
+    atomic_store(&d->node->peers_up, n);
+}
+
+/* Says hello to a peer's directory: it learns our pid and monitors us. */
+static void
+hello(tp_ctx *ctx, const char *node)
+{
+    char to[TP_NAME_MAX + TP_NODE_NAME_MAX + 2];
+    tp_pid self = tp_cluster_pid(tp_ctx_runtime(ctx), tp_self(ctx));
+
+    snprintf(to, sizeof(to), "%s@%s", FLEET_DIR_NAME, node);
+    tp_send_named(ctx, to, FLEET_MSG_PEER, &self, sizeof(self));
+}
+
+static void
+on_node(tp_ctx *ctx, struct dir *d, const tp_msg *m, bool up)
+{
+    const tp_node_event *ev = m->data;
+    struct dir_peer *p;
+
+    if (m->len != sizeof(*ev) || (p = peer_of(d, ev->name, up)) == NULL)
+        return;
+    p->up = up;
+    count_up(d);
+    if (up)
+        hello(ctx, ev->name);
+}
+
+/* A peer's directory said hello: watch it (its death, or its node's, is
+ * a DOWN here). */
+static void
+on_peer(tp_ctx *ctx, struct dir *d, const tp_msg *m)
+{
+    char node[TP_NODE_NAME_MAX + 1];
+    struct dir_peer *p;
+    tp_pid pid;
+
+    if (m->len != sizeof(pid))
+        return;
+    memcpy(&pid, m->data, sizeof(pid));
+    if (tp_cluster_node_name(tp_ctx_runtime(ctx), tp_pid_node(pid), node,
+                             sizeof(node)) != 0 ||
+        (p = peer_of(d, node, true)) == NULL || p->dir == pid)
+        return;
+    if (p->dir != TP_PID_NONE)
+        tp_demonitor(ctx, p->mon, TP_DEMONITOR_FLUSH);
+    p->dir = pid;
+    tp_monitor(ctx, pid, &p->mon);
+}
+
+static void
+on_down(tp_ctx *ctx, struct dir *d, const tp_msg *m)
+{
+    tp_exit_reason why;
+    tp_pid pid;
+    uint64_t ref;
+
+    (void)ctx;
+    if (tp_msg_down(m, &pid, &ref, &why) != 0)
+        return;
+    for (int i = 0; i < DIR_PEERS; i++) {
+        if (d->peer[i].dir != pid || d->peer[i].mon != ref)
+            continue;
+        d->peer[i].dir = TP_PID_NONE;
+        if (why.kind == TP_EXIT_NOCONNECTION)
+            atomic_fetch_add_explicit(&d->node->noconn, 1,
+                                      memory_order_relaxed);
+    }
+}
+
+/* A name not held on our node: ask every other node that is up. */
+static void
+on_lookup(tp_ctx *ctx, struct dir *d, const tp_msg *m)
+{
+    char to[TP_NAME_MAX + TP_NODE_NAME_MAX + 2];
+
+    if (m->len != sizeof(struct fleet_find))
+        return;
+    for (int i = 0; i < DIR_PEERS; i++) {
+        if (!d->peer[i].up)
+            continue;
+        snprintf(to, sizeof(to), "%s@%s", FLEET_DIR_NAME, d->peer[i].node);
+        tp_send_named(ctx, to, FLEET_MSG_FIND, m->data, m->len);
+    }
+}
+
+/* Another node asks: deliver if the name is held here (else nothing). */
+static void
+on_find(tp_ctx *ctx, struct dir *d, const tp_msg *m)
+{
+    struct fleet_find f;
+    tp_pid pid;
+
+    if (m->len != sizeof(f))
+        return;
+    memcpy(&f, m->data, sizeof(f));
+    f.name[FLEET_NAME_MAX] = '\0';
+    if ((pid = tp_whereis(d->node->rt, f.name)) != TP_PID_NONE)
+        tp_send(ctx, pid, FLEET_MSG_DELIVER, &f.d, sizeof(f.d));
+}
+
+static void
+dir_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    struct dir *d = state;
+
+    switch (m->type) {
+    case TP_MSG_NODE_UP:
+        on_node(ctx, d, m, true);
+        break;
+    case TP_MSG_NODE_DOWN:
+        on_node(ctx, d, m, false);
+        break;
+    case FLEET_MSG_PEER:
+        on_peer(ctx, d, m);
+        break;
+    case TP_MSG_DOWN:
+        on_down(ctx, d, m);
+        break;
+    case FLEET_MSG_LOOKUP:
+        on_lookup(ctx, d, m);
+        break;
+    case FLEET_MSG_FIND:
+        on_find(ctx, d, m);
+        break;
+    default:
+        break;
+    }
+}
+
+static int
+dir_init(tp_ctx *ctx, void *state, void *arg)
+{
+    static tp_cluster_peer_stats ps[DIR_PEERS]; /* main's thread only */
+    struct dir *d = state;
+    int n, err;
+
+    d->node = arg;
+    /* Events from now on; the nodes up already are in the stats (a node
+     * in both is seen up twice: harmless). */
+    if ((err = tp_monitor_node(ctx, true)) != 0)
+        return err;
+    n = tp_cluster_stats(tp_ctx_runtime(ctx), NULL, ps, DIR_PEERS);
+    for (int i = 0; i < n && i < DIR_PEERS; i++) {
+        struct dir_peer *p = ps[i].up ? peer_of(d, ps[i].name, true) : NULL;
+
+        if (p != NULL) {
+            p->up = true;
+            hello(ctx, ps[i].name);
+        }
+    }
+    count_up(d);
+    return 0;
+}
+
+const tp_behaviour fleet_dir_behaviour = {
+    .name = "fleet.dir",
+    .state_size = sizeof(struct dir),
+    .init = dir_init,
+    .handle = dir_handle,
+};

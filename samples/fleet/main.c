@@ -68,7 +68,8 @@ usage(FILE *f)
             "  --drain-deadline MS  drain: connections still open this long\n"
             "                       after that are closed (default 5000)\n"
             "  --stat-ms MS         STAT lines at most this often (1000)\n"
-            "  --cluster URL        join a cluster over NATS (not yet)\n"
+            "  --cluster URLS       join a cluster over NATS (node name =\n"
+            "                       --node): SENDs reach names on any node\n"
             "  --proxy-protocol     expect PROXY v1/v2 headers (not yet)\n"
             "measurement switches (what each part costs, bench/FLEET.md):\n"
             "  --unsupervised       connections under no supervisor\n"
@@ -167,14 +168,6 @@ parse_fleet(struct fleet_opts *f, int argc, char **argv)
 static int
 refuse_missing(const struct fleet_opts *f)
 {
-    if (f->cluster != NULL) {
-        fprintf(stderr,
-                "troupe-fleet-node: --cluster %s: this build of Troupe has no "
-                "cluster support yet (include/troupe/cluster.h); run the node "
-                "without --cluster (names are then node-local)\n",
-                f->cluster);
-        return -1;
-    }
     if (f->proxy) {
         fprintf(stderr, "troupe-fleet-node: --proxy-protocol: this build's "
                         "listeners do not parse PROXY headers yet; use "
@@ -210,13 +203,17 @@ stat_line(struct reporter *r, char *buf, size_t cap, uint64_t rss)
     tp_listener_get_info(r->a.l, &li);
     snprintf(buf, cap,
              "STAT node=%s conns=%llu accepted=%llu refused=%llu named=%llu "
-             "sends=%llu delivered=%llu noname=%llu",
+             "sends=%llu delivered=%llu noname=%llu forwarded=%llu peers=%llu "
+             "noconn=%llu",
              n->name, (unsigned long long)li.conns,
              (unsigned long long)li.accepted, (unsigned long long)li.refused,
              (unsigned long long)atomic_load(&n->named),
              (unsigned long long)atomic_load(&n->sends),
              (unsigned long long)atomic_load(&n->delivered),
-             (unsigned long long)atomic_load(&n->noname));
+             (unsigned long long)atomic_load(&n->noname),
+             (unsigned long long)atomic_load(&n->forwarded),
+             (unsigned long long)atomic_load(&n->peers_up),
+             (unsigned long long)atomic_load(&n->noconn));
     (void)rss;
 }
 
@@ -320,6 +317,30 @@ fleet_console(tp_runtime *rt, struct sample_opts *o, const struct fleet_opts *f)
     return 0;
 }
 
+/* --cluster: joins under the node's name and starts its directory. */
+static int
+fleet_join(tp_runtime *rt, struct sample_opts *o, const struct fleet_opts *f,
+           struct fleet_node *node)
+{
+    tp_cluster_options co;
+    tp_spawn_opts so;
+    int err;
+
+    tp_cluster_options_init(&co);
+    co.node_name = node->name;
+    co.cluster = "fleet";
+    co.urls = f->cluster;
+    if ((err = tp_cluster_start(rt, &co)) != 0)
+        return sample_fail(o, "cluster", err);
+    node->cluster = true;
+    tp_spawn_opts_init(&so);
+    so.name = FLEET_DIR_NAME;
+    if ((err = tp_runtime_spawn(rt, &fleet_dir_behaviour, node, &so,
+                                &node->dir)) != 0)
+        return sample_fail(o, "directory", err);
+    return 0;
+}
+
 static int
 fleet_start(tp_runtime *rt, struct sample_opts *o, const struct fleet_opts *f,
             struct fleet_node *node)
@@ -331,6 +352,8 @@ fleet_start(tp_runtime *rt, struct sample_opts *o, const struct fleet_opts *f,
     if ((err = sample_conn_supervisor(rt, "fleet", "fleet.conns",
                                       &fleet_conn_behaviour)) != 0)
         return sample_fail(o, "connection supervisor", err);
+    if (f->cluster != NULL && (err = fleet_join(rt, o, f, node)) != 0)
+        return err;
     if (fleet_listen(rt, o, f, node, &ra.l) != 0 ||
         fleet_console(rt, o, f) != 0)
         return -1;
