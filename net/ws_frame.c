@@ -224,7 +224,8 @@ frame_start(struct tp__ws_dec *d)
     d->left = len;
     d->in_frame = true;
     d->hlen = 0;
-    return reserve(d, (size_t)len);
+    /* At least a byte: an empty frame's payload pointer is never NULL. */
+    return reserve(d, len > 0 ? (size_t)len : 1);
 }
 
 static int
