@@ -58,7 +58,8 @@ struct tp__ws {
     const struct tp__ws_cfg *cfg;
     struct http *http; /* the upgrade in progress, then NULL */
     struct tp__ws_dec dec;
-    uint32_t start; /* tick when the connection was accepted */
+    struct tp__wreq *held; /* actors' writes made before the upgrade */
+    uint32_t start;        /* tick when the upgrade deadline started */
     bool upgraded, close_sent, close_rcvd;
 };
 
@@ -139,8 +140,14 @@ void
 tp__ws_free(struct tp__conn *c)
 {
     struct tp__ws *w = ws_of(c);
+    struct tp__wreq *wr;
 
     tp__conn_set_ws(c, NULL);
+    while ((wr = w->held) != NULL) {
+        w->held = (struct tp__wreq *)atomic_load_explicit(&wr->cmd.node.next,
+                                                          memory_order_relaxed);
+        tp__wreq_free(wr);
+    }
     tp__ws_dec_fini(&w->dec);
     tp__free(w->http);
     tp__free(w);
@@ -170,6 +177,7 @@ write_raw(struct tp__conn *c, const void *head, size_t hn, const void *body,
     }
     memset(w, 0, sizeof(*w));
     w->klass = klass;
+    w->internal = 1;
     w->h = tp__conn_handle(c);
     memcpy(w->data, head, hn);
     if (bn > 0)
@@ -398,6 +406,47 @@ valid_request(struct http *h)
            EVP_DecodeBlock(raw, (const unsigned char *)h->key, 24) == 18;
 }
 
+bool
+tp__ws_upgraded(struct tp__conn *c)
+{
+    return ws_of(c)->upgraded;
+}
+
+bool
+tp__ws_hold(struct tp__conn *c, struct tp__wreq *w)
+{
+    struct tp__ws *s = ws_of(c);
+    struct tp__wreq *last = s->held;
+
+    if (s->upgraded)
+        return false;
+    atomic_store_explicit(&w->cmd.node.next, NULL, memory_order_relaxed);
+    if (last == NULL) {
+        s->held = w;
+        return true;
+    }
+    while (atomic_load_explicit(&last->cmd.node.next, memory_order_relaxed))
+        last = (struct tp__wreq *)atomic_load_explicit(&last->cmd.node.next,
+                                                       memory_order_relaxed);
+    atomic_store_explicit(&last->cmd.node.next, &w->cmd.node,
+                          memory_order_relaxed);
+    return true;
+}
+
+/* The writes actors made before the upgrade, in order, after the 101. */
+static void
+release_held(struct tp__conn *c)
+{
+    struct tp__ws *s = ws_of(c);
+    struct tp__wreq *w;
+
+    while ((w = s->held) != NULL && open_now(c)) {
+        s->held = (struct tp__wreq *)atomic_load_explicit(&w->cmd.node.next,
+                                                          memory_order_relaxed);
+        tp__conn_write(c, w);
+    }
+}
+
 static void
 upgraded(struct tp__conn *c)
 {
@@ -427,6 +476,7 @@ upgraded(struct tp__conn *c)
         return;
     tp__conn_tell(c, TP_MSG_WS_UPGRADED, &up, sizeof(up));
     tp__conn_idle_arm(c); /* the upgrade deadline is over */
+    release_held(c);
 }
 
 /* Feeds request bytes; returns how many belonged to the request. */

@@ -87,6 +87,12 @@ void tp__ws_on_close(struct tp__conn *c, int reason);
 /* tp_ws_close() on the loop. */
 void tp__ws_close_cmd(struct tp__conn *c, unsigned code);
 void tp__ws_free(struct tp__conn *c);
+struct tp__wreq;
+/* An actor's write before the upgrade finished: kept (true) to go out
+ * after the 101 answer; false once upgraded (write it now). */
+bool tp__ws_hold(struct tp__conn *c, struct tp__wreq *w);
+/* Whether the 101 answer has been written. */
+bool tp__ws_upgraded(struct tp__conn *c);
 /* sizeof the per-connection state after the upgrade (bench, tests). */
 size_t tp__ws_state_size(void);
 

@@ -22,6 +22,7 @@ enum { EV_WS_UP = 0x7c000001, EV_WS_MSG, EV_WS_CLOSING, EV_WS_CLOSED };
 
 struct wcfg {
     tp_pid probe;
+    bool greet; /* send a message at TP_MSG_TCP_OPENED, before the upgrade */
 };
 
 static void
@@ -31,6 +32,10 @@ ws_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     tp_conn c = tp_msg_conn(m);
 
     switch (m->type) {
+    case TP_MSG_TCP_OPENED:
+        if (cfg->greet)
+            tp_ws_send_text(ctx, c, "early", 5);
+        break;
     case TP_MSG_WS_UPGRADED:
         tp_send(ctx, cfg->probe, EV_WS_UP, m->data, m->len);
         break;
@@ -772,6 +777,24 @@ test_ws_upgrade_refusals_and_timeout(void **state)
     assert_int_equal(tpt_probe_count(f->p, EV_WS_UP), 0);
 }
 
+/* A message the actor sends before the upgrade finished goes out after
+ * the 101 answer, not before it. */
+static void
+test_ws_upgrade_send_before_upgraded_is_held(void **state)
+{
+    struct fixture *f = *state;
+    int fd;
+
+    f->cfg.greet = true;
+    fd = ws_open(f->port); /* asserts the 101 comes first */
+    expect_up(f);
+    expect_msg(fd, TP__WS_TEXT, "early", 5);
+    send_msg(fd, TP__WS_TEXT, "after", 5);
+    expect_msg(fd, TP__WS_TEXT, "after", 5);
+    close(fd);
+    expect_closed(f, TP_NET_CLOSE_PEER, 0);
+}
+
 /* A frame right behind the request, in the same write. */
 static void
 test_ws_upgrade_with_frame_in_same_packet(void **state)
@@ -825,6 +848,7 @@ main(void)
         T(test_ws_9_message_over_limit),
         T(test_ws_upgrade_refusals_and_timeout),
         T(test_ws_upgrade_with_frame_in_same_packet),
+        T(test_ws_upgrade_send_before_upgraded_is_held),
     };
 #undef T
 

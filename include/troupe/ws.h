@@ -5,7 +5,8 @@
  * the HTTP/1.1 upgrade itself, then turns frames into whole messages. The
  * connection actor gets, after TP_MSG_TCP_OPENED:
  *   TP_MSG_WS_UPGRADED  tp_ws_upgraded: the upgrade succeeded (path, the
- *                       subprotocol chosen); send only after this one
+ *                       subprotocol chosen); messages sent before it wait
+ *                       for the upgrade's answer (dropped if it fails)
  *   TP_MSG_WS_TEXT      one complete text message (valid UTF-8), the bytes
  *                       as the payload (msg->data, msg->len)
  *   TP_MSG_WS_BINARY    one complete binary message
@@ -100,8 +101,9 @@ typedef struct tp_ws_closing {
  * Sends data[0..len) as one text message (the caller promises UTF-8: it is
  * not checked) or binary message. Same queueing, write marks, limits and
  * errors as tp_tcp_send() (the frame header counts too); -EINVAL for NULL
- * data with len != 0. Send only after TP_MSG_WS_UPGRADED and before
- * tp_ws_close(). Thread: any actor.
+ * data with len != 0. Sent before the upgrade finished (say, from
+ * TP_MSG_TCP_OPENED), the message waits for the 101 answer. Do not send
+ * after tp_ws_close(). Thread: any actor.
  */
 TP_API int tp_ws_send_text(tp_ctx *ctx, tp_conn conn, const void *data,
                            size_t len);
