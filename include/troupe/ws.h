@@ -77,6 +77,11 @@ typedef struct tp_ws_opts {
      *  first one the client also offers is chosen (NULL: none, the
      *  header is ignored). */
     const char *protocols;
+    /** Client (tp_connect_opts.ws): the request target (default "/"). */
+    const char *path;
+    /** Client: the Host header (default: the connect's server_name, else
+     *  its address). */
+    const char *host;
 } tp_ws_opts;
 
 /** Fills o with the defaults above. */
