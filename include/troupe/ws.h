@@ -1,5 +1,6 @@
 /*
- * troupe/ws.h - WebSocket (RFC 6455, server side) as a connection mode.
+ * troupe/ws.h - WebSocket (RFC 6455) as a connection mode: listeners
+ * (server side) and tp_tcp_connect() (client side, tp_connect_opts.ws).
  *
  * A listener with tp_listen_opts.ws set (plain TCP, or TLS for wss) runs
  * the HTTP/1.1 upgrade itself, then turns frames into whole messages. The
@@ -31,6 +32,12 @@
  * A close the peer starts ends with TP_NET_CLOSE_PEER; one the actor
  * starts (tp_ws_close()) with TP_NET_CLOSE_LOCAL once the peer answered
  * (or close_timeout_ms passed).
+ *
+ * An outbound connection with tp_connect_opts.ws is a client: after the
+ * connect (and TLS) the runtime sends the upgrade request; its owner gets
+ * TP_MSG_TCP_CONNECTED, then TP_MSG_WS_UPGRADED (or TP_MSG_TCP_CLOSED
+ * with -EBADMSG if the answer is not a valid 101), then the same messages
+ * as above. Its frames are masked, the server's must not be.
  *
  * Flow control counts messages: reading pauses while the actor's mailbox
  * is over mailbox_high (tp_conn_opts), as for TCP; read_high does not
