@@ -5,7 +5,7 @@
  *
  *   tls_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
  *             [--schedulers=0] [--release=1] [--plain=1]
- *             [--peer-port=P --peer-pid=PID]
+ *             [--peer-port=P --peer-pid=PID] [--resume=0] [--groups=LIST]
  *
  * The server is a Troupe echo listener in this process (a throwaway CA and
  * certificate are made with scripts/gen-test-ca.sh in a temporary
@@ -21,6 +21,11 @@
  * --plain=0 skips the plain round. The resident set's growth is given
  * too (tls.idle_rss_bytes_per_conn: page-granular, comparable with the
  * peers).
+ *
+ * --resume=1: each client thread resumes the session of its first
+ * handshake (a ticket) in all later ones (tls.resumed_fraction says how
+ * many were); --groups=P-256 (or X25519, the default first choice) sets
+ * the clients' key exchange.
  *
  * With --peer-port the same clients measure another TLS echo server on
  * 127.0.0.1:P (bench/peers/: Go crypto/tls, Node tls, Erlang ssl) and the
@@ -51,6 +56,9 @@ static uint16_t port, plain_port;
 static SSL_CTX *cctx; /* the child's */
 static long secs;
 static bool plain_round = true;
+static bool resume;          /* --resume=1: resumed handshakes */
+static char groups[64] = ""; /* --groups=P-256: the client's key exchange */
+static _Atomic long resumed;
 
 /* OpenSSL's own live bytes (its allocator hooks, set before any use). */
 static _Atomic int64_t ossl_live;
@@ -170,14 +178,32 @@ handshakes(void *arg)
     struct worker *w = arg;
     uint64_t end = tpb_now_ns() + (uint64_t)secs * 1000000000ull;
 
+    SSL_SESSION *sess = NULL;
+
     while (tpb_now_ns() < end) {
         int fd = tcp_connect();
-        SSL *s = tls_connect(fd);
+        SSL *s = SSL_new(cctx);
+
+        SSL_set_fd(s, fd);
+        SSL_set_tlsext_host_name(s, "localhost");
+        if (sess != NULL)
+            SSL_set_session(s, sess);
+        if (SSL_connect(s) != 1) {
+            ERR_print_errors_fp(stderr);
+            exit(1);
+        }
+        if (SSL_session_reused(s))
+            atomic_fetch_add(&resumed, 1);
+        if (resume && sess == NULL) { /* an echo brings the ticket */
+            echo_one(s, fd, true);
+            sess = SSL_get1_session(s);
+        }
         SSL_shutdown(s);
         SSL_free(s);
         close(fd);
         w->count++;
     }
+    SSL_SESSION_free(sess);
     return NULL;
 }
 
@@ -265,8 +291,13 @@ child(int to, int from, long conns, long idle_n, long threads)
     cctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+    if (groups[0] != '\0' && SSL_CTX_set1_groups_list(cctx, groups) != 1)
+        exit(1);
     /* step 1: handshakes/s */
     v = run_workers(0, threads, 0);
+    if (write(to, &v, sizeof(v)) != sizeof(v))
+        exit(1);
+    v = atomic_load(&resumed);
     if (write(to, &v, sizeof(v)) != sizeof(v))
         exit(1);
     v = run_workers(1, threads, conns);
@@ -378,6 +409,13 @@ drive(long conns, long idle_n, long threads, bool troupe)
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     tpb_result("tls.handshakes_per_s", (double)v / (double)secs, "1/s");
+    {
+        long all = v;
+        if (read(up[0], &v, sizeof(v)) != sizeof(v))
+            return 1;
+        tpb_result("tls.resumed_fraction", all > 0 ? (double)v / all : 0,
+                   "ratio");
+    }
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
@@ -446,6 +484,10 @@ main(int argc, char **argv)
     CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
     secs = tpb_opt(argc, argv, "secs", 3);
     plain_round = tpb_opt(argc, argv, "plain", 1) != 0 && peer == 0;
+    resume = tpb_opt(argc, argv, "resume", 0) != 0;
+    for (int i = 1; i < argc; i++) /* a text option: tpb_opt is numeric */
+        if (strncmp(argv[i], "--groups=", 9) == 0)
+            snprintf(groups, sizeof(groups), "%s", argv[i] + 9);
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
