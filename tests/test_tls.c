@@ -769,6 +769,44 @@ test_tls_idle_timeout_and_drain(void **state)
     tpt_finish(rt);
 }
 
+/* Write marks and the write limit count plaintext: here it all waits for
+ * a handshake the client never starts, and still counts. */
+static void
+test_tls_write_limit_counts_plaintext(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p)};
+    tp_tls_ctx *sctx = server_ctx("server", false, 0);
+    uint32_t chunks = 32; /* 2 MiB */
+    tp_listen_opts o;
+    tp_listener *l;
+    tpt_rec r;
+    int fd;
+
+    (void)state;
+    tnet_opts(&o, &cfg);
+    o.tls = sctx;
+    o.conn.write_high = 256 * 1024;
+    o.conn.write_limit = 1024 * 1024;
+    l = tnet_listen(rt, &cfg, &o);
+    fd = tnet_connect("127.0.0.1", tp_listener_port(l));
+    tnet_expect(p, EV_OPENED, 5000, &r);
+    assert_int_equal(tp_runtime_send(rt, r.from, CMD_FLOOD, &chunks, 4), 0);
+    tnet_expect(p, EV_BLOCKED, 5000, &r);
+    assert_true(((tp_tcp_write_state *)r.data)->queued > 256 * 1024);
+    tnet_expect(p, EV_OTHER, 5000, &r);
+    assert_int_equal(tnet_int_of(&r), -ENOBUFS);
+    tnet_expect(p, EV_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_WRITE_LIMIT);
+    assert_int_equal(tnet_closed_of(&r)->bytes_out, 0); /* nothing leaked */
+    close(fd);
+    tp_tls_ctx_free(sctx);
+    tp_listener_close(l);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -785,6 +823,7 @@ main(void)
         cmocka_unit_test(test_tls_read_once_holds_decrypted_records),
         cmocka_unit_test(test_tls_listener_reload_new_handshakes),
         cmocka_unit_test(test_tls_idle_timeout_and_drain),
+        cmocka_unit_test(test_tls_write_limit_counts_plaintext),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
