@@ -123,8 +123,8 @@ alpn_wire(const char *list, unsigned char *out, unsigned *len)
         if (k == 0 || k > 255 || n + 1 + k > 255)
             return -EINVAL;
         out[n++] = (unsigned char)k;
-        memcpy(out + n, p, k);
-        n += k;
+        for (size_t i = 0; i < k; i++) /* length-prefixed, no NUL */
+            out[n++] = (unsigned char)p[i];
         p += k + (e != NULL ? 1 : 0);
     }
     *len = (unsigned)n;

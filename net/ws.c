@@ -216,16 +216,19 @@ static void
 write_frame(struct tp__conn *c, int op, const void *p, size_t n)
 {
     uint8_t h[TP__WS_HDR_MAX], mask[4], body[125];
+    size_t hn;
 
     if (!ws_of(c)->client) {
-        write_raw(c, h, tp__ws_header(h, op, true, n, NULL), p, n);
+        hn = tp__ws_header(h, op, true, n, NULL);
+        write_raw(c, h, hn, p, n);
         return;
     }
     /* A client masks every frame (control frames: at most 125 bytes). */
     RAND_bytes(mask, sizeof(mask));
     for (size_t i = 0; i < n && i < sizeof(body); i++)
         body[i] = ((const uint8_t *)p)[i] ^ mask[i & 3];
-    write_raw(c, h, tp__ws_header(h, op, true, n, mask), body, n);
+    hn = tp__ws_header(h, op, true, n, mask);
+    write_raw(c, h, hn, body, n);
 }
 
 static void
@@ -313,9 +316,9 @@ header_id(const char *name)
                                         "sec-websocket-version",
                                         "sec-websocket-protocol"};
 
-    for (uint8_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(name, names[i]) == 0)
-            return i;
+            return (uint8_t)i;
     }
     /* A client's answer: kept where a request's key goes. */
     return strcasecmp(name, "sec-websocket-accept") == 0 ? H_KEY : H_NONE;
@@ -720,7 +723,8 @@ tp__ws_data(struct tp__conn *c, const char *p, size_t n)
 
     if (!w->upgraded) {
         used = w->client ? answer_feed(c, p, n) : http_feed(c, p, n);
-        if (!w->upgraded || !open_now(c))
+        /* The feed may have upgraded (or closed) the connection. */
+        if (!tp__ws_upgraded(c) || !open_now(c))
             return;
         p += used;
         n -= used;
@@ -822,14 +826,16 @@ static int
 send_msg(tp_ctx *ctx, tp_conn conn, int op, const void *data, size_t len)
 {
     uint8_t stack[4096];
-    uint8_t *buf = stack;
+    uint8_t *buf;
     size_t hn;
     int r;
 
     if ((data == NULL && len != 0) || len > (1u << 30))
         return -EINVAL;
-    if (len + TP__WS_HDR_MAX > sizeof(stack) &&
-        (buf = tp__malloc(len + TP__WS_HDR_MAX)) == NULL)
+    buf = len + TP__WS_HDR_MAX > sizeof(stack)
+              ? tp__malloc(len + TP__WS_HDR_MAX)
+              : stack;
+    if (buf == NULL)
         return -ENOMEM;
     if (outbound(ctx, conn)) { /* a client masks its frames */
         uint8_t mask[4];
