@@ -4,7 +4,8 @@
  * of an idle TLS connection (and of a plain one, measured the same way).
  *
  *   tls_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
- *             [--schedulers=0] [--release=1]
+ *             [--schedulers=0] [--release=1] [--plain=1]
+ *             [--peer-port=P --peer-pid=PID] [--resume=0] [--groups=LIST]
  *
  * The server is a Troupe echo listener in this process (a throwaway CA and
  * certificate are made with scripts/gen-test-ca.sh in a temporary
@@ -16,7 +17,19 @@
  * round runs after the plain one and reuses its freed connection and
  * actor blocks, so its figure is the extra cost of TLS; OpenSSL's own
  * share is counted through its allocator hooks.
- * --release=0 turns SSL_MODE_RELEASE_BUFFERS off (the trade-off).
+ * --release=0 turns SSL_MODE_RELEASE_BUFFERS off (the trade-off);
+ * --plain=0 skips the plain round. The resident set's growth is given
+ * too (tls.idle_rss_bytes_per_conn: page-granular, comparable with the
+ * peers).
+ *
+ * --resume=1: each client thread resumes the session of its first
+ * handshake (a ticket) in all later ones (tls.resumed_fraction says how
+ * many were); --groups=P-256 (or X25519, the default first choice) sets
+ * the clients' key exchange.
+ *
+ * With --peer-port the same clients measure another TLS echo server on
+ * 127.0.0.1:P (bench/peers/: Go crypto/tls, Node tls, Erlang ssl) and the
+ * idle figure is PID's resident set growth.
  */
 #include "benchutil.h"
 
@@ -42,6 +55,10 @@ static char dir[64];
 static uint16_t port, plain_port;
 static SSL_CTX *cctx; /* the child's */
 static long secs;
+static bool plain_round = true;
+static bool resume;          /* --resume=1: resumed handshakes */
+static char groups[64] = ""; /* --groups=P-256: the client's key exchange */
+static _Atomic long resumed;
 
 /* OpenSSL's own live bytes (its allocator hooks, set before any use). */
 static _Atomic int64_t ossl_live;
@@ -161,14 +178,32 @@ handshakes(void *arg)
     struct worker *w = arg;
     uint64_t end = tpb_now_ns() + (uint64_t)secs * 1000000000ull;
 
+    SSL_SESSION *sess = NULL;
+
     while (tpb_now_ns() < end) {
         int fd = tcp_connect();
-        SSL *s = tls_connect(fd);
+        SSL *s = SSL_new(cctx);
+
+        SSL_set_fd(s, fd);
+        SSL_set_tlsext_host_name(s, "localhost");
+        if (sess != NULL)
+            SSL_set_session(s, sess);
+        if (SSL_connect(s) != 1) {
+            ERR_print_errors_fp(stderr);
+            exit(1);
+        }
+        if (SSL_session_reused(s))
+            atomic_fetch_add(&resumed, 1);
+        if (resume && sess == NULL) { /* an echo brings the ticket */
+            echo_one(s, fd, true);
+            sess = SSL_get1_session(s);
+        }
         SSL_shutdown(s);
         SSL_free(s);
         close(fd);
         w->count++;
     }
+    SSL_SESSION_free(sess);
     return NULL;
 }
 
@@ -256,8 +291,13 @@ child(int to, int from, long conns, long idle_n, long threads)
     cctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
+    if (groups[0] != '\0' && SSL_CTX_set1_groups_list(cctx, groups) != 1)
+        exit(1);
     /* step 1: handshakes/s */
     v = run_workers(0, threads, 0);
+    if (write(to, &v, sizeof(v)) != sizeof(v))
+        exit(1);
+    v = atomic_load(&resumed);
     if (write(to, &v, sizeof(v)) != sizeof(v))
         exit(1);
     v = run_workers(1, threads, conns);
@@ -265,7 +305,8 @@ child(int to, int from, long conns, long idle_n, long threads)
         exit(1);
     if (read(from, &c, 1) != 1) /* parent ready for the idle meter */
         exit(1);
-    idle(to, from, idle_n, false);
+    if (plain_round)
+        idle(to, from, idle_n, false);
     idle(to, from, idle_n, true);
     exit(0);
 }
@@ -307,17 +348,43 @@ server_ctx(bool release)
     return ctx;
 }
 
+/* VmRSS of a process in bytes (0 when unknown). */
+static int64_t
+rss_of(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (int64_t)kb * 1024;
+}
+
+static pid_t rss_pid;
+
 static void
 measure_idle(int to, int from, long n, const char *name, const char *oname)
 {
     int64_t before = (int64_t)heap(), ob = atomic_load(&ossl_live);
+    int64_t rss = rss_of(rss_pid);
     char c = 1;
 
     if (read(from, &c, 1) != 1) /* all connections open and echoed */
         exit(1);
     usleep(200000); /* the last echo's writes settle */
-    tpb_result(name, (double)((int64_t)heap() - before) / (double)n, "bytes");
+    if (name != NULL)
+        tpb_result(name, (double)((int64_t)heap() - before) / (double)n,
+                   "bytes");
     if (oname != NULL)
+        tpb_result("tls.idle_rss_bytes_per_conn",
+                   (double)(rss_of(rss_pid) - rss) / (double)n, "bytes");
+    if (oname != NULL && rss_pid == getpid())
         tpb_result(oname, (double)(atomic_load(&ossl_live) - ob) / (double)n,
                    "bytes");
     if (write(to, &c, 1) != 1)
@@ -325,33 +392,64 @@ measure_idle(int to, int from, long n, const char *name, const char *oname)
     usleep(300000); /* closed before the next round */
 }
 
-int
-main(int argc, char **argv)
+/* Forks the clients, prints what they measured. */
+static int
+drive(long conns, long idle_n, long threads, bool troupe)
 {
-    long conns = tpb_opt(argc, argv, "conns", 100);
-    long idle_n = tpb_opt(argc, argv, "idle", 2000);
-    long threads = tpb_opt(argc, argv, "threads", 4);
-    bool release = tpb_opt(argc, argv, "release", 1) != 0;
-    int up[2], down[2], st, err;
+    int up[2], down[2], st;
+    char c = 0;
+    pid_t pid;
+    long v;
+
+    if (pipe(up) != 0 || pipe(down) != 0)
+        return 1;
+    fflush(stdout);
+    if ((pid = fork()) == 0)
+        child(up[1], down[0], conns, idle_n, threads);
+    if (read(up[0], &v, sizeof(v)) != sizeof(v))
+        return 1;
+    tpb_result("tls.handshakes_per_s", (double)v / (double)secs, "1/s");
+    {
+        long all = v;
+        if (read(up[0], &v, sizeof(v)) != sizeof(v))
+            return 1;
+        tpb_result("tls.resumed_fraction", all > 0 ? (double)v / all : 0,
+                   "ratio");
+    }
+    if (read(up[0], &v, sizeof(v)) != sizeof(v))
+        return 1;
+    tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
+    if (write(down[1], &c, 1) != 1)
+        return 1;
+    /* The idle meter: plain TCP first (same listener code, no TLS). */
+    if (plain_round)
+        measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn", NULL);
+    /* After the TCP round, reusing its freed blocks: the extra cost. */
+    measure_idle(down[1], up[0], idle_n,
+                 !troupe       ? NULL
+                 : plain_round ? "tls.idle_extra_bytes_per_conn"
+                               : "tls.idle_bytes_per_conn",
+                 "tls.idle_openssl_bytes_per_conn");
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int
+troupe_server(long conns, long idle_n, long threads, bool release,
+              unsigned nsched)
+{
     tp_runtime_options ro;
     tp_listen_opts lo, po;
     tp_runtime *rt;
     tp_listener *l, *pl;
     tp_tls_ctx *ctx;
-    struct rlimit rl;
     char cmd[128];
-    pid_t pid;
-    long v;
+    int err;
 
-    CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
-    secs = tpb_opt(argc, argv, "secs", 3);
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
     if ((ctx = server_ctx(release)) == NULL)
         return fprintf(stderr, "tls_bench: no certificate\n"), 1;
     tp_runtime_options_init(&ro);
-    ro.schedulers = (unsigned)tpb_opt(argc, argv, "schedulers", 0);
+    ro.schedulers = nsched;
     if ((err = tp_runtime_create(&rt, &ro)) != 0 ||
         (err = tp_runtime_start(rt)) != 0)
         return fprintf(stderr, "tls_bench: %s\n", tp_strerror(err)), 1;
@@ -367,29 +465,37 @@ main(int argc, char **argv)
     tp_tls_ctx_free(ctx);
     port = tp_listener_port(l);
     plain_port = tp_listener_port(pl);
-    if (pipe(up) != 0 || pipe(down) != 0)
-        return 1;
-    fflush(stdout);
-    if ((pid = fork()) == 0)
-        child(up[1], down[0], conns, idle_n, threads);
-    if (read(up[0], &v, sizeof(v)) != sizeof(v))
-        return 1;
-    tpb_result("tls.handshakes_per_s", (double)v / (double)secs, "1/s");
-    if (read(up[0], &v, sizeof(v)) != sizeof(v))
-        return 1;
-    tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
-    /* The idle meter: plain TCP first (same listener code, no TLS). */
-    {
-        char c = 0;
-        if (write(down[1], &c, 1) != 1)
-            return 1;
-    }
-    measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn", NULL);
-    /* After the TCP round, reusing its freed blocks: the extra cost. */
-    measure_idle(down[1], up[0], idle_n, "tls.idle_extra_bytes_per_conn",
-                 "tls.idle_openssl_bytes_per_conn");
-    waitpid(pid, &st, 0);
+    rss_pid = getpid();
+    err = drive(conns, idle_n, threads, true);
     tp_runtime_destroy(rt);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+    return system(cmd) == 0 ? err : 1;
+}
+
+int
+main(int argc, char **argv)
+{
+    long conns = tpb_opt(argc, argv, "conns", 100);
+    long idle_n = tpb_opt(argc, argv, "idle", 2000);
+    long threads = tpb_opt(argc, argv, "threads", 4);
+    long peer = tpb_opt(argc, argv, "peer-port", 0);
+    struct rlimit rl;
+
+    CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+    secs = tpb_opt(argc, argv, "secs", 3);
+    plain_round = tpb_opt(argc, argv, "plain", 1) != 0 && peer == 0;
+    resume = tpb_opt(argc, argv, "resume", 0) != 0;
+    for (int i = 1; i < argc; i++) /* a text option: tpb_opt is numeric */
+        if (strncmp(argv[i], "--groups=", 9) == 0)
+            snprintf(groups, sizeof(groups), "%s", argv[i] + 9);
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (peer == 0)
+        return troupe_server(conns, idle_n, threads,
+                             tpb_opt(argc, argv, "release", 1) != 0,
+                             (unsigned)tpb_opt(argc, argv, "schedulers", 0));
+    port = (uint16_t)peer;
+    rss_pid = (pid_t)tpb_opt(argc, argv, "peer-pid", 0);
+    return drive(conns, idle_n, threads, false);
 }

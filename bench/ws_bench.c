@@ -4,7 +4,7 @@
  * connection next to a plain TCP one measured the same way.
  *
  *   ws_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
- *            [--size=64] [--schedulers=0]
+ *            [--size=64] [--schedulers=0] [--peer-port=P --peer-pid=PID]
  *
  * The server is a Troupe echo listener (ws) in this process; the clients
  * are blocking raw-socket clients in a forked child (one thread per share
@@ -14,6 +14,12 @@
  * each echoed one message, divided by their number. The WebSocket round
  * runs after the plain one and reuses its freed blocks, so its figure is
  * the extra cost over TCP; ws.state_bytes is sizeof the state it adds.
+ * ws.idle_rss_bytes_per_conn is the resident set's growth for the
+ * WebSocket round (page-granular, comparable with the peers).
+ *
+ * With --peer-port the same clients measure another WebSocket echo server
+ * on 127.0.0.1:P (bench/peers/python/ws_echo.py) and the idle figure is
+ * PID's resident set growth (no plain round).
  */
 #include "benchutil.h"
 #include "net/ws_int.h"
@@ -33,6 +39,8 @@
 
 static uint16_t ws_port, tcp_port;
 static long secs, size;
+static bool plain_round = true;
+static pid_t rss_pid;
 
 static void
 echo_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
@@ -214,7 +222,8 @@ child(int to, int from, long conns, long idle_n, long threads)
 
     if (write(to, &v, sizeof(v)) != sizeof(v) || read(from, &c, 1) != 1)
         exit(1);
-    idle(to, from, idle_n, false);
+    if (plain_round)
+        idle(to, from, idle_n, false);
     idle(to, from, idle_n, true);
     exit(0);
 }
@@ -230,47 +239,87 @@ heap(void)
     return (int64_t)(mi.uordblks + mi.hblkhd);
 }
 
-static void
-measure_idle(int to, int from, long n, const char *name)
+static int64_t
+rss_of(pid_t pid)
 {
-    int64_t before = heap();
+    char path[64], line[256];
+    long kb = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (int64_t)kb * 1024;
+}
+
+static void
+measure_idle(int to, int from, long n, const char *name, bool rss)
+{
+    int64_t before = heap(), rb = rss_of(rss_pid);
     char c = 1;
 
     if (read(from, &c, 1) != 1)
         exit(1);
     usleep(200000);
-    tpb_result(name, (double)(heap() - before) / (double)n, "bytes");
+    if (name != NULL)
+        tpb_result(name, (double)(heap() - before) / (double)n, "bytes");
+    if (rss)
+        tpb_result("ws.idle_rss_bytes_per_conn",
+                   (double)(rss_of(rss_pid) - rb) / (double)n, "bytes");
     if (write(to, &c, 1) != 1)
         exit(1);
     usleep(300000);
 }
 
-int
-main(int argc, char **argv)
+static int
+drive(long conns, long idle_n, long threads, bool troupe)
 {
-    long conns = tpb_opt(argc, argv, "conns", 100);
-    long idle_n = tpb_opt(argc, argv, "idle", 2000);
-    long threads = tpb_opt(argc, argv, "threads", 4);
-    int up[2], down[2], st, err;
+    int up[2], down[2], st;
+    pid_t pid;
+    char c = 0;
+    long v;
+
+    if (pipe(up) != 0 || pipe(down) != 0)
+        return 1;
+    fflush(stdout);
+    if ((pid = fork()) == 0)
+        child(up[1], down[0], conns, idle_n, threads);
+    if (read(up[0], &v, sizeof(v)) != sizeof(v))
+        return 1;
+    tpb_result("ws.echo_msgs_per_s", (double)v / (double)secs, "1/s");
+    if (write(down[1], &c, 1) != 1)
+        return 1;
+    if (plain_round)
+        measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn", false);
+    /* Measured after the TCP round, whose freed connection and actor
+     * blocks it reuses: what a WebSocket connection costs on top. */
+    measure_idle(down[1], up[0], idle_n,
+                 !troupe       ? NULL
+                 : plain_round ? "ws.idle_extra_bytes_per_conn"
+                               : "ws.idle_bytes_per_conn",
+                 true);
+    if (troupe)
+        tpb_result("ws.state_bytes", (double)tp__ws_state_size(), "bytes");
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
+static int
+troupe_server(long conns, long idle_n, long threads, unsigned nsched)
+{
     tp_runtime_options ro;
     tp_listen_opts lo, po;
     tp_ws_opts wo;
     tp_runtime *rt;
     tp_listener *l, *pl;
-    struct rlimit rl;
-    pid_t pid;
-    char c = 0;
-    long v;
+    int err;
 
-    secs = tpb_opt(argc, argv, "secs", 3);
-    size = tpb_opt(argc, argv, "size", 64);
-    if (size < 1 || size > 65535)
-        return fprintf(stderr, "ws_bench: --size 1..65535\n"), 1;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
     tp_runtime_options_init(&ro);
-    ro.schedulers = (unsigned)tpb_opt(argc, argv, "schedulers", 0);
+    ro.schedulers = nsched;
     if ((err = tp_runtime_create(&rt, &ro)) != 0 ||
         (err = tp_runtime_start(rt)) != 0)
         return fprintf(stderr, "ws_bench: %s\n", tp_strerror(err)), 1;
@@ -285,22 +334,33 @@ main(int argc, char **argv)
         return fprintf(stderr, "ws_bench: %s\n", tp_strerror(err)), 1;
     ws_port = tp_listener_port(l);
     tcp_port = tp_listener_port(pl);
-    if (pipe(up) != 0 || pipe(down) != 0)
-        return 1;
-    fflush(stdout);
-    if ((pid = fork()) == 0)
-        child(up[1], down[0], conns, idle_n, threads);
-    if (read(up[0], &v, sizeof(v)) != sizeof(v))
-        return 1;
-    tpb_result("ws.echo_msgs_per_s", (double)v / (double)secs, "1/s");
-    if (write(down[1], &c, 1) != 1)
-        return 1;
-    measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn");
-    /* Measured after the TCP round, whose freed connection and actor
-     * blocks it reuses: what a WebSocket connection costs on top. */
-    measure_idle(down[1], up[0], idle_n, "ws.idle_extra_bytes_per_conn");
-    tpb_result("ws.state_bytes", (double)tp__ws_state_size(), "bytes");
-    waitpid(pid, &st, 0);
+    rss_pid = getpid();
+    err = drive(conns, idle_n, threads, true);
     tp_runtime_destroy(rt);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+    return err;
+}
+
+int
+main(int argc, char **argv)
+{
+    long conns = tpb_opt(argc, argv, "conns", 100);
+    long idle_n = tpb_opt(argc, argv, "idle", 2000);
+    long threads = tpb_opt(argc, argv, "threads", 4);
+    long peer = tpb_opt(argc, argv, "peer-port", 0);
+    struct rlimit rl;
+
+    secs = tpb_opt(argc, argv, "secs", 3);
+    size = tpb_opt(argc, argv, "size", 64);
+    plain_round = tpb_opt(argc, argv, "plain", 1) != 0 && peer == 0;
+    if (size < 1 || size > 65535)
+        return fprintf(stderr, "ws_bench: --size 1..65535\n"), 1;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (peer == 0)
+        return troupe_server(conns, idle_n, threads,
+                             (unsigned)tpb_opt(argc, argv, "schedulers", 0));
+    ws_port = (uint16_t)peer;
+    rss_pid = (pid_t)tpb_opt(argc, argv, "peer-pid", 0);
+    return drive(conns, idle_n, threads, false);
 }

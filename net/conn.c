@@ -506,8 +506,11 @@ raw_try_write(struct tp__conn *c, const char *p, size_t len)
 ssize_t
 tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
 {
-    if (tp__conn_tls(c) !=
-        NULL) /* TLS hook: plaintext goes through tp__conn_write */
+    /* TLS hook: plaintext goes through tp__conn_write to be encrypted. */
+    if (tp__conn_tls(c) != NULL)
+        return 0;
+    /* WebSocket hook: before the 101 answer, frames must wait. */
+    if (tp__conn_ws(c) != NULL && !tp__ws_upgraded(c))
         return 0;
     return raw_try_write(c, p, len);
 }
@@ -515,6 +518,10 @@ tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
 void
 tp__conn_write(struct tp__conn *c, struct tp__wreq *w)
 {
+    /* WebSocket hook: an actor's frames wait for the upgrade's answer. */
+    if (!w->internal && tp__conn_ws(c) != NULL && writable(c) &&
+        tp__ws_hold(c, w))
+        return;
     if (tp__conn_tls(c) != NULL && writable(c)) /* TLS hook: encrypt first */
         tp__tls_write(c, w);
     else

@@ -9,6 +9,7 @@
  */
 #include "net_int.h"
 #include "tls_int.h"
+#include "ws_int.h"
 
 #include <errno.h>
 #include <string.h>
@@ -328,6 +329,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     struct owned *own;
     const tp_conn_opts *cfg;
     struct tp__tls *tls = NULL;
+    struct tp__ws *ws = NULL;
     uint8_t klass;
     int err = 0;
 
@@ -352,6 +354,12 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
              o->tls, o->server_name != NULL ? o->server_name : o->address,
              o->server_name == NULL, &tls)) != 0)
         goto fail;
+    /* WebSocket hook: a client's upgrade state, attached like TLS's. */
+    if (o->ws != NULL &&
+        (err = tp__ws_client_new(
+             o->ws, o->server_name != NULL ? o->server_name : o->address,
+             &ws)) != 0)
+        goto fail;
     own = owned_get(ctx, net);
     cfg = tp__net_cfg_intern(net, &o->conn);
     c = cfg != NULL && own != NULL
@@ -366,6 +374,10 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
         tp__conn_set_tls(c, tls);
         tls = NULL;
     }
+    if (ws != NULL) { /* WebSocket hook: after TLS (it hangs off it) */
+        tp__conn_set_ws(c, ws);
+        ws = NULL;
+    }
     cc->n.op = TP__OP_CONNECT;
     if (owned_add(own, cc->n.h) != 0)
         tp_log(TP_LOG_WARN, "net: connection not tracked (out of memory)");
@@ -375,6 +387,7 @@ tp_tcp_connect(tp_ctx *ctx, const tp_connect_opts *o, tp_conn *out)
     return 0;
 fail:
     tp__tls_discard(tls);
+    tp__ws_discard(ws);
     tp__net_cmd_free(cc, klass);
     return err;
 }

@@ -109,6 +109,7 @@ wreq_new(tp_conn h, const char *p, uint32_t len, tp_blob *blob)
     w->cmd.fn = wreq_run;
     w->h = h;
     w->klass = klass;
+    w->internal = 0; /* WebSocket hook: an actor's send */
     w->len = len;
     w->queued = len;
     if (blob != NULL) {

@@ -263,6 +263,9 @@ struct tp__wreq {
     uint32_t len;    /* bytes to write */
     uint32_t queued; /* bytes counted in the connection's wq */
     uint8_t klass;
+    /* WebSocket hook: made by the runtime on the loop (the upgrade answer,
+     * control frames), not an actor's send: never held for the upgrade. */
+    uint8_t internal;
     _Alignas(8) char data[];
 };
 

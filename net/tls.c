@@ -123,8 +123,8 @@ alpn_wire(const char *list, unsigned char *out, unsigned *len)
         if (k == 0 || k > 255 || n + 1 + k > 255)
             return -EINVAL;
         out[n++] = (unsigned char)k;
-        memcpy(out + n, p, k);
-        n += k;
+        for (size_t i = 0; i < k; i++) /* length-prefixed, no NUL */
+            out[n++] = (unsigned char)p[i];
         p += k + (e != NULL ? 1 : 0);
     }
     *len = (unsigned)n;
@@ -903,7 +903,10 @@ tp_tls_conn_get_info(tp_runtime *rt, tp_conn h, tp_tls_info *out)
     if (rt == NULL || out == NULL)
         return -EINVAL;
     memset(out, 0, sizeof(*out));
-    if ((c = tp__conn_resolve(tp__net_of(rt), h)) == NULL)
+    /* CLOSING is set before the owner is told CLOSED: once it knows, the
+     * connection is gone for this call too. */
+    if ((c = tp__conn_resolve(tp__net_of(rt), h)) == NULL ||
+        atomic_load_explicit(&c->state, memory_order_acquire) >= TP__C_CLOSING)
         return -ENOTCONN;
     pthread_mutex_lock(&tls_lock);
     if ((t = tp__conn_tls(c)) == NULL)

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <http_parser.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,14 +53,20 @@ struct http {
     char url[256], upgrade[32], connection[64], key[32], version[8];
     char proto[256];
     size_t url_len, len[6];
+    /* Client: the Host header and the key we sent (its accept value is
+     * what the answer's Sec-WebSocket-Accept must be). */
+    char host[256];
+    char mykey[25];
 };
 
 struct tp__ws {
     const struct tp__ws_cfg *cfg;
     struct http *http; /* the upgrade in progress, then NULL */
     struct tp__ws_dec dec;
-    uint32_t start; /* tick when the connection was accepted */
+    struct tp__wreq *held; /* actors' writes made before the upgrade */
+    uint32_t start;        /* tick when the upgrade deadline started */
     bool upgraded, close_sent, close_rcvd;
+    bool client, req_sent; /* an outbound connection (owns its cfg) */
 };
 
 /* The state of a connection known to be a WebSocket one. */
@@ -135,15 +142,40 @@ tp__ws_state_size(void)
     return sizeof(struct tp__ws);
 }
 
+static void discard_held(struct tp__ws *w);
+
 void
 tp__ws_free(struct tp__conn *c)
 {
     struct tp__ws *w = ws_of(c);
 
     tp__conn_set_ws(c, NULL);
+    discard_held(w);
+    tp__ws_discard(w);
+}
+
+void
+tp__ws_discard(struct tp__ws *w)
+{
+    if (w == NULL)
+        return;
     tp__ws_dec_fini(&w->dec);
     tp__free(w->http);
+    if (w->client)
+        tp__free((void *)w->cfg);
     tp__free(w);
+}
+
+static void
+discard_held(struct tp__ws *w)
+{
+    struct tp__wreq *wr;
+
+    while ((wr = w->held) != NULL) {
+        w->held = (struct tp__wreq *)atomic_load_explicit(&wr->cmd.node.next,
+                                                          memory_order_relaxed);
+        tp__wreq_free(wr);
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -170,6 +202,7 @@ write_raw(struct tp__conn *c, const void *head, size_t hn, const void *body,
     }
     memset(w, 0, sizeof(*w));
     w->klass = klass;
+    w->internal = 1;
     w->h = tp__conn_handle(c);
     memcpy(w->data, head, hn);
     if (bn > 0)
@@ -182,9 +215,20 @@ write_raw(struct tp__conn *c, const void *head, size_t hn, const void *body,
 static void
 write_frame(struct tp__conn *c, int op, const void *p, size_t n)
 {
-    uint8_t h[TP__WS_HDR_MAX];
+    uint8_t h[TP__WS_HDR_MAX], mask[4], body[125];
+    size_t hn;
 
-    write_raw(c, h, tp__ws_header(h, op, true, n, NULL), p, n);
+    if (!ws_of(c)->client) {
+        hn = tp__ws_header(h, op, true, n, NULL);
+        write_raw(c, h, hn, p, n);
+        return;
+    }
+    /* A client masks every frame (control frames: at most 125 bytes). */
+    RAND_bytes(mask, sizeof(mask));
+    for (size_t i = 0; i < n && i < sizeof(body); i++)
+        body[i] = ((const uint8_t *)p)[i] ^ mask[i & 3];
+    hn = tp__ws_header(h, op, true, n, mask);
+    write_raw(c, h, hn, body, n);
 }
 
 static void
@@ -272,11 +316,12 @@ header_id(const char *name)
                                         "sec-websocket-version",
                                         "sec-websocket-protocol"};
 
-    for (uint8_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(name, names[i]) == 0)
-            return i;
+            return (uint8_t)i;
     }
-    return H_NONE;
+    /* A client's answer: kept where a request's key goes. */
+    return strcasecmp(name, "sec-websocket-accept") == 0 ? H_KEY : H_NONE;
 }
 
 static int
@@ -398,6 +443,47 @@ valid_request(struct http *h)
            EVP_DecodeBlock(raw, (const unsigned char *)h->key, 24) == 18;
 }
 
+bool
+tp__ws_upgraded(struct tp__conn *c)
+{
+    return ws_of(c)->upgraded;
+}
+
+bool
+tp__ws_hold(struct tp__conn *c, struct tp__wreq *w)
+{
+    struct tp__ws *s = ws_of(c);
+    struct tp__wreq *last = s->held;
+
+    if (s->upgraded)
+        return false;
+    atomic_store_explicit(&w->cmd.node.next, NULL, memory_order_relaxed);
+    if (last == NULL) {
+        s->held = w;
+        return true;
+    }
+    while (atomic_load_explicit(&last->cmd.node.next, memory_order_relaxed))
+        last = (struct tp__wreq *)atomic_load_explicit(&last->cmd.node.next,
+                                                       memory_order_relaxed);
+    atomic_store_explicit(&last->cmd.node.next, &w->cmd.node,
+                          memory_order_relaxed);
+    return true;
+}
+
+/* The writes actors made before the upgrade, in order, after the 101. */
+static void
+release_held(struct tp__conn *c)
+{
+    struct tp__ws *s = ws_of(c);
+    struct tp__wreq *w;
+
+    while ((w = s->held) != NULL && open_now(c)) {
+        s->held = (struct tp__wreq *)atomic_load_explicit(&w->cmd.node.next,
+                                                          memory_order_relaxed);
+        tp__conn_write(c, w);
+    }
+}
+
 static void
 upgraded(struct tp__conn *c)
 {
@@ -427,6 +513,7 @@ upgraded(struct tp__conn *c)
         return;
     tp__conn_tell(c, TP_MSG_WS_UPGRADED, &up, sizeof(up));
     tp__conn_idle_arm(c); /* the upgrade deadline is over */
+    release_held(c);
 }
 
 /* Feeds request bytes; returns how many belonged to the request. */
@@ -455,6 +542,125 @@ http_feed(struct tp__conn *c, const char *p, size_t n)
         return n;
     }
     upgraded(c);
+    return used;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The client's upgrade                                                   */
+
+int
+tp__ws_client_new(const tp_ws_opts *o, const char *host, struct tp__ws **out)
+{
+    struct tp__ws *w = tp__calloc(1, sizeof(*w));
+    struct tp__ws_cfg *cfg = tp__calloc(1, sizeof(*cfg));
+    struct http *h = tp__calloc(1, sizeof(*h));
+    unsigned char raw[16];
+
+    if (o->max_message == 0 || o->max_message > MSG_MAX ||
+        o->upgrade_timeout_ms == 0 ||
+        (o->protocols != NULL &&
+         strlen(o->protocols) >= sizeof(cfg->protocols))) {
+        tp__free(w);
+        tp__free(cfg);
+        tp__free(h);
+        return -EINVAL;
+    }
+    if (w == NULL || cfg == NULL || h == NULL ||
+        RAND_bytes(raw, sizeof(raw)) != 1) {
+        tp__free(w);
+        tp__free(cfg);
+        tp__free(h);
+        return -ENOMEM;
+    }
+    cfg->o = *o;
+    if (o->protocols != NULL)
+        snprintf(cfg->protocols, sizeof(cfg->protocols), "%s", o->protocols);
+    cfg->o.protocols = cfg->protocols;
+    cfg->o.path = cfg->o.host = NULL; /* copied into h below */
+    snprintf(h->url, sizeof(h->url), "%s", o->path != NULL ? o->path : "/");
+    snprintf(h->host, sizeof(h->host), "%s",
+             o->host != NULL ? o->host
+             : host != NULL  ? host
+                             : "localhost");
+    EVP_EncodeBlock((unsigned char *)h->mykey, raw, sizeof(raw));
+    http_parser_init(&h->p, HTTP_RESPONSE);
+    w->cfg = cfg;
+    w->http = h;
+    w->client = true;
+    tp__ws_dec_init(&w->dec, o->max_message, true);
+    *out = w;
+    return 0;
+}
+
+static void
+send_request(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+    struct http *h = w->http;
+    char req[1024];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s\r\n",
+                     h->url, h->host, h->mykey,
+                     w->cfg->protocols[0] ? "Sec-WebSocket-Protocol: " : "",
+                     w->cfg->protocols, w->cfg->protocols[0] ? "\r\n" : "");
+
+    w->req_sent = true;
+    write_raw(c, req, n > 0 && (size_t)n < sizeof(req) ? (size_t)n : 0, NULL,
+              0);
+}
+
+static bool
+valid_answer(struct tp__ws *w)
+{
+    struct http *h = w->http;
+    char acc[29];
+
+    accept_key(h->mykey, acc);
+    return h->p.status_code == 101 && has_token(h->upgrade, "websocket", 9) &&
+           has_token(h->connection, "upgrade", 7) && strcmp(h->key, acc) == 0 &&
+           (h->proto[0] == '\0' ||
+            has_token(w->cfg->protocols, h->proto, strlen(h->proto)));
+}
+
+static void
+client_upgraded(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+    tp_ws_upgraded up;
+
+    memset(&up, 0, sizeof(up));
+    up.conn = tp__conn_handle(c);
+    snprintf(up.path, sizeof(up.path), "%s", w->http->url);
+    memcpy(up.protocol, w->http->proto,
+           strnlen(w->http->proto, sizeof(up.protocol) - 1));
+    tp__free(w->http);
+    w->http = NULL;
+    w->upgraded = true;
+    tp__conn_tell(c, TP_MSG_WS_UPGRADED, &up, sizeof(up));
+    tp__conn_idle_arm(c);
+    release_held(c);
+}
+
+/* Feeds the server's answer; returns how many bytes belonged to it. */
+static size_t
+answer_feed(struct tp__conn *c, const char *p, size_t n)
+{
+    struct tp__ws *w = ws_of(c);
+    struct http *h = w->http;
+    size_t used = http_parser_execute(&h->p, &settings, p, n);
+
+    h->bytes += used;
+    if ((HTTP_PARSER_ERRNO(&h->p) != HPE_OK && !h->done) ||
+        h->bytes > HEAD_MAX || (h->done && !valid_answer(w))) {
+        w->close_sent = true; /* still HTTP: no Close frame */
+        tp__conn_close(c, TP_NET_CLOSE_ERROR, -EBADMSG, true);
+        return n;
+    }
+    if (!h->done)
+        return n;
+    client_upgraded(c);
     return used;
 }
 
@@ -516,8 +722,9 @@ tp__ws_data(struct tp__conn *c, const char *p, size_t n)
     int r;
 
     if (!w->upgraded) {
-        used = http_feed(c, p, n);
-        if (!w->upgraded || !open_now(c))
+        used = w->client ? answer_feed(c, p, n) : http_feed(c, p, n);
+        /* The feed may have upgraded (or closed) the connection. */
+        if (!tp__ws_upgraded(c) || !open_now(c))
             return;
         p += used;
         n -= used;
@@ -540,6 +747,8 @@ tp__ws_arm(struct tp__conn *c)
 
     if (w->upgraded)
         return false;
+    if (w->client && !w->req_sent) /* the stream is up: ask */
+        send_request(c);
     if (w->start == 0)
         w->start = tp__net_tick(tp__conn_loop(c)) | 1u;
     spent = tp__net_tick(tp__conn_loop(c)) - w->start;
@@ -602,22 +811,43 @@ tp__ws_close_cmd(struct tp__conn *c, unsigned code)
 /* ---------------------------------------------------------------------- */
 /* What actors call                                                       */
 
+/* An outbound connection (mode is readable from any thread). */
+static bool
+outbound(tp_ctx *ctx, tp_conn conn)
+{
+    struct tp__conn *c =
+        ctx != NULL ? tp__conn_resolve(tp__net_of(ctx->rt), conn) : NULL;
+
+    return c != NULL && (atomic_load_explicit(&c->mode, memory_order_relaxed) &
+                         TP__MODE_OUTBOUND);
+}
+
 static int
 send_msg(tp_ctx *ctx, tp_conn conn, int op, const void *data, size_t len)
 {
     uint8_t stack[4096];
-    uint8_t *buf = stack;
+    uint8_t *buf;
     size_t hn;
     int r;
 
     if ((data == NULL && len != 0) || len > (1u << 30))
         return -EINVAL;
-    if (len + TP__WS_HDR_MAX > sizeof(stack) &&
-        (buf = tp__malloc(len + TP__WS_HDR_MAX)) == NULL)
+    buf = len + TP__WS_HDR_MAX > sizeof(stack)
+              ? tp__malloc(len + TP__WS_HDR_MAX)
+              : stack;
+    if (buf == NULL)
         return -ENOMEM;
-    hn = tp__ws_header(buf, op, true, len, NULL);
-    if (len > 0)
-        memcpy(buf + hn, data, len);
+    if (outbound(ctx, conn)) { /* a client masks its frames */
+        uint8_t mask[4];
+        RAND_bytes(mask, sizeof(mask));
+        hn = tp__ws_header(buf, op, true, len, mask);
+        for (size_t i = 0; i < len; i++)
+            buf[hn + i] = ((const uint8_t *)data)[i] ^ mask[i & 3];
+    } else {
+        hn = tp__ws_header(buf, op, true, len, NULL);
+        if (len > 0)
+            memcpy(buf + hn, data, len);
+    }
     r = tp_tcp_send(ctx, conn, buf, hn + len);
     if (buf != stack)
         tp__free(buf);

@@ -27,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUF_MIN 256u
+#define BUF_MIN  256u
+#define PREALLOC 65536u
 
 /* ---------------------------------------------------------------------- */
 /* UTF-8                                                                  */
@@ -224,7 +225,10 @@ frame_start(struct tp__ws_dec *d)
     d->left = len;
     d->in_frame = true;
     d->hlen = 0;
-    return reserve(d, (size_t)len);
+    /* At least a byte (an empty frame's payload pointer is never NULL),
+     * at most PREALLOC: a header alone must not make us allocate what it
+     * announces; payload() grows the buffer as the bytes arrive. */
+    return reserve(d, len == 0 ? 1 : len < PREALLOC ? (size_t)len : PREALLOC);
 }
 
 static int
@@ -272,7 +276,12 @@ frame_end(struct tp__ws_dec *d, tp__ws_msg_fn fn, void *user)
 static int
 payload(struct tp__ws_dec *d, const uint8_t *p, size_t k)
 {
-    char *dst = d->buf + d->len;
+    char *dst;
+    int r;
+
+    if ((r = reserve(d, k)) != 0)
+        return r;
+    dst = d->buf + d->len;
 
     for (size_t i = 0; i < k; i++)
         dst[i] = (char)(p[i] ^ d->mask[(d->moff + i) & 3]);

@@ -76,6 +76,11 @@ struct tp_ws_opts;
 int tp__ws_listener_init(struct tp_listener *l, const struct tp_ws_opts *o);
 void tp__ws_listener_fini(struct tp_listener *l);
 int tp__ws_server_new(struct tp_listener *l, struct tp__conn *c);
+/* A client's state (the connecting actor's thread): the request to send
+ * once the stream is up. host is the Host header's default. */
+int tp__ws_client_new(const struct tp_ws_opts *o, const char *host,
+                      struct tp__ws **out);
+void tp__ws_discard(struct tp__ws *w);
 /* Plaintext from the connection (after TLS). */
 void tp__ws_data(struct tp__conn *c, const char *p, size_t n);
 /* The connection's timer fired while OPEN: true if it was ours. */
@@ -87,6 +92,12 @@ void tp__ws_on_close(struct tp__conn *c, int reason);
 /* tp_ws_close() on the loop. */
 void tp__ws_close_cmd(struct tp__conn *c, unsigned code);
 void tp__ws_free(struct tp__conn *c);
+struct tp__wreq;
+/* An actor's write before the upgrade finished: kept (true) to go out
+ * after the 101 answer; false once upgraded (write it now). */
+bool tp__ws_hold(struct tp__conn *c, struct tp__wreq *w);
+/* Whether the 101 answer has been written. */
+bool tp__ws_upgraded(struct tp__conn *c);
 /* sizeof the per-connection state after the upgrade (bench, tests). */
 size_t tp__ws_state_size(void);
 

@@ -656,6 +656,157 @@ test_tls_read_once_holds_decrypted_records(void **state)
     tpt_finish(rt);
 }
 
+/* tp_tls_listener_reload(): handshakes after it use the new chain. */
+static void
+test_tls_listener_reload_new_handshakes(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *server = tpt_probe_new(rt, false);
+    tpt_probe *client = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(server), .echo = true};
+    tp_tls_ctx *good = server_ctx("server", false, 0);
+    tp_tls_ctx *wrong = server_ctx("wrong", false, 0);
+    tp_tls_ctx *cctx = client_ctx("ca.pem", NULL);
+    tp_listener *l = tls_listen(rt, &cfg, good);
+    struct tnet_conn_req first, cr;
+    tpt_rec r;
+
+    (void)state;
+    connect_tls(client, &first, tp_listener_port(l), cctx, "localhost");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    assert_int_equal(tp_tls_listener_reload(l, wrong), 0);
+    assert_int_equal(tp_tls_listener_reload(l, cctx), -EINVAL);
+    tp_tls_ctx_free(wrong);
+    connect_tls(client, &cr, tp_listener_port(l), cctx, "localhost");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, -EKEYREJECTED);
+    /* The connection made before the reload still works. */
+    tpt_probe_do(client, send_fn, &first);
+    tnet_expect(client, TP_MSG_TCP_DATA, 5000, &r);
+    assert_memory_equal(r.data, "hello", 5);
+    assert_int_equal(tp_tls_listener_reload(l, good), 0);
+    connect_tls(client, &cr, tp_listener_port(l), cctx, "localhost");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tp_tls_ctx_free(good);
+    tp_tls_ctx_free(cctx);
+    tp_listener_close(l);
+    tpt_probe_free(client);
+    tpt_probe_free(server);
+    tpt_finish(rt);
+}
+
+/* Idle timeout and drain over TLS: both close with close_notify, the
+ * client reads the end of the stream cleanly. */
+static void
+test_tls_idle_timeout_and_drain(void **state)
+{
+    static const char script[] =
+        "import socket,ssl,sys\n"
+        "ctx=ssl.create_default_context(cafile=sys.argv[2])\n"
+        "s=ctx.wrap_socket(socket.create_connection(('127.0.0.1',"
+        "int(sys.argv[1]))),server_hostname='localhost')\n"
+        "s.sendall(b'ping');assert s.recv(4)==b'ping'\n"
+        "s.settimeout(20)\n"
+        "print('clean' if s.recv(10)==b'' else 'data')\n";
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p), .echo = true};
+    tp_tls_ctx *sctx = server_ctx("server", false, 0);
+    char cmd[1024], out[256];
+    tp_listen_opts o;
+    tp_listener *l;
+    tpt_rec r;
+    FILE *f;
+
+    (void)state;
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        fprintf(stderr, "SKIP: /usr/bin/python3 missing\n");
+        tp_tls_ctx_free(sctx);
+        tpt_probe_free(p);
+        tpt_finish(rt);
+        skip();
+    }
+    tnet_opts(&o, &cfg);
+    o.tls = sctx;
+    o.conn.idle_timeout_ms = 300;
+    l = tnet_listen(rt, &cfg, &o);
+    f = fopen(path("idle.py"), "w");
+    assert_non_null(f);
+    fputs(script, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "timeout 30 /usr/bin/python3 %s %u %s",
+             path("idle.py"), tp_listener_port(l), path("ca.pem"));
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_string_equal(out, "clean\n"); /* close_notify, not a bare FIN */
+    tnet_expect(p, EV_OPENED, 5000, NULL);
+    tnet_expect(p, EV_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_TIMEOUT);
+    tp_listener_close(l);
+    /* Drain: the wrapper closes after TP_MSG_TCP_DRAIN. */
+    tnet_opts(&o, &cfg);
+    o.tls = sctx;
+    l = tnet_listen(rt, &cfg, &o);
+    {
+        FILE *bg;
+        snprintf(cmd, sizeof(cmd), "timeout 30 /usr/bin/python3 %s %u %s",
+                 path("idle.py"), tp_listener_port(l), path("ca.pem"));
+        bg = popen(cmd, "r");
+        assert_non_null(bg);
+        tnet_expect(p, EV_OPENED, 5000, NULL);
+        tpt_sleep_ms(300); /* its ping echoed: idle in recv */
+        assert_int_equal(tp_net_drain_start(rt, 5000), 0);
+        tnet_expect(p, EV_DRAIN, 5000, NULL);
+        tnet_expect(p, EV_CLOSED, 5000, &r);
+        assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+        assert_non_null(fgets(out, sizeof(out), bg));
+        assert_string_equal(out, "clean\n");
+        assert_int_equal(pclose(bg), 0);
+    }
+    tp_tls_ctx_free(sctx);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* Write marks and the write limit count plaintext: here it all waits for
+ * a handshake the client never starts, and still counts. */
+static void
+test_tls_write_limit_counts_plaintext(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p)};
+    tp_tls_ctx *sctx = server_ctx("server", false, 0);
+    uint32_t chunks = 32; /* 2 MiB */
+    tp_listen_opts o;
+    tp_listener *l;
+    tpt_rec r;
+    int fd;
+
+    (void)state;
+    tnet_opts(&o, &cfg);
+    o.tls = sctx;
+    o.conn.write_high = 256 * 1024;
+    o.conn.write_limit = 1024 * 1024;
+    l = tnet_listen(rt, &cfg, &o);
+    fd = tnet_connect("127.0.0.1", tp_listener_port(l));
+    tnet_expect(p, EV_OPENED, 5000, &r);
+    assert_int_equal(tp_runtime_send(rt, r.from, CMD_FLOOD, &chunks, 4), 0);
+    tnet_expect(p, EV_BLOCKED, 5000, &r);
+    assert_true(((tp_tcp_write_state *)r.data)->queued > 256 * 1024);
+    tnet_expect(p, EV_OTHER, 5000, &r);
+    assert_int_equal(tnet_int_of(&r), -ENOBUFS);
+    tnet_expect(p, EV_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_WRITE_LIMIT);
+    assert_int_equal(tnet_closed_of(&r)->bytes_out, 0); /* nothing leaked */
+    close(fd);
+    tp_tls_ctx_free(sctx);
+    tp_listener_close(l);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -670,6 +821,9 @@ main(void)
         cmocka_unit_test(test_tls_handshake_timeout_and_garbage),
         cmocka_unit_test(test_tls_corrupt_record_after_handshake),
         cmocka_unit_test(test_tls_read_once_holds_decrypted_records),
+        cmocka_unit_test(test_tls_listener_reload_new_handshakes),
+        cmocka_unit_test(test_tls_idle_timeout_and_drain),
+        cmocka_unit_test(test_tls_write_limit_counts_plaintext),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

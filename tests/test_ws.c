@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <troupe/ws.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@ enum { EV_WS_UP = 0x7c000001, EV_WS_MSG, EV_WS_CLOSING, EV_WS_CLOSED };
 
 struct wcfg {
     tp_pid probe;
+    bool greet; /* send a message at TP_MSG_TCP_OPENED, before the upgrade */
 };
 
 static void
@@ -31,6 +33,10 @@ ws_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     tp_conn c = tp_msg_conn(m);
 
     switch (m->type) {
+    case TP_MSG_TCP_OPENED:
+        if (cfg->greet)
+            tp_ws_send_text(ctx, c, "early", 5);
+        break;
     case TP_MSG_WS_UPGRADED:
         tp_send(ctx, cfg->probe, EV_WS_UP, m->data, m->len);
         break;
@@ -772,6 +778,24 @@ test_ws_upgrade_refusals_and_timeout(void **state)
     assert_int_equal(tpt_probe_count(f->p, EV_WS_UP), 0);
 }
 
+/* A message the actor sends before the upgrade finished goes out after
+ * the 101 answer, not before it. */
+static void
+test_ws_upgrade_send_before_upgraded_is_held(void **state)
+{
+    struct fixture *f = *state;
+    int fd;
+
+    f->cfg.greet = true;
+    fd = ws_open(f->port); /* asserts the 101 comes first */
+    expect_up(f);
+    expect_msg(fd, TP__WS_TEXT, "early", 5);
+    send_msg(fd, TP__WS_TEXT, "after", 5);
+    expect_msg(fd, TP__WS_TEXT, "after", 5);
+    close(fd);
+    expect_closed(f, TP_NET_CLOSE_PEER, 0);
+}
+
 /* A frame right behind the request, in the same write. */
 static void
 test_ws_upgrade_with_frame_in_same_packet(void **state)
@@ -796,6 +820,129 @@ test_ws_upgrade_with_frame_in_same_packet(void **state)
     expect_msg(fd, TP__WS_TEXT, "hi", 2);
     close(fd);
     expect_closed(f, TP_NET_CLOSE_PEER, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* The client side (tp_connect_opts.ws) against the server side            */
+
+struct send_req {
+    tp_conn conn;
+    const void *p;
+    size_t n;
+    bool binary;
+    int result;
+};
+
+static void
+ws_send_fn(tp_ctx *ctx, void *arg)
+{
+    struct send_req *r = arg;
+
+    r->result = r->binary ? tp_ws_send_binary(ctx, r->conn, r->p, r->n)
+                          : tp_ws_send_text(ctx, r->conn, r->p, r->n);
+}
+
+static void
+ws_close_fn(tp_ctx *ctx, void *arg)
+{
+    struct send_req *r = arg;
+
+    r->result = tp_ws_close(ctx, r->conn, 1000);
+}
+
+static void
+test_ws_client_connect_echo_close(void **state)
+{
+    struct fixture *f = *state;
+    tpt_probe *client = tpt_probe_new(f->rt, false);
+    struct tnet_conn_req cr;
+    struct send_req sr;
+    char *big = malloc(60000);
+    tp_ws_opts wo;
+    tpt_rec r;
+
+    memset(big, 'z', 60000);
+    tp_ws_opts_init(&wo);
+    wo.path = "/chat?x=1";
+    wo.protocols = "superchat,chat";
+    tp_connect_opts_init(&cr.o);
+    cr.o.address = "127.0.0.1";
+    cr.o.port = f->port;
+    cr.o.ws = &wo;
+    tpt_probe_do(client, tnet_connect_fn, &cr);
+    assert_int_equal(cr.result, 0);
+    /* Sent before the upgrade: held until the 101. */
+    sr = (struct send_req){cr.conn, "early", 5, false, 0};
+    tpt_probe_do(client, ws_send_fn, &sr);
+    assert_int_equal(sr.result, 0);
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tnet_expect(client, TP_MSG_WS_UPGRADED, 5000, &r);
+    assert_string_equal(((tp_ws_upgraded *)r.data)->path, "/chat?x=1");
+    assert_string_equal(((tp_ws_upgraded *)r.data)->protocol, "chat");
+    expect_up(f);
+    tnet_expect(client, TP_MSG_WS_TEXT, 5000, &r);
+    assert_int_equal(r.len, 5);
+    assert_memory_equal(r.data, "early", 5);
+    sr = (struct send_req){cr.conn, "\x00\x01", 2, true, 0};
+    tpt_probe_do(client, ws_send_fn, &sr);
+    tnet_expect(client, TP_MSG_WS_BINARY, 5000, &r);
+    assert_int_equal(r.len, 2);
+    sr = (struct send_req){cr.conn, big, 60000, false, 0};
+    tpt_probe_do(client, ws_send_fn, &sr);
+    tnet_expect(client, TP_MSG_WS_TEXT, 5000, &r);
+    assert_int_equal(r.len, 60000);
+    tpt_probe_do(client, ws_close_fn, &sr);
+    assert_int_equal(sr.result, 0);
+    tnet_expect(client, TP_MSG_WS_CLOSING, 5000, &r); /* the echo */
+    assert_int_equal(((tp_ws_closing *)r.data)->code, 1000);
+    tnet_expect(client, TP_MSG_TCP_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+    tnet_expect(f->p, EV_WS_CLOSING, 5000, &r);
+    assert_int_equal(((tp_ws_closing *)r.data)->code, 1000);
+    expect_closed(f, TP_NET_CLOSE_PEER, 0);
+    free(big);
+    tpt_probe_free(client);
+}
+
+/* A server that is not a WebSocket server: the client closes, -EBADMSG. */
+static void
+test_ws_client_rejects_bad_answer(void **state)
+{
+    struct fixture *f = *state;
+    tpt_probe *client = tpt_probe_new(f->rt, false);
+    struct tnet_conn_req cr;
+    tp_ws_opts wo;
+    uint16_t port;
+    int lfd = tnet_raw_listener(&port, 4), fd;
+    char buf[512];
+    static const char bad[] =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: "
+        "websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: bm90IHRoZSByaWdodCBrZXk=\r\n"
+        "\r\n";
+    tpt_rec r;
+
+    tp_ws_opts_init(&wo);
+    tp_connect_opts_init(&cr.o);
+    cr.o.address = "127.0.0.1";
+    cr.o.port = port;
+    cr.o.ws = &wo;
+    tpt_probe_do(client, tnet_connect_fn, &cr);
+    fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    read_head(fd, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "Sec-WebSocket-Key: "));
+    assert_non_null(strstr(buf, "GET / HTTP/1.1\r\n"));
+    tnet_write_all(fd, bad, sizeof(bad) - 1); /* a wrong accept value */
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, NULL);
+    tnet_expect(client, TP_MSG_TCP_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_ERROR);
+    assert_int_equal(tnet_closed_of(&r)->error, -EBADMSG);
+    assert_int_equal(tpt_probe_count(client, TP_MSG_WS_UPGRADED), 0);
+    close(fd);
+    close(lfd);
+    tpt_probe_free(client);
 }
 
 int
@@ -825,6 +972,9 @@ main(void)
         T(test_ws_9_message_over_limit),
         T(test_ws_upgrade_refusals_and_timeout),
         T(test_ws_upgrade_with_frame_in_same_packet),
+        T(test_ws_upgrade_send_before_upgraded_is_held),
+        T(test_ws_client_connect_echo_close),
+        T(test_ws_client_rejects_bad_answer),
     };
 #undef T
 

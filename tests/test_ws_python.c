@@ -8,6 +8,7 @@
  */
 #include "test_net_util.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,11 +190,147 @@ test_ws_python_client_ws_and_wss(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The runtime's WebSocket client: against Python's websockets server
+ * (ws://), then over wss:// against the runtime's own wss listener with
+ * the certificate verified. */
+static const char server_script[] =
+    "import asyncio, os, sys, websockets\n"
+    "async def echo(ws):\n"
+    "    async for m in ws:\n"
+    "        await ws.send(m)\n"
+    "async def main():\n"
+    "    async with websockets.serve(echo, '127.0.0.1', 0,\n"
+    "                                subprotocols=['chat']) as srv:\n"
+    "        print(srv.sockets[0].getsockname()[1], os.getpid(), flush=True)\n"
+    "        await asyncio.sleep(60)\n"
+    "asyncio.run(main())\n";
+
+static void
+send_fn(tp_ctx *ctx, void *arg)
+{
+    struct tnet_conn_req *cr = arg;
+
+    cr->result = tp_ws_send_text(ctx, cr->conn, "from troupe", 11);
+}
+
+static void
+close_fn(tp_ctx *ctx, void *arg)
+{
+    struct tnet_conn_req *cr = arg;
+
+    cr->result = tp_ws_close(ctx, cr->conn, 1000);
+}
+
+/* Connects, upgrades, echoes one text message, closes with 1000. */
+static void
+client_round(tpt_probe *client, struct tnet_conn_req *cr)
+{
+    tpt_rec r;
+
+    tpt_probe_do(client, tnet_connect_fn, cr);
+    assert_int_equal(cr->result, 0);
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 10000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tnet_expect(client, TP_MSG_WS_UPGRADED, 10000, &r);
+    assert_string_equal(((tp_ws_upgraded *)r.data)->protocol, "chat");
+    tpt_probe_do(client, send_fn, cr);
+    tnet_expect(client, TP_MSG_WS_TEXT, 10000, &r);
+    assert_int_equal(r.len, 11);
+    assert_memory_equal(r.data, "from troupe", 11);
+    tpt_probe_do(client, close_fn, cr);
+    tnet_expect(client, TP_MSG_WS_CLOSING, 10000, &r);
+    assert_int_equal(((tp_ws_closing *)r.data)->code, 1000);
+    tnet_expect(client, TP_MSG_TCP_CLOSED, 10000, &r);
+    assert_true(tnet_closed_of(&r)->reason == TP_NET_CLOSE_LOCAL ||
+                tnet_closed_of(&r)->reason == TP_NET_CLOSE_PEER);
+}
+
+static void
+test_ws_python_server_and_wss_client(void **state)
+{
+    tp_runtime *rt;
+    tpt_probe *client, *p;
+    struct tnet_cfg cfg;
+    struct tnet_conn_req cr;
+    tp_tls_ctx *sctx = NULL, *cctx = NULL;
+    tp_tls_opts to;
+    tp_ws_opts wo;
+    tp_listener *sl;
+    char path[128], cmd[256], buf[128], cert[128], key[128], ca[128];
+    FILE *srv, *f;
+    unsigned port = 0;
+    int spid = 0;
+
+    (void)state;
+    if (!have_websockets()) {
+        fprintf(stderr, "SKIP: " PY " with websockets is not installed\n");
+        skip();
+    }
+    snprintf(dir, sizeof(dir), "/tmp/tp_wspy_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/server.py", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(server_script, f);
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "timeout 60 " PY " %s", path);
+    srv = popen(cmd, "r");
+    assert_non_null(srv);
+    assert_non_null(fgets(buf, sizeof(buf), srv));
+    assert_int_equal(sscanf(buf, "%u %d", &port, &spid), 2);
+    assert_true(port > 0 && spid > 0);
+    rt = tpt_runtime(2);
+    client = tpt_probe_new(rt, false);
+    tp_ws_opts_init(&wo);
+    wo.protocols = "chat";
+    tp_connect_opts_init(&cr.o);
+    cr.o.address = "127.0.0.1";
+    cr.o.port = (uint16_t)port;
+    cr.o.ws = &wo;
+    client_round(client, &cr);
+    /* wss: our client (verifying the chain and "localhost") and our
+     * listener. */
+    snprintf(cmd, sizeof(cmd), "sh %s/scripts/gen-test-ca.sh %s", TP_SRC_DIR,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cert, sizeof(cert), "%s/server.pem", dir);
+    snprintf(key, sizeof(key), "%s/server.key", dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    tp_tls_opts_init(&to);
+    to.server = true;
+    to.verify_peer = false;
+    to.cert_file = cert;
+    to.key_file = key;
+    assert_int_equal(tp_tls_ctx_new(&to, &sctx), 0);
+    tp_tls_opts_init(&to);
+    to.ca_file = ca;
+    assert_int_equal(tp_tls_ctx_new(&to, &cctx), 0);
+    p = tpt_probe_new(rt, false);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.probe = tpt_probe_pid(p);
+    sl = listen_ws(rt, &cfg, sctx);
+    cr.o.port = tp_listener_port(sl);
+    cr.o.tls = cctx;
+    cr.o.server_name = "localhost";
+    client_round(client, &cr);
+    tp_tls_ctx_free(sctx);
+    tp_tls_ctx_free(cctx);
+    tp_listener_close(sl);
+    tpt_probe_free(client);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+    kill((pid_t)spid, SIGTERM); /* the server we started */
+    pclose(srv);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_python_client_ws_and_wss),
+        cmocka_unit_test(test_ws_python_server_and_wss_client),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,3 +9,10 @@ tp_add_test(ws_python LABELS net TIMEOUT 120
   SOURCES test_ws_python.c test_net_util.c)
 target_compile_definitions(test_ws_python PRIVATE
   TP_SRC_DIR="${PROJECT_SOURCE_DIR}")
+# Headless Chromium as the WebSocket client (playwright-core from
+# tests/browser/node_modules, Debian's chromium); label browser like the
+# console's browser test.
+tp_add_test(ws_browser LABELS net browser TIMEOUT 120
+  SOURCES test_ws_browser.c test_net_util.c)
+target_compile_definitions(test_ws_browser PRIVATE
+  TP_SRC_DIR="${PROJECT_SOURCE_DIR}")

@@ -427,6 +427,10 @@ typedef struct tp_connect_opts {
     /** TLS: the name to send (SNI) and to verify the server's certificate
      *  against (copied); NULL = verify the IP address `address`. */
     const char *server_name;
+    /** WebSocket client (troupe/ws.h; copied): after the connect (and the
+     *  TLS handshake) the runtime sends the upgrade request; the owner gets
+     *  TP_MSG_WS_UPGRADED, then messages instead of bytes. NULL = bytes. */
+    const struct tp_ws_opts *ws;
 } tp_connect_opts;
 
 TP_API void tp_connect_opts_init(tp_connect_opts *o);

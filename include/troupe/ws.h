@@ -1,11 +1,13 @@
 /*
- * troupe/ws.h - WebSocket (RFC 6455, server side) as a connection mode.
+ * troupe/ws.h - WebSocket (RFC 6455) as a connection mode: listeners
+ * (server side) and tp_tcp_connect() (client side, tp_connect_opts.ws).
  *
  * A listener with tp_listen_opts.ws set (plain TCP, or TLS for wss) runs
  * the HTTP/1.1 upgrade itself, then turns frames into whole messages. The
  * connection actor gets, after TP_MSG_TCP_OPENED:
  *   TP_MSG_WS_UPGRADED  tp_ws_upgraded: the upgrade succeeded (path, the
- *                       subprotocol chosen); send only after this one
+ *                       subprotocol chosen); messages sent before it wait
+ *                       for the upgrade's answer (dropped if it fails)
  *   TP_MSG_WS_TEXT      one complete text message (valid UTF-8), the bytes
  *                       as the payload (msg->data, msg->len)
  *   TP_MSG_WS_BINARY    one complete binary message
@@ -30,6 +32,12 @@
  * A close the peer starts ends with TP_NET_CLOSE_PEER; one the actor
  * starts (tp_ws_close()) with TP_NET_CLOSE_LOCAL once the peer answered
  * (or close_timeout_ms passed).
+ *
+ * An outbound connection with tp_connect_opts.ws is a client: after the
+ * connect (and TLS) the runtime sends the upgrade request; its owner gets
+ * TP_MSG_TCP_CONNECTED, then TP_MSG_WS_UPGRADED (or TP_MSG_TCP_CLOSED
+ * with -EBADMSG if the answer is not a valid 101), then the same messages
+ * as above. Its frames are masked, the server's must not be.
  *
  * Flow control counts messages: reading pauses while the actor's mailbox
  * is over mailbox_high (tp_conn_opts), as for TCP; read_high does not
@@ -76,6 +84,11 @@ typedef struct tp_ws_opts {
      *  first one the client also offers is chosen (NULL: none, the
      *  header is ignored). */
     const char *protocols;
+    /** Client (tp_connect_opts.ws): the request target (default "/"). */
+    const char *path;
+    /** Client: the Host header (default: the connect's server_name, else
+     *  its address). */
+    const char *host;
 } tp_ws_opts;
 
 /** Fills o with the defaults above. */
@@ -100,8 +113,9 @@ typedef struct tp_ws_closing {
  * Sends data[0..len) as one text message (the caller promises UTF-8: it is
  * not checked) or binary message. Same queueing, write marks, limits and
  * errors as tp_tcp_send() (the frame header counts too); -EINVAL for NULL
- * data with len != 0. Send only after TP_MSG_WS_UPGRADED and before
- * tp_ws_close(). Thread: any actor.
+ * data with len != 0. Sent before the upgrade finished (say, from
+ * TP_MSG_TCP_OPENED), the message waits for the 101 answer. Do not send
+ * after tp_ws_close(). Thread: any actor.
  */
 TP_API int tp_ws_send_text(tp_ctx *ctx, tp_conn conn, const void *data,
                            size_t len);
