@@ -17,11 +17,13 @@
 static void
 echo_main(tp_ctx *ctx, void *state, void *arg)
 {
-    tp_conn conn = tp_tcp_self(ctx);
     const tp_msg *m;
+    tp_conn conn;
 
     (void)state;
     (void)arg;
+    tp_receive(ctx, &m, -1); /* TP_MSG_TCP_OPENED always comes first */
+    conn = tp_msg_conn(m);
     /* > 0: a DATA message (valid until the next read); 0: closed. */
     while (tp_tcp_recv_msg(ctx, conn, &m, -1) > 0)
         tp_tcp_send(ctx, conn, m->data, m->len);
