@@ -299,6 +299,14 @@ tp__ext_link1(const struct tp__actor *a)
  * linked, -ENOMEM. remove: true if it was linked. */
 int tp__link_add(struct tp__actor *a, tp_pid other);
 bool tp__link_remove(struct tp__actor *a, tp_pid other);
+/* A link's tag: 1 for a plain link, or what tp__link_set_tag() put there
+ * (any value > 1, for the actor's own bookkeeping: its supervisor code).
+ * A trapped EXIT of a tagged link carries the tag in msg->ref. take:
+ * remove, with the tag in *tag (may be NULL). set_tag: 0, -ENOENT (not
+ * linked), -ENOMEM. tag: 0 when not linked. */
+bool tp__link_take(struct tp__actor *a, tp_pid other, uint64_t *tag);
+int tp__link_set_tag(struct tp__actor *a, tp_pid other, uint64_t tag);
+uint64_t tp__link_tag(const struct tp__actor *a, tp_pid other);
 bool tp__link_has(const struct tp__actor *a, tp_pid other);
 uint32_t tp__link_count(const struct tp__actor *a);
 void tp__actor_die(tp_ctx *ctx, struct tp__actor *a,

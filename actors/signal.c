@@ -184,15 +184,53 @@ tp__link_add(struct tp__actor *a, tp_pid other)
 }
 
 bool
-tp__link_remove(struct tp__actor *a, tp_pid other)
+tp__link_take(struct tp__actor *a, tp_pid other, uint64_t *tag)
 {
     struct tp__actor_ext *x = tp__ext_peek(a);
+    uint64_t v = 1;
 
     if (tp__ext_link1(a) == other && other != TP_PID_NONE) {
         a->extw = 0;
-        return true;
+    } else if (x == NULL || !tp__u64map_remove(&x->links, other, &v)) {
+        return false;
     }
-    return x != NULL && tp__u64map_remove(&x->links, other, NULL);
+    if (tag != NULL)
+        *tag = v;
+    return true;
+}
+
+bool
+tp__link_remove(struct tp__actor *a, tp_pid other)
+{
+    return tp__link_take(a, other, NULL);
+}
+
+int
+tp__link_set_tag(struct tp__actor *a, tp_pid other, uint64_t tag)
+{
+    struct tp__actor_ext *x;
+    uint64_t *v;
+
+    if (tag == 0 || other == TP_PID_NONE || !tp__link_has(a, other))
+        return -ENOENT;
+    if ((x = tp__actor_ext(a)) == NULL) /* an inline link has no tag */
+        return -ENOMEM;
+    if ((v = tp__u64map_get(&x->links, other)) == NULL)
+        return -ENOENT;
+    *v = tag;
+    return 0;
+}
+
+uint64_t
+tp__link_tag(const struct tp__actor *a, tp_pid other)
+{
+    const struct tp__actor_ext *x = tp__ext_peek(a);
+    uint64_t *v;
+
+    if (other != TP_PID_NONE && tp__ext_link1(a) == other)
+        return 1;
+    v = x != NULL ? tp__u64map_get(&x->links, other) : NULL;
+    return v != NULL ? *v : 0;
 }
 
 bool
@@ -219,13 +257,18 @@ static void
 sig_exit(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
 {
     bool linked = (m->flags & TP__MSG_LINKED) != 0;
+    uint64_t tag = 0;
     tp_exit_reason r;
     tp_pid from;
 
     if (tp__exit_payload_decode(&m->m, &from, NULL, &r) != 0)
         goto drop;
-    if (linked && !tp__link_remove(a, from))
+    if (linked && !tp__link_take(a, from, &tag))
         goto drop; /* unlinked meanwhile */
+    /* A tagged link (tp__link_set_tag(): a supervisor's attached child)
+     * hands its tag to the trapped EXIT, in ref (0 otherwise). */
+    if (tag > 1)
+        m->m.ref = tag;
     if (r.kind == TP_EXIT_KILL && !linked) {
         tp_exit_with(ctx, &(tp_exit_reason){TP_EXIT_KILLED, 0, r.text});
         goto drop;

@@ -19,6 +19,7 @@ list(APPEND TP_SOURCES
   console/buf.c console/emit.c console/line.c console/exec.c
   console/cmd_rt.c console/cmd_ps.c console/cmd_info.c console/cmd_sup.c
   console/cmd_trace.c console/cmd_metrics.c console/cmd_net.c
+  console/cmd_cluster.c
   console/prom.c console/sampler.c console/session.c
   console/http.c console/local.c console/console.c console/listen.c
   console/guard.c console/login.c console/sha256.c console/unixsock.c

@@ -269,6 +269,7 @@ render(tp_ctx *ctx, struct tp__exec *x, struct metrics_op *o)
         return;
     }
     runtime_metrics(&x->out, rt);
+    tp__cluster_metrics(&x->out, rt);
     console_metrics(&x->out, x->con);
     sched_metrics(&x->out, rt);
     mailbox_metrics(&x->out, o);

@@ -48,6 +48,10 @@ const struct tp__cmd_def tp__cmds[] = {
     {"conns", "conns [-n LIMIT]", "open network connections", 0, 2, 0,
      tp__cmd_conns},
     {"listeners", "listeners", "listening sockets", 0, 0, 0, tp__cmd_listeners},
+    {"nodes", "nodes",
+     "the cluster: this node, NATS, and every peer node (up/down, rtt, "
+     "traffic, heartbeat misses)",
+     0, 0, 0, tp__cmd_nodes},
     {"drain", "drain [TIMEOUT_MS [DELAY_MS]]",
      "health 503, then after DELAY_MS stop accepting and close connections "
      "gracefully",

@@ -340,7 +340,8 @@ tp__conn_deliver(struct tp__conn *c, uint32_t type, const char *base, size_t n)
         tp__conn_close(c, TP_NET_CLOSE_ERROR, -ENOMEM, false);
         return;
     }
-    memcpy(tp__msg_payload(m), base, n);
+    if (n != 0) /* an empty WebSocket message has no bytes (base NULL) */
+        memcpy(tp__msg_payload(m), base, n);
     m->m.type = type;
     m->m.ref = tp__conn_handle(c);
     m->flags |= TP__MSG_FORCED;

@@ -52,7 +52,7 @@ fill_sup_info(const struct tp__sup *s, tp_sup_info *out)
     out->strategy = s->spec->strategy;
     out->intensity = s->spec->intensity;
     out->period_ms = s->spec->period_ms;
-    out->children = tp__sup_is_dynamic(s) ? s->ndyn : s->nkids;
+    out->children = tp__sup_is_dynamic(s) ? tp__dyn_count(s) : s->nkids;
     out->active = s->active;
     out->restarts = s->restarts;
     out->max_restarts_hit = s->max_hit ? 1 : 0;
@@ -68,13 +68,45 @@ req_info(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
         tp_reply(ctx, m, &info, sizeof(info));
 }
 
-/* Children from position `skip` on, in start order (static) or in the
- * order they joined (dynamic). */
+/* The attached children without a record, after the others. */
+struct list_walk {
+    tp_runtime *rt;
+    const struct tp__sup *s;
+    tp_sup_children *out;
+    uint32_t skip, n, cap;
+};
+
+static void
+list_attached(tp_pid pid, void *arg)
+{
+    struct list_walk *w = arg;
+    tp_child_info *ci;
+    tp_actor_info ai;
+
+    if (w->skip > 0) {
+        w->skip--;
+        return;
+    }
+    if (w->n == w->cap)
+        return;
+    ci = &w->out->child[w->n++];
+    memset(ci, 0, sizeof(*ci));
+    ci->pid = pid;
+    ci->restart = TP_TEMPORARY;
+    ci->type = w->s->spec->child_template.type;
+    ci->behaviour = tp_actor_peek(w->rt, pid, &ai) == 0 ? ai.behaviour : "?";
+    ci->running = true;
+}
+
+/* Children from position `skip` on, in start order (static), or for a
+ * dynamic supervisor: those with a record in the order they joined, then
+ * the attached ones (in no particular order). */
 static uint32_t
 list_children(tp_ctx *ctx, struct tp__sup *s, uint32_t skip,
               tp_sup_children *out, uint32_t cap)
 {
     tp_runtime *rt = tp_ctx_runtime(ctx);
+    struct list_walk w;
     uint32_t n = 0;
 
     if (!tp__sup_is_dynamic(s)) {
@@ -89,13 +121,16 @@ list_children(tp_ctx *ctx, struct tp__sup *s, uint32_t skip,
         else
             tp__sup_fill_info(s, c, rt, &out->child[n++]);
     }
-    return n;
+    w = (struct list_walk){rt, s, out, skip, n, cap};
+    if (n < cap && s->nlite > 0)
+        tp__dyn_each_attached(ctx, list_attached, &w);
+    return w.n;
 }
 
 static void
 req_which(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
 {
-    uint32_t total = tp__sup_is_dynamic(s) ? s->ndyn : s->nkids;
+    uint32_t total = tp__sup_is_dynamic(s) ? tp__dyn_count(s) : s->nkids;
     uint32_t skip = 0, cap;
     tp_sup_children *out;
 
@@ -122,7 +157,7 @@ req_which(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
 /* Changes                                                                */
 
 static struct tp__sup_child *
-find_child(struct tp__sup *s, const char *name)
+find_child(tp_ctx *ctx, struct tp__sup *s, const char *name)
 {
     uint64_t *v;
     tp_pid pid;
@@ -132,7 +167,9 @@ find_child(struct tp__sup *s, const char *name)
     if (tp_pid_parse(name, &pid) != 0 || pid == TP_PID_NONE)
         return NULL;
     v = tp__u64map_get(&s->bypid, pid);
-    return v != NULL ? (struct tp__sup_child *)(uintptr_t)*v : NULL;
+    if (v != NULL)
+        return (struct tp__sup_child *)(uintptr_t)*v;
+    return tp__dyn_promote(ctx, s, pid); /* an attached child, or NULL */
 }
 
 /* Starts a child from an owned image (NULL: the dynamic template). */
@@ -295,7 +332,7 @@ req_child(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
         answer(ctx, m, -EINVAL, TP_PID_NONE);
         return;
     }
-    if ((c = find_child(s, req->child)) == NULL) {
+    if ((c = find_child(ctx, s, req->child)) == NULL) {
         answer(ctx, m, -ENOENT, TP_PID_NONE);
         return;
     }

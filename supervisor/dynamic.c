@@ -9,7 +9,18 @@
  * linked list (for listing and shutdown, the only walks), and are found by
  * pid through the supervisor's hash map. Adding or removing a child is a
  * handful of pointer updates and one hash-map operation.
+ *
+ * Attached children (a listener's connection actors, TP_SUP_ATTACH) cost
+ * less: one per idle connection adds up, so while such a child runs
+ * normally it has no record and no pid-map entry; it is the link the
+ * child made to us (tp_supervisor_attach()), tagged TP__DYN_ATTACHED in
+ * our own link table. Its EXIT carries the tag, so on_exit() knows it
+ * without a lookup. It gets a record only when one is needed: when it is
+ * stopped by request (terminate/restart by pid), or when it joins a
+ * supervisor that is shutting down. A shutdown sends every attached child
+ * its signal at once and arms one timer for all of them.
  */
+#include "actors/actor_int.h"
 #include "sup_int.h"
 
 #include <errno.h>
@@ -90,12 +101,105 @@ tp__dyn_fini(struct tp__sup *s)
     s->free = NULL;
     s->dyn.prev = s->dyn.next = &s->dyn;
     s->ndyn = 0;
+    s->nlite = 0;
+}
+
+uint32_t
+tp__dyn_count(const struct tp__sup *s)
+{
+    return s->ndyn + s->nlite;
 }
 
 static bool
 full(const struct tp__sup *s)
 {
-    return s->spec->max_children != 0 && s->ndyn >= s->spec->max_children;
+    return s->spec->max_children != 0 &&
+           tp__dyn_count(s) >= s->spec->max_children;
+}
+
+/* ---- attached children without a record -------------------------------- */
+
+static bool
+is_attached(tp_ctx *ctx, tp_pid pid)
+{
+    return tp__link_tag(ctx->self, pid) == TP__DYN_ATTACHED;
+}
+
+void
+tp__dyn_each_attached(tp_ctx *ctx, void (*fn)(tp_pid pid, void *arg), void *arg)
+{
+    const struct tp__actor_ext *x = tp__ext_peek(ctx->self);
+    struct tp__u64map_entry *e;
+    uint32_t i;
+
+    /* fn must not change our links (it sends signals at most). */
+    for (i = 0; x != NULL && tp__u64map_next(&x->links, &i, &e);)
+        if (e->val == TP__DYN_ATTACHED)
+            fn(e->key, arg);
+}
+
+struct tp__sup_child *
+tp__dyn_promote(tp_ctx *ctx, struct tp__sup *s, tp_pid pid)
+{
+    struct tp__sup_child *c;
+
+    if (!is_attached(ctx, pid) || (c = tp__dyn_new(s)) == NULL)
+        return NULL;
+    if (tp__u64map_put(&s->bypid, pid, (uintptr_t)c) < 0) {
+        tp__dyn_free(s, c);
+        return NULL;
+    }
+    /* Back to a plain link: its EXIT is now found through the record. */
+    tp__link_set_tag(ctx->self, pid, 1);
+    c->flags |= TP__CF_ATTACHED;
+    c->pid = pid;
+    c->state = TP__CHILD_RUNNING;
+    c->started_ns = tp_now_ns();
+    s->nlite--;
+    return c;
+}
+
+static void
+signal_attached(tp_pid pid, void *arg)
+{
+    tp_ctx *ctx = ((void **)arg)[0];
+    const tp_exit_reason *why = ((void **)arg)[1];
+    tp_exit_reason kill = {TP_EXIT_KILL, 0, "shutdown signal out of memory"};
+
+    /* A shutdown that cannot be allocated becomes a kill (kills always
+     * get through), as for a child with a record. */
+    if (tp_exit_pid(ctx, pid, why) == -ENOMEM)
+        tp_exit_pid(ctx, pid, &kill);
+}
+
+static void
+stop_attached(tp_ctx *ctx, struct tp__sup *s)
+{
+    static const tp_exit_reason shutdown = {TP_EXIT_SHUTDOWN, 0, NULL};
+    static const tp_exit_reason brutal = {TP_EXIT_KILL, 0, "brutal kill"};
+    uint32_t ms = s->spec->child_template.shutdown_ms;
+    void *arg[2] = {ctx, (void *)&shutdown};
+
+    if (s->nlite == 0)
+        return;
+    if (ms == TP_SHUTDOWN_BRUTAL)
+        arg[1] = (void *)&brutal;
+    tp__dyn_each_attached(ctx, signal_attached, arg);
+    if (ms == TP_SHUTDOWN_BRUTAL || ms == TP_SHUTDOWN_INFINITY)
+        return;
+    s->lite_timer_id = tp__sup_arm(ctx, s, ms, &s->lite_timer);
+    if (s->lite_timer_id == 0)
+        tp__dyn_attached_timeout(ctx, s); /* no timer: no waiting either */
+}
+
+void
+tp__dyn_attached_timeout(tp_ctx *ctx, struct tp__sup *s)
+{
+    static const tp_exit_reason kill = {TP_EXIT_KILL, 0, "shutdown timeout"};
+    void *arg[2] = {ctx, (void *)&kill};
+
+    (void)s;
+    tp__dyn_each_attached(ctx, signal_attached, arg);
 }
 
 int
@@ -139,11 +243,26 @@ void
 tp__dyn_attach(tp_ctx *ctx, struct tp__sup *s, tp_pid pid)
 {
     struct tp__sup_child *c;
+    int err;
 
-    if (pid == TP_PID_NONE || tp__u64map_get(&s->bypid, pid) != NULL)
+    if (pid == TP_PID_NONE || tp__u64map_get(&s->bypid, pid) != NULL ||
+        is_attached(ctx, pid))
         return;
     if (full(s)) {
         refuse(ctx, pid, "supervisor full (max_children)");
+        return;
+    }
+    if (!s->exiting) {
+        /* The child linked to us before it sent TP_SUP_ATTACH (its link
+         * signal is handled first): tag that link. Not linked any more
+         * means it died already and its EXIT came first: nothing to do. */
+        err = tp__link_set_tag(ctx->self, pid, TP__DYN_ATTACHED);
+        if (err == 0) {
+            s->nlite++;
+            s->active++;
+        } else if (err != -ENOENT) {
+            refuse(ctx, pid, "supervisor out of memory");
+        }
         return;
     }
     if ((c = tp__dyn_new(s)) == NULL ||
@@ -178,4 +297,5 @@ tp__dyn_stop_all(tp_ctx *ctx, struct tp__sup *s)
             tp__dyn_free(s, c);
         }
     }
+    stop_attached(ctx, s);
 }

@@ -188,6 +188,13 @@ struct tp__sup {
     /* Dynamic children: a list and a free-listed record pool. */
     struct tp__sup_child dyn; /* list head */
     uint32_t ndyn;
+    /* Attached children (TP_SUP_ATTACH) while they run normally have no
+     * record: they are the links tagged TP__DYN_ATTACHED in the
+     * supervisor's own link table (dynamic.c). How many, and the one
+     * timer that kills those a shutdown did not end in time. */
+    uint32_t nlite;
+    uint64_t lite_timer_id;
+    tp_timer lite_timer;
     struct tp__sup_child *free;
     struct tp__dyn_chunk *chunks;
     /* pid -> child, timer id -> child (O(1) for 100,000 children). */
@@ -221,7 +228,25 @@ int tp__sup_static_add(struct tp__sup *s, tp_child_spec *spec,
 void tp__sup_fill_info(const struct tp__sup *s, const struct tp__sup_child *c,
                        tp_runtime *rt, tp_child_info *out);
 
+/* supervisor.c: a one-shot TP__SUP_TIMER to self carrying a new id
+ * (returned; 0 if no timer could be armed). */
+uint64_t tp__sup_arm(tp_ctx *ctx, struct tp__sup *s, uint32_t ms, tp_timer *t);
+
 /* dynamic.c */
+/* The tag of an attached child's link (actors/actor_int.h,
+ * tp__link_set_tag()); its trapped EXIT carries it in msg->ref. */
+#define TP__DYN_ATTACHED 2u
+/* Children of a dynamic supervisor: records and attached ones. */
+uint32_t tp__dyn_count(const struct tp__sup *s);
+/* An attached child (no record) by pid: promoted to a record, so that it
+ * can be stopped like any child; NULL if there is none (or no memory). */
+struct tp__sup_child *tp__dyn_promote(tp_ctx *ctx, struct tp__sup *s,
+                                      tp_pid pid);
+/* Calls fn for each attached child without a record. */
+void tp__dyn_each_attached(tp_ctx *ctx, void (*fn)(tp_pid pid, void *arg),
+                           void *arg);
+/* The shutdown timer of the attached children fired: kill what is left. */
+void tp__dyn_attached_timeout(tp_ctx *ctx, struct tp__sup *s);
 struct tp__sup_child *tp__dyn_new(struct tp__sup *s);
 void tp__dyn_free(struct tp__sup *s, struct tp__sup_child *c);
 void tp__dyn_fini(struct tp__sup *s);

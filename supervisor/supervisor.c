@@ -61,8 +61,8 @@ tp__sup_is_dynamic(const struct tp__sup *s)
 /* ---------------------------------------------------------------------- */
 /* Timers: one-shot messages to self carrying an id                       */
 
-static uint64_t
-arm(tp_ctx *ctx, struct tp__sup *s, uint32_t ms, tp_timer *t)
+uint64_t
+tp__sup_arm(tp_ctx *ctx, struct tp__sup *s, uint32_t ms, tp_timer *t)
 {
     uint64_t id = ++s->next_timer;
 
@@ -75,7 +75,7 @@ static bool
 child_arm(tp_ctx *ctx, struct tp__sup *s, struct tp__sup_child *c, uint32_t ms)
 {
     tp_timer t;
-    uint64_t id = arm(ctx, s, ms, &t);
+    uint64_t id = tp__sup_arm(ctx, s, ms, &t);
 
     if (id == 0)
         return false;
@@ -523,7 +523,7 @@ group_advance(tp_ctx *ctx, struct tp__sup *s)
         return;
     }
     if (op->delay_ms != 0 || op->retry) {
-        op->timer_id = arm(ctx, s, op->delay_ms, &op->timer);
+        op->timer_id = tp__sup_arm(ctx, s, op->delay_ms, &op->timer);
         if (op->timer_id != 0) {
             op->phase = TP__PH_DELAY;
             return;
@@ -681,6 +681,17 @@ on_exit(tp_ctx *ctx, struct tp__sup *s, const tp_msg *m)
             child_died(ctx, s, c, from, &r);
         return;
     }
+    /* An attached child without a record (dynamic.c): its link's tag. */
+    if (from != TP_PID_NONE && m->ref == TP__DYN_ATTACHED && s->nlite > 0) {
+        s->nlite--;
+        s->active--;
+        if (s->nlite == 0 && s->lite_timer_id != 0) {
+            tp_cancel_timer(ctx, s->lite_timer);
+            s->lite_timer_id = 0;
+        }
+        op_advance(ctx, s);
+        return;
+    }
     /* Our parent ended, or someone outside the runtime (tp_runtime_stop,
      * tp_runtime_exit_pid) asked us to: shut the children down and end with
      * that reason. Exits of other linked actors are ignored, as in OTP. */
@@ -696,6 +707,11 @@ on_timer(tp_ctx *ctx, struct tp__sup *s, uint64_t id)
 
     if (id == 0)
         return;
+    if (id == s->lite_timer_id) {
+        s->lite_timer_id = 0;
+        tp__dyn_attached_timeout(ctx, s);
+        return;
+    }
     if (id == s->op.timer_id) {
         s->op.timer_id = 0;
         s->op.retry = false;

@@ -472,10 +472,15 @@ test_attach_joins_a_dynamic_supervisor(void **state)
     assert_int_equal(tp_runtime_spawn(f.rt, &joiner, &j, NULL, &a), 0);
     assert_int_equal(tp_runtime_spawn(f.rt, &joiner, &j, NULL, &b), 0);
     tpt_idle(f.rt);
+    /* Attached children are listed in no particular order. */
     assert_int_equal(count_children(&f, info, 8), 2);
-    assert_int_equal(info[0].pid, a);
-    assert_int_equal(info[0].restart, TP_TEMPORARY);
-    assert_string_equal(info[0].behaviour, "joiner");
+    assert_true((info[0].pid == a && info[1].pid == b) ||
+                (info[0].pid == b && info[1].pid == a));
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(info[i].restart, TP_TEMPORARY);
+        assert_string_equal(info[i].behaviour, "joiner");
+        assert_true(info[i].running);
+    }
     /* An attached child that ends is forgotten, never restarted. */
     assert_int_equal(tp_runtime_send(f.rt, a, W_EXIT, NULL, 0), 0);
     tw_expect(f.p, EV_STOP, 99);
@@ -494,6 +499,81 @@ test_attach_joins_a_dynamic_supervisor(void **state)
     fx_finish(&f);
 }
 
+/* A joiner that traps exits and ignores the shutdown signal. */
+static int
+stubborn_init(tp_ctx *ctx, void *state, void *arg)
+{
+    tp_trap_exit(ctx, true);
+    return joiner_init(ctx, state, arg);
+}
+
+static const tp_behaviour stubborn = {
+    .name = "stubborn",
+    .state_size = sizeof(struct joiner),
+    .init = stubborn_init,
+    .handle = joiner_handle,
+    .terminate = joiner_terminate,
+};
+
+/* Attached children have no child record while they run (their link is
+ * tagged instead): they still count against max_children, can be
+ * terminated by pid (which makes them a record), and a shutdown kills
+ * those that ignore it once the template's shutdown_ms has passed. */
+static void
+test_attached_children_without_records(void **state)
+{
+    tp_exit_reason why = {TP_EXIT_SHUTDOWN, 0, NULL};
+    struct fx f;
+    struct joiner j;
+    tp_child_info info[8];
+    tp_pid a, b, c, d;
+    tp_sup_info si;
+    char text[32];
+    uint64_t t0, took;
+
+    fx_init(&f, TP_DYNAMIC, 0);
+    f.spec.max_children = 3;
+    f.spec.child_template.shutdown_ms = 200;
+    fx_start(&f);
+    j.sup = f.sup;
+    j.probe = tpt_probe_pid(f.p);
+    assert_int_equal(tp_runtime_spawn(f.rt, &joiner, &j, NULL, &a), 0);
+    assert_int_equal(tp_runtime_spawn(f.rt, &stubborn, &j, NULL, &b), 0);
+    assert_int_equal(tp_runtime_spawn(f.rt, &stubborn, &j, NULL, &c), 0);
+    tpt_idle(f.rt);
+    assert_int_equal(count_children(&f, info, 8), 3);
+    /* A fourth is refused: attached children count. */
+    assert_int_equal(tp_runtime_spawn(f.rt, &joiner, &j, NULL, &d), 0);
+    assert_int_equal(tw_expect(f.p, EV_STOP, 99).pid, d);
+    tpt_idle(f.rt);
+    assert_int_equal(count_children(&f, info, 8), 3);
+    /* terminate_child by pid: it is gone when the call returns. */
+    tp_pid_format(a, text, sizeof(text));
+    assert_int_equal(tp_supervisor_terminate_child(f.rt, f.sup, text, 0), 0);
+    assert_int_equal(tw_expect(f.p, EV_STOP, 99).pid, a);
+    assert_int_equal(tp_supervisor_terminate_child(f.rt, f.sup, text, 0),
+                     -ENOENT);
+    assert_int_equal(tp_supervisor_info(f.rt, f.sup, &si, 0), 0);
+    assert_int_equal(si.children, 2);
+    assert_int_equal(si.active, 2);
+    /* Shutdown: the two that ignore it are killed after 200 ms. */
+    t0 = tp_now_ns();
+    assert_int_equal(tp_runtime_exit_pid(f.rt, f.sup, &why), 0);
+    tw_wait_dead(f.rt, f.sup);
+    took = (tp_now_ns() - t0) / 1000000;
+    print_message("2 attached children ignoring shutdown: killed, supervisor "
+                  "gone in %llu ms (shutdown_ms 200)\n",
+                  (unsigned long long)took);
+    assert_true(took >= 190);
+    for (int i = 0; i < 2; i++) {
+        struct tw_ev ev = tw_expect(f.p, EV_STOP, 99);
+
+        assert_true(ev.pid == b || ev.pid == c);
+        assert_int_equal(ev.kind, TP_EXIT_KILLED);
+    }
+    fx_finish(&f);
+}
+
 int
 main(void)
 {
@@ -507,6 +587,7 @@ main(void)
         cmocka_unit_test(test_dynamic_start_terminate_and_limits),
         cmocka_unit_test(test_dynamic_children_stop_at_once_on_shutdown),
         cmocka_unit_test(test_attach_joins_a_dynamic_supervisor),
+        cmocka_unit_test(test_attached_children_without_records),
     };
     tp_log_set_level(getenv("TPLOG") ? TP_LOG_DEBUG : TP_LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -266,8 +266,12 @@ typedef struct tp_sup_result {
 typedef struct tp_sup_children {
     uint32_t count;        /**< entries that follow */
     uint32_t total;        /**< children the supervisor has */
-    tp_child_info child[]; /**< count entries, in start order (dynamic
-                                supervisors: in the order they joined) */
+    /** count entries, in start order; dynamic supervisors: the children
+     *  they started, in that order, then the attached ones
+     *  (tp_supervisor_attach()) in no particular order. Pages of a
+     *  dynamic supervisor whose children change between requests may
+     *  repeat or miss one. */
+    tp_child_info child[];
 } tp_sup_children;
 
 /**
@@ -276,7 +280,9 @@ typedef struct tp_sup_children {
  * supervisor): links to it (if sup is dead, the caller gets an exit signal
  * with reason noproc) and tells it to count, list and shut down the caller
  * like the children it starts itself (as temporary children: never
- * restarted). Beyond max_children the supervisor unlinks and sends the
+ * restarted). An attached child costs its supervisor one entry in its
+ * link table (no child record) until it is stopped by request. Beyond
+ * max_children the supervisor unlinks and sends the
  * caller an exit signal (shutdown, "supervisor full"); a supervisor that is
  * not dynamic ignores the request (the link stays). Call from the actor's
  * init or handler. Returns 0, -EINVAL.

@@ -149,6 +149,18 @@ chat_listen_ws(tp_runtime *rt, const struct sample_opts *o, int port,
     lo.name = "chat-ws";
     lo.ws = &ws;
     chat_conn_opts(&lo.conn);
+    if (o->tls_cert != NULL || o->tls_key != NULL) { /* wss */
+        tp_tls_opts to;
+
+        tp_tls_opts_init(&to);
+        to.server = true;
+        to.verify_peer = false; /* browsers bring no client certificate */
+        to.cert_file = o->tls_cert;
+        to.key_file = o->tls_key;
+        if ((err = tp_tls_ctx_new(&to, &c->tls)) != 0)
+            return sample_fail(o, "chat-ws: TLS certificate or key", err);
+        lo.tls = c->tls;
+    }
     if ((err = tp_tcp_listen(rt, &lo, &c->ws)) != 0) {
         char what[96];
 
@@ -158,7 +170,7 @@ chat_listen_ws(tp_runtime *rt, const struct sample_opts *o, int port,
     }
     tp_listener_address(c->ws, &addr);
     tp_net_addr_format(&addr, text, sizeof(text));
-    sample_ready("chat-ws", text);
+    sample_ready(c->tls != NULL ? "chat-wss" : "chat-ws", text);
     return 0;
 }
 
@@ -211,5 +223,6 @@ chat_free(struct chat *c)
     if (c == NULL)
         return;
     pthread_mutex_destroy(&c->lock);
+    tp_tls_ctx_free(c->tls); /* after the runtime: no listener uses it */
     free(c);
 }

@@ -63,6 +63,7 @@ struct chat_room_entry {
  * string compares. */
 struct chat {
     tp_listener *ws; /* the WebSocket listener (the runtime frees it) */
+    tp_tls_ctx *tls; /* its TLS context (wss), or NULL */
     pthread_mutex_t lock;
     unsigned nrooms;
     struct chat_room_entry rooms[CHAT_MAX_ROOMS];

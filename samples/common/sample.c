@@ -21,12 +21,16 @@ usage(const char *prog, FILE *f)
     fprintf(f,
             "usage: %s [--port N] [--address IP] [--schedulers N]\n"
             "          [--console PATH] [--http-port N]\n"
+            "          [--tls-cert PEM --tls-key PEM]\n"
             "  --port N         TCP port to listen on (0 = any free port)\n"
             "  --address IP     address to listen on (default 127.0.0.1)\n"
             "  --schedulers N   scheduler threads (default: one per CPU)\n"
             "  --console PATH   admin console on this Unix socket\n"
             "  --http-port N    console dashboard and /metrics on this\n"
             "                   loopback port (0 = any free port)\n"
+            "  --tls-cert PEM   certificate chain (and --tls-key PEM its\n"
+            "                   key) for the services that offer TLS (the\n"
+            "                   chat's WebSocket listener: wss)\n"
             "Prints 'READY <service> <address>' per listener; SIGINT or\n"
             "SIGTERM drains the connections and exits 0.\n",
             prog);
@@ -84,6 +88,14 @@ set_option(struct sample_opts *o, const char *name, size_t nlen,
     }
     if (is_opt(name, nlen, "console")) {
         o->console = val;
+        return 0;
+    }
+    if (is_opt(name, nlen, "tls-cert")) {
+        o->tls_cert = val;
+        return 0;
+    }
+    if (is_opt(name, nlen, "tls-key")) {
+        o->tls_key = val;
         return 0;
     }
     if (is_opt(name, nlen, "port") && (v = parse_num(val, 0, 65535)) >= 0) {

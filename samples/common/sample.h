@@ -31,6 +31,8 @@ struct sample_opts {
     const char *console;     /* --console PATH: admin Unix socket, or NULL */
     int http_port;           /* --http-port N: dashboard + metrics, -1 = off */
     const char *name;        /* program name for messages ("troupe-echo") */
+    const char *tls_cert;    /* --tls-cert PEM: chain for TLS listeners */
+    const char *tls_key;     /* --tls-key PEM: its private key */
     struct tp_console *cons; /* the running console, if any */
 };
 

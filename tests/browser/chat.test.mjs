@@ -1,13 +1,17 @@
 // The browser chat (issue 12): two headless-Chromium pages and a TCP chat
 // client in one room of troupe-chat. Starts troupe-demo on free ports
 // (its HTTP service serves the page at /chat, its chat service has a
-// WebSocket listener), then checks that
+// WebSocket listener: wss with a throwaway test CA made by
+// scripts/gen-test-ca.sh, which this Chromium is told to trust for
+// the run), then checks that
 //  - both pages load and connect (no page errors),
 //  - a line typed in page A reaches page B and the TCP client,
 //  - a line from the TCP client reaches both pages,
 //  - a line typed in page B reaches page A.
 // Exit 0 when all hold; a screenshot of each page is left in OUT_DIR.
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
 import net from "node:net";
 import { chromium } from "playwright-core";
 
@@ -15,12 +19,19 @@ const [demo, outDir] = process.argv.slice(2);
 const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
 const deadline = setTimeout(() => { fail("timeout"); process.exit(1); }, 120000);
 
-// Starts the demo and waits for the READY lines of chat, chat-ws, http.
+// A throwaway CA and a "localhost" certificate for the wss listener.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const certDir = `${outDir}/chat-certs`;
+execFileSync("sh", [path.join(here, "../../scripts/gen-test-ca.sh"), certDir]);
+
+// Starts the demo and waits for the READY lines of chat, chat-wss, http.
 function startDemo() {
   return new Promise((resolve, reject) => {
     const p = spawn(demo, ["--port", "0", "--schedulers", "2",
                            "--console", `${outDir}/chat-demo.sock`,
-                           "--http-port", "0"],
+                           "--http-port", "0",
+                           "--tls-cert", `${certDir}/server.pem`,
+                           "--tls-key", `${certDir}/server.key`],
                     { stdio: ["pipe", "pipe", "inherit"] });
     let buf = "";
     p.stdout.on("data", (d) => {
@@ -29,7 +40,7 @@ function startDemo() {
         const m = buf.match(new RegExp("^READY " + svc + " [^\\n]*:(\\d+)$", "m"));
         return m ? Number(m[1]) : 0;
       };
-      const chat = port("chat"), ws = port("chat-ws"), http = port("http");
+      const chat = port("chat"), ws = port("chat-wss"), http = port("http");
       if (chat && ws && http) resolve({ proc: p, chat, ws, http });
     });
     p.on("exit", (c) => reject(new Error("demo exited " + c)));
@@ -68,10 +79,13 @@ const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu",
          "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"],
+         "--disable-sync", "--no-first-run", "--disable-quic",
+         // The test CA is trusted for this run only: Chromium's headless
+         // mode has no way to add a CA but its own store.
+         "--ignore-certificate-errors"],
 });
 try {
-  const url = `http://127.0.0.1:${http}/chat?ws=${ws}`;
+  const url = `http://127.0.0.1:${http}/chat?ws=${ws}&tls=1`;
   const pages = [];
   const errors = [];
   for (let i = 0; i < 2; i++) {
