@@ -5,7 +5,9 @@
  * tp_tcp_recv_msg() in the active and passive read modes (partial reads,
  * timeout, end of stream, other messages staying queued); a stalled
  * reader whose queue paused reading gets every byte once it reads again;
- * a crash closes the connection; the calls outside a direct actor.
+ * a crash closes the connection; half_open (the peer's shutdown ends the
+ * reads, the actor still writes); an outbound connection of a direct
+ * actor read in passive mode; the calls outside a direct actor.
  */
 #define _GNU_SOURCE 1 /* memmem */
 #include "test_net_util.h"
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <troupe/direct.h>
 #include <troupe/supervisor.h>
 #include <unistd.h>
@@ -132,6 +135,25 @@ stall_main(tp_ctx *ctx, struct dcfg *cfg)
     report(ctx, cfg->probe, R_VAL, n);
 }
 
+/* half_open: reads until the peer shuts its side, then still writes. */
+static void
+half_main(tp_ctx *ctx, struct dcfg *cfg)
+{
+    tp_conn conn = tp_tcp_self(ctx);
+    const tp_msg *m;
+    char buf[16];
+    int n;
+
+    while ((n = tp_tcp_recv(ctx, conn, buf, sizeof(buf), 10000)) > 0)
+        atomic_fetch_add(&cfg->got, (uint64_t)n);
+    TPT_CHECK_INT_EQ(n, 0);
+    TPT_CHECK_INT_EQ(tp_tcp_recv_msg(ctx, conn, &m, 0), 0);
+    TPT_CHECK(m != NULL && m->type == TP_MSG_TCP_PEER_SHUTDOWN);
+    TPT_CHECK_INT_EQ(tp_tcp_send(ctx, conn, "bye", 3), 0);
+    TPT_CHECK_INT_EQ(tp_tcp_close(ctx, conn), 0);
+    report(ctx, cfg->probe, R_VAL, (int64_t)atomic_load(&cfg->got));
+}
+
 static void
 conn_main(tp_ctx *ctx, void *state, void *arg)
 {
@@ -144,6 +166,9 @@ conn_main(tp_ctx *ctx, void *state, void *arg)
         break;
     case 1:
         small_main(ctx, cfg);
+        break;
+    case 3:
+        half_main(ctx, cfg);
         break;
     default:
         stall_main(ctx, cfg);
@@ -429,6 +454,107 @@ test_direct_net_stalled_reader_resumes(void **state)
     tpt_finish(rt);
 }
 
+/* half_open: the peer's shutdown is the end of the reads, and the actor
+ * can still answer. */
+static void
+test_direct_net_half_open(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct dcfg cfg = {.probe = tpt_probe_pid(p), .scenario = 3};
+    tp_listen_opts o;
+    tp_listener *l = NULL;
+    char back[3];
+    int fd;
+
+    (void)state;
+    mode = TP_STACK_COPIED;
+    tp_listen_opts_init(&o);
+    o.address = "127.0.0.1";
+    o.behaviour = beh();
+    o.arg = &cfg;
+    o.conn.half_open = true;
+    o.conn.read_mode = TP_READ_ONCE;
+    assert_int_equal(tp_tcp_listen(rt, &o, &l), 0);
+    fd = tnet_connect("127.0.0.1", tp_listener_port(l));
+    assert_true(fd >= 0);
+    tnet_write_all(fd, "0123456789012345678901234567890123456789", 40);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    assert_int_equal(tnet_read_n(fd, back, 3, 10000), 3);
+    assert_memory_equal(back, "bye", 3);
+    assert_int_equal(expect_val(p, R_VAL), 40);
+    assert_true(tnet_wait_eof(fd, 5000) <= 0);
+    close(fd);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
+/* An outbound connection made by a direct actor (not a listener's):
+ * connect, then passive reads of the answer until the peer closes. */
+struct out_args {
+    tp_pid probe;
+    uint16_t port;
+};
+
+static void
+out_main(tp_ctx *ctx, void *state, void *arg)
+{
+    struct out_args *a = arg;
+    tp_connect_opts co;
+    const tp_msg *m;
+    tp_conn conn;
+    char buf[8];
+    int64_t total = 0;
+    int n;
+
+    (void)state;
+    tp_connect_opts_init(&co);
+    co.address = "127.0.0.1";
+    co.port = a->port;
+    co.conn.read_mode = TP_READ_PASSIVE;
+    TPT_CHECK_INT_EQ(tp_tcp_connect(ctx, &co, &conn), 0);
+    TPT_CHECK_INT_EQ(tp_receive(ctx, &m, 10000), 0);
+    TPT_CHECK_INT_EQ(m->type, TP_MSG_TCP_CONNECTED);
+    TPT_CHECK_INT_EQ(((const tp_tcp_connected *)m->data)->error, 0);
+    TPT_CHECK_INT_EQ(tp_tcp_send(ctx, conn, "ping", 4), 0);
+    while ((n = tp_tcp_recv(ctx, conn, buf, sizeof(buf), 10000)) > 0)
+        total += n;
+    TPT_CHECK_INT_EQ(n, 0);
+    report(ctx, a->probe, R_VAL, total);
+}
+
+static const tp_direct out_direct = {
+    TP_DIRECT_BEHAVIOUR("dout", 0),
+    .main = out_main,
+    .stack = TP_STACK_COPIED,
+};
+
+static void
+test_direct_net_outbound(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct out_args a = {.probe = tpt_probe_pid(p)};
+    char pong[100], ping[4];
+    int lfd = tnet_raw_listener(&a.port, 4), fd;
+    tp_pid pid;
+
+    (void)state;
+    memset(pong, 'p', sizeof(pong));
+    assert_int_equal(
+        tp_runtime_spawn_direct(rt, &out_direct, &a, NULL, NULL, &pid), 0);
+    fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    assert_int_equal(tnet_read_n(fd, ping, 4, 10000), 4);
+    assert_memory_equal(ping, "ping", 4);
+    tnet_write_all(fd, pong, sizeof(pong));
+    close(fd);
+    assert_int_equal(expect_val(p, R_VAL), sizeof(pong));
+    close(lfd);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 static void
 outside_fn(tp_ctx *ctx, void *arg)
 {
@@ -462,6 +588,8 @@ main(void)
         cmocka_unit_test(test_direct_net_small_reads_fixed),
         cmocka_unit_test(test_direct_net_small_reads_copied),
         cmocka_unit_test(test_direct_net_stalled_reader_resumes),
+        cmocka_unit_test(test_direct_net_half_open),
+        cmocka_unit_test(test_direct_net_outbound),
         cmocka_unit_test(test_direct_net_outside_main),
     };
 
