@@ -29,6 +29,7 @@
  */
 #include "actors/actor_int.h"
 #include "direct/direct_int.h"
+#include "net/net_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -69,8 +70,11 @@ struct tp__direct {
      * stacks, TSan builds: see run_main_guarded()). */
     struct tp__recover *frec;
     uint32_t token; /* ref of the armed wake timer */
-    uint8_t st, mode, wake, spare;
+    uint8_t st, mode, wake, flags;
 };
+
+/* flags */
+#define DF_CONN 0x01u /* a listener's connection actor (net/wrap.c) */
 
 _Static_assert(sizeof(struct tp__direct) <= TP_DIRECT_HDR, "direct header");
 
@@ -141,19 +145,22 @@ user_state(struct tp__direct *d)
     return (char *)d + TP_DIRECT_HDR;
 }
 
-static inline const tp_direct *
-direct_of(struct tp__actor *a)
+/* The tp_direct of the actor ctx runs: its behaviour, or for a listener's
+ * connection actor (whose behaviour is the listener's wrapper, net/wrap.c)
+ * the listener's own behaviour. NULL when it is not a direct actor. */
+static const tp_direct *
+direct_of(tp_ctx *ctx)
 {
-    return (const tp_direct *)atomic_load_explicit(&a->beh,
-                                                   memory_order_relaxed);
-}
+    const tp_behaviour *b;
 
-static inline bool
-is_direct(struct tp__actor *a)
-{
-    return a != NULL &&
-           atomic_load_explicit(&a->beh, memory_order_relaxed)->init ==
-               tp_direct_adapter_init;
+    if (ctx == NULL || ctx->self == NULL)
+        return NULL;
+    b = atomic_load_explicit(&ctx->self->beh, memory_order_relaxed);
+    if (b->init != tp_direct_adapter_init)
+        b = tp__wrapped_behaviour(ctx);
+    if (b == NULL || b->init != tp_direct_adapter_init)
+        return NULL;
+    return (const tp_direct *)(const void *)b;
 }
 
 static inline struct tp__msg *
@@ -365,7 +372,7 @@ crashed(tp_ctx *ctx, struct dthr *t, struct tp__direct *d,
 {
     char text[256], pidbuf[32], who[128];
     tp_exit_reason why = {TP_EXIT_CRASH, r->signo, text};
-    const char *bname = direct_of(ctx->self)->behaviour.name;
+    const char *bname = direct_of(ctx)->behaviour.name;
 
     tp_pid_format(tp_self(ctx), pidbuf, sizeof(pidbuf));
     snprintf(who, sizeof(who), "actor %s (%s)", pidbuf, bname ? bname : "?");
@@ -471,7 +478,7 @@ run_main(struct tp__direct *d)
 {
     tp_ctx *ctx = tls_thr->ctx;
 
-    direct_of(ctx->self)->main(ctx, user_state(d), d->arg);
+    direct_of(ctx)->main(ctx, user_state(d), d->arg);
 }
 
 /* Runs main under a recovery point on the fiber's own stack, armed once:
@@ -525,14 +532,14 @@ tp_direct_adapter_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct tp__direct *d = state;
     struct tp__actor *a = ctx->self;
-    const tp_direct *dd = direct_of(a);
+    const tp_direct *dd = direct_of(ctx);
     const tp_direct_opts *o = tls_spawn_opts;
     tp_stack_mode mode = o != NULL ? o->stack : TP_STACK_DEFAULT;
     size_t size = o != NULL ? o->stack_size : 0;
     struct tp__msg *m;
 
     tls_spawn_opts = NULL;
-    if (dd->main == NULL)
+    if (dd == NULL || dd->main == NULL)
         return -EINVAL;
     if (mode == TP_STACK_DEFAULT)
         mode = dd->stack;
@@ -549,6 +556,11 @@ tp_direct_adapter_init(tp_ctx *ctx, void *state, void *arg)
     d->arg = arg;
     d->mode = (uint8_t)mode;
     d->st = D_NEW;
+    /* A connection actor's adapter runs under the listener's wrapper. */
+    d->flags = atomic_load_explicit(&a->beh, memory_order_relaxed)->init !=
+                       tp_direct_adapter_init
+                   ? DF_CONN
+                   : 0;
     if (mode == TP_STACK_FIXED) {
         struct tp__stack s;
         if (tp__stack_map(&s, size) != 0)
@@ -558,7 +570,9 @@ tp_direct_adapter_init(tp_ctx *ctx, void *state, void *arg)
     }
     /* Pinned to the home scheduler the spawn picked: the fiber's ctx and
      * its stack (the shared one in copied mode) belong to that thread. The
-     * actor is not scheduled before init returns. */
+     * actor is not scheduled before init returns. (A connection actor's
+     * home is the scheduler whose loop accepted it, or the listener's
+     * `scheduler`: pinned there too.) */
     atomic_fetch_or_explicit(&a->aflags, TP__AF_PINNED, memory_order_relaxed);
     m = tp__msg_alloc(0);
     if (m == NULL) {
@@ -632,10 +646,10 @@ tp_direct_adapter_terminate(tp_ctx *ctx, void *state,
                             const tp_exit_reason *reason)
 {
     struct tp__direct *d = state;
-    const tp_direct *dd = direct_of(ctx->self);
+    const tp_direct *dd = direct_of(ctx);
     struct tp__msg *m, *next;
 
-    if (dd->terminate != NULL)
+    if (dd != NULL && dd->terminate != NULL)
         dd->terminate(ctx, user_state(d), reason);
     if (d->last != NULL) {
         tp__request_orphaned(ctx, d->last, tp_self(ctx));
@@ -768,6 +782,8 @@ receive_from(tp_ctx *ctx, struct tp__direct *d, tp_match_fn match, void *arg,
             if (d->tail == m)
                 d->tail = prev;
             q_release(ctx->self, m);
+            if (d->flags & DF_CONN)
+                tp__wrap_progress(ctx);
             if (armed)
                 disarm(ctx, d);
             set_last(d, m);
@@ -875,8 +891,156 @@ tp_direct_stack_bytes(const tp_ctx *ctx)
 {
     struct tp__direct *d;
 
-    if (ctx == NULL || !is_direct(ctx->self))
+    if (direct_of((tp_ctx *)ctx) == NULL)
         return 0;
     d = (struct tp__direct *)(void *)ctx->self->state;
     return d->mode == TP_STACK_FIXED ? d->len : d->cap;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Passive reads                                                          */
+
+static inline bool
+conn_msg(const tp_msg *m, tp_conn conn)
+{
+    return (m->type == TP_MSG_TCP_DATA || m->type == TP_MSG_TCP_CLOSED ||
+            m->type == TP_MSG_TCP_PEER_SHUTDOWN) &&
+           m->ref == conn;
+}
+
+/* Unlinks m (prev: the message before it, or NULL) from the queue. */
+static void
+q_unlink(tp_ctx *ctx, struct tp__direct *d, struct tp__msg *m,
+         struct tp__msg *prev)
+{
+    if (prev != NULL)
+        qset_next(prev, qnext(m));
+    else
+        d->head = qnext(m);
+    if (d->tail == m)
+        d->tail = prev;
+    q_release(ctx->self, m);
+    if (d->flags & DF_CONN)
+        tp__wrap_progress(ctx);
+}
+
+/* Lets one more DATA message of conn in: nothing to do in active mode,
+ * tp_tcp_activate() in the once and passive modes. -ENOTCONN when the
+ * handle is stale (the connection is gone). */
+static int
+ask_read(tp_ctx *ctx, tp_conn conn)
+{
+    struct tp__conn *c = tp__conn_resolve(tp__net_of(ctx->rt), conn);
+
+    if (c == NULL ||
+        atomic_load_explicit(&c->state, memory_order_relaxed) == TP__C_FREE)
+        return -ENOTCONN;
+    if (tp__conn_mode(c) == TP_READ_ACTIVE)
+        return 0;
+    return tp_tcp_activate(ctx, conn);
+}
+
+/* Waits for the first DATA, CLOSED or PEER_SHUTDOWN of conn in the queue
+ * (the others stay queued): 0 with *found (and *before, the message
+ * before it, or NULL), -ETIMEDOUT, -ENOTCONN (stale handle, nothing of it
+ * queued), or a timer error. */
+static int
+conn_wait(tp_ctx *ctx, struct tp__direct *d, tp_conn conn,
+          struct tp__msg **found, struct tp__msg **before, int timeout_ms)
+{
+    struct tp__msg *prev = NULL;
+    bool armed = false, asked = false;
+    int err;
+
+    for (;;) {
+        struct tp__msg *m = prev != NULL ? qnext(prev) : d->head;
+
+        for (; m != NULL; prev = m, m = qnext(m)) {
+            if (!conn_msg(&m->m, conn))
+                continue;
+            if (armed)
+                disarm(ctx, d);
+            *found = m;
+            *before = prev;
+            return 0;
+        }
+        if (!asked) {
+            asked = true;
+            if ((err = ask_read(ctx, conn)) != 0)
+                return err;
+        }
+        if (timeout_ms == 0)
+            return -ETIMEDOUT;
+        if (!armed && timeout_ms > 0) {
+            if ((err = arm(ctx, d, (uint32_t)timeout_ms)) != 0)
+                return err;
+            armed = true;
+        }
+        /* Nothing this call was given points into the last message: it
+         * can go now rather than stay with the parked actor. */
+        set_last(d, NULL);
+        if (park(d, D_WAIT_MSG) == W_TIMEOUT)
+            return -ETIMEDOUT;
+    }
+}
+
+int
+tp_tcp_recv_msg(tp_ctx *ctx, tp_conn conn, const tp_msg **msg, int timeout_ms)
+{
+    struct tp__direct *d = self_direct(ctx);
+    struct tp__msg *m, *prev;
+    int err;
+
+    if (d == NULL || msg == NULL || conn == TP_CONN_NONE)
+        return -EINVAL;
+    blocking_begin(ctx, d);
+    *msg = NULL;
+    err = conn_wait(ctx, d, conn, &m, &prev, timeout_ms);
+    if (err != 0) {
+        set_last(d, NULL);
+        return err == -ENOTCONN ? 0 : err;
+    }
+    if (m->m.type != TP_MSG_TCP_DATA) {
+        /* End of stream: stays queued, so every later read sees it too. */
+        set_last(d, NULL);
+        *msg = &m->m;
+        return 0;
+    }
+    q_unlink(ctx, d, m, prev);
+    set_last(d, m);
+    *msg = &m->m;
+    return (int)m->m.len;
+}
+
+int
+tp_tcp_recv(tp_ctx *ctx, tp_conn conn, void *buf, size_t len, int timeout_ms)
+{
+    struct tp__direct *d = self_direct(ctx);
+    struct tp__msg *m, *prev;
+    size_t n;
+    int err;
+
+    if (d == NULL || buf == NULL || len == 0 || conn == TP_CONN_NONE)
+        return -EINVAL;
+    blocking_begin(ctx, d);
+    err = conn_wait(ctx, d, conn, &m, &prev, timeout_ms);
+    set_last(d, NULL);
+    if (err != 0)
+        return err == -ENOTCONN ? 0 : err;
+    if (m->m.type != TP_MSG_TCP_DATA)
+        return 0; /* stays queued: later reads see the end too */
+    n = m->m.len < len ? m->m.len : len;
+    memcpy(buf, m->m.data, n);
+    if (n == m->m.len) {
+        q_unlink(ctx, d, m, prev);
+        tp__msg_free(m);
+    } else {
+        /* The rest stays at its place in the queue for the next read. */
+        struct tp__actor *a = ctx->self;
+        m->m.data = (const char *)m->m.data + n;
+        m->m.len -= (uint32_t)n;
+        if (m->flags & TP__MSG_COUNTED)
+            atomic_fetch_sub_explicit(&a->bytes, n, memory_order_relaxed);
+    }
+    return (int)n;
 }

@@ -389,6 +389,11 @@ int tp__addr_to_sockaddr(const tp_net_addr *a, void *ss, unsigned *len);
 /* ---- wrap.c ---- */
 void tp__wrap_behaviour(struct tp_listener *l);
 bool tp__is_wrapped(tp_ctx *ctx);
+/* Direct-style hooks (direct/direct.c): the user's behaviour of the running
+ * connection actor (NULL: not one), and the flow-control re-check after a
+ * direct connection actor took a message out of its own queue. */
+const tp_behaviour *tp__wrapped_behaviour(tp_ctx *ctx);
+void tp__wrap_progress(tp_ctx *ctx);
 /* Spawns a listener's connection actor for c on the accepting loop. */
 int tp__wrap_spawn(struct tp__net_loop *nl, struct tp__conn *c,
                    struct tp_listener *l, const tp_tcp_opened *opened);

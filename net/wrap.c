@@ -92,6 +92,15 @@ tp__is_wrapped(tp_ctx *ctx)
                    ->handle == wrap_handle;
 }
 
+/* Direct-style hook (direct/direct.c): the listener's own behaviour of the
+ * running connection actor (a direct actor's adapter finds its tp_direct
+ * through it), or NULL when ctx does not run a connection actor. */
+const tp_behaviour *
+tp__wrapped_behaviour(tp_ctx *ctx)
+{
+    return tp__is_wrapped(ctx) ? listener_of(ctx)->o.behaviour : NULL;
+}
+
 tp_conn
 tp_tcp_self(tp_ctx *ctx)
 {
@@ -138,6 +147,23 @@ consumed(tp_ctx *ctx, struct tp__wslot *hdr, const tp_msg *msg)
     } while (!atomic_compare_exchange_weak(&c->rxq, &w, nw));
     if ((nw & TP__RX_RESUME) && !(w & TP__RX_RESUME))
         tp__net_post(l->net, hdr->conn, TP__OP_RESUME, 0);
+}
+
+/* Direct-style hook (direct/direct.c): a direct connection actor took a
+ * message out of its own queue (messages handed to its adapter stay
+ * counted in its mailbox until then): re-checks whether reading may
+ * resume, as a handled message does. */
+void
+tp__wrap_progress(tp_ctx *ctx)
+{
+    static const tp_msg none = {0};
+    struct tp__wslot *hdr;
+
+    if (!tp__is_wrapped(ctx))
+        return;
+    hdr = my_slot(ctx);
+    if (hdr->conn != TP_CONN_NONE)
+        consumed(ctx, hdr, &none);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -220,16 +246,20 @@ wrap_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
     bool ours = tp_msg_is_net(msg->type) && msg->ref == hdr->conn &&
                 hdr->conn != TP_CONN_NONE;
 
+    /* Direct-style hook: read before the user's handler, which may be a
+     * direct actor's adapter that keeps msg and frees it before returning. */
+    uint32_t type = msg->type;
+
     if (hdr->conn != TP_CONN_NONE)
         consumed(ctx, hdr, msg);
     call_user(ctx, state, hdr, msg);
     if (!ours)
         return;
-    if (msg->type == TP_MSG_TCP_CLOSED) {
+    if (type == TP_MSG_TCP_CLOSED) {
         hdr->conn = TP_CONN_NONE;
         if (listener_of(ctx)->o.exit_on_close)
             tp_exit(ctx);
-    } else if (msg->type == TP_MSG_TCP_DRAIN) {
+    } else if (type == TP_MSG_TCP_DRAIN) {
         tp_tcp_close(ctx, hdr->conn);
     }
 }

@@ -1,7 +1,8 @@
 /*
  * tests/test_sample_echo.c - troupe-echo driven over loopback: round
  * trips, a payload larger than any socket buffer, many clients at once,
- * and a clean stop on SIGTERM.
+ * and a clean stop on SIGTERM -- run against both styles of its
+ * connection actor (--style callback, --style direct).
  */
 #include "test_sample_util.h"
 
@@ -15,12 +16,13 @@
 #define NCLIENTS 100
 
 static struct sp_proc proc;
+static const char *style = "callback";
 
 static int
 start(void **state)
 {
-    static const char *const args[] = {"--port", "0", "--schedulers", "2",
-                                       NULL};
+    const char *const args[] = {"--style",      style, "--port", "0",
+                                "--schedulers", "2",   NULL};
     static const char *const want[] = {"echo", NULL};
 
     (void)state;
@@ -146,6 +148,11 @@ main(void)
         cmocka_unit_test_setup_teardown(clean_stop, start, stop),
     };
 
+    int failed;
+
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    failed = cmocka_run_group_tests_name("callback", tests, NULL, NULL);
+    style = "direct";
+    failed += cmocka_run_group_tests_name("direct", tests, NULL, NULL);
+    return failed;
 }

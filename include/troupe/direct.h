@@ -19,6 +19,9 @@
  *         TP_DIRECT_BEHAVIOUR("echo", 0), .main = echo_main,
  *     };
  *
+ * A listener runs a direct actor per connection when its behaviour is
+ * tp_direct_behaviour(&d) (read with tp_tcp_recv(), see below).
+ *
  * Rules (see docs/DIRECT.md):
  *  - A direct-style actor is pinned to one scheduler (its spawn option
  *    `scheduler`, else one picked round-robin): its ctx stays the same
@@ -40,6 +43,7 @@
 #define TROUPE_DIRECT_H
 
 #include <troupe/actor.h>
+#include <troupe/net.h>
 #include <troupe/request.h>
 
 #ifdef __cplusplus
@@ -185,6 +189,42 @@ TP_API int tp_sleep(tp_ctx *ctx, uint32_t ms);
 TP_API int tp_call_direct(tp_ctx *ctx, tp_pid to, uint32_t type,
                           const void *data, size_t len, uint32_t timeout_ms,
                           const tp_msg **reply);
+
+/**
+ * Passive read: waits for bytes of conn (a connection this actor owns: a
+ * listener's connection actor's own, tp_tcp_self(), or one it made with
+ * tp_tcp_connect()) and copies at most len of them to buf; bytes of a
+ * DATA message that did not fit stay queued for the next read. Other
+ * messages arriving meanwhile stay queued, in order (a selective receive
+ * on conn's DATA, TP_MSG_TCP_CLOSED and TP_MSG_TCP_PEER_SHUTDOWN).
+ * Read modes: in TP_READ_ONCE and TP_READ_PASSIVE it asks for the next
+ * chunk with tp_tcp_activate() when none is queued (one chunk per call
+ * that waits, so bytes come in only as fast as the actor reads); in
+ * TP_READ_ACTIVE bytes flow as for any connection actor.
+ * Returns the bytes copied (> 0), 0 at end of stream (the connection is
+ * closed or gone, or, half_open, the peer shut its side: the CLOSED or
+ * PEER_SHUTDOWN message stays queued, so every later read returns 0
+ * too), -ETIMEDOUT (timeout_ms as tp_receive(): < 0 forever, 0 only what
+ * is queued), -EINVAL (not in a direct actor's main, buf NULL, len 0,
+ * conn TP_CONN_NONE), -ENOMEM (no timer). With a listener's default
+ * exit_on_close the actor ends once it was handed TP_MSG_TCP_CLOSED: main
+ * runs on after the read that returned 0 until its next blocking call.
+ * Thread: the actor's main.
+ */
+TP_API int tp_tcp_recv(tp_ctx *ctx, tp_conn conn, void *buf, size_t len,
+                       int timeout_ms);
+
+/**
+ * tp_tcp_recv() without the copy: *msg is the next TP_MSG_TCP_DATA message
+ * of conn (what a tp_tcp_recv() left of it, if it took only a part; its
+ * data is then not 8-byte aligned), valid until the next blocking call;
+ * returns its length (> 0). At end of stream returns 0 with *msg the
+ * TP_MSG_TCP_CLOSED or TP_MSG_TCP_PEER_SHUTDOWN message (still queued), or
+ * NULL when the connection is gone. Other results as tp_tcp_recv(), and
+ * -EINVAL for msg NULL. Thread: the actor's main.
+ */
+TP_API int tp_tcp_recv_msg(tp_ctx *ctx, tp_conn conn, const tp_msg **msg,
+                           int timeout_ms);
 
 /** Bytes of stack a direct actor holds now: a parked copied-stack actor's
  *  saved bytes, or a fixed stack's mapping. Owner thread (its ctx). */

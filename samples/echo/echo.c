@@ -25,16 +25,22 @@ static const tp_behaviour echo_conn = {
 };
 
 int
-echo_start(tp_runtime *rt, const struct sample_opts *o, int port,
-           tp_listener **out)
+echo_start_with(tp_runtime *rt, const struct sample_opts *o, int port,
+                const tp_behaviour *conn, tp_listener **out)
 {
     int err;
 
-    if ((err = sample_conn_supervisor(rt, "echo", "echo.conns", &echo_conn)) !=
-        0)
+    if ((err = sample_conn_supervisor(rt, "echo", "echo.conns", conn)) != 0)
         return sample_fail(o, "echo supervisor", err);
     /* Default connection options: reading pauses while the actor is
      * behind, and a peer that never reads is cut off at 8 MiB queued. */
-    return sample_listen(rt, o, "echo", port, &echo_conn, NULL, "echo.conns",
-                         NULL, out);
+    return sample_listen(rt, o, "echo", port, conn, NULL, "echo.conns", NULL,
+                         out);
+}
+
+int
+echo_start(tp_runtime *rt, const struct sample_opts *o, int port,
+           tp_listener **out)
+{
+    return echo_start_with(rt, o, port, &echo_conn, out);
 }

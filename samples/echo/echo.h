@@ -15,4 +15,11 @@
 int echo_start(tp_runtime *rt, const struct sample_opts *o, int port,
                tp_listener **out);
 
+/** echo_start() with another connection behaviour (e.g. the direct one). */
+int echo_start_with(tp_runtime *rt, const struct sample_opts *o, int port,
+                    const tp_behaviour *conn, tp_listener **out);
+
+/** The echo connection actor written in direct style (echo_direct.c). */
+const tp_behaviour *echo_direct_conn(void);
+
 #endif /* SAMPLE_ECHO_H */
