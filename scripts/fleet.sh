@@ -23,6 +23,11 @@
 #   --short      the CI version: 3 nodes x 2,000 connections (with
 #                --haproxy: 2 nodes, 2,000 connections)
 #   --no-kill    skip the SIGKILL of a node
+#   --no-cluster the nodes do not join a cluster: names are node-local and
+#                each SEND goes through a connection to the name's node
+#                (default: clustered over the nats-server this script
+#                starts; all SENDs go through one connection, to one node,
+#                and reach names held on any node)
 #   --keep       keep the work directory (logs, status files)
 #   --node-args "A B"  more troupe-fleet-node options (e.g. its
 #                measurement switches --unsupervised --no-register)
@@ -39,7 +44,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNS=200000 NODES=0 CLIENTS=0 SEND=1000 HAPROXY=0 PROXY=0 SHORT=0
-KILL=1 BUILD=build/release KEEP=0 QUIET=0 NODE_ARGS=
+KILL=1 BUILD=build/release KEEP=0 QUIET=0 NODE_ARGS= CLUSTER=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --conns) CONNS=$2; shift ;;
@@ -50,6 +55,7 @@ while [ $# -gt 0 ]; do
     --proxy) PROXY=1 ;;
     --short) SHORT=1 ;;
     --no-kill) KILL=0 ;;
+    --no-cluster) CLUSTER=0 ;;
     --build) BUILD=$2; shift ;;
     --node-args) NODE_ARGS=$2; shift ;;
     --keep) KEEP=1 ;;
@@ -159,6 +165,7 @@ start_node() {
   local i=$1 port=$2 delay=0 extra=()
   [ "$HAPROXY" = 1 ] && delay=$(( 3000 * SLOW ))
   [ "$PROXY" = 1 ] && extra+=(--proxy-protocol)
+  [ "$CLUSTER" = 1 ] && extra+=(--cluster "$NATS_URL")
   # shellcheck disable=SC2206 # a word list on purpose
   [ -n "$NODE_ARGS" ] && extra+=($NODE_ARGS)
   "$NODE_BIN" --node "n$i" --port "$port" --schedulers 1 \
@@ -340,9 +347,12 @@ check_send() {
     | awk '{ print $1, $2, NR }' >"$DIR/targets"
   [ "$(wc -l <"$DIR/targets")" = "$SEND" ] || fail "fewer than $SEND named connections to pick from"
   msgs0=$(sum msgs)
-  # Node-local names: each SEND goes through a connection to the node that
-  # holds the name (with the cluster: --via-one, any node resolves it).
-  out=$("$CLIENT_BIN" --send "$DIR/targets" --port "$PORT" --tries $(( 100 * NODES + 100 ))) \
+  # Clustered: every SEND through one connection (one node), which finds
+  # the name on whichever node holds it. Node-local names (--no-cluster):
+  # each SEND through a connection to the node that holds the name.
+  local via=()
+  [ "$CLUSTER" = 1 ] && via=(--via-one)
+  out=$("$CLIENT_BIN" --send "$DIR/targets" --port "$PORT" --tries $(( 100 * NODES + 100 )) "${via[@]}") \
     || fail "send: not every SEND was acknowledged ok: $out"
   end=$(( $(now_ms) + 10000 * SLOW ))
   while [ $(( $(sum msgs) - msgs0 )) -lt "$SEND" ] && [ "$(now_ms)" -lt "$end" ]; do sleep 0.2; done
@@ -399,6 +409,18 @@ check_kill() {
   [ "$(per_node_from_clients "n$v")" = 0 ] || fail "clients still count connections on n$v"
   wait_nodes_hold "$CONNS" || fail "the surviving nodes hold $(nodes_sum conns), want $CONNS"
   log "re-homed $held connections in $rehome ms ($(sum reconnects) reconnects, $(sum failed) refused or failed)"
+  if [ "$CLUSTER" = 1 ]; then
+    # Every surviving node's directory monitored n$v's: noconnection.
+    local i end
+    end=$(( $(now_ms) + 15000 * SLOW ))
+    for i in "${!NODE_PIDS[@]}"; do
+      until grep -q "^STAT node=n$i .* noconn=[1-9]" "$DIR/n$i.out"; do
+        [ "$(now_ms)" -lt "$end" ] || fail "n$i never saw n$v's directory down (noconnection)"
+        sleep 0.1
+      done
+    done
+    log "every other node saw n$v down: its monitors fired noconnection"
+  fi
   result fleet.kill_conns "$held" conns
   result fleet.rehome_ms "$rehome" ms
   result fleet.reconnects "$(sum reconnects)" connects

@@ -4,8 +4,11 @@
  * connections supervised under "fleet.conns", a name released when its
  * connection ends, two nodes sharing one SO_REUSEPORT port, the health
  * endpoint and the order of a drain (503 first, still accepting, BYE and
- * close only after --drain-delay), SIGTERM's same drain and exit 0, and
- * the options it refuses (--cluster, --proxy-protocol, bad names).
+ * close only after --drain-delay), SIGTERM's same drain and exit 0, two
+ * nodes clustered over a nats-server (a SEND on one reaches a name held
+ * on the other; a node SIGKILLed is a noconnection on the other), and the
+ * options it refuses (--proxy-protocol, bad names; --cluster without a
+ * NATS server fails to start).
  */
 #include "test_sample_util.h"
 
@@ -23,17 +26,37 @@
 static struct sp_proc node, node2;
 static char sock[108], sock2[108];
 
+static char nats_url[64]; /* --cluster for start_node, "" = none */
+
 static int
 start_node(struct sp_proc *p, char *path, const char *name, const char *port)
 {
     static char delay[16];
-    const char *args[] = {
-        "--node",      name, "--port",    port, "--schedulers",  "2",
-        "--http-port", "0",  "--console", path, "--drain-delay", delay,
-        "--stat-ms",   "50", NULL};
+    const char *args[] = {"--node",
+                          name,
+                          "--port",
+                          port,
+                          "--schedulers",
+                          "2",
+                          "--http-port",
+                          "0",
+                          "--console",
+                          path,
+                          "--drain-delay",
+                          delay,
+                          "--stat-ms",
+                          "50",
+                          NULL,
+                          NULL,
+                          NULL,
+                          NULL};
     static const char *const want[] = {"fleet", "console", "health", NULL};
 
     snprintf(delay, sizeof(delay), "%d", DELAY_MS * sp_slow());
+    if (nats_url[0] != '\0') {
+        args[14] = "--cluster";
+        args[15] = nats_url;
+    }
     snprintf(path, 108, "/tmp/tp-fleet-test-%d-%s.sock", (int)getpid(), name);
     return sp_start(p, TROUPE_FLEET_NODE, args, want, 10000);
 }
@@ -296,11 +319,118 @@ exit_code(const char *a, const char *b)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* ---- two nodes in a cluster ---------------------------------------- */
+
+static pid_t nats_pid;
+
+/* nats-server on a free loopback port; false without one installed. */
+static bool
+nats_start(void)
+{
+    static const char *const bins[] = {"/usr/sbin/nats-server",
+                                       "/usr/bin/nats-server"};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t n = sizeof(a);
+    const char *bin = NULL;
+    char port[16];
+    int fd;
+
+    for (size_t i = 0; i < 2 && bin == NULL; i++)
+        if (access(bins[i], X_OK) == 0)
+            bin = bins[i];
+    if (bin == NULL)
+        return false;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+                getsockname(fd, (struct sockaddr *)&a, &n) == 0);
+    close(fd);
+    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
+    snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%s", port);
+    nats_pid = fork();
+    assert_true(nats_pid >= 0);
+    if (nats_pid == 0) {
+        execl(bin, "nats-server", "-a", "127.0.0.1", "-p", port, (char *)NULL);
+        _exit(127);
+    }
+    sp_track(nats_pid, true);
+    for (int i = 0; i < 500; i++) {
+        int c = sp_connect(ntohs(a.sin_port));
+        if (c >= 0) {
+            close(c);
+            return true;
+        }
+        usleep(10000);
+    }
+    fail_msg("nats-server did not start");
+    return false;
+}
+
+static void
+nats_stop(void)
+{
+    if (nats_pid > 0) {
+        kill(nats_pid, SIGKILL);
+        waitpid(nats_pid, NULL, 0);
+        sp_track(nats_pid, false);
+    }
+    nats_pid = 0;
+    nats_url[0] = '\0';
+}
+
+/* The node's last STAT line has field=want (within the deadline). */
+static bool
+stat_has(struct sp_proc *p, const char *field_value, int ms)
+{
+    long long end = sp_now_ms() + (long long)ms * sp_slow();
+
+    while (sp_now_ms() < end) {
+        const char *s = sp_wait_output(p, 0, field_value, 100);
+
+        if (s != NULL)
+            return true;
+    }
+    return false;
+}
+
+static void
+test_fleet_cluster(void **state)
+{
+    struct sp_conn *alice, *bob;
+
+    (void)state;
+    if (!nats_start()) {
+        print_message("fleet cluster: skipped: nats-server missing\n");
+        skip();
+    }
+    assert_int_equal(start_node(&node, sock, "n1", "0"), 0);
+    assert_int_equal(start_node(&node2, sock2, "n2", "0"), 0);
+    assert_true(stat_has(&node, " peers=1 ", 10000));
+    assert_true(stat_has(&node2, " peers=1 ", 10000));
+    /* alice on n1, bob on n2: a SEND on n2 reaches alice on n1. */
+    alice = dial(sp_port(&node, "fleet"), "n1");
+    bob = dial(sp_port(&node2, "fleet"), "n2");
+    assert_int_equal(sp_sends(alice->fd, "HELLO alice\n"), 0);
+    assert_true(sp_expect(alice, "OK alice\n", 5000));
+    assert_int_equal(sp_sends(bob->fd, "SEND alice 41\nSEND nobody 42\n"), 0);
+    assert_true(sp_expect(bob, "ACK 41 ok\n", 5000));
+    assert_true(sp_expect(alice, "MSG 41 ", 5000));
+    /* n2 SIGKILLed: n1's directory sees its monitor fire noconnection. */
+    kill(node2.pid, SIGKILL);
+    assert_true(stat_has(&node, " peers=0 noconn=1 ", 15000));
+    hang_up(bob);
+    hang_up(alice);
+    sp_kill(&node);
+    sp_kill(&node2);
+    nats_stop();
+}
+
 static void
 test_fleet_refused_options(void **state)
 {
     (void)state;
-    assert_int_equal(exit_code("--cluster", "nats://127.0.0.1:4222"), 2);
+    /* No NATS server there: the node says why and does not start. */
+    assert_int_equal(exit_code("--cluster", "nats://127.0.0.1:1"), 1);
     assert_int_equal(exit_code("--proxy-protocol", NULL), 2);
     assert_int_equal(exit_code("--node", "bad/name"), 2);
     assert_int_equal(exit_code("--max-conns", "0"), 2);
@@ -321,6 +451,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fleet_drain_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fleet_sigterm, setup, teardown),
+        cmocka_unit_test(test_fleet_cluster),
         cmocka_unit_test(test_fleet_refused_options),
     };
 
