@@ -13,10 +13,13 @@
  * "Cluster"). Names are unique per node; a client re-homed to another
  * node after its node died takes its name there.
  *
- * The directories also watch each other: each monitors the others' (its
- * pid comes in a FLEET_MSG_PEER when a node comes up), so a node that
- * dies shows up as a DOWN noconnection on every other node (counted in
- * the STAT lines: noconn=).
+ * The directories also watch each other: each monitors the others', whose
+ * pids come in FLEET_MSG_PEER messages: a directory asks every node it
+ * sees up (and answers every ask), and asks again every half second a
+ * node it knows up but does not watch yet (an ask sent before the other
+ * node knew this one, or before its directory existed, is lost: NATS
+ * delivers at most once). So a node that dies shows up as a DOWN
+ * noconnection on every other node (counted in the STAT lines: noconn=).
  */
 #include "fleet.h"
 
@@ -68,6 +71,16 @@ struct dir {
     struct dir_peer peer[DIR_PEERS];
 };
 
+/* Payload of FLEET_MSG_PEER. */
+struct dir_hello {
+    tp_pid pid;      /* the sender's directory, cluster-wide form */
+    uint32_t answer; /* 1: an answer to an ask (not answered again) */
+    uint32_t pad;
+};
+
+#define DIR_TICK    0x464c0005u /* the directory's own timer */
+#define DIR_TICK_MS 500
+
 static struct dir_peer *
 peer_of(struct dir *d, const char *node, bool add)
 {
@@ -97,15 +110,17 @@ count_up(struct dir *d)
     atomic_store(&d->node->peers_up, n);
 }
 
-/* Says hello to a peer's directory: it learns our pid and monitors us. */
+/* Says hello to a peer's directory: it learns our pid and monitors us
+ * (and answers with its own, unless this is an answer). */
 static void
-hello(tp_ctx *ctx, const char *node)
+hello(tp_ctx *ctx, const char *node, bool answer)
 {
     char to[TP_NAME_MAX + TP_NODE_NAME_MAX + 2];
-    tp_pid self = tp_cluster_pid(tp_ctx_runtime(ctx), tp_self(ctx));
+    struct dir_hello h = {tp_cluster_pid(tp_ctx_runtime(ctx), tp_self(ctx)),
+                          answer, 0};
 
     snprintf(to, sizeof(to), "%s@%s", FLEET_DIR_NAME, node);
-    tp_send_named(ctx, to, FLEET_MSG_PEER, &self, sizeof(self));
+    tp_send_named(ctx, to, FLEET_MSG_PEER, &h, sizeof(h));
 }
 
 static void
@@ -119,7 +134,16 @@ on_node(tp_ctx *ctx, struct dir *d, const tp_msg *m, bool up)
     p->up = up;
     count_up(d);
     if (up)
-        hello(ctx, ev->name);
+        hello(ctx, ev->name, false);
+}
+
+/* Asks again the nodes up that we do not watch yet. */
+static void
+on_tick(tp_ctx *ctx, struct dir *d)
+{
+    for (int i = 0; i < DIR_PEERS; i++)
+        if (d->peer[i].up && d->peer[i].dir == TP_PID_NONE)
+            hello(ctx, d->peer[i].node, false);
 }
 
 /* A peer's directory said hello: watch it (its death, or its node's, is
@@ -129,19 +153,23 @@ on_peer(tp_ctx *ctx, struct dir *d, const tp_msg *m)
 {
     char node[TP_NODE_NAME_MAX + 1];
     struct dir_peer *p;
-    tp_pid pid;
+    struct dir_hello h;
 
-    if (m->len != sizeof(pid))
+    if (m->len != sizeof(h))
         return;
-    memcpy(&pid, m->data, sizeof(pid));
-    if (tp_cluster_node_name(tp_ctx_runtime(ctx), tp_pid_node(pid), node,
+    memcpy(&h, m->data, sizeof(h));
+    if (tp_cluster_node_name(tp_ctx_runtime(ctx), tp_pid_node(h.pid), node,
                              sizeof(node)) != 0 ||
-        (p = peer_of(d, node, true)) == NULL || p->dir == pid)
+        (p = peer_of(d, node, true)) == NULL)
+        return;
+    if (!h.answer)
+        hello(ctx, node, true);
+    if (p->dir == h.pid)
         return;
     if (p->dir != TP_PID_NONE)
         tp_demonitor(ctx, p->mon, TP_DEMONITOR_FLUSH);
-    p->dir = pid;
-    tp_monitor(ctx, pid, &p->mon);
+    p->dir = h.pid;
+    tp_monitor(ctx, h.pid, &p->mon);
 }
 
 static void
@@ -219,6 +247,9 @@ dir_handle(tp_ctx *ctx, void *state, const tp_msg *m)
     case FLEET_MSG_FIND:
         on_find(ctx, d, m);
         break;
+    case DIR_TICK:
+        on_tick(ctx, d);
+        break;
     default:
         break;
     }
@@ -242,11 +273,12 @@ dir_init(tp_ctx *ctx, void *state, void *arg)
 
         if (p != NULL) {
             p->up = true;
-            hello(ctx, ps[i].name);
+            hello(ctx, ps[i].name, false);
         }
     }
     count_up(d);
-    return 0;
+    return tp_send_interval(ctx, DIR_TICK_MS, tp_self(ctx), DIR_TICK, NULL, 0,
+                            NULL);
 }
 
 const tp_behaviour fleet_dir_behaviour = {
