@@ -9,6 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <troupe/net.h>
+#include <troupe/tls.h>
+
+/* net/listen.c: replaces the TLS context of the listener called name. */
+int tp__net_listener_tls_reload(tp_runtime *rt, const char *name,
+                                tp_tls_ctx *ctx);
 
 #define CONNS_DEFAULT 50u
 #define CONNS_MAX     1000u
@@ -26,6 +31,7 @@ tp__console_net_counts(tp_runtime *rt, struct tp__net_counts *out)
 }
 
 struct conns {
+    tp_runtime *rt;
     struct tp__em *e;
     uint32_t limit, shown;
     uint64_t total;
@@ -39,6 +45,22 @@ addr(struct tp__em *e, const char *key, const tp_net_addr *a)
     if (tp_net_addr_format(a, s, sizeof(s)) < 0)
         snprintf(s, sizeof(s), "-");
     tp__em_str(e, key, s);
+}
+
+/* "TLSv1.3/TLS_AES_128_GCM_SHA256", "handshake", or "-" (plain TCP). */
+static void
+tls_col(tp_runtime *rt, struct tp__em *e, tp_conn conn)
+{
+    tp_tls_info ti;
+    char s[96];
+
+    if (tp_tls_conn_get_info(rt, conn, &ti) != 0)
+        snprintf(s, sizeof(s), "-");
+    else if (!ti.handshake_done)
+        snprintf(s, sizeof(s), "handshake");
+    else
+        snprintf(s, sizeof(s), "%s/%s", ti.version, ti.cipher);
+    tp__em_str(e, "tls", s);
 }
 
 static bool
@@ -56,6 +78,7 @@ conn_row(void *user, const tp_conn_info *ci)
     addr(e, "peer", &ci->peer);
     addr(e, "local", &ci->local);
     tp__em_str(e, "listener", ci->listener[0] != '\0' ? ci->listener : "-");
+    tls_col(c->rt, e, ci->conn);
     tp__em_str(e, "state", ci->state);
     tp__em_u64(e, "bytes_in", ci->bytes_in);
     tp__em_u64(e, "bytes_out", ci->bytes_out);
@@ -70,7 +93,7 @@ conn_row(void *user, const tp_conn_info *ci)
 int
 tp__cmd_conns(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
-    struct conns c = {.limit = CONNS_DEFAULT};
+    struct conns c = {.rt = tp_ctx_runtime(ctx), .limit = CONNS_DEFAULT};
     struct tp__em e;
 
     for (int i = 1; i < argc; i++) {
@@ -150,6 +173,43 @@ tp__cmd_drain(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
     tp__em_str(&e, "drain", delay != 0 ? "announced" : "started");
     tp__em_u64(&e, "delay_ms", delay);
     tp__em_u64(&e, "deadline_ms", ms);
+    tp__em_obj_end(&e);
+    return 0;
+}
+
+/* tls reload LISTENER CERT KEY: new handshakes on that listener use the
+ * certificate chain and key read now (a renewed certificate); open
+ * connections keep theirs. The files are the console user's to name: the
+ * command needs the admin capability. */
+int
+tp__cmd_tls(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
+{
+    tp_tls_opts o;
+    tp_tls_ctx *t;
+    struct tp__em e;
+    int err;
+
+    if (argc != 5 || strcmp(argv[1], "reload") != 0)
+        return tp__exec_fail(x, -EINVAL, "usage: tls reload LISTENER CERT KEY");
+    tp_tls_opts_init(&o);
+    o.server = true;
+    o.verify_peer = false;
+    o.cert_file = argv[3];
+    o.key_file = argv[4];
+    if ((err = tp_tls_ctx_new(&o, &t)) != 0)
+        return tp__exec_fail(x, err,
+                             "tls: cannot load %.100s / %.100s (see the log)",
+                             argv[3], argv[4]);
+    err = tp__net_listener_tls_reload(tp_ctx_runtime(ctx), argv[2], t);
+    tp_tls_ctx_free(t); /* the listener holds its own reference */
+    if (err == -ENOENT)
+        return tp__exec_fail(x, err, "no listener %.64s", argv[2]);
+    if (err != 0)
+        return tp__exec_fail(x, err, "%.64s is not a TLS listener", argv[2]);
+    tp__em_init(&e, &x->out, x->json);
+    tp__em_obj_begin(&e, NULL);
+    tp__em_str(&e, "listener", argv[2]);
+    tp__em_str(&e, "reloaded", argv[3]);
     tp__em_obj_end(&e);
     return 0;
 }

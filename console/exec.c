@@ -48,6 +48,9 @@ const struct tp__cmd_def tp__cmds[] = {
     {"conns", "conns [-n LIMIT]", "open network connections", 0, 2, 0,
      tp__cmd_conns},
     {"listeners", "listeners", "listening sockets", 0, 0, 0, tp__cmd_listeners},
+    {"tls", "tls reload LISTENER CERT KEY",
+     "new TLS handshakes on LISTENER use this certificate chain and key", 4, 4,
+     TP__CAP_ADMIN, tp__cmd_tls},
     {"nodes", "nodes",
      "the cluster: this node, NATS, and every peer node (up/down, rtt, "
      "traffic, heartbeat misses)",

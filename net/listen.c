@@ -632,6 +632,29 @@ tp_listener_get_info(tp_listener *l, tp_listener_info *out)
     fill_info(l, out);
 }
 
+int
+tp__net_listener_tls_reload(tp_runtime *rt, const char *name,
+                            struct tp_tls_ctx *ctx)
+{
+    struct tp__net *net = tp__net_of(rt);
+    tp_listener_info info;
+    int err = -ENOENT;
+
+    if (net == NULL)
+        return -ENOENT;
+    /* Under the lock: a closed listener is not freed meanwhile. */
+    pthread_mutex_lock(&net->lock);
+    for (struct tp_listener *l = net->listeners; l != NULL; l = l->next) {
+        fill_info(l, &info);
+        if (strcmp(info.name, name) == 0) {
+            err = tp_tls_listener_reload(l, ctx);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&net->lock);
+    return err;
+}
+
 void
 tp_net_listener_foreach(tp_runtime *rt,
                         bool (*fn)(void *, const tp_listener_info *),

@@ -326,6 +326,10 @@ void tp__net_cmd_free(void *p, uint8_t klass);
 int tp__net_post(struct tp__net *net, tp_conn h, enum tp__net_op op,
                  uint32_t arg);
 /* Posts a prepared command (nc->h, op, klass set) to c's loop (FIFO). */
+/* The console's `tls reload`: replaces the TLS context of the listener
+ * called name (tp_listener_info.name). 0, -ENOENT, or -EINVAL (not TLS). */
+int tp__net_listener_tls_reload(tp_runtime *rt, const char *name,
+                                struct tp_tls_ctx *ctx);
 void tp__net_post_cmd(struct tp__net *net, struct tp__conn *c,
                       struct tp__ncmd *nc);
 

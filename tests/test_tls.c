@@ -8,6 +8,7 @@
  * directory at start (the keys never leave it). A client program that is
  * not installed makes its test skip with a message.
  */
+#include "test_console_client.h"
 #include "test_net_util.h"
 
 #include <errno.h>
@@ -697,6 +698,72 @@ test_tls_listener_reload_new_handshakes(void **state)
     tpt_finish(rt);
 }
 
+/* The console: `conns` shows each TLS connection's version and cipher;
+ * `tls reload LISTENER CERT KEY` swaps the listener's chain (checked by a
+ * client that only accepts the new one), and says why when it cannot. */
+static void
+test_tls_console_conns_and_reload(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *server = tpt_probe_new(rt, false);
+    tpt_probe *client = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(server), .echo = true};
+    tp_tls_ctx *good = server_ctx("server", false, 0);
+    tp_tls_ctx *cctx = client_ctx("ca.pem", NULL);
+    tp_listen_opts o;
+    tp_listener *l;
+    struct tnet_conn_req first, cr;
+    tp_console_opts co;
+    tp_console *con;
+    char cmd[1400], out[8192];
+    tcc *t;
+    tpt_rec r;
+
+    (void)state;
+    tnet_opts(&o, &cfg);
+    o.tls = good;
+    o.name = "tlsl";
+    l = tnet_listen(rt, &cfg, &o);
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(rt, &co, &con), 0);
+    t = tcc_open(con, false);
+    connect_tls(client, &first, tp_listener_port(l), cctx, "localhost");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    assert_true(tcc_cmd(t, "conns", out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "TLSv1.3/TLS_"));
+    /* Errors first: no such listener, files that do not load. */
+    snprintf(cmd, sizeof(cmd), "tls reload nosuch %s %s", path("server.pem"),
+             path("server.key"));
+    assert_true(tcc_cmd(t, cmd, out, sizeof(out), 5000) > 0);
+    if (strstr(out, "no listener nosuch") == NULL)
+        fail_msg("%s", out);
+    snprintf(cmd, sizeof(cmd), "tls reload tlsl %s %s", path("ca.pem"),
+             path("server.key"));
+    assert_true(tcc_cmd(t, cmd, out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "cannot load"));
+    /* The real one: the "wrong.example" chain, which a client asking for
+     * localhost refuses and one asking for wrong.example accepts. */
+    snprintf(cmd, sizeof(cmd), "tls reload tlsl %s %s", path("wrong.pem"),
+             path("wrong.key"));
+    assert_true(tcc_cmd(t, cmd, out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "reloaded"));
+    connect_tls(client, &cr, tp_listener_port(l), cctx, "localhost");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, -EKEYREJECTED);
+    connect_tls(client, &cr, tp_listener_port(l), cctx, "wrong.example");
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 5000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tcc_close(t);
+    tp__console_destroy(con);
+    tp_tls_ctx_free(good);
+    tp_tls_ctx_free(cctx);
+    tp_listener_close(l);
+    tpt_probe_free(client);
+    tpt_probe_free(server);
+    tpt_finish(rt);
+}
+
 /* Idle timeout and drain over TLS: both close with close_notify, the
  * client reads the end of the stream cleanly. */
 static void
@@ -822,6 +889,7 @@ main(void)
         cmocka_unit_test(test_tls_corrupt_record_after_handshake),
         cmocka_unit_test(test_tls_read_once_holds_decrypted_records),
         cmocka_unit_test(test_tls_listener_reload_new_handshakes),
+        cmocka_unit_test(test_tls_console_conns_and_reload),
         cmocka_unit_test(test_tls_idle_timeout_and_drain),
         cmocka_unit_test(test_tls_write_limit_counts_plaintext),
     };

@@ -1,7 +1,8 @@
 # TLS and WebSocket tests (owned by the TLS/WebSocket connection modes).
 # Real clients (openssl s_client, curl, python3) are started by the tests
 # on loopback ports; a missing one makes its test skip.
-tp_add_test(tls LABELS net TIMEOUT 120 SOURCES test_tls.c test_net_util.c)
+tp_add_test(tls LABELS net TIMEOUT 120 SOURCES test_tls.c test_net_util.c
+  LIBS tp_console_testlib)
 target_compile_definitions(test_tls PRIVATE TP_SRC_DIR="${PROJECT_SOURCE_DIR}")
 tp_add_test(ws LABELS net TIMEOUT 120 SOURCES test_ws.c test_net_util.c
   LIBS PkgConfig::OPENSSL)
