@@ -331,6 +331,10 @@ tp__actor_pid(struct tp__actor *a)
     return atomic_load_explicit(&a->pid, memory_order_acquire);
 }
 
+/* direct/direct.c: true when ctx runs a direct-style actor (its own
+ * turn: the answer to tp_actor_query() reports its stack). */
+bool tp__direct_is(const tp_ctx *ctx);
+
 /* Owned resources (owner thread of ctx->self). */
 int tp__actor_own(tp_ctx *ctx, struct tp__resource *r);
 void tp__actor_disown(tp_ctx *ctx, struct tp__resource *r);

@@ -12,9 +12,9 @@
  * so linking to a supervisor with 100,000 children costs O(1).
  */
 #include "actor_int.h"
-
 #include <errno.h>
 #include <string.h>
+#include <troupe/direct.h>
 
 static const tp_exit_reason noproc = {TP_EXIT_NOPROC, 0, NULL};
 
@@ -315,6 +315,10 @@ reply_info(tp_ctx *ctx, struct tp__actor *a, tp_pid self, struct tp__msg *m)
     } else
         info.links = tp__link_count(a); /* an inline link, or none */
     info.trap_exit = (a->oflags & TP__A_TRAP_EXIT) != 0;
+    if (ctx->self == a) { /* its own turn: the direct header is its own */
+        info.direct = tp__direct_is(ctx);
+        info.stack_bytes = info.direct ? tp_direct_stack_bytes(ctx) : 0;
+    }
     r = tp__msg_copy(TP_MSG_ACTOR_INFO, &info, sizeof(info));
     if (r == NULL) {
         tp_log(TP_LOG_ERROR, "actor info lost: out of memory");

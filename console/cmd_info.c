@@ -45,6 +45,9 @@ render(struct tp__exec *x, struct info_op *o)
     tp__em_bytes(&e, "memory", a->memory);
     tp__em_u64(&e, "stash", a->stash);
     tp__em_bool(&e, "trap_exit", a->trap_exit);
+    tp__em_str(&e, "style", a->direct ? "direct" : "callback");
+    if (a->direct)
+        tp__em_bytes(&e, "stack", a->stack_bytes);
     tp__em_u64(&e, "links", a->links);
     tp__em_u64(&e, "monitors", a->monitors);
     tp__em_u64(&e, "monitored_by", a->monitored);

@@ -886,6 +886,12 @@ tp_call_direct(tp_ctx *ctx, tp_pid to, uint32_t type, const void *data,
     return 0;
 }
 
+bool
+tp__direct_is(const tp_ctx *ctx)
+{
+    return ctx != NULL && ctx->self != NULL && direct_of((tp_ctx *)ctx) != NULL;
+}
+
 size_t
 tp_direct_stack_bytes(const tp_ctx *ctx)
 {

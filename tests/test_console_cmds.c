@@ -188,6 +188,50 @@ test_console_ps_sorted_and_limited(void **st)
     tpt_sleep_ms(600);
 }
 
+/* A direct-style actor parked in tp_receive(): `info` says so, and how
+ * much stack it holds. */
+static void
+parked_main(tp_ctx *ctx, void *state, void *arg)
+{
+    const tp_msg *m;
+    char deep[512];
+
+    (void)state;
+    (void)arg;
+    memset(deep, 1, sizeof(deep)); /* some stack to keep while parked */
+    tp_receive(ctx, &m, -1);
+    (void)deep[0];
+}
+
+static const tp_direct parked = {
+    TP_DIRECT_BEHAVIOUR("parked", 0),
+    .main = parked_main,
+    .stack = TP_STACK_COPIED,
+};
+
+static void
+test_console_info_direct(void **st)
+{
+    struct fixture *f = *st;
+    tp_spawn_opts so;
+    tp_pid p;
+    char line[64], pid[32];
+
+    tp_spawn_opts_init(&so);
+    so.name = "parked_one";
+    assert_int_equal(
+        tp_runtime_spawn_direct(f->rt, &parked, NULL, &so, NULL, &p), 0);
+    tpt_idle(f->rt);
+    tp_pid_format(p, pid, sizeof(pid));
+    snprintf(line, sizeof(line), "info %s", pid);
+    cmd_ok(f->t, line);
+    assert_non_null(strstr(out, "style             direct"));
+    assert_non_null(strstr(out, "stack "));
+    tcc_cmd(f->t, "json info parked_one", out, sizeof(out), 5000);
+    assert_non_null(strstr(out, "\"style\":\"direct\""));
+    tp_runtime_exit_pid(f->rt, p, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+}
+
 static void
 test_console_info_and_errors(void **st)
 {
@@ -204,6 +248,7 @@ test_console_info_and_errors(void **st)
     assert_non_null(strstr(out, "links "));
     assert_non_null(strstr(out, "monitors "));
     assert_non_null(strstr(out, "state             waiting"));
+    assert_non_null(strstr(out, "style             callback"));
     cmd_ok(f->t, "info info_target"); /* by name */
     tcc_cmd(f->t, "json info info_target", out, sizeof(out), 5000);
     assert_non_null(strstr(out, "\"behaviour\":\"worker\""));
@@ -409,6 +454,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_console_ps_sorted_and_limited,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_info_and_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_console_info_direct, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_console_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_loglevel, setup, teardown),

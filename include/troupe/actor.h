@@ -446,6 +446,11 @@ typedef struct tp_actor_info {
     uint32_t stash;             /**< stashed messages (query only) */
     bool trap_exit;             /**< query only */
     uint64_t started_ns; /**< spawn time (tp_now_ns clock, 1 s precision) */
+    /** A direct-style actor (troupe/direct.h): bytes of stack it holds
+     *  (a parked copied-stack actor's saved bytes, or its fixed stack's
+     *  mapping); 0 for callback actors. Query only. */
+    uint64_t stack_bytes;
+    bool direct; /**< a direct-style actor (query only) */
 } tp_actor_info;
 
 /**
