@@ -8,4 +8,5 @@ list(APPEND TP_SOURCES
   net/wrap.c
   net/connect.c
   net/listen.c
+  net/proxy.c
 )

@@ -61,7 +61,7 @@ take_slot(struct tp_listener *l)
 
 static void
 fill_opened(struct tp__conn *c, int fd, const struct sockaddr_storage *peer,
-            tp_tcp_opened *m)
+            const struct tp__proxy_hdr *h, tp_tcp_opened *m)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
@@ -71,6 +71,11 @@ fill_opened(struct tp__conn *c, int fd, const struct sockaddr_storage *peer,
     tp__addr_from_sockaddr(peer, &m->peer);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
         tp__addr_from_sockaddr(&ss, &m->local);
+    if (h != NULL &&
+        !h->local) { /* PROXY: the client, as the balancer saw it */
+        m->peer = h->src;
+        m->local = h->dst;
+    }
 }
 
 /* Opens the libuv handle on fd; on failure fd is closed. */
@@ -107,24 +112,22 @@ conn_open(struct tp__lsock *ls, int fd)
 }
 
 static void
-accept_one(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer)
+accept_rest(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer,
+            const struct tp__proxy_hdr *h)
 {
     struct tp_listener *l = ls->l;
     struct tp__conn *c;
     tp_tcp_opened opened;
     int err;
 
-    if (atomic_load_explicit(&l->closed, memory_order_relaxed) ||
-        !take_slot(l)) {
-        refuse(l, fd);
-        return;
-    }
     if ((c = conn_open(ls, fd)) == NULL) {
         atomic_fetch_sub_explicit(&l->conns, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&l->errors, 1, memory_order_relaxed);
         return;
     }
-    fill_opened(c, fd, peer, &opened);
+    fill_opened(c, fd, peer, h, &opened);
+    if (h != NULL && !h->local) /* PROXY: the console shows the client */
+        tp__net_proxied_add(l->net, opened.conn, &h->src, &h->dst);
     /* TLS hook: the connection's TLS state from the listener's context. */
     err = l->tls != NULL ? tp__tls_server_new(l, c) : 0;
     if (err == 0 && l->ws != NULL) /* WebSocket hook */
@@ -141,6 +144,34 @@ accept_one(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer)
     atomic_fetch_add_explicit(&l->accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&l->net->accepted, 1, memory_order_relaxed);
     tp__conn_opened(c);
+}
+
+void
+tp__accept_finish(struct tp__lsock *ls, int fd, const struct tp__proxy_hdr *h)
+{
+    struct sockaddr_storage peer;
+    socklen_t len = sizeof(peer);
+
+    memset(&peer, 0, sizeof(peer));
+    (void)getpeername(fd, (struct sockaddr *)&peer, &len);
+    accept_rest(ls, fd, &peer, h);
+}
+
+static void
+accept_one(struct tp__lsock *ls, int fd, const struct sockaddr_storage *peer)
+{
+    struct tp_listener *l = ls->l;
+
+    if (atomic_load_explicit(&l->closed, memory_order_relaxed) ||
+        !take_slot(l)) {
+        refuse(l, fd);
+        return;
+    }
+    if (l->o.proxy_protocol) { /* no actor before the PROXY header */
+        tp__proxy_wait(ls, fd);
+        return;
+    }
+    accept_rest(ls, fd, peer, NULL);
 }
 
 static void accept_cb(uv_poll_t *p, int status, int events);
@@ -250,6 +281,7 @@ lsock_stop(struct tp__cmd *cmd, struct tp__sched *s)
     struct tp__lsock *ls = tp__container_of(cmd, struct tp__lsock, stop_cmd);
 
     ls->closed = true;
+    tp__proxy_abort_all(ls); /* connections still without a header */
     if (tp__wtimer_armed(&ls->backoff)) {
         tp__sched_timer_del(s, &ls->backoff);
         atomic_fetch_sub_explicit(&ls->l->backoff, 1, memory_order_relaxed);

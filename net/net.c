@@ -71,6 +71,7 @@ net_free(struct tp_runtime *rt, void *p)
     tp__free(net->wslots);
     tp__free(net->loops);
     tp__free(net->chunks);
+    tp__net_proxied_fini(net);
     pthread_mutex_destroy(&net->lock);
     tp__free(net);
 }
@@ -258,6 +259,7 @@ tp__conn_release(struct tp__net_loop *nl, struct tp__conn *c)
 {
     uint32_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed) + 1;
 
+    tp__net_proxied_del(nl->net, tp__conn_handle(c)); /* PROXY hook */
     if (gen == 0)
         gen = 1;
     /* Fresh counters under the new generation: stale CASes now fail. */
@@ -471,6 +473,8 @@ conn_snapshot(struct tp__net *net, struct tp__conn *c, uint32_t gen,
      * state and gen are re-checked afterwards: a reused fd is caught. */
     sock_addr(fd, true, &o->peer);
     sock_addr(fd, false, &o->local);
+    /* PROXY hook: the client's addresses, as its header gave them. */
+    tp__net_proxied_get(net, o->conn, &o->peer, &o->local);
     /* acquire: the fields above were read before this re-check. */
     return atomic_load_explicit(&c->gen, memory_order_acquire) == gen &&
            atomic_load_explicit(&c->state, memory_order_acquire) == st &&

@@ -152,8 +152,11 @@ tp__conn_set_ws(struct tp__conn *c, struct tp__ws *w)
 #define TP__NMAX_CHUNKS  (1u << 18) /* 16.7 M connections */
 
 /* A listener's socket on one loop. */
+struct tp__proxy_wait;
+
 struct tp__lsock {
-    uv_poll_t poll; /* loop */
+    uv_poll_t poll;                     /* loop */
+    struct tp__proxy_wait *proxy_waits; /* loop: PROXY headers awaited */
     struct tp_listener *l;
     struct tp__sched *s;
     int fd;                    /* owned; -1 once closed */
@@ -230,6 +233,11 @@ struct tp__net {
     _Atomic uint64_t accepted, refused, connects;
     _Atomic uint64_t closed[TP_NET_CLOSE_REASONS];
     struct tp__stop_hook drain_hook;
+    /* PROXY protocol: the addresses its header gave, by connection handle
+     * (net->lock; proxy.c), for the console. nproxied lets the others skip
+     * the lock. */
+    struct tp__u64map proxied;
+    _Atomic uint32_t nproxied;
 };
 
 /* Commands that travel to a connection's loop. */
@@ -326,6 +334,37 @@ void tp__net_cmd_free(void *p, uint8_t klass);
 int tp__net_post(struct tp__net *net, tp_conn h, enum tp__net_op op,
                  uint32_t arg);
 /* Posts a prepared command (nc->h, op, klass set) to c's loop (FIFO). */
+/* PROXY protocol (net/proxy.c). A parsed header: its length, and the
+ * client (src) and the address it connected to (dst), unless local (a
+ * LOCAL command, UNKNOWN or UNSPEC: the socket's own addresses stand). */
+#define TP__PROXY_TIMEOUT_MS 5000u /* the header must be in by then */
+struct tp__proxy_hdr {
+    size_t len;
+    bool local;
+    tp_net_addr src, dst;
+};
+/* Parses the start of a connection: 1 (a whole header, h filled), 0 (not
+ * enough bytes yet), -EPROTO (not a valid v1 or v2 header). Pure. */
+int tp__proxy_parse(const void *buf, size_t n, struct tp__proxy_hdr *h);
+/* Watches accepted fd until its header is in, then tp__accept_finish();
+ * on a bad header, a timeout or EOF closes fd (the listener's slot taken
+ * for it is given back). Loop thread of ls. */
+void tp__proxy_wait(struct tp__lsock *ls, int fd);
+/* The console's addresses of a PROXY connection: add at open, get (false
+ * when conn has none), del when its block is released. Any thread. */
+void tp__net_proxied_add(struct tp__net *net, tp_conn conn,
+                         const tp_net_addr *peer, const tp_net_addr *local);
+bool tp__net_proxied_get(struct tp__net *net, tp_conn conn, tp_net_addr *peer,
+                         tp_net_addr *local);
+void tp__net_proxied_del(struct tp__net *net, tp_conn conn);
+void tp__net_proxied_fini(struct tp__net *net);
+/* Ends every wait of ls (its listener closes). Loop thread of ls. */
+void tp__proxy_abort_all(struct tp__lsock *ls);
+/* net/listen.c: the rest of an accept (a slot is taken); h: the PROXY
+ * header's addresses, or NULL. Loop thread of ls. */
+void tp__accept_finish(struct tp__lsock *ls, int fd,
+                       const struct tp__proxy_hdr *h);
+
 /* The console's `tls reload`: replaces the TLS context of the listener
  * called name (tp_listener_info.name). 0, -ENOENT, or -EINVAL (not TLS). */
 int tp__net_listener_tls_reload(tp_runtime *rt, const char *name,

@@ -18,8 +18,9 @@
 #                drain (`troupectl drain`: HAProxy marks the node down
 #                before the node closes its connections). One HAProxy
 #                holds at most ~9,000 connections within 20,000 fds.
-#   --proxy      with --haproxy: send-proxy-v2 to the nodes (they refuse
-#                it until the listeners parse PROXY headers)
+#   --proxy      with --haproxy: send-proxy-v2 to the nodes, which parse
+#                the PROXY headers (--proxy-protocol); checks that the
+#                nodes see the clients' own addresses
 #   --short      the CI version: 3 nodes x 2,000 connections (with
 #                --haproxy: 2 nodes, 2,000 connections)
 #   --no-kill    skip the SIGKILL of a node
@@ -200,7 +201,7 @@ start_haproxy() {
     /# fleet.sh: server$/ { if (!done++) printf "%s", servers; next }
     /# fleet.sh: bind$/ { print "    bind " bind; next }
     /# fleet.sh: stats socket$/ { print "    stats socket " sock " mode 600 level admin"; next }
-    /# fleet.sh: default-server$/ { sub(/ # fleet.sh: default-server$/, sp); print; next }
+    /# fleet.sh: default-server$/ { sub(/ # fleet.sh: default-server$/, ""); if (sp == "") sub(/ send-proxy-v2/, ""); print; next }
     { print }' samples/fleet/haproxy.cfg >"$DIR/haproxy.cfg"
   haproxy -c -q -f "$DIR/haproxy.cfg" >"$DIR/haproxy.check" 2>&1 \
     || fail "haproxy rejects the config: $(cat "$DIR/haproxy.check")"
@@ -447,6 +448,18 @@ check_haproxy() {
   [ "$HAPROXY" = 1 ] || return 0
   h1=$(per_node_from_clients n1) h2=$(per_node_from_clients n2)
   log "spread: n1 $h1, n2 $h2"
+  if [ "$PROXY" = 1 ]; then
+    # send-proxy-v2: the nodes see the clients (127.10.x.y and up), not
+    # HAProxy (127.0.0.1).
+    local peers
+    peers=$("$CTL" -s "$DIR/n1.sock" --json conns -n 1000 2>/dev/null \
+      | grep -oE '"peer":"[0-9.]+' | sed 's/"peer":"//' | sort | uniq -c | sort -rn | head -3)
+    echo "$peers" | grep -qE ' 127\.(1[0-9]|[2-9][0-9])\.' \
+      || fail "with send-proxy-v2 the node does not see the clients' addresses: $peers"
+    ! echo "$peers" | grep -qE ' 127\.0\.0\.1$' \
+      || fail "a node sees HAProxy's address despite send-proxy-v2: $peers"
+    log "PROXY v2: n1 sees the clients' own addresses ($(echo "$peers" | head -1 | awk '{print $2}'), ...)"
+  fi
   [ $(( h1 * 100 / CONNS )) -ge 30 ] && [ $(( h2 * 100 / CONNS )) -ge 30 ] \
     || fail "haproxy did not spread the connections (n1 $h1, n2 $h2)"
   "$CTL" -s "$DIR/n1.sock" drain >"$DIR/drain.out" 2>&1 || fail "troupectl drain: $(cat "$DIR/drain.out")"

@@ -7,7 +7,7 @@
  * close only after --drain-delay), SIGTERM's same drain and exit 0, two
  * nodes clustered over a nats-server (a SEND on one reaches a name held
  * on the other; a node SIGKILLed is a noconnection on the other), and the
- * options it refuses (--proxy-protocol, bad names; --cluster without a
+ * options it refuses (bad names; --cluster without a
  * NATS server fails to start).
  */
 #include "test_sample_util.h"
@@ -431,7 +431,6 @@ test_fleet_refused_options(void **state)
     (void)state;
     /* No NATS server there: the node says why and does not start. */
     assert_int_equal(exit_code("--cluster", "nats://127.0.0.1:1"), 1);
-    assert_int_equal(exit_code("--proxy-protocol", NULL), 2);
     assert_int_equal(exit_code("--node", "bad/name"), 2);
     assert_int_equal(exit_code("--max-conns", "0"), 2);
     assert_int_equal(exit_code("--bogus", "1"), 2);

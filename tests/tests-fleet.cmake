@@ -32,6 +32,10 @@ if(TP_BUILD_SAMPLES AND TP_BUILD_BENCH)
   # of one; 2 nodes behind HAProxy, spread and drain.
   tp_fleet_test(fleet_short "fleet;sample;net" 120 --short)
   tp_fleet_test(fleet_haproxy "fleet;sample;net" 120 --short --haproxy)
+  # The same behind HAProxy's send-proxy-v2: the nodes parse the PROXY
+  # headers and see the clients' own addresses.
+  tp_fleet_test(fleet_haproxy_proxy "fleet;sample;net" 120 --short --haproxy
+    --proxy)
   # The real ones (label long, not in CI): 200,000 and 1,000,000.
   tp_fleet_test(fleet "fleet;long" 1800)
   tp_fleet_test(fleet_1m "fleet;long" 3600 --conns 1000000)

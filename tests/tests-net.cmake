@@ -23,3 +23,6 @@ set_tests_properties(net_scale_15k PROPERTIES LABELS "scale;long" TIMEOUT 600
   ENVIRONMENT "TP_NET_CONNS=15000;ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:handle_segv=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0:handle_sigbus=0;TSAN_OPTIONS=halt_on_error=1 second_deadlock_stack=1 suppressions=${CMAKE_CURRENT_SOURCE_DIR}/tsan.supp")
 tp_add_test(net_sup LABELS net TIMEOUT 120
   SOURCES test_net_sup.c test_net_util.c)
+# The PROXY protocol (v1, v2) on listeners that ask for it.
+tp_add_test(net_proxy LABELS net TIMEOUT 60
+  SOURCES test_net_proxy.c test_net_util.c)

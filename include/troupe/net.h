@@ -279,6 +279,15 @@ typedef struct tp_listen_opts {
     bool exit_on_close;
     /** Listen on this many loops (0 = all schedulers, the default). */
     unsigned loops;
+    /** Every connection starts with a PROXY protocol header (v1 or v2,
+     *  HAProxy's send-proxy / send-proxy-v2): the connection gets its actor
+     *  once the header is in, and TP_MSG_TCP_OPENED's peer and local, and
+     *  the console's `conns`, are the addresses the header gives (a LOCAL
+     *  or UNKNOWN header keeps the socket's own). A connection whose header
+     *  is malformed, over 536 bytes or not complete within 5 s is closed
+     *  without an actor and counted in the listener's errors. Default
+     *  false: the first bytes are the application's, never parsed. */
+    bool proxy_protocol;
     /** Name for the console (copied, at most 63 bytes); NULL = address. */
     const char *name;
     /** Each connection's options. */

@@ -44,7 +44,7 @@ struct fleet_opts {
     long drain_deadline_ms;     /* --drain-deadline MS */
     long stat_ms;               /* --stat-ms MS */
     const char *cluster;        /* --cluster URL: not in this build */
-    bool proxy;                 /* --proxy-protocol: not in this build */
+    bool proxy;                 /* --proxy-protocol: behind send-proxy(-v2) */
     bool unsupervised;          /* --unsupervised: measurement switch */
     bool no_register;           /* --no-register: measurement switch */
     char *rest[FLEET_ARGS_MAX]; /* what sample_init() parses */
@@ -56,27 +56,29 @@ struct fleet_opts {
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "troupe-fleet-node: one node of a fleet of idle, supervised\n"
-            "connections (see samples/fleet/README.md). Its options:\n"
-            "  --node NAME          node name (1..31 of A-Z a-z 0-9 . _ -;\n"
-            "                       default n<pid>)\n"
-            "  --max-conns N        connections held at most (default\n"
-            "                       19000; more are refused)\n"
-            "  --drain-delay MS     drain: /health is 503 this long before\n"
-            "                       the listeners close (default 2000)\n"
-            "  --drain-deadline MS  drain: connections still open this long\n"
-            "                       after that are closed (default 5000)\n"
-            "  --stat-ms MS         STAT lines at most this often (1000)\n"
-            "  --cluster URLS       join a cluster over NATS (node name =\n"
-            "                       --node): SENDs reach names on any node\n"
-            "  --proxy-protocol     expect PROXY v1/v2 headers (not yet)\n"
-            "measurement switches (what each part costs, bench/FLEET.md):\n"
-            "  --unsupervised       connections under no supervisor\n"
-            "  --no-register        HELLO answers OK without taking the\n"
-            "                       name (SEND then finds no one)\n"
-            "and the common ones (default port %d):\n",
-            FLEET_DEFAULT_PORT);
+    fprintf(
+        f,
+        "troupe-fleet-node: one node of a fleet of idle, supervised\n"
+        "connections (see samples/fleet/README.md). Its options:\n"
+        "  --node NAME          node name (1..31 of A-Z a-z 0-9 . _ -;\n"
+        "                       default n<pid>)\n"
+        "  --max-conns N        connections held at most (default\n"
+        "                       19000; more are refused)\n"
+        "  --drain-delay MS     drain: /health is 503 this long before\n"
+        "                       the listeners close (default 2000)\n"
+        "  --drain-deadline MS  drain: connections still open this long\n"
+        "                       after that are closed (default 5000)\n"
+        "  --stat-ms MS         STAT lines at most this often (1000)\n"
+        "  --cluster URLS       join a cluster over NATS (node name =\n"
+        "                       --node): SENDs reach names on any node\n"
+        "  --proxy-protocol     every connection starts with a PROXY v1/v2\n"
+        "                       header (HAProxy send-proxy-v2)\n"
+        "measurement switches (what each part costs, bench/FLEET.md):\n"
+        "  --unsupervised       connections under no supervisor\n"
+        "  --no-register        HELLO answers OK without taking the\n"
+        "                       name (SEND then finds no one)\n"
+        "and the common ones (default port %d):\n",
+        FLEET_DEFAULT_PORT);
 }
 
 static long
@@ -161,19 +163,6 @@ parse_fleet(struct fleet_opts *f, int argc, char **argv)
             f->rest[f->nrest++] = argv[i];
     }
     f->rest[f->nrest] = NULL;
-    return 0;
-}
-
-/* The hooks that wait for other parts of Troupe: refused, clearly. */
-static int
-refuse_missing(const struct fleet_opts *f)
-{
-    if (f->proxy) {
-        fprintf(stderr, "troupe-fleet-node: --proxy-protocol: this build's "
-                        "listeners do not parse PROXY headers yet; use "
-                        "haproxy.cfg without send-proxy-v2\n");
-        return -1;
-    }
     return 0;
 }
 
@@ -280,7 +269,8 @@ fleet_listen(tp_runtime *rt, const struct sample_opts *o,
     lo.supervisor_name = f->unsupervised ? NULL : "fleet.conns";
     lo.name = "fleet";
     lo.max_conns = (uint32_t)f->max_conns;
-    lo.backlog = 4096; /* bursts of reconnects after a node dies */
+    lo.backlog = 4096;            /* bursts of reconnects after a node dies */
+    lo.proxy_protocol = f->proxy; /* the client's address, from HAProxy */
     if ((err = tp_tcp_listen(rt, &lo, out)) != 0)
         return sample_fail(o, "listen", err);
     tp_listener_address(*out, &addr);
@@ -411,7 +401,7 @@ main(int argc, char **argv)
     int r;
 
     memset(&f, 0, sizeof(f));
-    if (parse_fleet(&f, argc, argv) != 0 || refuse_missing(&f) != 0)
+    if (parse_fleet(&f, argc, argv) != 0)
         return 2;
     r = sample_init(&o, f.nrest, f.rest, "fleet-node", FLEET_DEFAULT_PORT, &rt);
     if (r != 0)
