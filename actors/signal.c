@@ -12,6 +12,7 @@
  * so linking to a supervisor with 100,000 children costs O(1).
  */
 #include "actor_int.h"
+
 #include <errno.h>
 #include <string.h>
 #include <troupe/direct.h>

@@ -264,8 +264,8 @@ typedef struct tp_sup_result {
 
 /** Reply of TP_SUP_WHICH_CHILDREN (at most 4096 entries per reply). */
 typedef struct tp_sup_children {
-    uint32_t count;        /**< entries that follow */
-    uint32_t total;        /**< children the supervisor has */
+    uint32_t count; /**< entries that follow */
+    uint32_t total; /**< children the supervisor has */
     /** count entries, in start order; dynamic supervisors: the children
      *  they started, in that order, then the attached ones
      *  (tp_supervisor_attach()) in no particular order. Pages of a
