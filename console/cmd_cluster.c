@@ -154,14 +154,6 @@ g_queued(const tp_cluster_peer_stats *p)
     return (double)p->queued;
 }
 
-static void
-fam1(struct tp__cbuf *b, const char *name, const char *type, const char *help,
-     double v)
-{
-    tp__prom_family(b, name, type, help);
-    tp__prom_sample(b, name, NULL, v);
-}
-
 void
 tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
 {
@@ -171,15 +163,17 @@ tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
 
     if (snapshot(rt, &sum, &p, &n) < 0)
         return; /* in no cluster: no families */
-    fam1(b, "troupe_cluster_connected", "gauge", "1 while connected to NATS.",
-         sum.connected ? 1 : 0);
-    fam1(b, "troupe_cluster_peers_up", "gauge", "Peer nodes up.", sum.peers_up);
-    fam1(b, "troupe_cluster_reconnects_total", "counter", "NATS reconnections.",
-         (double)sum.reconnects);
-    fam1(b, "troupe_cluster_slow_consumer_total", "counter",
-         "NATS slow-consumer events.", (double)sum.slow_consumer);
-    fam1(b, "troupe_cluster_bad_frames_total", "counter",
-         "Cluster frames dropped as malformed.", (double)sum.bad_frames);
+    tp__prom_one(b, "troupe_cluster_connected", "gauge",
+                 "1 while connected to NATS.", sum.connected ? 1 : 0);
+    tp__prom_one(b, "troupe_cluster_peers_up", "gauge", "Peer nodes up.",
+                 sum.peers_up);
+    tp__prom_one(b, "troupe_cluster_reconnects_total", "counter",
+                 "NATS reconnections.", (double)sum.reconnects);
+    tp__prom_one(b, "troupe_cluster_slow_consumer_total", "counter",
+                 "NATS slow-consumer events.", (double)sum.slow_consumer);
+    tp__prom_one(b, "troupe_cluster_bad_frames_total", "counter",
+                 "Cluster frames dropped as malformed.",
+                 (double)sum.bad_frames);
     peer_family(b, p, n, "troupe_cluster_peer_up", "gauge",
                 "1 while the peer node is up.", g_up);
     peer_family(b, p, n, "troupe_cluster_peer_messages_sent_total", "counter",

@@ -66,14 +66,6 @@ m_visit(void *user, const tp_actor_info *a)
 }
 
 static void
-fam(struct tp__cbuf *b, const char *name, const char *type, const char *help,
-    double v)
-{
-    tp__prom_family(b, name, type, help);
-    tp__prom_sample(b, name, NULL, v);
-}
-
-static void
 runtime_metrics(struct tp__cbuf *b, tp_runtime *rt)
 {
     tp_runtime_stats st;
@@ -81,41 +73,44 @@ runtime_metrics(struct tp__cbuf *b, tp_runtime *rt)
 
     tp_runtime_get_stats(rt, &st);
     tp__console_net_counts(rt, &nc);
-    fam(b, "troupe_uptime_seconds", "gauge", "Time since the runtime started.",
-        (double)st.uptime_ns / 1e9);
-    fam(b, "troupe_schedulers", "gauge", "Scheduler threads.",
-        tp_runtime_schedulers(rt));
-    fam(b, "troupe_actors", "gauge", "Live actors.", (double)st.actors);
-    fam(b, "troupe_actors_spawned_total", "counter", "Actors ever spawned.",
-        (double)st.spawned);
-    fam(b, "troupe_actors_exited_total", "counter", "Actors that ended.",
-        (double)st.exited);
-    fam(b, "troupe_actors_crashed_total", "counter",
-        "Actors that ended by a crash, fault or kill.", (double)st.crashed);
-    fam(b, "troupe_messages_total", "counter", "Messages handled.",
-        (double)st.messages);
-    fam(b, "troupe_dead_letters_total", "counter",
-        "Messages dropped: dead receiver or mailbox bound.",
-        (double)st.dead_letters);
-    fam(b, "troupe_mailbox_drops_total", "counter",
-        "Messages dropped by mailbox bounds.", (double)st.mailbox_drops);
-    fam(b, "troupe_long_handlers_total", "counter",
-        "Callbacks that ran longer than long_handler_ms.",
-        (double)st.long_handlers);
-    fam(b, "troupe_timers", "gauge", "Armed timers.",
-        (double)tp_runtime_timers(rt));
-    fam(b, "troupe_actor_memory_bytes", "gauge", "Bytes of actor memory.",
-        (double)st.actor_bytes);
-    fam(b, "process_resident_memory_bytes", "gauge",
-        "Resident memory size in bytes.", (double)st.rss_bytes);
-    fam(b, "troupe_connections", "gauge", "Open network connections.",
-        (double)nc.connections);
-    fam(b, "troupe_listeners", "gauge", "Listening sockets.",
-        (double)nc.listeners);
-    fam(b, "troupe_connections_accepted_total", "counter",
-        "Connections accepted.", (double)nc.accepted);
-    fam(b, "troupe_connections_rejected_total", "counter",
-        "Connections refused by limits.", (double)nc.rejected);
+    tp__prom_one(b, "troupe_uptime_seconds", "gauge",
+                 "Time since the runtime started.", (double)st.uptime_ns / 1e9);
+    tp__prom_one(b, "troupe_schedulers", "gauge", "Scheduler threads.",
+                 tp_runtime_schedulers(rt));
+    tp__prom_one(b, "troupe_actors", "gauge", "Live actors.",
+                 (double)st.actors);
+    tp__prom_one(b, "troupe_actors_spawned_total", "counter",
+                 "Actors ever spawned.", (double)st.spawned);
+    tp__prom_one(b, "troupe_actors_exited_total", "counter",
+                 "Actors that ended.", (double)st.exited);
+    tp__prom_one(b, "troupe_actors_crashed_total", "counter",
+                 "Actors that ended by a crash, fault or kill.",
+                 (double)st.crashed);
+    tp__prom_one(b, "troupe_messages_total", "counter", "Messages handled.",
+                 (double)st.messages);
+    tp__prom_one(b, "troupe_dead_letters_total", "counter",
+                 "Messages dropped: dead receiver or mailbox bound.",
+                 (double)st.dead_letters);
+    tp__prom_one(b, "troupe_mailbox_drops_total", "counter",
+                 "Messages dropped by mailbox bounds.",
+                 (double)st.mailbox_drops);
+    tp__prom_one(b, "troupe_long_handlers_total", "counter",
+                 "Callbacks that ran longer than long_handler_ms.",
+                 (double)st.long_handlers);
+    tp__prom_one(b, "troupe_timers", "gauge", "Armed timers.",
+                 (double)tp_runtime_timers(rt));
+    tp__prom_one(b, "troupe_actor_memory_bytes", "gauge",
+                 "Bytes of actor memory.", (double)st.actor_bytes);
+    tp__prom_one(b, "process_resident_memory_bytes", "gauge",
+                 "Resident memory size in bytes.", (double)st.rss_bytes);
+    tp__prom_one(b, "troupe_connections", "gauge", "Open network connections.",
+                 (double)nc.connections);
+    tp__prom_one(b, "troupe_listeners", "gauge", "Listening sockets.",
+                 (double)nc.listeners);
+    tp__prom_one(b, "troupe_connections_accepted_total", "counter",
+                 "Connections accepted.", (double)nc.accepted);
+    tp__prom_one(b, "troupe_connections_rejected_total", "counter",
+                 "Connections refused by limits.", (double)nc.rejected);
 }
 
 static double
@@ -127,19 +122,21 @@ count_of(_Atomic uint64_t *v)
 static void
 console_metrics(struct tp__cbuf *b, struct tp_console *c)
 {
-    fam(b, "troupe_console_sessions", "gauge", "Open console sessions.",
-        tp_console_sessions(c));
-    fam(b, "troupe_console_auth_failures_total", "counter",
-        "Console authentication failures.", count_of(&c->auth_failures));
-    fam(b, "troupe_console_auth_throttled_total", "counter",
+    tp__prom_one(b, "troupe_console_sessions", "gauge",
+                 "Open console sessions.", tp_console_sessions(c));
+    tp__prom_one(b, "troupe_console_auth_failures_total", "counter",
+                 "Console authentication failures.",
+                 count_of(&c->auth_failures));
+    tp__prom_one(
+        b, "troupe_console_auth_throttled_total", "counter",
         "Console logins refused by the failure limit, token not checked.",
         count_of(&c->auth_throttled));
-    fam(b, "troupe_console_peers_refused_total", "counter",
-        "Unix socket peers refused for their uid.",
-        count_of(&c->peers_refused));
-    fam(b, "troupe_console_http_evicted_total", "counter",
-        "HTTP connections that lost their slot waiting for a request.",
-        count_of(&c->evicted));
+    tp__prom_one(b, "troupe_console_peers_refused_total", "counter",
+                 "Unix socket peers refused for their uid.",
+                 count_of(&c->peers_refused));
+    tp__prom_one(b, "troupe_console_http_evicted_total", "counter",
+                 "HTTP connections that lost their slot waiting for a request.",
+                 count_of(&c->evicted));
 }
 
 /* One family per scheduler counter, one sample per scheduler. */
@@ -200,12 +197,12 @@ mailbox_metrics(struct tp__cbuf *b, const struct metrics_op *o)
     uint64_t cum = 0;
     char lab[32];
 
-    fam(b, "troupe_mailbox_messages", "gauge",
-        "Messages queued in all mailboxes.", (double)o->queued);
-    fam(b, "troupe_mailbox_max_length", "gauge", "Longest mailbox.",
-        (double)o->max_mailbox);
-    fam(b, "troupe_mailbox_bounded_actors", "gauge",
-        "Actors with a bounded mailbox.", (double)o->bounded);
+    tp__prom_one(b, "troupe_mailbox_messages", "gauge",
+                 "Messages queued in all mailboxes.", (double)o->queued);
+    tp__prom_one(b, "troupe_mailbox_max_length", "gauge", "Longest mailbox.",
+                 (double)o->max_mailbox);
+    tp__prom_one(b, "troupe_mailbox_bounded_actors", "gauge",
+                 "Actors with a bounded mailbox.", (double)o->bounded);
     tp__prom_family(b, "troupe_mailbox_length", "histogram",
                     "Mailbox lengths of live actors.");
     for (int i = 0; i < 6; i++) {
@@ -239,8 +236,8 @@ sup_metrics(struct tp__cbuf *b, const struct metrics_op *o)
         {"troupe_supervisor_active_children", "gauge", "Running children."}};
     char lab[256];
 
-    fam(b, "troupe_supervisors", "gauge", "Live supervisors.",
-        (double)o->sups_seen);
+    tp__prom_one(b, "troupe_supervisors", "gauge", "Live supervisors.",
+                 (double)o->sups_seen);
     for (int k = 0; k < 3; k++) {
         tp__prom_family(b, f[k].name, f[k].type, f[k].help);
         for (uint32_t i = 0; i < o->nsups; i++) {

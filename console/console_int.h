@@ -509,6 +509,9 @@ void tp__prom_family(struct tp__cbuf *b, const char *name, const char *type,
  * pairs already escaped. */
 void tp__prom_sample(struct tp__cbuf *b, const char *name, const char *labels,
                      double v);
+/* A family with one unlabelled sample. */
+void tp__prom_one(struct tp__cbuf *b, const char *name, const char *type,
+                  const char *help, double v);
 /* Escapes a label value into out (always NUL-terminated). */
 void tp__prom_label_escape(char *out, size_t cap, const char *v);
 

@@ -64,3 +64,11 @@ tp__prom_sample(struct tp__cbuf *b, const char *name, const char *labels,
     else
         tp__cbuf_printf(b, "%s %s\n", name, num);
 }
+
+void
+tp__prom_one(struct tp__cbuf *b, const char *name, const char *type,
+             const char *help, double v)
+{
+    tp__prom_family(b, name, type, help);
+    tp__prom_sample(b, name, NULL, v);
+}
