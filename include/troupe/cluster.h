@@ -52,7 +52,7 @@ typedef struct tp_cluster_options {
      *  "troupe". Nodes of different clusters on one NATS never meet. */
     const char *cluster;
     /** NATS server URLs, comma-separated (nats://host:port; credentials
-     *  as nats://user:pass@host:port). Default nats://127.0.0.1:4222. */
+     *  as nats://user:pass\@host:port). Default nats://127.0.0.1:4222. */
     const char *urls;
     /** Node id (1..TP_PID_NODE_MAX) that remote pids of this node carry;
      *  0 (default) = derived from the name's hash, moved to the next free
@@ -78,11 +78,15 @@ typedef struct tp_cluster_options {
     /** NATS authentication: user and password, or a token (NULL = none,
      *  or given in the URL). Used while tp_cluster_start() runs (libnats
      *  keeps its own copy for reconnects). */
-    const char *user, *password, *token;
+    const char *user;
+    const char *password; /**< with user (see user) */
+    const char *token;    /**< instead of user and password (see user) */
     /** TLS to NATS: a CA file (PEM) to verify the server with turns TLS
      *  on; a client certificate chain and key (PEM) for servers that
      *  verify clients. NULL = plain TCP. */
-    const char *tls_ca_file, *tls_cert_file, *tls_key_file;
+    const char *tls_ca_file;
+    const char *tls_cert_file; /**< client chain (see tls_ca_file) */
+    const char *tls_key_file;  /**< its key (see tls_ca_file) */
 } tp_cluster_options;
 
 /** Fills opts with the defaults. */
@@ -190,8 +194,10 @@ typedef struct tp_cluster_peer_stats {
     char name[TP_NODE_NAME_MAX + 1]; /**< name */
     bool up;                         /**< currently up */
     uint32_t queued;                 /**< frames in its outbound queue */
-    uint64_t msgs_out, bytes_out;    /**< frames / bytes published to it */
-    uint64_t msgs_in, bytes_in;      /**< frames / bytes received from it */
+    uint64_t msgs_out;               /**< frames published to it */
+    uint64_t bytes_out;              /**< bytes published to it */
+    uint64_t msgs_in;                /**< frames received from it */
+    uint64_t bytes_in;               /**< bytes received from it */
     uint64_t drops_out;              /**< sends to it refused or dropped */
     uint64_t rtt_ns;                 /**< last heartbeat round trip */
     uint64_t hb_misses;              /**< heartbeat periods missed */

@@ -94,12 +94,12 @@ TP_API void tp_tls_ctx_free(tp_tls_ctx *ctx);
 
 /** What a TLS connection negotiated (see tp_tls_conn_get_info()). */
 typedef struct tp_tls_info {
-    bool handshake_done;
-    char version[16]; /**< "TLSv1.3", "" before the handshake */
-    char cipher[64];  /**< "TLS_AES_128_GCM_SHA256" */
-    char alpn[32];    /**< selected ALPN protocol, "" if none */
-    bool resumed;     /**< the session was resumed */
-    bool peer_cert;   /**< the peer sent a certificate (verified) */
+    bool handshake_done; /**< false while the handshake runs */
+    char version[16];    /**< "TLSv1.3", "" before the handshake */
+    char cipher[64];     /**< "TLS_AES_128_GCM_SHA256" */
+    char alpn[32];       /**< selected ALPN protocol, "" if none */
+    bool resumed;        /**< the session was resumed */
+    bool peer_cert;      /**< the peer sent a certificate (verified) */
 } tp_tls_info;
 
 /**

@@ -96,14 +96,14 @@ TP_API void tp_ws_opts_init(tp_ws_opts *o);
 
 /** Payload of TP_MSG_WS_UPGRADED. */
 typedef struct tp_ws_upgraded {
-    tp_conn conn;
+    tp_conn conn;      /**< the connection */
     char path[256];    /**< request target ("/chat?room=1"), truncated */
     char protocol[64]; /**< subprotocol chosen, "" if none */
 } tp_ws_upgraded;
 
 /** Payload of TP_MSG_WS_CLOSING. */
 typedef struct tp_ws_closing {
-    tp_conn conn;
+    tp_conn conn;     /**< the connection */
     uint16_t code;    /**< the peer's status code, 1005 if it sent none */
     uint16_t len;     /**< bytes of reason */
     char reason[124]; /**< UTF-8, NUL-terminated */
