@@ -59,7 +59,7 @@ struct tp__names {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct job *head, *tail;
-    bool stop, thread_started, failed;
+    bool stop, thread_started;
 };
 
 /* ---------------------------------------------------------------------- */

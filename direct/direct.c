@@ -233,7 +233,8 @@ save_image(struct dthr *t, struct tp__direct *o)
         o->cap = (uint32_t)n;
     }
     tp__fsan_unpoison(lo, n);
-    memcpy(o->mem, lo, n);
+    if (n != 0) /* an empty image may have no buffer */
+        memcpy(o->mem, lo, n);
     o->len = (uint32_t)n;
     return 0;
 }
@@ -1024,6 +1025,7 @@ tp_tcp_recv(tp_ctx *ctx, tp_conn conn, void *buf, size_t len, int timeout_ms)
     struct tp__direct *d = self_direct(ctx);
     struct tp__msg *m, *prev;
     size_t n;
+    bool whole;
     int err;
 
     if (d == NULL || buf == NULL || len == 0 || conn == TP_CONN_NONE)
@@ -1035,9 +1037,10 @@ tp_tcp_recv(tp_ctx *ctx, tp_conn conn, void *buf, size_t len, int timeout_ms)
         return err == -ENOTCONN ? 0 : err;
     if (m->m.type != TP_MSG_TCP_DATA)
         return 0; /* stays queued: later reads see the end too */
-    n = m->m.len < len ? m->m.len : len;
+    whole = m->m.len <= len;
+    n = whole ? m->m.len : len;
     memcpy(buf, m->m.data, n);
-    if (n == m->m.len) {
+    if (whole) {
         q_unlink(ctx, d, m, prev);
         tp__msg_free(m);
     } else {

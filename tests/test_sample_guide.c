@@ -72,6 +72,16 @@ conn(void **state)
 }
 
 static void
+direct(void **state)
+{
+    (void)state;
+    run_guide("direct");
+    assert_non_null(strstr(out, "callback echo: ping\n"));
+    assert_non_null(strstr(out, "direct echo: ping\n"));
+    assert_non_null(strstr(out, "after login: > hello\n"));
+}
+
+static void
 flow(void **state)
 {
     unsigned pauses;
@@ -158,7 +168,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(first_actor), cmocka_unit_test(request),
         cmocka_unit_test(supervisor),  cmocka_unit_test(conn),
-        cmocka_unit_test(flow),        cmocka_unit_test(console),
+        cmocka_unit_test(flow),        cmocka_unit_test(direct),
+        cmocka_unit_test(console),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -75,7 +75,6 @@ struct dir {
 struct dir_hello {
     tp_pid pid;      /* the sender's directory, cluster-wide form */
     uint32_t answer; /* 1: an answer to an ask (not answered again) */
-    uint32_t pad;
 };
 
 #define DIR_TICK    0x464c0005u /* the directory's own timer */
@@ -117,7 +116,7 @@ hello(tp_ctx *ctx, const char *node, bool answer)
 {
     char to[TP_NAME_MAX + TP_NODE_NAME_MAX + 2];
     struct dir_hello h = {tp_cluster_pid(tp_ctx_runtime(ctx), tp_self(ctx)),
-                          answer, 0};
+                          answer};
 
     snprintf(to, sizeof(to), "%s@%s", FLEET_DIR_NAME, node);
     tp_send_named(ctx, to, FLEET_MSG_PEER, &h, sizeof(h));
