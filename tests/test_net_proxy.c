@@ -111,20 +111,23 @@ closed_soon(int fd, int ms)
 }
 
 static struct tpt_probe *probe;
-static struct tnet_cfg cfg;
+/* One configuration per listener: its connection actors read it until
+ * they end. */
+static struct tnet_cfg cfg_proxy, cfg_plain;
 
 static tp_listener *
 listen_proxy(tp_runtime *rt, bool proxy)
 {
+    struct tnet_cfg *cfg = proxy ? &cfg_proxy : &cfg_plain;
     tp_listen_opts o;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.probe = tpt_probe_pid(probe);
-    cfg.echo = true;
-    tnet_opts(&o, &cfg);
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->probe = tpt_probe_pid(probe);
+    cfg->echo = true;
+    tnet_opts(&o, cfg);
     o.proxy_protocol = proxy;
     o.name = proxy ? "proxied" : "plain";
-    return tnet_listen(rt, &cfg, &o);
+    return tnet_listen(rt, cfg, &o);
 }
 
 struct find {
