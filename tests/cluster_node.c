@@ -145,6 +145,13 @@ join(tp_runtime *rt, const char *name, const char *urls)
     tp_cluster_options_init(&co);
     co.node_name = name;
     co.urls = urls;
+    /* The defaults (heartbeat 500 ms, down after 2 s), stretched by the
+     * tests' slow-down factor: under a sanitizer a heartbeat can be late
+     * by more than the default allows, which is a real (spurious) down. */
+    if (getenv("TP_TEST_SLOW") != NULL && atoi(getenv("TP_TEST_SLOW")) > 1) {
+        co.heartbeat_ms *= (unsigned)atoi(getenv("TP_TEST_SLOW"));
+        co.down_after_ms *= (unsigned)atoi(getenv("TP_TEST_SLOW"));
+    }
     for (int i = 0; i < 30 && err == -ECONNREFUSED; i++) {
         if ((err = tp_cluster_start(rt, &co)) == -ECONNREFUSED)
             usleep(500 * 1000); /* NATS is still starting */
