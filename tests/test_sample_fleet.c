@@ -26,7 +26,7 @@
 static struct sp_proc node, node2;
 static char sock[108], sock2[108];
 
-static char nats_url[64]; /* --cluster for start_node, "" = none */
+static const char *nats_url = ""; /* --cluster for start_node, "" = none */
 
 static int
 start_node(struct sp_proc *p, char *path, const char *name, const char *port)
@@ -321,62 +321,7 @@ exit_code(const char *a, const char *b)
 
 /* ---- two nodes in a cluster ---------------------------------------- */
 
-static pid_t nats_pid;
-
-/* nats-server on a free loopback port; false without one installed. */
-static bool
-nats_start(void)
-{
-    static const char *const bins[] = {"/usr/sbin/nats-server",
-                                       "/usr/bin/nats-server"};
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t n = sizeof(a);
-    const char *bin = NULL;
-    char port[16];
-    int fd;
-
-    for (size_t i = 0; i < 2 && bin == NULL; i++)
-        if (access(bins[i], X_OK) == 0)
-            bin = bins[i];
-    if (bin == NULL)
-        return false;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-                getsockname(fd, (struct sockaddr *)&a, &n) == 0);
-    close(fd);
-    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
-    snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%s", port);
-    nats_pid = fork();
-    assert_true(nats_pid >= 0);
-    if (nats_pid == 0) {
-        execl(bin, "nats-server", "-a", "127.0.0.1", "-p", port, (char *)NULL);
-        _exit(127);
-    }
-    sp_track(nats_pid, true);
-    for (int i = 0; i < 500; i++) {
-        int c = sp_connect(ntohs(a.sin_port));
-        if (c >= 0) {
-            close(c);
-            return true;
-        }
-        usleep(10000);
-    }
-    fail_msg("nats-server did not start");
-    return false;
-}
-
-static void
-nats_stop(void)
-{
-    if (nats_pid > 0) {
-        kill(nats_pid, SIGKILL);
-        waitpid(nats_pid, NULL, 0);
-        sp_track(nats_pid, false);
-    }
-    nats_pid = 0;
-    nats_url[0] = '\0';
-}
+static struct sp_nats nats;
 
 /* The node's last STAT line has field=want (within the deadline). */
 static bool
@@ -399,10 +344,11 @@ test_fleet_cluster(void **state)
     struct sp_conn *alice, *bob;
 
     (void)state;
-    if (!nats_start()) {
+    if (!sp_nats_start(&nats, false)) {
         print_message("fleet cluster: skipped: nats-server missing\n");
         skip();
     }
+    nats_url = nats.url;
     assert_int_equal(start_node(&node, sock, "n1", "0"), 0);
     assert_int_equal(start_node(&node2, sock2, "n2", "0"), 0);
     assert_true(stat_has(&node, " peers=1 ", 10000));
@@ -422,7 +368,8 @@ test_fleet_cluster(void **state)
     hang_up(alice);
     sp_kill(&node);
     sp_kill(&node2);
-    nats_stop();
+    sp_nats_stop(&nats);
+    nats_url = "";
 }
 
 static void
