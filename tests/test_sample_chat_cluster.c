@@ -98,25 +98,15 @@ teardown(void **state)
 static struct sp_conn *
 client(int i, const char *nick)
 {
-    struct sp_conn *c = calloc(1, sizeof(*c));
+    struct sp_conn *c =
+        sp_dial(sp_port(&node[i], "chat"), "* welcome to troupe chat");
     char line[64];
 
-    assert_non_null(c);
-    c->fd = sp_connect(sp_port(&node[i], "chat"));
-    assert_true(c->fd >= 0);
-    assert_true(sp_expect(c, "* welcome to troupe chat", T));
     snprintf(line, sizeof(line), "/nick %s\n", nick);
     assert_int_equal(sp_sends(c->fd, line), 0);
     snprintf(line, sizeof(line), "* you are now %s\n", nick);
     assert_true(sp_expect(c, line, T));
     return c;
-}
-
-static void
-hang_up(struct sp_conn *c)
-{
-    close(c->fd);
-    free(c);
 }
 
 static void
@@ -217,11 +207,11 @@ test_three_nodes(void **state)
         assert_true(st != -1 && WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0);
     }
-    hang_up(alice);
-    hang_up(bob);
-    hang_up(carol);
-    hang_up(dave);
-    hang_up(erin);
+    sp_hang_up(alice);
+    sp_hang_up(bob);
+    sp_hang_up(carol);
+    sp_hang_up(dave);
+    sp_hang_up(erin);
 }
 
 int
