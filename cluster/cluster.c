@@ -135,6 +135,7 @@ tp__peer_get(struct tp__cluster *cl, uint32_t id)
     p = atomic_load_explicit(&cl->peers[id], memory_order_relaxed);
     if (p == NULL && (p = tp__calloc(1, sizeof(*p))) != NULL) {
         p->id = id;
+        tp__link_peer_init(p);
         tp__u64map_init(&p->links);
         tp__u64map_init(&p->mons);
         tp__u64map_init(&p->mon_target);
@@ -208,6 +209,8 @@ tp_cluster_options_init(tp_cluster_options *o)
     o->max_queue = 65536;
     o->reconnect_ms = 100;
     o->reconnect_max_ms = 2000;
+    o->links = true;
+    o->link_connect_ms = 1000;
 }
 
 static int
@@ -430,8 +433,10 @@ cluster_free(struct tp__cluster *cl)
 
     for (uint32_t i = 0; i <= TP_PID_NODE_MAX; i++) {
         struct tp__cpeer *p = atomic_load(&cl->peers[i]);
-        if (p != NULL)
+        if (p != NULL) {
+            tp__link_peer_fini(p);
             tp__remote_peer_free(p);
+        }
     }
     while ((f = cl->qhead) != NULL) {
         cl->qhead = f->next;
@@ -467,6 +472,9 @@ cluster_new(tp_runtime *rt, const tp_cluster_options *o)
     snprintf(cl->cluster, sizeof(cl->cluster), "%s", o->cluster);
     cl->urls = strdup(o->urls);
     cl->opts.urls = cl->urls;
+    cl->opts.link_address = NULL; /* read by tp__link_start() from o */
+    if (cl->opts.link_connect_ms == 0)
+        cl->opts.link_connect_ms = 1000;
     cl->incarnation = random64();
     cl->id = o->node_id != 0 ? o->node_id : name_hash_id(o->node_name);
     snprintf(cl->hb_subject, sizeof(cl->hb_subject), "%s.tp.hb", cl->cluster);
@@ -565,6 +573,7 @@ static void
 cluster_teardown(struct tp__cluster *cl)
 {
     node_thread_stop(cl);
+    tp__link_stop(cl);
     tp__names_stop(cl);
     sub_close(&cl->sub_join);
     sub_close(&cl->sub_inbox);
@@ -600,8 +609,9 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         return err;
     if ((cl = cluster_new(rt, opts)) == NULL)
         return -ENOMEM;
-    if ((err = nats_connect(cl)) == 0 && (err = join(cl)) == 0 &&
-        (err = tp__names_start(cl)) == 0) {
+    if ((err = nats_connect(cl)) == 0 &&
+        (err = tp__link_start(cl, opts->link_address)) == 0 &&
+        (err = join(cl)) == 0 && (err = tp__names_start(cl)) == 0) {
         if (pthread_create(&cl->thread, NULL, tp__node_thread, cl) != 0)
             err = -EAGAIN;
         else
@@ -620,6 +630,7 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         cluster_free(cl);
         return err;
     }
+    tp__link_wake(cl); /* joined: links to the peers found may connect */
     tp__names_open_quiet(cl);
     tp__node_greet_peers(cl);
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
@@ -674,6 +685,7 @@ tp_cluster_stop(tp_runtime *rt)
     }
     sub_close(&cl->sub_inbox);
     sub_close(&cl->sub_hb);
+    tp__link_stop(cl); /* no more inbound frames, like the subscriptions */
     tp__node_all_down(cl, 2);
     cluster_teardown(cl);
     cluster_free(cl);
@@ -775,6 +787,11 @@ peer_stats(struct tp__cpeer *p, tp_cluster_peer_stats *o)
     o->rtt_ns = atomic_load(&p->rtt_ns);
     o->hb_misses = atomic_load(&p->hb_misses);
     o->downs = atomic_load(&p->downs);
+    o->link = (uint32_t)atomic_load(&p->link);
+    o->link_bytes_out = atomic_load(&p->link_bytes_out);
+    o->link_bytes_in = atomic_load(&p->link_bytes_in);
+    o->link_fallbacks = atomic_load(&p->link_fallbacks);
+    o->link_breaks = atomic_load(&p->link_breaks);
 }
 
 int
@@ -809,6 +826,7 @@ tp_cluster_stats(tp_runtime *rt, tp_cluster_summary *out,
         out->bad_frames = atomic_load(&cl->bad_frames);
         out->drops = atomic_load(&cl->drops);
         out->max_payload = cl->max_payload;
+        tp__link_summary(cl, out);
     }
     tp__cluster_put(cl);
     return (int)count;

@@ -62,6 +62,11 @@ struct tp__wire_node {
     uint64_t incarnation;
     uint32_t id;
     char name[TP_NODE_NAME_MAX + 1];
+    /* Its direct link listener (has_link false: none, NATS only). */
+    bool has_link;
+    uint32_t link_ip; /* IPv4, host order */
+    uint16_t link_port;
+    uint64_t link_token;
 };
 
 /* Decodes the first frame of buf[0..n) (more may follow): 0 with *used =
@@ -80,7 +85,8 @@ size_t tp__wire_reason_size(const tp_exit_reason *r);
 void tp__wire_put_reason(unsigned char *out, const tp_exit_reason *r);
 int tp__wire_get_reason(const unsigned char *p, size_t n, tp_exit_reason *r,
                         size_t *text_len);
-/* Node info payloads (fixed 12 + 1 + name bytes). */
+/* Node info payloads (fixed 12 + 1 + name bytes, then 14 bytes of link
+ * listener when has_link). */
 size_t tp__wire_node_size(const struct tp__wire_node *w);
 void tp__wire_put_node(unsigned char *out, const struct tp__wire_node *w);
 int tp__wire_get_node(const unsigned char *p, size_t n,
@@ -92,6 +98,16 @@ bool tp__wire_name_ok(const char *name);
 /* The node                                                               */
 
 enum tp__peer_state { TP__PEER_UNKNOWN = 0, TP__PEER_UP, TP__PEER_DOWN };
+
+/* Path of a peer's outbound frames for one up session (cluster/link.c):
+ * the values of TP_CLUSTER_LINK_*. */
+enum tp__link_path {
+    TP__LINK_NATS = 0, /* no link: through the NATS server */
+    TP__LINK_TCP,      /* over the direct link */
+    TP__LINK_PENDING,  /* held by the cluster thread while it connects */
+};
+
+struct tp__lconn;
 
 struct tp__cpeer {
     uint32_t id;
@@ -110,6 +126,24 @@ struct tp__cpeer {
      * mons: key = monitor ref, value = local watcher; mon_target: ref ->
      * remote target. */
     struct tp__u64map links, mons, mon_target;
+
+    /* Direct link (cluster/link.c). */
+    _Atomic int link;        /* enum tp__link_path of this up session */
+    _Atomic uint32_t up_gen; /* up sessions so far */
+    _Atomic int link_req;    /* TP__LREQ_* bits for the link thread */
+    uint32_t link_ip;        /* its listener, from its HELLO (cl->lock) */
+    uint16_t link_port;      /* (cl->lock) */
+    uint64_t link_token;     /* (cl->lock) */
+    pthread_mutex_t wlock;   /* out_fd, out, wbuf.. */
+    int out_fd;              /* our connection to it, -1 = none */
+    struct tp__lconn *out;   /* its link-thread record */
+    unsigned char *wbuf;     /* bytes written late (EPOLLOUT) */
+    size_t wlen, woff, wcap; /* wbuf[woff..wlen) pending */
+    uint64_t wsince_ns;      /* last progress while pending */
+    struct tp__frame *held, *held_tail; /* cluster thread: link pending */
+    uint32_t held_gen;                  /* up_gen of the held frames */
+    _Atomic uint64_t link_bytes_out, link_bytes_in, link_fallbacks;
+    _Atomic uint64_t link_breaks;
 };
 
 /* One outbound frame, queued for the cluster thread. */
@@ -162,6 +196,10 @@ struct tp__cluster {
 
     _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
 
+    /* Direct links (cluster/link.c); NULL when off. */
+    struct tp__link *lk;
+    _Atomic bool link_kick; /* the link thread wants held frames looked at */
+
     /* Global names (cluster/names.c): the bucket, opened on first use. */
     pthread_mutex_t names_lock;
     struct tp__names *names;
@@ -212,5 +250,50 @@ void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
 /* Opens the bucket at start if the server has JetStream (logged at info
  * if not; tp_register_global() then tries again and logs an error). */
 void tp__names_open_quiet(struct tp__cluster *cl);
+
+/* node.c: one inbound frame of a peer (a NATS delivery thread or the link
+ * thread; n = its size); a peer going down (why: 1 silent, 2 left). */
+void tp__node_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
+                    const unsigned char *pl, size_t n);
+void tp__node_peer_down(struct tp__cluster *cl, struct tp__cpeer *p,
+                        uint32_t why);
+
+/* ---------------------------------------------------------------------- */
+/* Direct links (link.c)                                                  */
+
+#define TP__LREQ_CONNECT 0x1 /* connect the out link of the new session */
+#define TP__LREQ_CLOSE   0x2 /* close the out link (peer down) */
+
+/* Opens the listener and starts the link thread (after the NATS
+ * connection: the address comes from it). 0 also when links are off or
+ * no listener could be opened (logged: NATS only). -ENOMEM. */
+int tp__link_start(struct tp__cluster *cl, const char *address);
+/* The link fields of tp_cluster_stats()' summary. */
+void tp__link_summary(struct tp__cluster *cl, tp_cluster_summary *out);
+/* Joins the link thread, closes every link. Idempotent. */
+void tp__link_stop(struct tp__cluster *cl);
+/* Fills the link fields of this node's HELLO. */
+void tp__link_self(const struct tp__cluster *cl, struct tp__wire_node *w);
+/* Peer p comes up with w (cl->lock held, before its state is UP): its
+ * path for the session is decided here (pending when both have links). */
+void tp__link_peer_prepare(struct tp__cluster *cl, struct tp__cpeer *p,
+                           const struct tp__wire_node *w);
+/* After p is up (no lock): the link thread connects. */
+void tp__link_peer_up(struct tp__cluster *cl, struct tp__cpeer *p);
+/* p went down: its out link is closed (by the link thread). */
+void tp__link_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
+/* Wakes the link thread (a request, or joining finished). */
+void tp__link_wake(struct tp__cluster *cl);
+/* Cluster thread: writes len bytes (whole frames) to p's link. 0, -EAGAIN
+ * (write buffer over its bound: dropped), -EPIPE (no link: dropped). */
+int tp__link_write(struct tp__cluster *cl, struct tp__cpeer *p, const void *buf,
+                   size_t len);
+/* Peer record init (tp__peer_get) and fini (cluster_free). */
+void tp__link_peer_init(struct tp__cpeer *p);
+void tp__link_peer_fini(struct tp__cpeer *p);
+/* Tests: the port advertised instead of the listener's (0 = the real
+ * one), and breaking p's out link as a network error would. */
+extern _Atomic uint16_t tp__link_test_port;
+int tp__link_test_kill(struct tp__cluster *cl, uint32_t peer);
 
 #endif /* TP_CLUSTER_CLUSTER_INT_H */

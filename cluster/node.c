@@ -45,12 +45,13 @@ tp__node_publish_self(struct tp__cluster *cl, uint8_t kind, const char *subject,
                       uint8_t flags)
 {
     struct tp__wire_node w = {.incarnation = cl->incarnation, .id = cl->id};
-    unsigned char buf[TP__WIRE_HDR + 13 + TP_NODE_NAME_MAX];
+    unsigned char buf[TP__WIRE_HDR + 13 + TP_NODE_NAME_MAX + 14];
     struct tp__wire_hdr h;
     size_t n;
     natsStatus s;
 
     snprintf(w.name, sizeof(w.name), "%s", cl->name);
+    tp__link_self(cl, &w);
     n = tp__wire_node_size(&w);
     hdr_init(cl, &h, kind);
     h.flags = flags | (cl->joined ? 0 : TP__WF_JOIN);
@@ -191,9 +192,16 @@ peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
     if (!atomic_compare_exchange_strong(&p->state, &up, TP__PEER_DOWN))
         return;
     atomic_fetch_add(&p->downs, 1);
+    tp__link_peer_down(cl, p);
     tp__remote_peer_down(cl, p);
     tp__names_node_down(cl, p->id);
     node_event(cl, p, false, why);
+}
+
+void
+tp__node_peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
+{
+    peer_down(cl, p, why);
 }
 
 void
@@ -263,12 +271,14 @@ hello(struct tp__cluster *cl, const struct tp__wire_node *w)
                  w->name);
         p->incarnation = w->incarnation;
         p->last_seen_ns = tp_now_ns();
+        tp__link_peer_prepare(cl, p, w); /* its path, before it is up */
         atomic_store(&p->state, TP__PEER_UP);
         fresh = true;
     }
     pthread_mutex_unlock(&cl->lock);
     if (!fresh)
         return;
+    tp__link_peer_up(cl, p);
     replaced(cl, p);
     node_event(cl, p, true, 0);
 }
@@ -399,10 +409,10 @@ tp__node_join_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 /* ---------------------------------------------------------------------- */
 /* The inbox                                                              */
 
-/* One frame of an inbox message. */
-static void
-inbox_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
-            const unsigned char *pl, size_t n)
+/* One frame of an inbox message, or of a direct link. */
+void
+tp__node_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
+               const unsigned char *pl, size_t n)
 {
     struct tp__cpeer *p;
 
@@ -459,7 +469,7 @@ tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
             atomic_fetch_add(&cl->bad_frames, 1); /* the rest is lost */
             break;
         }
-        inbox_frame(cl, &h, pl, used);
+        tp__node_frame(cl, &h, pl, used);
         buf += used;
         n -= used;
     }
@@ -469,8 +479,66 @@ tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 /* ---------------------------------------------------------------------- */
 /* The cluster thread                                                     */
 
-/* Publishes frames f.. for one peer as one NATS message (as many as fit
- * in max_payload, at most 1024); returns the first frame not sent. */
+static struct tp__frame *publish_batch(struct tp__cluster *cl,
+                                       struct tp__frame *f);
+
+/* Drops n frames from f on (queued to p, never sent). */
+static void
+drop_frames(struct tp__cluster *cl, struct tp__cpeer *p, struct tp__frame *f)
+{
+    uint64_t n = 0;
+
+    while (f != NULL) {
+        struct tp__frame *next = f->next;
+        tp__free(f);
+        f = next;
+        n++;
+    }
+    atomic_fetch_sub_explicit(&p->queued, (uint32_t)n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->drops_out, n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cl->drops, n, memory_order_relaxed);
+}
+
+/* Frames held while p's link connects: sent (in order, ahead of newer
+ * ones) once its path is decided, dropped when the session they were
+ * queued in is over. False while still pending. */
+static bool
+held_release(struct tp__cluster *cl, struct tp__cpeer *p)
+{
+    struct tp__frame *f = p->held;
+
+    if (f == NULL)
+        return true;
+    if (atomic_load(&p->state) != TP__PEER_UP ||
+        atomic_load(&p->up_gen) != p->held_gen) {
+        p->held = p->held_tail = NULL;
+        drop_frames(cl, p, f);
+        return true;
+    }
+    /* acquire: the link thread's out_fd before the path it publishes. */
+    if (atomic_load_explicit(&p->link, memory_order_acquire) ==
+        TP__LINK_PENDING)
+        return false;
+    p->held = p->held_tail = NULL;
+    while (f != NULL)
+        f = publish_batch(cl, f);
+    return true;
+}
+
+/* Every peer's held frames (the link thread decided a path). */
+static void
+held_release_all(struct tp__cluster *cl)
+{
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
+        if (p != NULL && p->held != NULL)
+            held_release(cl, p);
+    }
+}
+
+/* Publishes frames f.. for one peer as one NATS message or one link write
+ * (as many as fit in max_payload, at most 1024), or holds them while its
+ * link connects; returns the first frame not taken. */
 static struct tp__frame *
 publish_batch(struct tp__cluster *cl, struct tp__frame *f)
 {
@@ -478,7 +546,28 @@ publish_batch(struct tp__cluster *cl, struct tp__frame *f)
     size_t len = 0, n = 0;
     char subj[160];
     natsStatus s = NATS_NOT_PERMITTED;
+    int path;
 
+    if (!held_release(cl, p) ||
+        (atomic_load(&p->state) == TP__PEER_UP &&
+         atomic_load_explicit(&p->link, memory_order_acquire) ==
+             TP__LINK_PENDING)) {
+        struct tp__frame *last = f; /* hold the run (stays queued) */
+        if (p->held == NULL) {
+            p->held = f;
+            p->held_gen = atomic_load(&p->up_gen);
+        } else {
+            p->held_tail->next = f;
+        }
+        while (last->next != NULL && last->next->peer == p)
+            last = last->next;
+        f = last->next;
+        last->next = NULL;
+        p->held_tail = last;
+        return f;
+    }
+    /* acquire: pairs with the link thread's release of TCP. */
+    path = atomic_load_explicit(&p->link, memory_order_acquire);
     while (f != NULL && f->peer == p && n < 1024 &&
            len + f->len <= cl->max_payload) {
         struct tp__frame *next = f->next;
@@ -489,11 +578,18 @@ publish_batch(struct tp__cluster *cl, struct tp__frame *f)
         f = next;
     }
     atomic_fetch_sub_explicit(&p->queued, (uint32_t)n, memory_order_relaxed);
+    if (path == TP__LINK_TCP) {
+        if (atomic_load(&p->state) == TP__PEER_UP &&
+            tp__link_write(cl, p, cl->batch, len) == 0)
+            s = NATS_OK;
+        goto counted;
+    }
     pthread_mutex_lock(&cl->lock);
     snprintf(subj, sizeof(subj), "%s", p->subject);
     pthread_mutex_unlock(&cl->lock);
     if (atomic_load(&cl->connected) && atomic_load(&p->state) == TP__PEER_UP)
         s = natsConnection_Publish(cl->nc, subj, cl->batch, (int)len);
+counted:
     if (s == NATS_OK) {
         atomic_fetch_add_explicit(&p->msgs_out, n, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->bytes_out, len, memory_order_relaxed);
@@ -562,8 +658,15 @@ tp__node_thread(void *arg)
     pthread_mutex_lock(&cl->lock);
     while (!cl->stopping) {
         struct tp__frame *f = cl->qhead;
+        if (atomic_exchange(&cl->link_kick, false)) {
+            pthread_mutex_unlock(&cl->lock);
+            held_release_all(cl);
+            pthread_mutex_lock(&cl->lock);
+            continue;
+        }
         if (tp_now_ns() >= next) { /* beats go out under load too */
             pthread_mutex_unlock(&cl->lock);
+            held_release_all(cl); /* sessions that ended while held */
             beat(cl);
             next = tp_now_ns() + hb;
             pthread_mutex_lock(&cl->lock);
@@ -581,5 +684,12 @@ tp__node_thread(void *arg)
         pthread_cond_timedwait(&cl->cond, &cl->lock, &ts);
     }
     pthread_mutex_unlock(&cl->lock);
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) { /* never sent */
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
+        if (p != NULL && p->held != NULL) {
+            drop_frames(cl, p, p->held);
+            p->held = p->held_tail = NULL;
+        }
+    }
     return NULL;
 }

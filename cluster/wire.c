@@ -173,11 +173,13 @@ tp__wire_name_ok(const char *name)
     return n >= 1 && n <= TP_NODE_NAME_MAX;
 }
 
-/* Node info: u64 incarnation, u32 id, u8 name length, name bytes. */
+/* Node info: u64 incarnation, u32 id, u8 name length, name bytes; then,
+ * from nodes with direct links, u32 IPv4, u16 port, u64 token (a node
+ * info without them is a node without links). */
 size_t
 tp__wire_node_size(const struct tp__wire_node *w)
 {
-    return 13 + strlen(w->name);
+    return 13 + strlen(w->name) + (w->has_link ? 14 : 0);
 }
 
 void
@@ -189,6 +191,11 @@ tp__wire_put_node(unsigned char *out, const struct tp__wire_node *w)
     put32(out + 8, w->id);
     out[12] = (unsigned char)n;
     memcpy(out + 13, w->name, n);
+    if (w->has_link) {
+        put32(out + 13 + n, w->link_ip);
+        put16(out + 17 + n, w->link_port);
+        put64(out + 19 + n, w->link_token);
+    }
 }
 
 int
@@ -199,13 +206,18 @@ tp__wire_get_node(const unsigned char *p, size_t n, struct tp__wire_node *w)
     if (n < 13)
         return -EBADMSG;
     len = p[12];
-    if (len != n - 13 || len > TP_NODE_NAME_MAX)
+    if ((len != n - 13 && len + 14 != n - 13) || len > TP_NODE_NAME_MAX)
         return -EBADMSG;
     w->incarnation = get64(p);
     w->id = get32(p + 8);
     memcpy(w->name, p + 13, len);
     w->name[len] = '\0';
-    if (w->id == 0 || w->id > TP_PID_NODE_MAX || !tp__wire_name_ok(w->name))
+    w->has_link = len + 14 == n - 13;
+    w->link_ip = w->has_link ? get32(p + 13 + len) : 0;
+    w->link_port = w->has_link ? get16(p + 17 + len) : 0;
+    w->link_token = w->has_link ? get64(p + 19 + len) : 0;
+    if (w->id == 0 || w->id > TP_PID_NODE_MAX || !tp__wire_name_ok(w->name) ||
+        (w->has_link && (w->link_port == 0 || w->link_ip == 0)))
         return -EBADMSG;
     return 0;
 }

@@ -87,6 +87,20 @@ typedef struct tp_cluster_options {
     const char *tls_ca_file;
     const char *tls_cert_file; /**< client chain (see tls_ca_file) */
     const char *tls_key_file;  /**< its key (see tls_ca_file) */
+    /** Direct links (docs/CLUSTER.md "Direct links"): data frames to a
+     *  peer go over a TCP connection of their own instead of through the
+     *  NATS server, which stays the control plane and the fallback.
+     *  Default true; the environment variable TROUPE_CLUSTER_LINKS=0
+     *  turns them off whatever this says. */
+    bool links;
+    /** IPv4 address other nodes reach this node's link listener at.
+     *  NULL (default) = the address the NATS server sees this client at
+     *  (else the local address of the NATS connection). */
+    const char *link_address;
+    /** How long frames to a peer that just came up are held while its
+     *  link connects; past it they go through NATS for that peer's whole
+     *  up session, ms. Default 1000. */
+    unsigned link_connect_ms;
 } tp_cluster_options;
 
 /** Fills opts with the defaults. */
@@ -202,7 +216,18 @@ typedef struct tp_cluster_peer_stats {
     uint64_t rtt_ns;                 /**< last heartbeat round trip */
     uint64_t hb_misses;              /**< heartbeat periods missed */
     uint64_t downs;                  /**< times seen going down */
+    /** Path of its frames this up session: TP_CLUSTER_LINK_NATS,
+     *  TP_CLUSTER_LINK_TCP, TP_CLUSTER_LINK_CONNECTING. */
+    uint32_t link;
+    uint64_t link_bytes_out; /**< bytes sent to it over direct links */
+    uint64_t link_bytes_in;  /**< bytes received from it over them */
+    uint64_t link_fallbacks; /**< up sessions its link failed to connect */
+    uint64_t link_breaks;    /**< links that broke (the peer went down) */
 } tp_cluster_peer_stats;
+
+#define TP_CLUSTER_LINK_NATS       0u /**< frames through the NATS server */
+#define TP_CLUSTER_LINK_TCP        1u /**< frames over a direct link */
+#define TP_CLUSTER_LINK_CONNECTING 2u /**< held while the link connects */
 
 /** Node-wide cluster counters. */
 typedef struct tp_cluster_summary {
@@ -216,6 +241,8 @@ typedef struct tp_cluster_summary {
     uint64_t bad_frames;             /**< frames dropped as malformed */
     uint64_t drops;                  /**< sends dropped, all peers */
     uint64_t max_payload;            /**< NATS max_payload, bytes */
+    uint32_t link_port;    /**< this node's link listener port, 0 = none */
+    uint64_t link_refused; /**< link connections refused (bad preamble) */
 } tp_cluster_summary;
 
 /**
