@@ -679,6 +679,7 @@ tp_cluster_stop(tp_runtime *rt)
         natsConnection_Close(cl->nc);
     }
     tp__names_stop(cl);
+    tp__link_bye(cl);
     if (atomic_load(&cl->connected)) {
         tp__node_publish_self(cl, TP__W_BYE, cl->hb_subject, 0);
         natsConnection_FlushTimeout(cl->nc, 1000);

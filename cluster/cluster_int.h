@@ -282,6 +282,9 @@ void tp__link_peer_prepare(struct tp__cluster *cl, struct tp__cpeer *p,
 void tp__link_peer_up(struct tp__cluster *cl, struct tp__cpeer *p);
 /* p went down: its out link is closed (by the link thread). */
 void tp__link_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
+/* tp_cluster_stop(): a BYE on every out link (the peers see this node
+ * leave after its last frame); breaks from now on take no peer down. */
+void tp__link_bye(struct tp__cluster *cl);
 /* Wakes the link thread (a request, or joining finished). */
 void tp__link_wake(struct tp__cluster *cl);
 /* Cluster thread: writes len bytes (whole frames) to p's link. 0, -EAGAIN

@@ -73,6 +73,7 @@ struct tp__link {
     pthread_t thread;
     bool started;
     _Atomic bool stop;
+    _Atomic bool leaving; /* tp_cluster_stop(): breaks are no news */
     _Atomic uint64_t refused;
     struct tp__lconn *conns;
     struct tp__lconn *in[TP_PID_NODE_MAX + 1]; /* bound inbound, per peer */
@@ -245,7 +246,7 @@ conn_broke(struct tp__cluster *cl, struct tp__lconn *c)
     bool cur = conn_current(c);
 
     conn_free(cl->lk, c);
-    if (cur) {
+    if (cur && !atomic_load(&cl->lk->leaving)) {
         atomic_fetch_add(&p->link_breaks, 1);
         tp_log(TP_LOG_WARN, "cluster %s: link with node %u broke", cl->cluster,
                p->id);
@@ -508,7 +509,12 @@ frames(struct tp__cluster *cl, struct tp__lconn *c)
             return -EBADMSG;
         atomic_fetch_add_explicit(&c->peer->link_bytes_in, used,
                                   memory_order_relaxed);
-        tp__node_frame(cl, &h, pl, used);
+        if (h.kind == TP__W_BYE) { /* it leaves: after its last frame */
+            if (conn_current(c))
+                tp__node_peer_down(cl, c->peer, 2);
+        } else {
+            tp__node_frame(cl, &h, pl, used);
+        }
         off += used;
     }
     if (off != 0) {
@@ -790,6 +796,32 @@ tp__link_stop(struct tp__cluster *cl)
     close(lk->ep);
     cl->lk = NULL; /* hooks check it: the peers are told down after this */
     tp__free(lk);
+}
+
+void
+tp__link_bye(struct tp__cluster *cl)
+{
+    unsigned char buf[TP__WIRE_HDR];
+    struct tp__wire_hdr h = {.kind = TP__W_BYE};
+
+    if (cl->lk == NULL)
+        return;
+    atomic_store(&cl->lk->leaving, true);
+    h.node = (uint16_t)cl->id;
+    h.incarnation = (uint32_t)cl->incarnation;
+    tp__wire_put_hdr(buf, &h);
+    for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {
+        struct tp__cpeer *p = atomic_load(&cl->peers[i]);
+        if (p == NULL)
+            continue;
+        pthread_mutex_lock(&p->wlock);
+        /* After what is pending, or not at all (its EOF then says it). */
+        if (p->out_fd >= 0 && p->wlen == p->woff &&
+            send(p->out_fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+                (ssize_t)sizeof(buf))
+            shutdown(p->out_fd, SHUT_RDWR);
+        pthread_mutex_unlock(&p->wlock);
+    }
 }
 
 void

@@ -999,7 +999,8 @@ test_cluster_sigkill_node_down(void **state)
         assert_string_equal(ps.name, "doomed");
         assert_false(ps.up);
         assert_int_equal(ps.downs, 1);
-        assert_true(ps.hb_misses >= 2);
+        /* Silence, or at once the end of its direct link. */
+        assert_true(ps.hb_misses >= 2 || ps.link_breaks == 1);
         assert_true(ps.msgs_in > 0 && ps.msgs_out > 0);
     }
     tpt_probe_free(p);
