@@ -1337,6 +1337,236 @@ test_cluster_gen_server_and_console(void **state)
     nats_kill(&n);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Direct links                                                           */
+
+/* rt's stats of the peer called name (false: not known). */
+static bool
+peer_of(tp_runtime *rt, const char *name, tp_cluster_peer_stats *out)
+{
+    tp_cluster_peer_stats ps[8];
+    int n = tp_cluster_stats(rt, NULL, ps, 8);
+
+    for (int i = 0; i < n && i < 8; i++)
+        if (strcmp(ps[i].name, name) == 0) {
+            *out = ps[i];
+            return true;
+        }
+    return false;
+}
+
+/* Waits until rt's frames to the peer called name take path link. */
+static void
+wait_link(tp_runtime *rt, const char *name, uint32_t link)
+{
+    tp_cluster_peer_stats ps = {0};
+
+    for (int i = 0; i < 2000; i++) {
+        if (peer_of(rt, name, &ps) && ps.up && ps.link == link)
+            return;
+        tpt_sleep_ms(10);
+    }
+    print_message("peer %s: up %d link %u\n", name, ps.up, ps.link);
+    fail();
+}
+
+/* Receives n numbered messages in order, then checks nothing follows. */
+static void
+expect_burst(tpt_probe *dst, int n, tp_pid from)
+{
+    tpt_rec rec;
+
+    for (int i = 0; i < n; i++) {
+        uint32_t seq;
+        assert_int_equal(tpt_probe_wait(dst, 5, 30000, &rec), 0);
+        memcpy(&seq, rec.data, sizeof(seq));
+        assert_int_equal(seq, (uint32_t)i);
+        assert_true(rec.from == from);
+    }
+    assert_int_not_equal(tpt_probe_wait(dst, 5, 200, &rec), 0); /* once */
+}
+
+static void
+test_cluster_links_tcp_order_token(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *src, *dst;
+    struct burst bu = {.n = 10000};
+    tp_cluster_peer_stats pa, pb;
+    tp_cluster_summary sum;
+    char reply[8];
+    size_t rlen = 0;
+    tp_pid echo;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    b = node_new(&n, "l-recv");
+    a = node_new(&n, "l-send");
+    src = tpt_probe_new(a, false);
+    dst = tpt_probe_new(b, false);
+    bu.to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    /* At once when a sees b up: its link is still connecting, the first
+     * frames are held, the rest go over TCP: in order, exactly once. */
+    wait_node(a, "l-recv");
+    tpt_probe_do(src, send_burst, &bu);
+    assert_int_equal(bu.failed, 0);
+    expect_burst(dst, bu.n, tp_cluster_pid(a, tpt_probe_pid(src)));
+    wait_link(a, "l-recv", TP_CLUSTER_LINK_TCP);
+    wait_link(b, "l-send", TP_CLUSTER_LINK_TCP);
+    assert_true(peer_of(a, "l-recv", &pa));
+    assert_true(peer_of(b, "l-send", &pb));
+    assert_true(pa.link_bytes_out >= 10000u * (TP__WIRE_HDR + 4));
+    assert_true(pb.link_bytes_in >= 10000u * (TP__WIRE_HDR + 4));
+    assert_int_equal(pa.link_fallbacks, 0);
+    assert_int_equal(pa.drops_out, 0);
+    /* A round trip over both links. */
+    echo = spawn_echo(b);
+    assert_int_equal(tp_runtime_call(a, echo, 1, "abc", 3, reply, sizeof(reply),
+                                     &rlen, 10000),
+                     0);
+    assert_int_equal(rlen, 3);
+    assert_true(peer_of(b, "l-send", &pb));
+    assert_true(pb.link_bytes_out > 0);
+    /* A stranger without the token is closed unread. */
+    assert_true(tp_cluster_stats(b, &sum, NULL, 0) >= 1);
+    assert_int_not_equal(sum.link_port, 0);
+    {
+        struct sockaddr_in sa = {.sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)sum.link_port)};
+        unsigned char pre[32] = {'T', 'P', 'L', 'K', 1, 0};
+        struct timeval tv = {10, 0};
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char c;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        pre[6] = (unsigned char)tp_cluster_node_id(a);
+        pre[7] = (unsigned char)(tp_cluster_node_id(a) >> 8);
+        memset(pre + 8, 0x5a, 8); /* not b's token */
+        assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_int_equal(write(fd, pre, sizeof(pre)), (ssize_t)sizeof(pre));
+        assert_int_equal(read(fd, &c, 1), 0); /* closed */
+        close(fd);
+    }
+    assert_true(tp_cluster_stats(b, &sum, NULL, 0) >= 1);
+    assert_int_equal(sum.link_refused, 1);
+    assert_true(peer_of(b, "l-send", &pb));
+    assert_true(pb.up); /* the stranger changed nothing */
+    tpt_probe_free(src);
+    tpt_probe_free(dst);
+    node_free(a);
+    node_free(b);
+    nats_kill(&n);
+}
+
+static void
+test_cluster_links_refused_falls_back(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *src, *dst;
+    struct burst bu = {.n = 10000};
+    tp_cluster_peer_stats pa;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    /* Both advertise a port nobody listens on: connects are refused. */
+    atomic_store(&tp__link_test_port, (uint16_t)free_port());
+    b = node_new(&n, "f-recv");
+    a = node_new(&n, "f-send");
+    src = tpt_probe_new(a, false);
+    dst = tpt_probe_new(b, false);
+    bu.to = tp_cluster_pid(b, tpt_probe_pid(dst));
+    wait_node(a, "f-recv");
+    tpt_probe_do(src, send_burst, &bu);
+    assert_int_equal(bu.failed, 0);
+    expect_burst(dst, bu.n, tp_cluster_pid(a, tpt_probe_pid(src)));
+    wait_link(a, "f-recv", TP_CLUSTER_LINK_NATS);
+    assert_true(peer_of(a, "f-recv", &pa));
+    assert_int_equal(pa.link_fallbacks, 1);
+    assert_int_equal(pa.link_bytes_out, 0);
+    assert_true(pa.msgs_out >= 10000);
+    assert_int_equal(pa.drops_out, 0);
+    tpt_probe_free(src);
+    tpt_probe_free(dst);
+    node_free(a);
+    node_free(b);
+    atomic_store(&tp__link_test_port, 0);
+    nats_kill(&n);
+}
+
+static int
+kill_link(tp_runtime *rt, uint32_t peer)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+    int err;
+
+    assert_non_null(cl);
+    err = tp__link_test_kill(cl, peer);
+    tp__cluster_put(cl);
+    return err;
+}
+
+static void
+test_cluster_links_broken_down_then_up(void **state)
+{
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tpt_probe *p;
+    struct watch w = {.monitor = true, .link = true, .nodes = true};
+    tp_cluster_peer_stats pa;
+    tp_node_event ev;
+    tpt_rec rec;
+    char reply[8];
+    size_t rlen = 0;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "k-a");
+    b = node_new(&n, "k-b");
+    wait_link(a, "k-b", TP_CLUSTER_LINK_TCP);
+    wait_link(b, "k-a", TP_CLUSTER_LINK_TCP);
+    w.target = spawn_echo(b);
+    p = tpt_probe_new(a, true);
+    tpt_probe_do(p, do_watch, &w);
+    tpt_idle(a);
+    tpt_idle(b);
+    assert_int_equal(kill_link(a, tp_cluster_node_id(b)), 0);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_DOWN, 20000, &rec), 0);
+    memcpy(&ev, rec.data, sizeof(ev));
+    assert_string_equal(ev.name, "k-b");
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_DOWN, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    assert_true(rec.ref == w.ref);
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_EXIT, 10000, &rec), 0);
+    assert_int_equal(rec.kind, TP_EXIT_NOCONNECTION);
+    /* Back through the next HELLO, with new links both ways. */
+    assert_int_equal(tpt_probe_wait(p, TP_MSG_NODE_UP, 20000, &rec), 0);
+    wait_link(a, "k-b", TP_CLUSTER_LINK_TCP);
+    wait_link(b, "k-a", TP_CLUSTER_LINK_TCP);
+    assert_true(peer_of(a, "k-b", &pa));
+    assert_true(pa.link_breaks >= 1);
+    assert_true(pa.downs >= 1);
+    /* The echo died of its link's noconnection: a new one. */
+    w.target = spawn_echo(b);
+    for (int i = 0; i < 20; i++) { /* b may see a back a beat later */
+        rlen = 0;
+        if (tp_runtime_call(a, w.target, 1, "abc", 3, reply, sizeof(reply),
+                            &rlen, 500) == 0)
+            break;
+        tpt_sleep_ms(100);
+    }
+    assert_int_equal(rlen, 3);
+    assert_memory_equal(reply, "abc", 3);
+    tpt_probe_free(p);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1358,6 +1588,9 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
         cmocka_unit_test(test_cluster_gen_server_and_console),
+        cmocka_unit_test(test_cluster_links_tcp_order_token),
+        cmocka_unit_test(test_cluster_links_refused_falls_back),
+        cmocka_unit_test(test_cluster_links_broken_down_then_up),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
