@@ -13,7 +13,8 @@
  * (this program again) joins as node "victim", is SIGKILLed, and the time
  * until this node has it down is measured (median and max; default
  * heartbeat 500 ms, down-after 2000 ms).
- * Options: --rtts=N (default 20000), --msgs=N (default 500000), --raw=0.
+ * Options: --rtts=N (default 20000), --msgs=N (default 500000), --raw=0,
+ * --links=0 (every frame through NATS: no direct links).
  */
 #include "benchutil.h"
 
@@ -152,6 +153,8 @@ cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static bool links = true; /* --links=0: every frame through NATS */
+
 static tp_runtime *
 node(const char *url, const char *name)
 {
@@ -168,6 +171,7 @@ node(const char *url, const char *name)
     o.node_name = name;
     o.cluster = "bench";
     o.urls = url;
+    o.links = links;
     if (tp_cluster_start(rt, &o) != 0)
         exit(1);
     return rt;
@@ -305,6 +309,7 @@ main(int argc, char **argv)
 {
     long rtts = tpb_opt(argc, argv, "rtts", 20000);
     long msgs = tpb_opt(argc, argv, "msgs", 500000);
+    links = tpb_opt(argc, argv, "links", 1) != 0;
     struct pinger p = {.n = rtts};
     char url[64], port_s[16];
     tp_runtime *a, *b;
@@ -335,6 +340,21 @@ main(int argc, char **argv)
     while (tp_cluster_node_lookup(a, "bench-b") == 0 ||
            tp_cluster_node_lookup(b, "bench-a") == 0)
         sleep_us(10000);
+    /* Both paths decided (direct links connected, or NATS). */
+    for (int i = 0; i < 500; i++) {
+        tp_cluster_peer_stats pa, pb;
+        if (tp_cluster_stats(a, NULL, &pa, 1) == 1 &&
+            tp_cluster_stats(b, NULL, &pb, 1) == 1 &&
+            pa.link != TP_CLUSTER_LINK_CONNECTING &&
+            pb.link != TP_CLUSTER_LINK_CONNECTING) {
+            tpb_result("cluster_link_tcp",
+                       pa.link == TP_CLUSTER_LINK_TCP &&
+                           pb.link == TP_CLUSTER_LINK_TCP,
+                       "bool");
+            break;
+        }
+        sleep_us(10000);
+    }
 
     /* Round trips. */
     p.samples = calloc((size_t)rtts, sizeof(uint64_t));

@@ -74,6 +74,10 @@ tp__cmd_nodes(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         tp__em_str(&e, "name", p[i].name);
         tp__em_u64(&e, "id", p[i].node);
         tp__em_str(&e, "state", p[i].up ? "up" : "down");
+        tp__em_str(&e, "link",
+                   p[i].link == TP_CLUSTER_LINK_TCP          ? "tcp"
+                   : p[i].link == TP_CLUSTER_LINK_CONNECTING ? "connecting"
+                                                             : "nats");
         tp__em_dur(&e, "rtt", p[i].rtt_ns);
         tp__em_u64(&e, "msgs_out", p[i].msgs_out);
         tp__em_u64(&e, "msgs_in", p[i].msgs_in);
@@ -149,6 +153,12 @@ g_drops(const tp_cluster_peer_stats *p)
     return (double)p->drops_out;
 }
 static double
+g_link_tcp(const tp_cluster_peer_stats *p)
+{
+    return p->up && p->link == TP_CLUSTER_LINK_TCP ? 1 : 0;
+}
+
+static double
 g_queued(const tp_cluster_peer_stats *p)
 {
     return (double)p->queued;
@@ -190,6 +200,9 @@ tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
                 "counter", "Heartbeat periods missed.", g_misses);
     peer_family(b, p, n, "troupe_cluster_peer_drops_total", "counter",
                 "Sends to the peer refused or dropped.", g_drops);
+    peer_family(b, p, n, "troupe_cluster_peer_link_tcp", "gauge",
+                "1 while frames to the peer go over a direct link.",
+                g_link_tcp);
     peer_family(b, p, n, "troupe_cluster_peer_queued", "gauge",
                 "Frames waiting in the peer's outbound queue.", g_queued);
     tp__free(p);
