@@ -573,11 +573,11 @@ static void
 cluster_teardown(struct tp__cluster *cl)
 {
     node_thread_stop(cl);
-    tp__link_stop(cl);
     tp__names_stop(cl);
     sub_close(&cl->sub_join);
     sub_close(&cl->sub_inbox);
     sub_close(&cl->sub_hb);
+    tp__link_stop(cl); /* after the subscriptions: their hooks read cl->lk */
     if (cl->nc != NULL) {
         atomic_store(&cl->closing, true);
         natsConnection_Close(cl->nc);

@@ -257,6 +257,10 @@ void tp__node_frame(struct tp__cluster *cl, const struct tp__wire_hdr *h,
                     const unsigned char *pl, size_t n);
 void tp__node_peer_down(struct tp__cluster *cl, struct tp__cpeer *p,
                         uint32_t why);
+/* The peer p, down, proved alive under incarnation inc by its link's
+ * preamble: up again, as by its HELLO (link thread). */
+void tp__node_link_hello(struct tp__cluster *cl, struct tp__cpeer *p,
+                         uint64_t inc);
 
 /* ---------------------------------------------------------------------- */
 /* Direct links (link.c)                                                  */

@@ -466,6 +466,7 @@ preamble(struct tp__cluster *cl, struct tp__lconn *c)
     struct tp__link *lk = cl->lk;
     const unsigned char *b = c->rbuf;
     uint32_t node = (uint32_t)(b[6] | b[7] << 8);
+    uint64_t inc = get64(b + 16);
     struct tp__cpeer *p;
 
     if (get32(b) != PRE_MAGIC || b[4] != 1 || get64(b + 8) != lk->token ||
@@ -485,6 +486,13 @@ preamble(struct tp__cluster *cl, struct tp__lconn *c)
              (atomic_load(&p->state) == TP__PEER_UP ? 0 : 1);
     memmove(c->rbuf, c->rbuf + PRE_LEN, c->rlen - PRE_LEN);
     c->rlen -= PRE_LEN;
+    if (atomic_load(&p->state) == TP__PEER_DOWN) {
+        /* It saw us come back before we saw it: its frames on this link
+         * would be dropped until its next HELLO; the token it knows says
+         * as much as that HELLO would. */
+        tp__node_link_hello(cl, p, inc);
+        c->gen = atomic_load(&p->up_gen);
+    }
     return 0;
 }
 

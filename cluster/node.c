@@ -283,6 +283,28 @@ hello(struct tp__cluster *cl, const struct tp__wire_node *w)
     node_event(cl, p, true, 0);
 }
 
+/* A direct link's preamble proved that the peer p is alive under its
+ * incarnation inc (link thread): like its HELLO, if we had it down. */
+void
+tp__node_link_hello(struct tp__cluster *cl, struct tp__cpeer *p, uint64_t inc)
+{
+    struct tp__wire_node w = {.incarnation = inc, .id = p->id};
+    bool same;
+
+    pthread_mutex_lock(&cl->lock);
+    same = atomic_load(&p->state) == TP__PEER_DOWN && p->incarnation == inc &&
+           p->name[0] != '\0';
+    snprintf(w.name, sizeof(w.name), "%s", p->name);
+    w.has_link = true;
+    w.link_ip = p->link_ip;
+    w.link_port = p->link_port;
+    w.link_token = p->link_token;
+    w.has_link = w.link_port != 0;
+    pthread_mutex_unlock(&cl->lock);
+    if (same)
+        hello(cl, &w);
+}
+
 /* What a node still joining learns from w (lock held). */
 static void
 join_note(struct tp__cluster *cl, const struct tp__wire_node *w, bool w_joining)

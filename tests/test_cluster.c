@@ -1326,7 +1326,7 @@ test_cluster_gen_server_and_console(void **state)
     assert_non_null(strstr(out, "front"));
     assert_non_null(strstr(out, "back"));
     assert_non_null(strstr(out, "up"));
-    assert_non_null(strstr(out, "link")); /* tcp, connecting or nats */
+    assert_non_null(strstr(out, "LINK")); /* tcp, connecting or nats */
     assert_true(tcc_cmd(t, "metrics", out, sizeof(out), 10000) > 0);
     assert_non_null(strstr(out, "troupe_cluster_connected 1"));
     assert_non_null(strstr(out, "troupe_cluster_peer_up{peer=\"back\"} 1"));
