@@ -43,6 +43,12 @@ payloads(const unsigned char *p, size_t n)
     if (tp__wire_get_node(p, n, &w) == 0) {
         fail_if(memchr(w.name, '\0', sizeof(w.name)) == NULL);
         fail_if(!tp__wire_name_ok(w.name));
+        /* With or without link fields: encodes back to the same bytes. */
+        unsigned char again[13 + TP_NODE_NAME_MAX + 14];
+        fail_if(tp__wire_node_size(&w) != n);
+        tp__wire_put_node(again, &w);
+        fail_if(memcmp(again, p, n) != 0);
+        fail_if(w.has_link && (w.link_port == 0 || w.link_ip == 0));
     }
 }
 

@@ -1569,6 +1569,41 @@ test_cluster_links_broken_down_then_up(void **state)
     nats_kill(&n);
 }
 
+static void
+test_cluster_wire_node_link_fields(void **state)
+{
+    struct tp__wire_node w = {.incarnation = 77,
+                              .id = 9,
+                              .has_link = true,
+                              .link_ip = 0x7f000001u,
+                              .link_port = 4321,
+                              .link_token = 0x1122334455667788ull},
+                         o;
+    unsigned char buf[13 + TP_NODE_NAME_MAX + 14];
+    size_t n;
+
+    (void)state;
+    snprintf(w.name, sizeof(w.name), "%s", "linked");
+    n = tp__wire_node_size(&w);
+    assert_int_equal(n, 13 + 6 + 14);
+    tp__wire_put_node(buf, &w);
+    assert_int_equal(tp__wire_get_node(buf, n, &o), 0);
+    assert_true(o.has_link);
+    assert_int_equal(o.link_ip, 0x7f000001u);
+    assert_int_equal(o.link_port, 4321);
+    assert_true(o.link_token == 0x1122334455667788ull);
+    assert_string_equal(o.name, "linked");
+    /* Without the link fields: a node without links. */
+    assert_int_equal(tp__wire_get_node(buf, n - 14, &o), 0);
+    assert_false(o.has_link);
+    assert_int_equal(o.link_port, 0);
+    /* Anything else in between, or port 0, is malformed. */
+    assert_int_equal(tp__wire_get_node(buf, n - 1, &o), -EBADMSG);
+    assert_int_equal(tp__wire_get_node(buf, n - 13, &o), -EBADMSG);
+    buf[13 + 6 + 4] = buf[13 + 6 + 5] = 0;
+    assert_int_equal(tp__wire_get_node(buf, n, &o), -EBADMSG);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1590,6 +1625,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
         cmocka_unit_test(test_cluster_gen_server_and_console),
+        cmocka_unit_test(test_cluster_wire_node_link_fields),
         cmocka_unit_test(test_cluster_links_tcp_order_token),
         cmocka_unit_test(test_cluster_links_refused_falls_back),
         cmocka_unit_test(test_cluster_links_broken_down_then_up),
