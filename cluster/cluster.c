@@ -173,6 +173,8 @@ tp__cluster_queue(struct tp__cluster *cl, struct tp__cpeer *p,
         atomic_fetch_add_explicit(&cl->drops, 1, memory_order_relaxed);
         return -ENOTCONN;
     }
+    if (tp__link_direct(cl, p, f) == 0)
+        return 0;
     if (atomic_fetch_add_explicit(&p->queued, 1, memory_order_relaxed) >=
         cl->opts.max_queue) {
         atomic_fetch_sub_explicit(&p->queued, 1, memory_order_relaxed);

@@ -142,6 +142,7 @@ struct tp__cpeer {
     uint64_t wsince_ns;      /* last progress while pending */
     struct tp__frame *held, *held_tail; /* cluster thread: link pending */
     uint32_t held_gen;                  /* up_gen of the held frames */
+    _Atomic uint64_t last_send_ns;      /* tp__link_direct's stream test */
     _Atomic uint64_t link_bytes_out, link_bytes_in, link_fallbacks;
     _Atomic uint64_t link_breaks;
 };
@@ -291,10 +292,20 @@ void tp__link_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
 void tp__link_bye(struct tp__cluster *cl);
 /* Wakes the link thread (a request, or joining finished). */
 void tp__link_wake(struct tp__cluster *cl);
-/* Cluster thread: writes len bytes (whole frames) to p's link. 0, -EAGAIN
- * (write buffer over its bound: dropped), -EPIPE (no link: dropped). */
+/* Cluster thread: writes len bytes (nframes whole frames, taken off
+ * p->queued under the write lock once written or dropped) to p's link.
+ * 0, -EAGAIN (write buffer over its bound: dropped), -EPIPE (no link:
+ * dropped). */
 int tp__link_write(struct tp__cluster *cl, struct tp__cpeer *p, const void *buf,
-                   size_t len);
+                   size_t len, uint32_t nframes);
+/* A sender's thread (tp__cluster_queue): f written to p's link at once,
+ * skipping the cluster thread, when its path is TCP, nothing of p is
+ * queued or waiting to be written, and p's previous send was not within
+ * a few microseconds (a stream is left to the cluster thread's batches).
+ * 0 (f freed, counted), or -EAGAIN: queue it as usual. Never blocks
+ * (the write lock is only tried, the socket is non-blocking). */
+int tp__link_direct(struct tp__cluster *cl, struct tp__cpeer *p,
+                    struct tp__frame *f);
 /* Peer record init (tp__peer_get) and fini (cluster_free). */
 void tp__link_peer_init(struct tp__cpeer *p);
 void tp__link_peer_fini(struct tp__cpeer *p);

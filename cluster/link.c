@@ -388,15 +388,14 @@ flush_wbuf(struct tp__link *lk, struct tp__lconn *c)
     return err;
 }
 
-int
-tp__link_write(struct tp__cluster *cl, struct tp__cpeer *p, const void *buf,
-               size_t len)
+/* Writes buf to p's link, the rest kept for EPOLLOUT (wlock held). */
+static int
+write_locked(struct tp__link *lk, struct tp__cpeer *p, const void *buf,
+             size_t len)
 {
-    struct tp__link *lk = cl->lk;
     size_t done = 0;
     int err = 0;
 
-    pthread_mutex_lock(&p->wlock);
     if (p->out_fd < 0 || lk == NULL) {
         err = -EPIPE;
         goto out;
@@ -452,8 +451,56 @@ tp__link_write(struct tp__cluster *cl, struct tp__cpeer *p, const void *buf,
     p->wlen += len - done;
     atomic_fetch_add_explicit(&p->link_bytes_out, len, memory_order_relaxed);
 out:
+    return err;
+}
+
+int
+tp__link_write(struct tp__cluster *cl, struct tp__cpeer *p, const void *buf,
+               size_t len, uint32_t nframes)
+{
+    int err;
+
+    pthread_mutex_lock(&p->wlock);
+    err = write_locked(cl->lk, p, buf, len);
+    /* Under wlock, after the write: a sender that finds queued at 0 under
+     * wlock (tp__link_direct) knows its earlier frames are on the link. */
+    atomic_fetch_sub_explicit(&p->queued, nframes, memory_order_relaxed);
     pthread_mutex_unlock(&p->wlock);
     return err;
+}
+
+#define DIRECT_GAP_NS 20000u /* sends closer than this: a stream */
+
+int
+tp__link_direct(struct tp__cluster *cl, struct tp__cpeer *p,
+                struct tp__frame *f)
+{
+    uint64_t now, prev;
+    int err = -EAGAIN;
+
+    /* acquire: pairs with decide()'s release (out_fd is set). */
+    if (cl->lk == NULL ||
+        atomic_load_explicit(&p->link, memory_order_acquire) != TP__LINK_TCP)
+        return -EAGAIN;
+    now = tp_now_ns();
+    /* relaxed: a heuristic, ordering nothing. */
+    prev =
+        atomic_exchange_explicit(&p->last_send_ns, now, memory_order_relaxed);
+    if (now - prev < DIRECT_GAP_NS ||
+        atomic_load_explicit(&p->queued, memory_order_relaxed) != 0 ||
+        pthread_mutex_trylock(&p->wlock) != 0)
+        return -EAGAIN;
+    /* relaxed: the cluster thread's decrements are ordered by wlock. */
+    if (atomic_load_explicit(&p->queued, memory_order_relaxed) == 0 &&
+        p->out_fd >= 0 && p->wlen == p->woff)
+        err = write_locked(cl->lk, p, f->data, f->len) == 0 ? 0 : -EAGAIN;
+    pthread_mutex_unlock(&p->wlock);
+    if (err != 0)
+        return -EAGAIN;
+    atomic_fetch_add_explicit(&p->msgs_out, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->bytes_out, f->len, memory_order_relaxed);
+    tp__free(f);
+    return 0;
 }
 
 /* ---------------------------------------------------------------------- */

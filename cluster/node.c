@@ -599,13 +599,13 @@ publish_batch(struct tp__cluster *cl, struct tp__frame *f)
         tp__free(f);
         f = next;
     }
-    atomic_fetch_sub_explicit(&p->queued, (uint32_t)n, memory_order_relaxed);
-    if (path == TP__LINK_TCP) {
-        if (atomic_load(&p->state) == TP__PEER_UP &&
-            tp__link_write(cl, p, cl->batch, len) == 0)
+    if (path == TP__LINK_TCP && atomic_load(&p->state) == TP__PEER_UP) {
+        /* Takes the n frames off queued once written (see there). */
+        if (tp__link_write(cl, p, cl->batch, len, (uint32_t)n) == 0)
             s = NATS_OK;
         goto counted;
     }
+    atomic_fetch_sub_explicit(&p->queued, (uint32_t)n, memory_order_relaxed);
     pthread_mutex_lock(&cl->lock);
     snprintf(subj, sizeof(subj), "%s", p->subject);
     pthread_mutex_unlock(&cl->lock);
