@@ -8,7 +8,9 @@
  * never blocks. Outbound frames are queued (bounded per peer) by whichever
  * thread sends and published by the cluster's own thread, which also sends
  * heartbeats and detects nodes that went silent: no scheduler ever waits
- * on a socket.
+ * on a socket. With direct links (link.c) the link thread reads like a
+ * delivery thread, and a sender may write a lone frame to a link itself
+ * (non-blocking, the write lock only tried: tp__link_direct).
  */
 #ifndef TP_CLUSTER_CLUSTER_INT_H
 #define TP_CLUSTER_CLUSTER_INT_H

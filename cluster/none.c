@@ -16,6 +16,8 @@ void
 tp_cluster_options_init(tp_cluster_options *o)
 {
     memset(o, 0, sizeof(*o));
+    o->links = true; /* the same defaults as with libnats */
+    o->link_connect_ms = 1000;
 }
 
 int
