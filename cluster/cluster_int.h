@@ -314,6 +314,7 @@ void tp__link_peer_fini(struct tp__cpeer *p);
 /* Tests: the port advertised instead of the listener's (0 = the real
  * one), and breaking p's out link as a network error would. */
 extern _Atomic uint16_t tp__link_test_port;
+extern _Atomic bool tp__link_test_hold; /* connects wait while true */
 int tp__link_test_kill(struct tp__cluster *cl, uint32_t peer);
 
 #endif /* TP_CLUSTER_CLUSTER_INT_H */

@@ -1400,20 +1400,34 @@ test_cluster_links_tcp_order_token(void **state)
     char reply[8];
     size_t rlen = 0;
     tp_pid echo;
+    tp_cluster_options o;
 
     (void)state;
     if (!nats_start(&n))
         skip();
-    b = node_new(&n, "l-recv");
-    a = node_new(&n, "l-send");
+    /* Connects are held (test hook) until the burst is queued: every
+     * frame of it waits while the link comes up, then goes over TCP. */
+    atomic_store(&tp__link_test_hold, true);
+    a = tpt_runtime(2);
+    b = tpt_runtime(2);
+    node_opts(&o, &n, "l-recv");
+    o.link_connect_ms = 600000; /* never falls back here */
+    assert_int_equal(tp_cluster_start(b, &o), 0);
+    o.node_name = "l-send";
+    assert_int_equal(tp_cluster_start(a, &o), 0);
     src = tpt_probe_new(a, false);
     dst = tpt_probe_new(b, false);
     bu.to = tp_cluster_pid(b, tpt_probe_pid(dst));
-    /* At once when a sees b up: its link is still connecting, the first
-     * frames are held, the rest go over TCP: in order, exactly once. */
     wait_node(a, "l-recv");
+    wait_node(b, "l-send");
+    wait_link(a, "l-recv", TP_CLUSTER_LINK_CONNECTING);
     tpt_probe_do(src, send_burst, &bu);
     assert_int_equal(bu.failed, 0);
+    assert_true(peer_of(a, "l-recv", &pa));
+    assert_int_equal(pa.link, TP_CLUSTER_LINK_CONNECTING);
+    assert_int_equal(pa.msgs_out, 0);   /* all held */
+    assert_int_equal(pa.queued, 10000); /* still within max_queue */
+    atomic_store(&tp__link_test_hold, false);
     expect_burst(dst, bu.n, tp_cluster_pid(a, tpt_probe_pid(src)));
     wait_link(a, "l-recv", TP_CLUSTER_LINK_TCP);
     wait_link(b, "l-send", TP_CLUSTER_LINK_TCP);
