@@ -1,21 +1,29 @@
 /*
  * tests/test_ws_node.c - Node's `ws` package (8.23.1, pinned in
  * tests/node/package-lock.json, installed by `npm ci --prefix tests/node`
- * from scripts/setup-deps.sh --test) as a real WebSocket client of a
- * Troupe echo listener, over ws:// and over wss:// (TLS with a throwaway
- * CA from scripts/gen-test-ca.sh; the client verifies it). The client,
- * tests/node/ws_client.mjs, checks what it receives: text, binary and
- * empty echoes, fragmented text (split inside a UTF-8 character) and
- * fragmented binary with a ping between the fragments, 200 KB and 1 MiB
- * (max_message) messages, pongs, and the close codes 1000, 4000 (its own),
- * 4001 (the server's), 1007 (invalid UTF-8) and 1009 (over max_message).
- * This side checks what the server's connection actors saw of each of
- * those connections. Skips, saying why, when node or the package is
+ * from scripts/setup-deps.sh --test) against the runtime's WebSocket
+ * mode, over ws:// and over wss:// (TLS with a throwaway CA from
+ * scripts/gen-test-ca.sh; the client side verifies it).
+ *
+ * 1. ws as the client of a Troupe echo listener: tests/node/ws_client.mjs
+ *    checks what it receives: text, binary and empty echoes, fragmented
+ *    text (split inside a UTF-8 character) and fragmented binary with a
+ *    ping between the fragments, 200 KB and 1 MiB (max_message) messages,
+ *    pongs, and the close codes 1000, 4000 (its own), 4001 (the server's),
+ *    1007 (invalid UTF-8) and 1009 (over max_message). This side checks
+ *    what the server's connection actors saw of each connection.
+ * 2. ws as the server of Troupe's client (tests/node/ws_server.mjs):
+ *    subprotocol, text, binary and 100 KB echoes, a fragmented message
+ *    from the server, the server's ping answered, close 1000 as the
+ *    server saw it.
+ *
+ * Skips, saying why (CTest: "Skipped"), when node or the package is
  * missing.
  */
 #include "test_net_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,11 +272,192 @@ test_ws_node_client_ws_and_wss(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Troupe's WebSocket client against Node's ws server (ws_server.mjs).    */
+
+struct client_req {
+    tp_conn conn;
+    const char *data;
+    size_t len;
+    int result;
+};
+
+static void
+send_text_fn(tp_ctx *ctx, void *arg)
+{
+    struct client_req *r = arg;
+
+    r->result = tp_ws_send_text(ctx, r->conn, r->data, r->len);
+}
+
+static void
+send_binary_fn(tp_ctx *ctx, void *arg)
+{
+    struct client_req *r = arg;
+
+    r->result = tp_ws_send_binary(ctx, r->conn, r->data, r->len);
+}
+
+static void
+close_fn(tp_ctx *ctx, void *arg)
+{
+    struct client_req *r = arg;
+
+    r->result = tp_ws_close(ctx, r->conn, 1000);
+}
+
+/* Reads the server's lines up to "closed <code>"; checks it saw the
+ * subprotocol, the pong of its ping and the code the client closed with.
+ */
+static void
+check_server_saw(FILE *srv, const char *want_closed)
+{
+    char line[256];
+    bool open = false, pong = false;
+
+    while (fgets(line, sizeof(line), srv) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, "open chat") == 0)
+            open = true;
+        else if (strcmp(line, "pong hb") == 0)
+            pong = true;
+        else if (strncmp(line, "closed ", 7) == 0) {
+            assert_string_equal(line, want_closed);
+            assert_true(open);
+            assert_true(pong);
+            return;
+        } else
+            fail_msg("the ws server said '%s'", line);
+    }
+    fail_msg("the ws server ended without a close");
+}
+
+/* Connects, upgrades, echoes text and binary, asks for a fragmented
+ * message, closes with 1000; the server's view is checked after. */
+static void
+client_round(tpt_probe *client, struct tnet_conn_req *cr, FILE *srv)
+{
+    static const char bin[] = {0, 1, 2, (char)0x80, (char)0xff};
+    struct client_req q;
+    char *big = malloc(100000);
+    tpt_rec r;
+
+    assert_non_null(big);
+    memset(big, 'z', 100000);
+    tpt_probe_do(client, tnet_connect_fn, cr);
+    assert_int_equal(cr->result, 0);
+    tnet_expect(client, TP_MSG_TCP_CONNECTED, 10000, &r);
+    assert_int_equal(((tp_tcp_connected *)r.data)->error, 0);
+    tnet_expect(client, TP_MSG_WS_UPGRADED, 10000, &r);
+    assert_string_equal(((tp_ws_upgraded *)r.data)->protocol, "chat");
+    q.conn = cr->conn;
+    q.data = "from troupe \xce\xba";
+    q.len = strlen(q.data);
+    tpt_probe_do(client, send_text_fn, &q);
+    assert_int_equal(q.result, 0);
+    tnet_expect(client, TP_MSG_WS_TEXT, 10000, &r);
+    assert_int_equal(r.len, q.len);
+    assert_memory_equal(r.data, q.data, q.len);
+    q.data = bin;
+    q.len = sizeof(bin);
+    tpt_probe_do(client, send_binary_fn, &q);
+    assert_int_equal(q.result, 0);
+    tnet_expect(client, TP_MSG_WS_BINARY, 10000, &r);
+    assert_int_equal(r.len, sizeof(bin));
+    assert_memory_equal(r.data, bin, sizeof(bin));
+    /* 100 KB: a 64-bit length each way (the probe keeps the first
+     * TPT_DATA_MAX bytes: the length is what is checked whole). */
+    q.data = big;
+    q.len = 100000;
+    tpt_probe_do(client, send_binary_fn, &q);
+    assert_int_equal(q.result, 0);
+    tnet_expect(client, TP_MSG_WS_BINARY, 10000, &r);
+    assert_int_equal(r.len, 100000);
+    assert_memory_equal(r.data, big, TPT_DATA_MAX);
+    q.data = "fragments please";
+    q.len = strlen(q.data);
+    tpt_probe_do(client, send_text_fn, &q);
+    tnet_expect(client, TP_MSG_WS_TEXT, 10000, &r);
+    assert_int_equal(r.len, 10);
+    assert_memory_equal(r.data, "fragmented", 10);
+    tpt_probe_do(client, close_fn, &q);
+    assert_int_equal(q.result, 0);
+    tnet_expect(client, TP_MSG_WS_CLOSING, 10000, &r);
+    assert_int_equal(((tp_ws_closing *)r.data)->code, 1000);
+    tnet_expect(client, TP_MSG_TCP_CLOSED, 10000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_LOCAL);
+    check_server_saw(srv, "closed 1000");
+    free(big);
+}
+
+static void
+test_ws_node_server_ws_and_wss_client(void **state)
+{
+    tp_runtime *rt;
+    tpt_probe *client;
+    struct tnet_conn_req cr;
+    tp_tls_ctx *cctx = NULL;
+    tp_tls_opts to;
+    tp_ws_opts wo;
+    char cmd[512], buf[128];
+    FILE *srv;
+    unsigned port = 0, tls_port = 0;
+    int spid = 0;
+    const char *why = missing();
+
+    (void)state;
+    if (why != NULL) {
+        fprintf(stderr, "SKIP: %s\n", why);
+        skip();
+    }
+    snprintf(dir, sizeof(dir), "/tmp/tp_wsnode_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd), "sh %s/scripts/gen-test-ca.sh %s", TP_SRC_DIR,
+             dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd),
+             "exec timeout %u node %s/ws_server.mjs %s/server.pem "
+             "%s/server.key",
+             60 * tpt_slow(), NODE_DIR, dir, dir);
+    srv = popen(cmd, "r");
+    assert_non_null(srv);
+    assert_non_null(fgets(buf, sizeof(buf), srv));
+    assert_int_equal(sscanf(buf, "ports %u %u %d", &port, &tls_port, &spid), 3);
+    assert_true(spid > 0);
+    rt = tpt_runtime(2);
+    client = tpt_probe_new(rt, false);
+    tp_ws_opts_init(&wo);
+    wo.protocols = "chat";
+    tp_connect_opts_init(&cr.o);
+    cr.o.address = "127.0.0.1";
+    cr.o.port = (uint16_t)port;
+    cr.o.ws = &wo;
+    client_round(client, &cr, srv);
+    /* wss: our client verifying Node's certificate (chain and
+     * "localhost"). */
+    snprintf(buf, sizeof(buf), "%s/ca.pem", dir);
+    tp_tls_opts_init(&to);
+    to.ca_file = buf;
+    assert_int_equal(tp_tls_ctx_new(&to, &cctx), 0);
+    cr.o.port = (uint16_t)tls_port;
+    cr.o.tls = cctx;
+    cr.o.server_name = "localhost";
+    client_round(client, &cr, srv);
+    tp_tls_ctx_free(cctx);
+    tpt_probe_free(client);
+    tpt_finish(rt);
+    kill((pid_t)spid, SIGTERM); /* the server we started */
+    pclose(srv);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ws_node_client_ws_and_wss),
+        cmocka_unit_test(test_ws_node_server_ws_and_wss_client),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
