@@ -10,7 +10,9 @@
  *    text (split inside a UTF-8 character) and fragmented binary with a
  *    ping between the fragments, 200 KB and 1 MiB (max_message) messages,
  *    pongs, and the close codes 1000, 4000 (its own), 4001 (the server's),
- *    1007 (invalid UTF-8) and 1009 (over max_message). This side checks
+ *    1007 (invalid UTF-8) and 1009 (over max_message, on a second
+ *    listener with max_message 1000: see too_big in ws_client.mjs for
+ *    why not over the default 1 MiB). This side checks
  *    what the server's connection actors saw of each connection.
  * 2. ws as the server of Troupe's client (tests/node/ws_server.mjs):
  *    subprotocol, text, binary and 100 KB echoes, a fragmented message
@@ -126,15 +128,15 @@ static const char expected_out[] =
     "ok main\nok custom\nok server_close\nok bad_utf8\nok too_big\n";
 
 static void
-run_client(const char *base, const char *ca)
+run_client(const char *base, const char *small, const char *ca)
 {
     char cmd[512], out[1024] = "";
     FILE *f;
     size_t n;
     int st;
 
-    snprintf(cmd, sizeof(cmd), "timeout %u node %s/ws_client.mjs %s %s",
-             120 * tpt_slow(), NODE_DIR, base, ca != NULL ? ca : "");
+    snprintf(cmd, sizeof(cmd), "timeout %u node %s/ws_client.mjs %s %s %s",
+             120 * tpt_slow(), NODE_DIR, base, small, ca != NULL ? ca : "");
     f = popen(cmd, "r");
     assert_non_null(f);
     n = fread(out, 1, sizeof(out) - 1, f);
@@ -201,7 +203,7 @@ check_reports(tpt_probe *p)
 }
 
 static tp_listener *
-listen_ws(tp_runtime *rt, tp_pid *probe, tp_tls_ctx *tls)
+listen_ws(tp_runtime *rt, tp_pid *probe, tp_tls_ctx *tls, uint32_t max)
 {
     tp_listen_opts o;
     tp_ws_opts wo;
@@ -214,6 +216,8 @@ listen_ws(tp_runtime *rt, tp_pid *probe, tp_tls_ctx *tls)
     o.tls = tls;
     tp_ws_opts_init(&wo);
     wo.protocols = "chat";
+    if (max != 0)
+        wo.max_message = max;
     o.ws = &wo;
     assert_int_equal(tp_tcp_listen(rt, &o, &l), 0);
     return l;
@@ -225,10 +229,10 @@ test_ws_node_client_ws_and_wss(void **state)
     tp_runtime *rt;
     tpt_probe *p;
     tp_pid probe;
-    tp_listener *l, *sl;
+    tp_listener *l, *ls, *sl, *sls;
     tp_tls_ctx *ctx = NULL;
     tp_tls_opts to;
-    char base[128], cmd[256], cert[128], key[128], ca[128];
+    char base[128], small[128], cmd[256], cert[128], key[128], ca[128];
     const char *why = missing();
 
     (void)state;
@@ -244,9 +248,11 @@ test_ws_node_client_ws_and_wss(void **state)
     rt = tpt_runtime(2);
     p = tpt_probe_new(rt, false);
     probe = tpt_probe_pid(p);
-    l = listen_ws(rt, &probe, NULL);
+    l = listen_ws(rt, &probe, NULL, 0);
+    ls = listen_ws(rt, &probe, NULL, 1000);
     snprintf(base, sizeof(base), "ws://127.0.0.1:%u", tp_listener_port(l));
-    run_client(base, NULL);
+    snprintf(small, sizeof(small), "ws://127.0.0.1:%u", tp_listener_port(ls));
+    run_client(base, small, NULL);
     check_reports(p);
     /* wss: the same, through TLS, the chain and "localhost" verified by
      * the client. */
@@ -259,13 +265,17 @@ test_ws_node_client_ws_and_wss(void **state)
     to.cert_file = cert;
     to.key_file = key;
     assert_int_equal(tp_tls_ctx_new(&to, &ctx), 0);
-    sl = listen_ws(rt, &probe, ctx);
+    sl = listen_ws(rt, &probe, ctx, 0);
+    sls = listen_ws(rt, &probe, ctx, 1000);
     tp_tls_ctx_free(ctx);
     snprintf(base, sizeof(base), "wss://localhost:%u", tp_listener_port(sl));
-    run_client(base, ca);
+    snprintf(small, sizeof(small), "wss://localhost:%u", tp_listener_port(sls));
+    run_client(base, small, ca);
     check_reports(p);
     tp_listener_close(l);
+    tp_listener_close(ls);
     tp_listener_close(sl);
+    tp_listener_close(sls);
     tpt_probe_free(p);
     tpt_finish(rt);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
