@@ -18,8 +18,9 @@
  * WebSocket round (page-granular, comparable with the peers).
  *
  * With --peer-port the same clients measure another WebSocket echo server
- * on 127.0.0.1:P (bench/peers/python/ws_echo.py) and the idle figure is
- * PID's resident set growth (no plain round).
+ * on 127.0.0.1:P (bench/peers/node/ws_echo.js, go/wsecho,
+ * python/ws_echo.py; bench/run_ws.sh runs them all) and the idle figure
+ * is PID's resident set growth (no plain round).
  */
 #include "benchutil.h"
 #include "net/ws_int.h"
