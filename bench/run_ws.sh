@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # bench/run_ws.sh - WebSocket echo servers under the same client
 # (bench/ws_bench.c): echo messages/s at 100 connections (64-byte text
-# messages, all 100 in flight) and resident bytes per idle upgraded
-# connection (2,000 of them), Troupe against Node's ws (and Go's
-# gorilla/websocket, Python's websockets), the servers interleaved in
-# each round; medians of the rounds and the ratios Troupe / peer.
+# messages, all 100 in flight), resident bytes per idle upgraded
+# connection (2,000 of them) and the server's CPU time per echo (what a
+# message costs it, however the CPUs were shared), Troupe against Node's
+# ws (and Go's gorilla/websocket, Python's websockets), the servers
+# interleaved in each round; medians of the rounds and the ratios
+# Troupe / peer (of the medians, and the median of each round's ratio).
 #
 #   bench/run_ws.sh [-n RUNS] [--build DIR] [--secs S] [--idle N]
 #                   [--peers node,go] [--schedulers N]
@@ -14,8 +16,9 @@
 # built against Debian's golang-github-gorilla-websocket-dev), python
 # (bench/peers/python/ws_echo.py). Builds ws_bench (Release) into DIR
 # (default build/rel) when missing. Prints each run's figures and:
-#   ws <server> echo=<median msgs/s> idle=<median B/conn> runs=...
+#   ws <server> echo=<msgs/s> idle=<B/conn> cpu=<ns/msg> runs_...=...
 #   RESULT ws.<server>.echo_msgs_per_s <median> 1/s  (bench/README.md)
+#   ratio troupe/<peer>: ...
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
     --idle) IDLE=$2; shift 2 ;;
     --peers) PEERS=$2; shift 2 ;;
     --schedulers) SCHEDULERS=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
   esac
 done
@@ -107,7 +110,7 @@ fig() { awk -v n="$2" '$1 == "RESULT" && $2 == n {printf "%d", $3}' <<<"$1"; }
 median() { tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 SERVERS="troupe ${PEERS//,/ }"
-declare -A ECHO IDLEB
+declare -A ECHO IDLEB CPU PAIRED
 echo "run_ws.sh: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $RUNS rounds, ${SECS}s echo, $IDLE idle conns"
 for r in $(seq 1 "$RUNS"); do
   for s in $SERVERS; do
@@ -122,23 +125,34 @@ for r in $(seq 1 "$RUNS"); do
     fi
     e=$(fig "$out" ws.echo_msgs_per_s)
     i=$(fig "$out" ws.idle_rss_bytes_per_conn)
-    [ -n "$e" ] && [ -n "$i" ] || die "no figures from ws_bench ($s): $out"
-    echo "round $r $s echo=$e msgs/s idle_rss=$i B/conn"
-    ECHO[$s]+="$e " IDLEB[$s]+="$i "
+    c=$(fig "$out" ws.server_cpu_ns_per_msg)
+    [ -n "$e" ] && [ -n "$i" ] && [ -n "$c" ] ||
+      die "no figures from ws_bench ($s): $out"
+    echo "round $r $s echo=$e msgs/s idle_rss=$i B/conn server_cpu=$c ns/msg"
+    ECHO[$s]+="$e " IDLEB[$s]+="$i " CPU[$s]+="$c "
+    # Troupe's echo rate over this peer's in the same round.
+    [ "$s" = troupe ] && te_r=$e ||
+      PAIRED[$s]+="$(awk -v a="$te_r" -v b="$e" 'BEGIN {printf "%.3f", a / b}') "
   done
 done
 
 echo
 te=$(echo ${ECHO[troupe]} | median)
 ti=$(echo ${IDLEB[troupe]} | median)
+tc=$(echo ${CPU[troupe]} | median)
 for s in $SERVERS; do
   e=$(echo ${ECHO[$s]} | median)
   i=$(echo ${IDLEB[$s]} | median)
-  echo "ws $s echo=$e idle=$i runs_echo=$(echo ${ECHO[$s]} | tr ' ' ,) runs_idle=$(echo ${IDLEB[$s]} | tr ' ' ,)"
+  c=$(echo ${CPU[$s]} | median)
+  echo "ws $s echo=$e idle=$i cpu=$c runs_echo=$(echo ${ECHO[$s]} | tr ' ' ,) runs_idle=$(echo ${IDLEB[$s]} | tr ' ' ,) runs_cpu=$(echo ${CPU[$s]} | tr ' ' ,)"
   echo "RESULT ws.$s.echo_msgs_per_s $e 1/s"
   echo "RESULT ws.$s.idle_rss_bytes_per_conn $i bytes"
+  echo "RESULT ws.$s.server_cpu_ns_per_msg $c ns"
   if [ "$s" != troupe ]; then
-    awk -v te="$te" -v e="$e" -v ti="$ti" -v i="$i" -v s="$s" 'BEGIN {
-      printf "ratio troupe/%s: echo %.2fx, idle %.3fx\n", s, te / e, (i > 0 ? ti / i : 0) }'
+    p=$(echo ${PAIRED[$s]} | median)
+    awk -v te="$te" -v e="$e" -v ti="$ti" -v i="$i" -v tc="$tc" -v c="$c" \
+        -v p="$p" -v s="$s" 'BEGIN {
+      printf "ratio troupe/%s: echo %.2fx (per round, median %.2fx), idle %.3fx, server cpu per msg %.2fx\n",
+             s, te / e, p, (i > 0 ? ti / i : 0), (c > 0 ? tc / c : 0) }'
   fi
 done
