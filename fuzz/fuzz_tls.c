@@ -506,7 +506,8 @@ struct rec {
     BIO *rbio, *wbio;
     uint8_t *buf; /* the seed: split, flags, client bytes */
     size_t len;
-    size_t plain; /* application bytes the client sent */
+    size_t plain;  /* application bytes the client sent */
+    size_t echoed; /* and read back (FL_ECHO) */
     unsigned flags;
 };
 
@@ -523,8 +524,8 @@ shuttle(struct rec *r)
         if (!SSL_is_init_finished(r->cl))
             SSL_do_handshake(r->cl);
         else
-            while (SSL_read(r->cl, tmp, sizeof(tmp)) > 0)
-                ;
+            while ((n = SSL_read(r->cl, tmp, sizeof(tmp))) > 0)
+                r->echoed += (size_t)n;
         while ((n = BIO_read(r->wbio, tmp, sizeof(tmp))) > 0) {
             uint8_t *b = realloc(r->buf, r->len + (size_t)n);
             fail_if(b == NULL);
@@ -651,6 +652,9 @@ record_one(const struct scenario *sc, SSL_CTX *cx, struct rec *r)
         fail_if(!m.eof);
     }
     fail_if(m.delivered != r->plain);
+    /* the client decrypted every echo: the server's records, its
+     * KeyUpdate answer and its keys after it are right */
+    fail_if((sc->flags & FL_ECHO) && r->echoed != r->plain);
     if (!sc->resume && resume_sess == NULL && sc->max_version == 0)
         resume_sess = SSL_get1_session(r->cl);
     else if (sc->resume)
