@@ -982,7 +982,7 @@ rec_next(struct tp__tls *t, const uint8_t **rec, int *len, bool *kept)
                 return n;
             need = (size_t)n;
         }
-        if (t->keep_len < need) {
+        if (t->keep_len < need && t->in_len > 0) {
             take =
                 need - t->keep_len < t->in_len ? need - t->keep_len : t->in_len;
             if (keep_add(t, t->in, take) != 0)

@@ -209,6 +209,45 @@ test_tls_s_client_echo(void **state)
     tpt_finish(rt);
 }
 
+/* KeyUpdate from a real client, TLS 1.3 (where a server connection runs
+ * its records without the SSL object, net/tls.c "lite"): s_client's 'K'
+ * asks the server to update too, 'k' does not. Each echo after an update
+ * only decrypts on s_client's side if the server both followed the
+ * client's new key and answered with its own KeyUpdate. */
+static void
+test_tls_s_client_key_update(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p), .echo = true};
+    tp_tls_ctx *ctx = server_ctx("server", false, 0);
+    tp_listener *l = tls_listen(rt, &cfg, ctx);
+    char cmd[1024], out[16384];
+    tpt_rec r;
+
+    (void)state;
+    tp_tls_ctx_free(ctx);
+    snprintf(cmd, sizeof(cmd),
+             "(printf 'before-update\n'; sleep 1; printf 'K\n'; sleep 1; "
+             "printf 'after-requested\n'; sleep 1; printf 'k\n'; sleep 1; "
+             "printf 'after-plain\n'; sleep 1) | timeout 30 openssl "
+             "s_client -connect 127.0.0.1:%u -servername localhost -tls1_3 "
+             "-CAfile %s -verify_return_error 2>&1",
+             tp_listener_port(l), path("ca.pem"));
+    assert_int_equal(run(cmd, out, sizeof(out)), 0);
+    assert_non_null(strstr(out, "KEYUPDATE"));
+    assert_non_null(strstr(out, "before-update"));
+    assert_non_null(strstr(out, "after-requested"));
+    assert_non_null(strstr(out, "after-plain"));
+    tnet_expect(p, EV_OPENED, 5000, NULL);
+    tnet_expect(p, EV_CLOSED, 5000, &r);
+    assert_int_equal(tnet_closed_of(&r)->reason, TP_NET_CLOSE_PEER);
+    assert_int_equal(atomic_load(&cfg.received), 14 + 16 + 12);
+    tp_listener_close(l);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 /* A one-shot HTTP server: answers the first request and closes. */
 struct http_state {
     tp_conn conn;
@@ -880,6 +919,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tls_ctx_new_rejects_bad_options),
         cmocka_unit_test(test_tls_s_client_echo),
+        cmocka_unit_test(test_tls_s_client_key_update),
         cmocka_unit_test(test_tls_curl_https),
         cmocka_unit_test(test_tls_python_bulk_echo),
         cmocka_unit_test(test_tls_connect_echo_info_and_close),
