@@ -373,7 +373,7 @@ conn_begin(unsigned flags)
     memset(&m, 0, sizeof(m));
     m.pause_mode = (flags & FL_PAUSE) != 0;
     memset(&mc, 0, sizeof(mc));
-    mcfg.read_chunk = 16384;
+    mcfg.read_chunk = 512; /* records are split into several DATA */
     atomic_init(&mc.cfg, &mcfg);
     atomic_init(&mc.state, TP__C_OPEN);
     t = state_new(ctxs[(flags & FL_ALPN) ? 1 : 0], false);
@@ -492,6 +492,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 whole.how);
     if (data[0] != 0 || (data[1] & FL_PAUSE)) {
         run(data + 2, size - 2, data[1], data[0], &cut);
+        if (verbose)
+            fprintf(stderr, "fuzz_tls: split: %zu plaintext bytes, %d\n",
+                    cut.delivered, cut.how);
         fail_if(whole.hash != cut.hash || whole.delivered != cut.delivered);
         fail_if(whole.how != cut.how);
     }

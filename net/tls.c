@@ -942,6 +942,24 @@ keep_drop(struct tp__tls *t, size_t n)
     }
 }
 
+/* Moves bytes of the read in progress to the kept ones until they are
+ * `want` (or the read is used up). */
+static int
+keep_take(struct tp__tls *t, size_t want)
+{
+    size_t take = want - t->keep_len;
+
+    if (take > t->in_len)
+        take = t->in_len;
+    if (take == 0)
+        return 0;
+    if (keep_add(t, t->in, take) != 0)
+        return -1;
+    t->in += take;
+    t->in_len -= take;
+    return 0;
+}
+
 /* The record header's checks: its total length, or -alert. */
 static int
 rec_len(const uint8_t *h)
@@ -975,31 +993,20 @@ rec_next(struct tp__tls *t, const uint8_t **rec, int *len, bool *kept)
             return 1;
         }
     }
-    for (int pass = 0; pass < 2; pass++) {
-        size_t need = 5, take;
-        if (t->keep_len >= 5) {
-            if ((n = rec_len((const uint8_t *)t->keep + t->keep_off)) < 0)
-                return n;
-            need = (size_t)n;
-        }
-        if (t->keep_len < need && t->in_len > 0) {
-            take =
-                need - t->keep_len < t->in_len ? need - t->keep_len : t->in_len;
-            if (keep_add(t, t->in, take) != 0)
-                return -AL_INTERNAL;
-            t->in += take;
-            t->in_len -= take;
-        }
-        if (t->keep_len >= 5 && need == 5)
-            continue; /* the header is complete: now the body */
-        if (t->keep_len < need)
-            return 0;
-        *rec = (const uint8_t *)t->keep + t->keep_off;
-        *len = (int)need;
-        *kept = true;
-        return 1;
-    }
-    return 0;
+    if (t->keep_len < 5 && keep_take(t, 5) != 0)
+        return -AL_INTERNAL;
+    if (t->keep_len < 5)
+        return 0;
+    if ((n = rec_len((const uint8_t *)t->keep + t->keep_off)) < 0)
+        return n;
+    if (t->keep_len < (size_t)n && keep_take(t, (size_t)n) != 0)
+        return -AL_INTERNAL;
+    if (t->keep_len < (size_t)n)
+        return 0;
+    *rec = (const uint8_t *)t->keep + t->keep_off;
+    *len = n;
+    *kept = true;
+    return 1;
 }
 
 static void
