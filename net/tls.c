@@ -1217,6 +1217,7 @@ lite_encrypt(struct tp__conn *c, struct tp__wreq *w)
     int bad = 0;
 
     if (n == 0 || t->shut_sent) { /* nothing, or after our close_notify */
+        w->len = 0; /* settled (its count leaves the queue), never sent */
         tp__conn_write_raw(c, w);
         return;
     }
