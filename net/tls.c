@@ -26,10 +26,10 @@
  * layer runs here ("lite" below, RFC 8446 section 5) from the application
  * traffic secrets, which OpenSSL hands over through its key-log callback
  * (nothing is logged). What stays is the secrets, keys, IVs and sequence
- * numbers (about 250 bytes); the AEAD contexts are made for each burst of
- * records and freed after it. Handled: application data, close_notify
- * (and user_canceled, ignored), the peer's fatal alerts, KeyUpdate both
- * ways (answered when requested), and every malformed record closes with
+ * numbers (288 bytes, next to the 120 of the TLS state); the AEAD contexts are
+ * made for each burst of records and freed after it. Handled: application data,
+ * close_notify (and user_canceled, ignored), the peer's fatal alerts, KeyUpdate
+ * both ways (answered when requested), and every malformed record closes with
  * the alert OpenSSL would send (bad_record_mac, record_overflow,
  * decode_error, unexpected_message, illegal_parameter). Not handled, so
  * such a connection keeps its SSL object: TLS 1.2, the CCM suites, client
@@ -905,6 +905,9 @@ lite_fail(struct tp__conn *c, int alert)
     struct tp__tls *t = tls_of(c);
     char a[2] = {2, (char)alert};
 
+    if (alert != 0xff)
+        tp_log(TP_LOG_INFO, "tls: conn %#llx: sending alert %d",
+               (unsigned long long)tp__conn_handle(c), alert);
     if (alert != 0xff && !t->shut_sent)
         lite_send(t, CT_ALERT, a, 2);
     t->shut_sent = true;
@@ -1174,6 +1177,8 @@ lite_pump(struct tp__conn *c)
             if (buf[1] == AL_USER_CANCELED)
                 continue;
             if (buf[1] != AL_CLOSE_NOTIFY) {
+                tp_log(TP_LOG_INFO, "tls: conn %#llx: the peer's alert %u",
+                       (unsigned long long)tp__conn_handle(c), buf[1]);
                 err = -0xff; /* the peer's fatal alert: no answer */
                 break;
             }
