@@ -365,10 +365,11 @@ void
 tp__conn_on_eof(struct tp__conn *c)
 {
     tp_conn h = tp__conn_handle(c);
-    int ws_err = tp__conn_ws(c) != NULL ? tp__ws_fail_err(c) : 0;
+    int why, err;
 
-    if (ws_err != 0) { /* WebSocket hook: hung up after our error Close */
-        tp__conn_close(c, TP_NET_CLOSE_ERROR, ws_err, true);
+    /* WebSocket hook: hung up while we lingered after the Closes. */
+    if (tp__conn_ws(c) != NULL && tp__ws_lingering(c, &why, &err)) {
+        tp__conn_close(c, (tp_net_close)why, err, true);
         return;
     }
     if (!tp__conn_cfg(c)->half_open || (c->flags & TP__CF_SHUT_DONE)) {
@@ -384,10 +385,11 @@ void
 tp__conn_io_error(struct tp__conn *c, int err)
 {
     bool reset = err == UV_ECONNRESET || err == UV_EPIPE;
-    int ws_err = tp__conn_ws(c) != NULL ? tp__ws_fail_err(c) : 0;
+    int why, ws_err;
 
-    if (ws_err != 0) { /* WebSocket hook: reset after our error Close */
-        tp__conn_close(c, TP_NET_CLOSE_ERROR, ws_err, false);
+    /* WebSocket hook: reset while we lingered after the Closes. */
+    if (tp__conn_ws(c) != NULL && tp__ws_lingering(c, &why, &ws_err)) {
+        tp__conn_close(c, (tp_net_close)why, ws_err, false);
         return;
     }
     tp__conn_close(c, reset ? TP_NET_CLOSE_RESET : TP_NET_CLOSE_ERROR, err,

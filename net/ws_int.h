@@ -83,9 +83,10 @@ int tp__ws_client_new(const struct tp_ws_opts *o, const char *host,
 void tp__ws_discard(struct tp__ws *w);
 /* Plaintext from the connection (after TLS). */
 void tp__ws_data(struct tp__conn *c, const char *p, size_t n);
-/* The error a protocol failure closes with (-EPROTO...), lingering until
- * the peer hangs up or close_timeout_ms passes; 0 if none. */
-int tp__ws_fail_err(struct tp__conn *c);
+/* After our Close (an error's, or the answer to the peer's) the
+ * connection lingers until the peer is quiet or hangs up: true then, with
+ * the reason and error its close will have. */
+bool tp__ws_lingering(struct tp__conn *c, int *reason, int *err);
 /* The connection's timer fired while OPEN: true if it was ours. */
 bool tp__ws_timer(struct tp__conn *c);
 /* Arms the upgrade deadline instead of the idle timer: true if it did. */

@@ -24,8 +24,9 @@
  * for: the Close frame goes out, then what the peer still sends is read
  * and dropped until it has been quiet for 100 ms (at most
  * close_timeout_ms), and only then the socket is closed, so the peer reads
- * the code instead of a reset. No data frame follows a Close of ours (an
- * actor's sends after it are dropped). The TP_MSG_TCP_CLOSED that follows
+ * the code instead of a reset (the same lingering follows the answer to a
+ * Close the peer sent). No data frame follows a Close of ours (an actor's
+ * sends after it are dropped). The TP_MSG_TCP_CLOSED that follows
  * has reason TP_NET_CLOSE_ERROR and error:
  *   -EPROTO    1002 protocol error (bad frame, unmasked, bad opcode...)
  *   -EILSEQ    1007 invalid UTF-8 in a text message or close reason
