@@ -802,7 +802,21 @@ tp_cluster_stats(tp_runtime *rt, tp_cluster_summary *out,
         out->bad_frames = atomic_load(&cl->bad_frames);
         out->drops = atomic_load(&cl->drops);
         out->max_payload = cl->max_payload;
+        out->name_conflicts = atomic_load(&cl->name_conflicts);
+        out->global_names = tp__names_count(cl);
     }
     tp__cluster_put(cl);
     return (int)count;
+}
+
+int
+tp__cluster_isolate(tp_runtime *rt, bool on)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    atomic_store(&cl->isolated, on);
+    tp__cluster_put(cl);
+    return 0;
 }

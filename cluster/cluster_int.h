@@ -161,6 +161,8 @@ struct tp__cluster {
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
 
     _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
+    _Atomic uint64_t name_conflicts; /* global names our actors lost */
+    _Atomic bool isolated;           /* test hook: tp__cluster_isolate() */
 
     /* Global names (cluster/names.c): the bucket, opened on first use. */
     pthread_mutex_t names_lock;
@@ -204,11 +206,24 @@ void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
 void tp__remote_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
 void tp__remote_peer_free(struct tp__cpeer *p);
 
+/* Test hook: while on, this node neither sends heartbeats nor reads any
+ * cluster frame (its NATS connection stays up): the other nodes see it
+ * down and it sees them down, as in a partition, but it can still reach
+ * the JetStream bucket. Returns 0 or -ENOTCONN. */
+int tp__cluster_isolate(tp_runtime *rt, bool on);
+
 /* names.c: the keeper actor (start), the bucket and its thread (stop:
  * this node's names are released), releases for a node that went down. */
 int tp__names_start(struct tp__cluster *cl);
 void tp__names_stop(struct tp__cluster *cl);
+/* A node went down (node 0: NATS was lost): its names are released, and
+ * this node's own claims are read back at the next node-up. */
 void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+/* A peer came up: checks this node's claims against the bucket if a node
+ * went down since (conflicts after a partition, cluster/names.c). */
+void tp__names_node_up(struct tp__cluster *cl);
+/* How many global names this node's actors hold. */
+uint32_t tp__names_count(struct tp__cluster *cl);
 /* Opens the bucket at start if the server has JetStream (logged at info
  * if not; tp_register_global() then tries again and logs an error). */
 void tp__names_open_quiet(struct tp__cluster *cl);

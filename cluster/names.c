@@ -13,7 +13,19 @@
  * uses the bucket empties the keys owned there (again by compare-and-set,
  * so a name taken again meanwhile is left alone). Readers do not depend on
  * that cleanup: an owner whose node is not up counts as no owner, both for
- * tp_whereis_global() and for a new registration. KV calls block on a
+ * tp_whereis_global() and for a new registration.
+ *
+ * Conflicts: because a down node's names count as free, a name held by an
+ * actor on a node that was cut off can be registered again on the other
+ * side. Each node keeps its own claims (name, local owner, the revision
+ * its write got) in a local table; the names thread compares them with
+ * the bucket when the watcher reports a newer revision of one of those
+ * keys, and re-reads every claim when a peer comes up after a node went
+ * down or NATS was lost. The bucket's owner wins (docs/CLUSTER.md): a
+ * claim that finds another live owner there is removed, its actor gets
+ * TP_MSG_NAME_CONFLICT, the conflict is logged and counted; a claim that
+ * finds the key released (or held by a node that is down) is written back.
+ * KV calls block on a
  * round trip: they run on the caller's thread (register, unregister,
  * whereis) or on the names thread (releases), never on a delivery thread.
  */
@@ -32,11 +44,24 @@ struct name_msg {
     char name[TP_NAME_MAX + 1];
 };
 
-/* A release job for the names thread. */
+/* A job for the names thread. */
 struct job {
     struct job *next;
+    bool verify;   /* re-read this node's claims (if suspect), or: */
     uint32_t node; /* release every name of this node, or 0: */
     tp_pid pid;    /* release name if still owned by pid */
+    char name[TP_NAME_MAX + 1];
+};
+
+/* One claim of this node: name held by a local actor. */
+#define LOCAL_BUCKETS 256u
+#define RECENT_MAX    16u
+
+struct claim {
+    struct claim *next;
+    tp_pid pid;   /* local form */
+    uint64_t rev; /* bucket revision of our write (0: unknown) */
+    uint64_t ver; /* this entry's version (table-wide counter) */
     char name[TP_NAME_MAX + 1];
 };
 
@@ -50,6 +75,7 @@ struct gname {
 };
 
 struct tp__names {
+    struct tp__cluster *cl;
     jsCtx *js;
     kvStore *kv;
     kvWatcher *watch;
@@ -60,6 +86,18 @@ struct tp__names {
     pthread_cond_t cond;
     struct job *head, *tail;
     bool stop, thread_started;
+    /* This node's claims and its last conflicts, under local_lock (never
+     * held across a NATS round trip: the keeper takes it on a scheduler). */
+    pthread_mutex_t local_lock;
+    struct claim *local[LOCAL_BUCKETS];
+    uint32_t nlocal;
+    uint64_t ver;
+    tp_name_conflict recent[RECENT_MAX];
+    uint32_t nrecent; /* conflicts ever recorded; recent[] is a ring */
+    /* A node went down since the claims were last read back: the next
+     * peer that comes up triggers a check. */
+    _Atomic bool suspect;
+    uint64_t retry_at; /* names thread: a check NATS did not answer */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -163,6 +201,100 @@ cache_free(struct tp__names *N)
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* This node's claims                                                     */
+
+static struct claim **
+claim_find(struct tp__names *N, const char *name)
+{
+    struct claim **pp, *c;
+
+    for (pp = &N->local[name_bucket(name) % LOCAL_BUCKETS]; (c = *pp) != NULL;
+         pp = &c->next)
+        if (strcmp(c->name, name) == 0)
+            break;
+    return pp;
+}
+
+/* Records that pid (local) holds name since revision rev. Returns true if
+ * the claim is new (false: pid had it already). */
+static bool
+claim_add(struct tp__names *N, const char *name, tp_pid pid, uint64_t rev)
+{
+    struct claim **pp, *c;
+    bool fresh = false;
+
+    pthread_mutex_lock(&N->local_lock);
+    pp = claim_find(N, name);
+    if ((c = *pp) != NULL && c->pid != pid) {
+        c->pid = pid; /* the previous owner is dead (claim() checked) */
+        c->rev = rev;
+        c->ver = ++N->ver;
+        fresh = true;
+    } else if (c != NULL) {
+        if (rev != 0)
+            c->rev = rev;
+    } else if ((c = tp__calloc(1, sizeof(*c))) != NULL) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->pid = pid;
+        c->rev = rev;
+        c->ver = ++N->ver;
+        *pp = c;
+        N->nlocal++;
+        fresh = true;
+    }
+    pthread_mutex_unlock(&N->local_lock);
+    return fresh;
+}
+
+/* Removes the claim of name if pid holds it and (ver != 0) it is still
+ * version ver. Returns true if it was removed. */
+static bool
+claim_take(struct tp__names *N, const char *name, tp_pid pid, uint64_t ver)
+{
+    struct claim **pp, *c;
+    bool hit;
+
+    pthread_mutex_lock(&N->local_lock);
+    pp = claim_find(N, name);
+    c = *pp;
+    hit = c != NULL && c->pid == pid && (ver == 0 || c->ver == ver);
+    if (hit) {
+        *pp = c->next;
+        N->nlocal--;
+        tp__free(c);
+    }
+    pthread_mutex_unlock(&N->local_lock);
+    return hit;
+}
+
+/* The claim of name, copied (false: none). */
+static bool
+claim_get(struct tp__names *N, const char *name, struct claim *out)
+{
+    struct claim *c;
+
+    pthread_mutex_lock(&N->local_lock);
+    c = *claim_find(N, name);
+    if (c != NULL)
+        *out = *c;
+    pthread_mutex_unlock(&N->local_lock);
+    return c != NULL;
+}
+
+static void
+claims_free(struct tp__names *N)
+{
+    for (uint32_t i = 0; i < LOCAL_BUCKETS; i++) {
+        struct claim *c;
+        while ((c = N->local[i]) != NULL) {
+            N->local[i] = c->next;
+            tp__free(c);
+        }
+    }
+    N->nlocal = 0;
+}
+
 /* The owner in entry e (TP_PID_NONE when released). */
 static tp_pid
 entry_owner(kvEntry *e)
@@ -227,6 +359,186 @@ release_node(kvStore *kv, uint32_t node)
     kvKeysList_Destroy(&keys);
 }
 
+/* Takes key for gpid if it is free or its owner is dead: 0 (*rev = the
+ * revision written, or 0 when gpid had it already), -EEXIST (*holder =
+ * the live owner), -ETIMEDOUT, -ENOTCONN. */
+static int
+claim(struct tp__cluster *cl, kvStore *kv, const char *name, tp_pid gpid,
+      uint64_t *rev, tp_pid *holder)
+{
+    unsigned char v[8];
+    kvEntry *e = NULL;
+    tp_pid owner = TP_PID_NONE;
+    natsStatus s;
+    int err;
+
+    put_pid(v, gpid);
+    *rev = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        if (kvStore_Create(rev, kv, name, v, 8) == NATS_OK)
+            return 0;
+        s = kvStore_Get(&e, kv, name);
+        if (s == NATS_NOT_FOUND)
+            continue; /* deleted meanwhile: create again */
+        if (s != NATS_OK)
+            return s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
+        owner = entry_owner(e);
+        if (owner == gpid) {
+            *rev = kvEntry_Revision(e);
+            err = 0;
+        } else if (owner_alive(cl, owner)) {
+            err = -EEXIST;
+        } else {
+            s = kvStore_Update(rev, kv, name, v, 8, kvEntry_Revision(e));
+            err = s == NATS_OK ? 0 : 1; /* 1: lost a race, read again */
+        }
+        kvEntry_Destroy(e);
+        e = NULL;
+        if (err <= 0) {
+            if (holder != NULL)
+                *holder = err == -EEXIST ? owner : TP_PID_NONE;
+            return err;
+        }
+    }
+    if (holder != NULL)
+        *holder = owner;
+    return -EEXIST;
+}
+
+static int keeper_send(struct tp__cluster *cl, uint32_t type, tp_pid pid,
+                       const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* Conflicts (the names thread)                                           */
+
+/* Our claim c of name lost to winner (cluster form), a live owner the
+ * bucket holds: the claim goes, its actor is told, the conflict is
+ * logged and counted. Nothing if the claim changed meanwhile. */
+static void
+lose(struct tp__cluster *cl, struct tp__names *N, const struct claim *c,
+     tp_pid winner)
+{
+    tp_name_conflict ev = {.winner = winner,
+                           .loser = tp__cluster_global(cl, c->pid),
+                           .at_ns = tp_now_ns()};
+    char wtext[32], ltext[32], wnode[TP_NODE_NAME_MAX + 1] = "?";
+    tp_actor_info info;
+    struct tp__msg *m;
+    tp_ctx *ctx;
+
+    if (!claim_take(N, c->name, c->pid, c->ver))
+        return;
+    keeper_send(cl, NAMES_FORGET, c->pid, c->name);
+    if (tp_actor_peek(cl->rt, c->pid, &info) != 0)
+        return; /* died meanwhile: nothing lost, its release is queued */
+    snprintf(ev.name, sizeof(ev.name), "%s", c->name);
+    pthread_mutex_lock(&N->local_lock);
+    N->recent[N->nrecent++ % RECENT_MAX] = ev;
+    pthread_mutex_unlock(&N->local_lock);
+    atomic_fetch_add(&cl->name_conflicts, 1);
+    tp_cluster_node_name(cl->rt, tp_pid_node(winner), wnode, sizeof(wnode));
+    tp_log(TP_LOG_WARN,
+           "cluster %s: global name '%s': conflict after a partition: %s "
+           "(node %s, the bucket's owner) keeps it, %s (this node, %s) "
+           "loses it",
+           cl->cluster, c->name, tp_pid_format(winner, wtext, sizeof(wtext)),
+           wnode, tp_pid_format(ev.loser, ltext, sizeof(ltext)), cl->name);
+    if ((m = tp__msg_copy(TP_MSG_NAME_CONFLICT, &ev, sizeof(ev))) == NULL)
+        return;
+    m->flags |= TP__MSG_FORCED;
+    ctx = tp__xctx_acquire(cl->rt);
+    tp__deliver(ctx, c->pid, m);
+    tp__xctx_release(ctx);
+}
+
+/* The watcher saw revision rev of name, owned by owner. */
+static void
+watch_check(struct tp__cluster *cl, struct tp__names *N, const char *name,
+            tp_pid owner, uint64_t rev)
+{
+    struct claim c;
+
+    /* Only a newer write than ours can displace us (the watcher may
+     * still be delivering older revisions); a released key (owner none)
+     * or an owner whose node is not up is for the check at node-up. */
+    if (owner == TP_PID_NONE || !claim_get(N, name, &c) ||
+        tp__cluster_global(cl, c.pid) == owner || rev <= c.rev ||
+        !owner_alive(cl, owner))
+        return;
+    lose(cl, N, &c, owner);
+}
+
+/* Reads claim c back from the bucket: still ours, lost to a live owner,
+ * or released meanwhile (then taken back). Returns -EAGAIN when NATS did
+ * not answer (check again later). */
+static int
+verify_one(struct tp__cluster *cl, struct tp__names *N, struct claim *c)
+{
+    tp_pid gpid = tp__cluster_global(cl, c->pid), owner = TP_PID_NONE;
+    kvEntry *e = NULL;
+    uint64_t rev;
+    natsStatus s;
+    int err;
+
+    s = kvStore_Get(&e, N->kv, c->name);
+    if (s == NATS_OK) {
+        owner = entry_owner(e);
+        kvEntry_Destroy(e);
+    } else if (s != NATS_NOT_FOUND) {
+        return -EAGAIN;
+    }
+    if (owner == gpid)
+        return 0;
+    if (owner != TP_PID_NONE && owner_alive(cl, owner)) {
+        lose(cl, N, c, owner);
+        return 0;
+    }
+    /* Released while we were cut off (or held by a node that is down
+     * now): take it back. */
+    err = claim(cl, N->kv, c->name, gpid, &rev, &owner);
+    if (err == -EEXIST) {
+        lose(cl, N, c, owner);
+    } else if (err == 0) {
+        struct claim now;
+        if (!claim_get(N, c->name, &now) || now.ver != c->ver) {
+            release_if(N->kv, c->name, gpid); /* unregistered meanwhile */
+        } else {
+            claim_add(N, c->name, c->pid, rev);
+            tp_log(TP_LOG_INFO,
+                   "cluster %s: global name '%s' was released while this "
+                   "node was cut off; taken back for its owner",
+                   cl->cluster, c->name);
+        }
+    }
+    return err == 0 || err == -EEXIST ? 0 : -EAGAIN;
+}
+
+/* Re-reads every claim of this node if a node went down (or NATS was
+ * lost) since the last time. */
+static void
+verify_all(struct tp__cluster *cl, struct tp__names *N)
+{
+    struct claim *snap;
+    uint32_t n = 0;
+    bool again = false;
+
+    if (!atomic_exchange(&N->suspect, false))
+        return;
+    pthread_mutex_lock(&N->local_lock);
+    snap = N->nlocal != 0 ? tp__calloc(N->nlocal, sizeof(*snap)) : NULL;
+    for (uint32_t i = 0; snap != NULL && i < LOCAL_BUCKETS; i++)
+        for (struct claim *c = N->local[i]; c != NULL; c = c->next)
+            snap[n++] = *c;
+    pthread_mutex_unlock(&N->local_lock);
+    for (uint32_t i = 0; i < n; i++)
+        again |= verify_one(cl, N, &snap[i]) == -EAGAIN;
+    tp__free(snap);
+    if (again) { /* NATS did not answer: again in a second */
+        atomic_store(&N->suspect, true);
+        N->retry_at = tp_now_ns() + 1000000000u;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* The names thread                                                       */
 
@@ -242,6 +554,8 @@ watch_step(struct tp__names *N)
         if (e == NULL)
             continue; /* the initial values are all in */
         cache_set(N, kvEntry_Key(e), entry_owner(e));
+        watch_check(N->cl, N, kvEntry_Key(e), entry_owner(e),
+                    kvEntry_Revision(e));
         kvEntry_Destroy(e);
         e = NULL;
     }
@@ -257,6 +571,10 @@ names_thread(void *arg)
         struct job *j = N->head;
         if (j == NULL) {
             pthread_mutex_unlock(&N->lock);
+            if (N->retry_at != 0 && tp_now_ns() >= N->retry_at) {
+                N->retry_at = 0;
+                verify_all(N->cl, N);
+            }
             watch_step(N);
             pthread_mutex_lock(&N->lock);
             continue;
@@ -265,7 +583,9 @@ names_thread(void *arg)
         if (N->head == NULL)
             N->tail = NULL;
         pthread_mutex_unlock(&N->lock);
-        if (j->node != 0)
+        if (j->verify)
+            verify_all(N->cl, N);
+        else if (j->node != 0)
             release_node(N->kv, j->node);
         else
             release_if(N->kv, j->name, j->pid);
@@ -283,6 +603,7 @@ post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name)
 
     if (j == NULL)
         return; /* readers ignore dead owners anyway */
+    j->verify = node == 0 && name == NULL;
     j->node = node;
     j->pid = pid;
     if (name != NULL)
@@ -335,8 +656,12 @@ keeper_down(tp_ctx *ctx, struct keeper *k, const tp_msg *m)
         return;
     if (cl != NULL) {
         struct name_msg *w = (struct name_msg *)(uintptr_t)v;
-        if (cl->names != NULL)
+        /* names is set once and freed by stop after the keeper is gone;
+         * names_lock is not taken here (held while the bucket opens). */
+        if (cl->names != NULL) {
+            claim_take(cl->names, w->name, w->pid, 0);
             post(cl->names, 0, tp__cluster_global(cl, w->pid), w->name);
+        }
         tp__cluster_put(cl);
     }
     tp__free((void *)(uintptr_t)v);
@@ -422,7 +747,9 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
     N = tp__calloc(1, sizeof(*N));
     if (N == NULL)
         goto out;
+    N->cl = cl;
     pthread_mutex_init(&N->lock, NULL);
+    pthread_mutex_init(&N->local_lock, NULL);
     pthread_cond_init(&N->cond, NULL);
     snprintf(bucket, sizeof(bucket), "tp_%s", cl->cluster);
     for (char *c = bucket; *c != '\0'; c++)
@@ -455,6 +782,7 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
             jsCtx_Destroy(N->js);
         pthread_rwlock_destroy(&N->cache_lock);
         pthread_mutex_destroy(&N->lock);
+        pthread_mutex_destroy(&N->local_lock);
         pthread_cond_destroy(&N->cond);
         tp__free(N);
         N = NULL;
@@ -477,8 +805,20 @@ void
 tp__names_node_down(struct tp__cluster *cl, uint32_t node)
 {
     pthread_mutex_lock(&cl->names_lock);
-    if (cl->names != NULL)
-        post(cl->names, node, TP_PID_NONE, NULL);
+    if (cl->names != NULL) {
+        atomic_store(&cl->names->suspect, true);
+        if (node != 0)
+            post(cl->names, node, TP_PID_NONE, NULL);
+    }
+    pthread_mutex_unlock(&cl->names_lock);
+}
+
+void
+tp__names_node_up(struct tp__cluster *cl)
+{
+    pthread_mutex_lock(&cl->names_lock);
+    if (cl->names != NULL && atomic_load(&cl->names->suspect))
+        post(cl->names, 0, TP_PID_NONE, NULL); /* verify */
     pthread_mutex_unlock(&cl->names_lock);
 }
 
@@ -519,51 +859,16 @@ tp__names_stop(struct tp__cluster *cl)
     kvStore_Destroy(N->kv);
     jsCtx_Destroy(N->js);
     cache_free(N);
+    claims_free(N);
     pthread_rwlock_destroy(&N->cache_lock);
     pthread_mutex_destroy(&N->lock);
+    pthread_mutex_destroy(&N->local_lock);
     pthread_cond_destroy(&N->cond);
     tp__free(N);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Public API                                                             */
-
-/* Takes key for gpid if it is free or its owner is dead. */
-static int
-claim(struct tp__cluster *cl, kvStore *kv, const char *name, tp_pid gpid)
-{
-    unsigned char v[8];
-    uint64_t rev;
-    kvEntry *e = NULL;
-    tp_pid owner;
-    natsStatus s;
-    int err;
-
-    put_pid(v, gpid);
-    for (int tries = 0; tries < 3; tries++) {
-        if (kvStore_Create(&rev, kv, name, v, 8) == NATS_OK)
-            return 0;
-        s = kvStore_Get(&e, kv, name);
-        if (s == NATS_NOT_FOUND)
-            continue; /* deleted meanwhile: create again */
-        if (s != NATS_OK)
-            return s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
-        owner = entry_owner(e);
-        if (owner == gpid) {
-            err = 0;
-        } else if (owner_alive(cl, owner)) {
-            err = -EEXIST;
-        } else {
-            s = kvStore_Update(&rev, kv, name, v, 8, kvEntry_Revision(e));
-            err = s == NATS_OK ? 0 : 1; /* 1: lost a race, read again */
-        }
-        kvEntry_Destroy(e);
-        e = NULL;
-        if (err <= 0)
-            return err;
-    }
-    return -EEXIST;
-}
 
 static int
 keeper_send(struct tp__cluster *cl, uint32_t type, tp_pid pid, const char *name)
@@ -588,6 +893,7 @@ tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
     struct tp__cluster *cl;
     tp_actor_info info;
     kvStore *kv;
+    uint64_t rev;
     int err;
 
     if (!key_ok(name) || pid == TP_PID_NONE)
@@ -601,7 +907,9 @@ tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
         err = -ESRCH;
     else if ((kv = names_kv(cl)) == NULL)
         err = -ENOTSUP;
-    else if ((err = claim(cl, kv, name, tp__cluster_global(cl, pid))) == 0)
+    else if ((err = claim(cl, kv, name, tp__cluster_global(cl, pid), &rev,
+                          NULL)) == 0 &&
+             claim_add(cl->names, name, pid, rev))
         err = keeper_send(cl, NAMES_WATCH, pid, name);
     tp__cluster_put(cl);
     return err;
@@ -612,8 +920,11 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
 {
     struct tp__cluster *cl;
     kvEntry *e = NULL;
+    struct claim c;
     kvStore *kv;
     uint64_t rev;
+    natsStatus s;
+    bool had;
     int err = -ENOENT;
 
     if (!key_ok(name))
@@ -623,15 +934,28 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
     pid = tp__cluster_global(cl, tp__cluster_local(cl, pid));
     if ((kv = names_kv(cl)) == NULL) {
         err = -ENOTSUP;
-    } else if (kvStore_Get(&e, kv, name) == NATS_OK) {
+        goto out;
+    }
+    /* The claim goes first: a check of the names thread meanwhile must
+     * not take the name back. */
+    had = claim_get(cl->names, name, &c) &&
+          c.pid == tp__cluster_local(cl, pid) &&
+          claim_take(cl->names, name, c.pid, c.ver);
+    s = kvStore_Get(&e, kv, name);
+    if (s == NATS_OK) {
         if (entry_owner(e) == pid &&
-            kvStore_Update(&rev, kv, name, NULL, 0, kvEntry_Revision(e)) ==
-                NATS_OK)
+            (s = kvStore_Update(&rev, kv, name, NULL, 0,
+                                kvEntry_Revision(e))) == NATS_OK)
             err = 0;
         kvEntry_Destroy(e);
     }
-    if (err == 0)
-        keeper_send(cl, NAMES_FORGET, tp__cluster_local(cl, pid), name);
+    if (s != NATS_OK && s != NATS_NOT_FOUND && had) {
+        claim_add(cl->names, name, c.pid, c.rev); /* not released */
+        err = s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
+    } else if (had) {
+        keeper_send(cl, NAMES_FORGET, c.pid, name);
+    }
+out:
     tp__cluster_put(cl);
     return err;
 }
@@ -680,4 +1004,69 @@ void
 tp__names_open_quiet(struct tp__cluster *cl)
 {
     names_kv_open(cl, true);
+}
+
+int
+tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+    struct tp__names *N;
+    unsigned count = 0;
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    pthread_mutex_lock(&cl->names_lock);
+    if ((N = cl->names) != NULL) {
+        pthread_mutex_lock(&N->local_lock);
+        for (uint32_t i = 0; i < LOCAL_BUCKETS; i++)
+            for (struct claim *c = N->local[i]; c != NULL; c = c->next) {
+                if (count < n) {
+                    snprintf(out[count].name, sizeof(out[count].name), "%s",
+                             c->name);
+                    out[count].pid = tp__cluster_global(cl, c->pid);
+                }
+                count++;
+            }
+        pthread_mutex_unlock(&N->local_lock);
+    }
+    pthread_mutex_unlock(&cl->names_lock);
+    tp__cluster_put(cl);
+    return (int)count;
+}
+
+int
+tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+    struct tp__names *N;
+    unsigned kept = 0;
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    pthread_mutex_lock(&cl->names_lock);
+    if ((N = cl->names) != NULL) {
+        pthread_mutex_lock(&N->local_lock);
+        kept = N->nrecent < RECENT_MAX ? N->nrecent : RECENT_MAX;
+        for (unsigned i = 0; i < kept && i < n; i++) /* newest first */
+            out[i] = N->recent[(N->nrecent - 1 - i) % RECENT_MAX];
+        pthread_mutex_unlock(&N->local_lock);
+    }
+    pthread_mutex_unlock(&cl->names_lock);
+    tp__cluster_put(cl);
+    return (int)kept;
+}
+
+uint32_t
+tp__names_count(struct tp__cluster *cl)
+{
+    uint32_t n = 0;
+
+    pthread_mutex_lock(&cl->names_lock);
+    if (cl->names != NULL) {
+        pthread_mutex_lock(&cl->names->local_lock);
+        n = cl->names->nlocal;
+        pthread_mutex_unlock(&cl->names->local_lock);
+    }
+    pthread_mutex_unlock(&cl->names_lock);
+    return n;
 }

@@ -1284,6 +1284,147 @@ do_gs(tp_ctx *ctx, void *arg)
     g->cast = tp_gs_cast(ctx, g->server, 6, &g->back, sizeof(g->back));
 }
 
+/* An actor that keeps what TP_MSG_NAME_CONFLICT told it (arg: a slot). */
+struct conflict_slot {
+    _Atomic int n;
+    tp_name_conflict last; /* written before n is bumped (seq_cst) */
+};
+
+static int
+loser_init(tp_ctx *ctx, void *state, void *arg)
+{
+    (void)ctx;
+    *(struct conflict_slot **)state = arg;
+    return 0;
+}
+
+static void
+loser_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    struct conflict_slot *slot = *(struct conflict_slot **)state;
+
+    (void)ctx;
+    if (m->type == TP_MSG_NAME_CONFLICT && m->len == sizeof(slot->last)) {
+        memcpy(&slot->last, m->data, sizeof(slot->last));
+        atomic_fetch_add(&slot->n, 1);
+    }
+}
+
+static const tp_behaviour loser_b = {.name = "loser",
+                                     .state_size = sizeof(void *),
+                                     .init = loser_init,
+                                     .handle = loser_handle};
+
+static tp_pid
+spawn_loser(tp_runtime *rt, struct conflict_slot *slot)
+{
+    tp_pid pid;
+
+    assert_int_equal(tp_runtime_spawn(rt, &loser_b, slot, NULL, &pid), 0);
+    return tp_cluster_pid(rt, pid);
+}
+
+static uint64_t
+name_conflicts(tp_runtime *rt)
+{
+    tp_cluster_summary sum;
+
+    assert_true(tp_cluster_stats(rt, &sum, NULL, 0) >= 0);
+    return sum.name_conflicts;
+}
+
+/* A partition simulated in one process (tp__cluster_isolate: node b stops
+ * beating and reading frames, so each side sees the other down) over one
+ * JetStream bucket: "svc", held by an actor of b, is registered again on
+ * a while b is cut off; "keep", also b's, is only released by a. After
+ * the heal: svc has one owner everywhere (a's, the bucket's), b's actor is
+ * told and the conflict counted once (on b); keep is b's again, no
+ * conflict. (tests/test_cluster_partition.c does it with a real cut.) */
+static void
+test_cluster_global_name_conflict_after_partition(void **state)
+{
+    struct conflict_slot sa = {0}, sb = {0};
+    tp_name_conflict recent[4];
+    tp_global_name held[8];
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_pid ya, yb, kb;
+    int k;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "nc-a");
+    b = node_new(&n, "nc-b");
+    wait_node(a, "nc-b");
+    wait_node(b, "nc-a");
+    ya = spawn_loser(a, &sa);
+    yb = spawn_loser(b, &sb);
+    kb = spawn_echo(b);
+    assert_int_equal(tp_register_global(b, "svc", yb), 0);
+    assert_int_equal(tp_register_global(b, "keep", kb), 0);
+    assert_int_equal(tp_register_global(a, "svc", ya), -EEXIST);
+    assert_int_equal(tp_cluster_names(b, held, 8), 2);
+
+    /* The cut: each side sees the other down. */
+    assert_int_equal(tp__cluster_isolate(b, true), 0);
+    wait_node_gone(a, "nc-b");
+    wait_node_gone(b, "nc-a");
+    /* a: b's names are free; svc is taken, keep only released (b still
+     * reaches the bucket here, and sees it emptied). */
+    assert_int_equal(tp_register_global(a, "svc", ya), 0);
+    for (k = 0; k < 500 && tp_whereis_global(b, "keep") != TP_PID_NONE; k++)
+        tpt_sleep_ms(20);
+    assert_true(tp_whereis_global(b, "keep") == TP_PID_NONE);
+    assert_int_equal(atomic_load(&sb.n), 0);
+
+    /* The heal. */
+    assert_int_equal(tp__cluster_isolate(b, false), 0);
+    wait_node(a, "nc-b");
+    wait_node(b, "nc-a");
+    for (k = 0; k < 500 * (int)tpt_slow() && atomic_load(&sb.n) == 0; k++)
+        tpt_sleep_ms(20);
+    /* The loser was told, once, with the winner. */
+    assert_int_equal(atomic_load(&sb.n), 1);
+    assert_string_equal(sb.last.name, "svc");
+    assert_true(sb.last.winner == ya);
+    assert_true(sb.last.loser == yb);
+    assert_int_equal(atomic_load(&sa.n), 0);
+    /* One owner everywhere, authoritative and cached. */
+    assert_true(tp_whereis_global(a, "svc") == ya);
+    assert_true(tp_whereis_global(b, "svc") == ya);
+    for (k = 0; k < 500 && tp_whereis_global_cached(b, "svc") != ya; k++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == ya);
+    assert_true(tp_whereis_global_cached(a, "svc") == ya);
+    /* Reported: counted once in the cluster (on the loser's node). */
+    assert_int_equal(name_conflicts(b), 1);
+    assert_int_equal(name_conflicts(a), 0);
+    assert_int_equal(tp_cluster_name_conflicts(b, recent, 4), 1);
+    assert_string_equal(recent[0].name, "svc");
+    assert_true(recent[0].winner == ya);
+    assert_int_equal(tp_cluster_name_conflicts(a, recent, 4), 0);
+    /* keep was only released: taken back for its owner, no conflict. */
+    assert_true(wait_whereis(a, "keep", kb) == kb);
+    assert_int_equal(tp_cluster_names(b, held, 8), 1);
+    assert_string_equal(held[0].name, "keep");
+    assert_true(held[0].pid == kb);
+    assert_int_equal(tp_cluster_names(a, held, 8), 1);
+    assert_string_equal(held[0].name, "svc");
+    /* The loser cannot take it back while the winner lives; once the
+     * winner is gone it can. */
+    assert_int_equal(tp_register_global(b, "svc", yb), -EEXIST);
+    tp_runtime_exit_pid(a, ya, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+    assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    for (k = 0; k < 250 && tp_register_global(b, "svc", yb) != 0; k++)
+        tpt_sleep_ms(20);
+    assert_true(tp_whereis_global(a, "svc") == yb);
+    assert_int_equal(name_conflicts(b), 1);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 static void
 test_cluster_gen_server_and_console(void **state)
 {
@@ -1356,6 +1497,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_node_restarted_same_name),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
+        cmocka_unit_test(test_cluster_global_name_conflict_after_partition),
         cmocka_unit_test(test_cluster_gen_server_and_console),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
@@ -1366,5 +1508,7 @@ main(int argc, char **argv)
         return child_main(argv[2], atoi(argv[3]), argv[4]);
     signal(SIGPIPE, SIG_IGN);
     tp_log_set_level(TP_LOG_WARN);
+    if (getenv("TPT_FILTER") != NULL) /* one test by name, while debugging */
+        cmocka_set_test_filter(getenv("TPT_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,9 +30,12 @@ extern "C" {
 #endif
 
 /** A node came up: payload tp_node_event (see tp_monitor_node()). */
-#define TP_MSG_NODE_UP   0xffff0020u
+#define TP_MSG_NODE_UP       0xffff0020u
 /** A node went down (or left): payload tp_node_event. */
-#define TP_MSG_NODE_DOWN 0xffff0021u
+#define TP_MSG_NODE_DOWN     0xffff0021u
+/** This actor lost a cluster-wide name to a conflict after a partition:
+ *  payload tp_name_conflict (see tp_register_global()). */
+#define TP_MSG_NAME_CONFLICT 0xffff0022u
 
 #define TP_NODE_NAME_MAX 63 /**< longest node name */
 
@@ -155,7 +158,10 @@ TP_API int tp_monitor_node(tp_ctx *ctx, bool on);
  * Registers a local actor under a cluster-wide name: one owner per name in
  * the cluster (a compare-and-set on a JetStream key-value bucket). The name
  * is released when the actor dies, when it is unregistered, when this node
- * leaves, and counts as free as soon as the owner's node is down. name:
+ * leaves, and counts as free as soon as the owner's node is down (after a
+ * partition pid may therefore lose the name to a conflict: it then gets
+ * TP_MSG_NAME_CONFLICT, see tp_name_conflict; a name that was only
+ * released while its node was cut off is taken back for pid). name:
  * 1..TP_NAME_MAX of [A-Za-z0-9_=/-]. Blocks for a few NATS round trips
  * (at most about 5 s): call it from a thread that is not a scheduler, or
  * accept that stall in an actor. Returns 0 (also if pid already owns it),
@@ -188,6 +194,57 @@ TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
  */
 TP_API tp_pid tp_whereis_global_cached(tp_runtime *rt, const char *name);
 
+/**
+ * Payload of TP_MSG_NAME_CONFLICT, and one entry of
+ * tp_cluster_name_conflicts().
+ *
+ * How a conflict arises: a name's owner counts as gone as soon as its node
+ * is down, so while a node is cut off another node may register a name
+ * that an actor on the cut-off node still holds. When the nodes meet again
+ * two live actors believe they own the name. The rule, which every node
+ * computes the same way because it reads the same bucket: **the owner
+ * recorded in the key-value bucket keeps the name** (that is the later
+ * registration, made by the part of the cluster that could reach NATS,
+ * and the one its nodes have been sending to); every other claimant loses
+ * it. The losing node removes the registration from its own tables (the
+ * bucket never held it twice), sends the loser TP_MSG_NAME_CONFLICT, logs
+ * a warning, and counts it (tp_cluster_summary.name_conflicts,
+ * troupe_cluster_name_conflicts_total): each conflict is counted once in
+ * the cluster, on the loser's node. The loser is not killed: it decides
+ * (stop, register another name, or tp_register_global() again once the
+ * winner is gone). A name that was only released meanwhile (nobody took
+ * it) is taken back for its owner without a conflict.
+ */
+typedef struct tp_name_conflict {
+    char name[TP_NAME_MAX + 1]; /**< the name */
+    tp_pid winner;              /**< its owner now (cluster form) */
+    tp_pid loser;               /**< the actor that lost it (cluster form) */
+    uint64_t at_ns;             /**< when it was resolved (tp_now_ns()) */
+} tp_name_conflict;
+
+/** One cluster-wide name registered by this node (tp_cluster_names()). */
+typedef struct tp_global_name {
+    char name[TP_NAME_MAX + 1]; /**< the name */
+    tp_pid pid;                 /**< its owner, a local actor (cluster form) */
+} tp_global_name;
+
+/**
+ * The cluster-wide names this node's actors hold (as this node knows
+ * them: registered here and not released or lost since): fills
+ * out[0..n) and returns how many there are (may exceed n), or -ENOTCONN
+ * (in no cluster). A racy snapshot, no NATS round trip. Thread-safe.
+ */
+TP_API int tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n);
+
+/**
+ * The last name conflicts this node resolved against one of its actors
+ * (at most 16 are kept), newest first: fills out[0..n) and returns how
+ * many are kept, or -ENOTCONN. The total is
+ * tp_cluster_summary.name_conflicts. Thread-safe.
+ */
+TP_API int tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out,
+                                     unsigned n);
+
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
     uint32_t node;                   /**< id */
@@ -216,6 +273,8 @@ typedef struct tp_cluster_summary {
     uint64_t bad_frames;             /**< frames dropped as malformed */
     uint64_t drops;                  /**< sends dropped, all peers */
     uint64_t max_payload;            /**< NATS max_payload, bytes */
+    uint64_t name_conflicts; /**< global names this node's actors lost */
+    uint32_t global_names;   /**< global names this node's actors hold */
 } tp_cluster_summary;
 
 /**
