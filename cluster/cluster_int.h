@@ -216,9 +216,9 @@ int tp__cluster_isolate(tp_runtime *rt, bool on);
  * this node's names are released), releases for a node that went down. */
 int tp__names_start(struct tp__cluster *cl);
 void tp__names_stop(struct tp__cluster *cl);
-/* A node went down (node 0: NATS was lost): its names are released, and
- * this node's own claims are read back at the next node-up. */
-void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+/* A node went down: this node's own claims are read back at the next
+ * node-up; a node that left (left = true) has its names released. */
+void tp__names_node_down(struct tp__cluster *cl, uint32_t node, bool left);
 /* A peer came up: checks this node's claims against the bucket if a node
  * went down since (conflicts after a partition, cluster/names.c). */
 void tp__names_node_up(struct tp__cluster *cl);

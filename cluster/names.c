@@ -48,7 +48,8 @@ struct name_msg {
 struct job {
     struct job *next;
     bool verify;   /* re-read this node's claims (if suspect), or: */
-    uint32_t node; /* release every name of this node, or 0: */
+    uint32_t node; /* release the names of this node (why), or 0: */
+    int why;       /* enum release_why */
     tp_pid pid;    /* release name if still owned by pid */
     char name[TP_NAME_MAX + 1];
 };
@@ -282,6 +283,15 @@ claim_get(struct tp__names *N, const char *name, struct claim *out)
     return c != NULL;
 }
 
+/* True if pid (local) holds name here. */
+static bool
+claim_holds(struct tp__names *N, const char *name, tp_pid pid)
+{
+    struct claim c;
+
+    return claim_get(N, name, &c) && c.pid == pid;
+}
+
 static void
 claims_free(struct tp__names *N)
 {
@@ -335,9 +345,19 @@ release_if(kvStore *kv, const char *key, tp_pid owner)
     kvEntry_Destroy(e);
 }
 
+enum release_why {
+    REL_STOP,  /* this node leaves: all its keys */
+    REL_LEFT,  /* node said BYE: its keys, unless it is up again */
+    REL_STALE, /* this node just opened the bucket: keys of its id from a
+                  previous life (none of its claims) */
+};
+
+/* Empties the keys owned on node. */
 static void
-release_node(kvStore *kv, uint32_t node)
+release_node(struct tp__cluster *cl, struct tp__names *N, uint32_t node,
+             enum release_why why)
 {
+    kvStore *kv = N->kv;
     kvKeysList keys = {0};
     kvWatchOptions wo;
 
@@ -351,7 +371,12 @@ release_node(kvStore *kv, uint32_t node)
         if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
             continue;
         tp_pid owner = entry_owner(e);
-        if (owner != TP_PID_NONE && tp_pid_node(owner) == node)
+        bool drop = owner != TP_PID_NONE && tp_pid_node(owner) == node;
+        if (drop && why == REL_LEFT)
+            drop = !owner_alive(cl, owner);
+        else if (drop && why == REL_STALE)
+            drop = !claim_holds(N, keys.Keys[i], tp__cluster_local(cl, owner));
+        if (drop)
             kvStore_Update(&rev, kv, keys.Keys[i], NULL, 0,
                            kvEntry_Revision(e));
         kvEntry_Destroy(e);
@@ -586,7 +611,7 @@ names_thread(void *arg)
         if (j->verify)
             verify_all(N->cl, N);
         else if (j->node != 0)
-            release_node(N->kv, j->node);
+            release_node(N->cl, N, j->node, j->why);
         else
             release_if(N->kv, j->name, j->pid);
         tp__free(j);
@@ -597,7 +622,7 @@ names_thread(void *arg)
 }
 
 static void
-post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name)
+post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name, int why)
 {
     struct job *j = tp__calloc(1, sizeof(*j));
 
@@ -605,6 +630,7 @@ post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name)
         return; /* readers ignore dead owners anyway */
     j->verify = node == 0 && name == NULL;
     j->node = node;
+    j->why = why;
     j->pid = pid;
     if (name != NULL)
         snprintf(j->name, sizeof(j->name), "%s", name);
@@ -660,7 +686,7 @@ keeper_down(tp_ctx *ctx, struct keeper *k, const tp_msg *m)
          * names_lock is not taken here (held while the bucket opens). */
         if (cl->names != NULL) {
             claim_take(cl->names, w->name, w->pid, 0);
-            post(cl->names, 0, tp__cluster_global(cl, w->pid), w->name);
+            post(cl->names, 0, tp__cluster_global(cl, w->pid), w->name, 0);
         }
         tp__cluster_put(cl);
     }
@@ -790,6 +816,9 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
         goto out;
     }
     cl->names = N;
+    /* Keys of this node id from a previous life (a node killed, restarted
+     * with the same explicit id) would look live: empty them. */
+    post(N, cl->id, TP_PID_NONE, NULL, REL_STALE);
 out:
     pthread_mutex_unlock(&cl->names_lock);
     return N != NULL ? N->kv : NULL;
@@ -802,13 +831,17 @@ names_kv(struct tp__cluster *cl)
 }
 
 void
-tp__names_node_down(struct tp__cluster *cl, uint32_t node)
+tp__names_node_down(struct tp__cluster *cl, uint32_t node, bool left)
 {
     pthread_mutex_lock(&cl->names_lock);
     if (cl->names != NULL) {
         atomic_store(&cl->names->suspect, true);
-        if (node != 0)
-            post(cl->names, node, TP_PID_NONE, NULL);
+        /* A node that left takes its names along; one that went silent
+         * keeps them in the bucket (they count as free meanwhile): it may
+         * only be cut off, and a release made from this side of a
+         * partition can reach the bucket late, after the heal. */
+        if (left)
+            post(cl->names, node, TP_PID_NONE, NULL, REL_LEFT);
     }
     pthread_mutex_unlock(&cl->names_lock);
 }
@@ -818,7 +851,7 @@ tp__names_node_up(struct tp__cluster *cl)
 {
     pthread_mutex_lock(&cl->names_lock);
     if (cl->names != NULL && atomic_load(&cl->names->suspect))
-        post(cl->names, 0, TP_PID_NONE, NULL); /* verify */
+        post(cl->names, 0, TP_PID_NONE, NULL, 0); /* verify */
     pthread_mutex_unlock(&cl->names_lock);
 }
 
@@ -850,7 +883,7 @@ tp__names_stop(struct tp__cluster *cl)
         pthread_join(N->thread, NULL);
     /* This node leaves: its names go with it. */
     if (atomic_load(&cl->connected))
-        release_node(N->kv, cl->id);
+        release_node(cl, N, cl->id, REL_STOP);
     while ((j = N->head) != NULL) {
         N->head = j->next;
         tp__free(j);

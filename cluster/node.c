@@ -192,7 +192,7 @@ peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
         return;
     atomic_fetch_add(&p->downs, 1);
     tp__remote_peer_down(cl, p);
-    tp__names_node_down(cl, p->id);
+    tp__names_node_down(cl, p->id, why == 2);
     node_event(cl, p, false, why);
 }
 
