@@ -1,8 +1,9 @@
 /*
- * console/cmd_cluster.c - `nodes` and the cluster's families in /metrics:
- * this node, its NATS connection and every peer node it knows
- * (tp_cluster_stats(), include/troupe/cluster.h). A runtime in no cluster
- * says so in `nodes` and adds nothing to /metrics.
+ * console/cmd_cluster.c - `nodes`, `names` and the cluster's families in
+ * /metrics: this node, its NATS connection and every peer node it knows
+ * (tp_cluster_stats(), include/troupe/cluster.h), the cluster-wide names
+ * this node's actors hold and the name conflicts it resolved. A runtime
+ * in no cluster says so in `nodes` / `names` and adds nothing to /metrics.
  */
 #include "console_int.h"
 
@@ -68,6 +69,8 @@ tp__cmd_nodes(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
     tp__em_u64(&e, "bad_frames", sum.bad_frames);
     tp__em_u64(&e, "drops", sum.drops);
     tp__em_bytes(&e, "max_payload", sum.max_payload);
+    tp__em_u64(&e, "global_names", sum.global_names);
+    tp__em_u64(&e, "name_conflicts", sum.name_conflicts);
     tp__em_arr_begin(&e, "peers");
     for (unsigned i = 0; i < n; i++) {
         tp__em_obj_begin(&e, NULL);
@@ -90,6 +93,71 @@ tp__cmd_nodes(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         tp__em_note(&e, "(%d peers, %u shown)", r, n);
     tp__em_obj_end(&e);
     tp__free(p);
+    return 0;
+}
+
+#define NAMES_SHOW 1000u /* names listed by `names` */
+
+int
+tp__cmd_names(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
+{
+    tp_runtime *rt = tp_ctx_runtime(ctx);
+    tp_name_conflict recent[16];
+    tp_cluster_summary sum;
+    tp_global_name *held;
+    struct tp__em e;
+    int r, nc;
+    unsigned n;
+
+    (void)argc;
+    (void)argv;
+    r = tp_cluster_stats(rt, &sum, NULL, 0);
+    if (r < 0 && r != -ENOTCONN && r != -ENOTSUP)
+        return tp__exec_fail(x, r, "cluster: %s", tp_strerror(r));
+    tp__em_init(&e, &x->out, x->json);
+    tp__em_obj_begin(&e, NULL);
+    tp__em_bool(&e, "cluster", r >= 0);
+    if (r < 0) {
+        tp__em_note(&e, "this node is in no cluster");
+        tp__em_obj_end(&e);
+        return 0;
+    }
+    if ((held = tp__calloc(NAMES_SHOW, sizeof(*held))) == NULL) {
+        tp__em_discard(&e);
+        return tp__exec_fail(x, -ENOMEM, "out of memory");
+    }
+    r = tp_cluster_names(rt, held, NAMES_SHOW);
+    nc = tp_cluster_name_conflicts(rt, recent, 16);
+    n = r < 0 ? 0 : (unsigned)r < NAMES_SHOW ? (unsigned)r : NAMES_SHOW;
+    tp__em_str(&e, "node", sum.name);
+    tp__em_u64(&e, "held", r < 0 ? 0 : (uint64_t)r);
+    tp__em_u64(&e, "conflicts", sum.name_conflicts);
+    tp__em_arr_begin(&e, "names");
+    for (unsigned i = 0; i < n; i++) {
+        tp__em_obj_begin(&e, NULL);
+        tp__em_str(&e, "name", held[i].name);
+        tp__em_pid(&e, "pid", held[i].pid);
+        tp__em_obj_end(&e);
+    }
+    tp__em_arr_end(&e);
+    if ((unsigned)r > n)
+        tp__em_note(&e, "(%d names, %u shown)", r, n);
+    /* The last conflicts, newest first: which of our actors lost which
+     * name to whom (the rule: the bucket's owner keeps it). */
+    tp__em_arr_begin(&e, "lost");
+    for (int i = 0; i < nc && i < 16; i++) {
+        tp__em_obj_begin(&e, NULL);
+        tp__em_str(&e, "name", recent[i].name);
+        tp__em_pid(&e, "loser", recent[i].loser);
+        tp__em_pid(&e, "winner", recent[i].winner);
+        tp__em_dur(&e, "ago",
+                   tp_now_ns() > recent[i].at_ns ? tp_now_ns() - recent[i].at_ns
+                                                 : 0);
+        tp__em_obj_end(&e);
+    }
+    tp__em_arr_end(&e);
+    tp__em_obj_end(&e);
+    tp__free(held);
     return 0;
 }
 
@@ -174,6 +242,13 @@ tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
     tp__prom_one(b, "troupe_cluster_bad_frames_total", "counter",
                  "Cluster frames dropped as malformed.",
                  (double)sum.bad_frames);
+    tp__prom_one(b, "troupe_cluster_global_names", "gauge",
+                 "Cluster-wide names held by this node's actors.",
+                 sum.global_names);
+    tp__prom_one(b, "troupe_cluster_name_conflicts_total", "counter",
+                 "Cluster-wide names this node's actors lost to a conflict "
+                 "after a partition.",
+                 (double)sum.name_conflicts);
     peer_family(b, p, n, "troupe_cluster_peer_up", "gauge",
                 "1 while the peer node is up.", g_up);
     peer_family(b, p, n, "troupe_cluster_peer_messages_sent_total", "counter",

@@ -488,6 +488,7 @@ int tp__cmd_history(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_conns(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_listeners(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_nodes(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_names(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_tls(tp_ctx *, struct tp__exec *, int, char **);
 /* cmd_cluster.c: the cluster's families (none when in no cluster). */
 void tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt);

@@ -55,6 +55,10 @@ const struct tp__cmd_def tp__cmds[] = {
      "the cluster: this node, NATS, and every peer node (up/down, rtt, "
      "traffic, heartbeat misses)",
      0, 0, 0, tp__cmd_nodes},
+    {"names", "names",
+     "cluster-wide names this node's actors hold, and the last ones they "
+     "lost to a conflict after a partition",
+     0, 0, 0, tp__cmd_names},
     {"drain", "drain [TIMEOUT_MS [DELAY_MS]]",
      "health 503, then after DELAY_MS stop accepting and close connections "
      "gracefully",

@@ -1350,6 +1350,10 @@ test_cluster_global_name_conflict_after_partition(void **state)
     struct nats n = {0};
     tp_runtime *a, *b;
     tp_pid ya, yb, kb;
+    tp_console_opts co;
+    tp_console *con;
+    char out[16384], text[32];
+    tcc *t;
     int k;
 
     (void)state;
@@ -1422,6 +1426,20 @@ test_cluster_global_name_conflict_after_partition(void **state)
         tpt_sleep_ms(20);
     assert_true(tp_whereis_global(a, "svc") == yb);
     assert_int_equal(name_conflicts(b), 1);
+    /* Reported by b's console: `names` and /metrics. */
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(b, &co, &con), 0);
+    t = tcc_open(con, false);
+    assert_true(tcc_cmd(t, "json names", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "\"held\":2"));
+    assert_non_null(strstr(out, "\"conflicts\":1"));
+    assert_non_null(strstr(out, "\"lost\":[{\"name\":\"svc\""));
+    assert_non_null(strstr(out, tp_pid_format(ya, text, sizeof(text))));
+    assert_true(tcc_cmd(t, "metrics", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "troupe_cluster_name_conflicts_total 1"));
+    assert_non_null(strstr(out, "troupe_cluster_global_names 2"));
+    tcc_close(t);
+    tp__console_destroy(con);
     node_free(b);
     node_free(a);
     nats_kill(&n);
