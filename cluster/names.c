@@ -91,6 +91,7 @@ struct tp__names {
      * held across a NATS round trip: the keeper takes it on a scheduler). */
     pthread_mutex_t local_lock;
     struct claim *local[LOCAL_BUCKETS];
+    struct claim *pending; /* registrations in progress (name, pid) */
     uint32_t nlocal;
     uint64_t ver;
     tp_name_conflict recent[RECENT_MAX];
@@ -283,6 +284,41 @@ claim_get(struct tp__names *N, const char *name, struct claim *out)
     return c != NULL;
 }
 
+/* Registrations in progress: a write of ours the watcher reports before
+ * the claim is recorded is not an orphan (see watch_check). */
+static void
+pending_set(struct tp__names *N, const char *name, tp_pid pid, bool on)
+{
+    struct claim **pp, *c;
+
+    pthread_mutex_lock(&N->local_lock);
+    for (pp = &N->pending; (c = *pp) != NULL; pp = &c->next)
+        if (c->pid == pid && strcmp(c->name, name) == 0)
+            break;
+    if (on && (c = tp__calloc(1, sizeof(*c))) != NULL) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->pid = pid;
+        c->next = N->pending;
+        N->pending = c;
+    } else if (!on && c != NULL) {
+        *pp = c->next;
+        tp__free(c);
+    }
+    pthread_mutex_unlock(&N->local_lock);
+}
+
+static bool
+pending_has(struct tp__names *N, const char *name)
+{
+    bool hit = false;
+
+    pthread_mutex_lock(&N->local_lock);
+    for (struct claim *c = N->pending; c != NULL && !hit; c = c->next)
+        hit = strcmp(c->name, name) == 0;
+    pthread_mutex_unlock(&N->local_lock);
+    return hit;
+}
+
 /* True if pid (local) holds name here. */
 static bool
 claim_holds(struct tp__names *N, const char *name, tp_pid pid)
@@ -295,14 +331,19 @@ claim_holds(struct tp__names *N, const char *name, tp_pid pid)
 static void
 claims_free(struct tp__names *N)
 {
+    struct claim *c;
+
     for (uint32_t i = 0; i < LOCAL_BUCKETS; i++) {
-        struct claim *c;
         while ((c = N->local[i]) != NULL) {
             N->local[i] = c->next;
             tp__free(c);
         }
     }
     N->nlocal = 0;
+    while ((c = N->pending) != NULL) {
+        N->pending = c->next;
+        tp__free(c);
+    }
 }
 
 /* The owner in entry e (TP_PID_NONE when released). */
@@ -482,13 +523,26 @@ watch_check(struct tp__cluster *cl, struct tp__names *N, const char *name,
             tp_pid owner, uint64_t rev)
 {
     struct claim c;
+    char text[32];
 
+    if (owner == TP_PID_NONE || !owner_alive(cl, owner))
+        return; /* released, or its node is down: for the node-up check */
+    if (!claim_get(N, name, &c)) {
+        /* A live actor of ours owns it, yet we hold no claim and register
+         * nothing: a registration that timed out here (cut off from NATS)
+         * reached the server later. Its caller was told it failed. */
+        if (tp_pid_node(owner) == cl->id && !pending_has(N, name)) {
+            release_if(N->kv, name, owner);
+            tp_log(TP_LOG_WARN,
+                   "cluster %s: global name '%s' of %s released: its "
+                   "registration had timed out and reached NATS late",
+                   cl->cluster, name, tp_pid_format(owner, text, sizeof(text)));
+        }
+        return;
+    }
     /* Only a newer write than ours can displace us (the watcher may
-     * still be delivering older revisions); a released key (owner none)
-     * or an owner whose node is not up is for the check at node-up. */
-    if (owner == TP_PID_NONE || !claim_get(N, name, &c) ||
-        tp__cluster_global(cl, c.pid) == owner || rev <= c.rev ||
-        !owner_alive(cl, owner))
+     * still be delivering older revisions). */
+    if (tp__cluster_global(cl, c.pid) == owner || rev <= c.rev)
         return;
     lose(cl, N, &c, owner);
 }
@@ -940,10 +994,13 @@ tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
         err = -ESRCH;
     else if ((kv = names_kv(cl)) == NULL)
         err = -ENOTSUP;
-    else if ((err = claim(cl, kv, name, tp__cluster_global(cl, pid), &rev,
-                          NULL)) == 0 &&
-             claim_add(cl->names, name, pid, rev))
-        err = keeper_send(cl, NAMES_WATCH, pid, name);
+    else {
+        pending_set(cl->names, name, pid, true);
+        err = claim(cl, kv, name, tp__cluster_global(cl, pid), &rev, NULL);
+        if (err == 0 && claim_add(cl->names, name, pid, rev))
+            err = keeper_send(cl, NAMES_WATCH, pid, name);
+        pending_set(cl->names, name, pid, false);
+    }
     tp__cluster_put(cl);
     return err;
 }

@@ -1445,6 +1445,55 @@ test_cluster_global_name_conflict_after_partition(void **state)
     nats_kill(&n);
 }
 
+/* A write of the bucket that names a live actor of node b which b never
+ * registered (what a registration that timed out on a cut-off node turns
+ * into when its request reaches the server after the heal): b's watcher
+ * sees it and releases it. Written here with libnats directly. */
+static void
+test_cluster_global_name_orphan_released(void **state)
+{
+    struct nats n = {0};
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    kvStore *kv = NULL;
+    unsigned char v[8];
+    tp_runtime *a, *b;
+    uint64_t rev;
+    tp_pid kb, mine;
+    int k;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "or-a");
+    b = node_new(&n, "or-b");
+    wait_node(a, "or-b");
+    wait_node(b, "or-a");
+    kb = spawn_echo(b);
+    mine = spawn_echo(a);
+    assert_int_equal(tp_register_global(a, "real", mine), 0); /* the bucket */
+    assert_int_equal(natsConnection_ConnectTo(&nc, n.url), NATS_OK);
+    assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    assert_int_equal(js_KeyValue(&kv, js, "tp_tptest"), NATS_OK);
+    for (int i = 0; i < 8; i++)
+        v[i] = (unsigned char)(kb >> (8 * i));
+    assert_int_equal(kvStore_Create(&rev, kv, "orphan", v, 8), NATS_OK);
+    for (k = 0; k < 500 && tp_whereis_global(a, "orphan") != TP_PID_NONE; k++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global(a, "orphan") == TP_PID_NONE);
+    /* A real registration of a's is left alone; kb can register it. */
+    assert_true(tp_whereis_global(b, "real") == mine);
+    assert_int_equal(tp_register_global(b, "orphan", kb), 0);
+    tpt_sleep_ms(300); /* the watcher sees b's own write: still b's */
+    assert_true(tp_whereis_global(a, "orphan") == kb);
+    kvStore_Destroy(kv);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 static void
 test_cluster_gen_server_and_console(void **state)
 {
@@ -1518,6 +1567,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
         cmocka_unit_test(test_cluster_global_name_conflict_after_partition),
+        cmocka_unit_test(test_cluster_global_name_orphan_released),
         cmocka_unit_test(test_cluster_gen_server_and_console),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);

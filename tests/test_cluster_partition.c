@@ -327,6 +327,12 @@ test_partition(void **state)
     proc_say(&a, "REGISTER svc\n");
     assert_true(proc_expect(&a, "REGISTERED svc 0", 15000, NULL, 0));
     assert_true(proc_expect(&b, "NODEDOWN A", 10000, NULL, 0));
+    /* B cannot register while cut off: its request times out (and in
+     * case it reaches the server after the heal, it is released then). */
+    proc_say(&b, "REGISTER late\n");
+    assert_true(proc_expect(&b, "REGISTERED late ", 30000, line, sizeof(line)));
+    assert_int_not_equal(atoi(line + strlen("REGISTERED late ")), 0);
+    print_message("partition: B's registration while cut off: %s\n", line);
 
     /* The link back: B reconnects to NATS by itself, A sees it up. */
     t0 = now_ms();
@@ -360,6 +366,16 @@ test_partition(void **state)
     proc_say(&a, "NAMES\n");
     assert_true(proc_expect(&a, "NAMES ", 5000, line, sizeof(line)));
     assert_string_equal(line, "NAMES conflicts=0 held=1");
+    /* The registration B was told had failed owns nothing in the end. */
+    for (int i = 0; i < 50; i++) {
+        proc_say(&a, "WHEREIS late\n");
+        assert_true(
+            proc_expect(&a, "WHEREIS late ", 15000, line, sizeof(line)));
+        if (strcmp(line, "WHEREIS late none none") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(line, "WHEREIS late none none");
 
     proc_stop(&a);
     proc_stop(&b);
