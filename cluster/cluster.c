@@ -565,6 +565,7 @@ static void
 cluster_teardown(struct tp__cluster *cl)
 {
     node_thread_stop(cl);
+    tp__service_stop(cl);
     tp__names_stop(cl);
     sub_close(&cl->sub_join);
     sub_close(&cl->sub_inbox);
@@ -601,7 +602,8 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
     if ((cl = cluster_new(rt, opts)) == NULL)
         return -ENOMEM;
     if ((err = nats_connect(cl)) == 0 && (err = join(cl)) == 0 &&
-        (err = tp__names_start(cl)) == 0) {
+        (err = tp__names_start(cl)) == 0 &&
+        (err = tp__service_start(cl)) == 0) {
         if (pthread_create(&cl->thread, NULL, tp__node_thread, cl) != 0)
             err = -EAGAIN;
         else
@@ -660,6 +662,7 @@ tp_cluster_stop(tp_runtime *rt)
     if (cl == NULL)
         return -ENOTCONN;
     node_thread_stop(cl);
+    tp__service_stop(cl);
     tp__names_stop(cl);
     if (atomic_load(&cl->connected)) {
         tp__node_publish_self(cl, TP__W_BYE, cl->hb_subject, 0);

@@ -168,7 +168,8 @@ struct tp__cluster {
     pthread_mutex_t names_lock;
     struct tp__names *names;
     bool names_failed;
-    tp_pid keeper; /* monitors the owners of this node's names */
+    tp_pid keeper;  /* monitors the owners of this node's names */
+    tp_pid service; /* cluster/tree.c: <node.0.0> (tp_cluster_service_pid) */
 };
 
 /* What the runtime holds (rt->ext[TP__EXT_CLUSTER]), made on the first
@@ -205,6 +206,10 @@ void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
  * held) and forgets them. */
 void tp__remote_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
 void tp__remote_peer_free(struct tp__cpeer *p);
+
+/* tree.c: the node's service actor (answers TP_CLUSTER_TREE). */
+int tp__service_start(struct tp__cluster *cl);
+void tp__service_stop(struct tp__cluster *cl);
 
 /* Test hook: while on, this node neither sends heartbeats nor reads any
  * cluster frame (its NATS connection stays up): the other nodes see it

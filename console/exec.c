@@ -33,7 +33,9 @@ const struct tp__cmd_def tp__cmds[] = {
     {"info", "info PID",
      "one actor: behaviour, state, mailbox, links, monitors, supervisor", 1, 1,
      0, tp__cmd_info},
-    {"tree", "tree", "the supervision tree", 0, 0, 0, tp__cmd_tree},
+    {"tree", "tree [@NODE]",
+     "the supervision tree (of cluster node NODE: asked over the cluster)", 0,
+     1, 0, tp__cmd_tree},
     {"kill", "kill PID [--force] [REASON...]",
      "send an exit signal (default kill; or normal, shutdown, any text); "
      "the root supervisor and the console's sampler need --force",

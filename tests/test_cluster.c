@@ -1495,6 +1495,45 @@ test_cluster_global_name_orphan_released(void **state)
 }
 
 static void
+tree_worker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+}
+
+static const tp_behaviour tree_worker = {.name = "tree-worker",
+                                         .handle = tree_worker_handle};
+
+/* On rt: supervisor "app" (db: worker, pool: a dynamic supervisor with two
+ * temporary children). */
+static void
+back_tree(tp_runtime *rt, tp_pid *app)
+{
+    static tp_child_spec kids[2];
+    static tp_sup_spec top, pool;
+    tp_child_info ci[2];
+    size_t total = 0;
+
+    tp_sup_spec_init(&pool, TP_DYNAMIC);
+    tp_child_spec_init(&pool.child_template, "conn", &tree_worker, NULL);
+    pool.child_template.restart = TP_TEMPORARY;
+    tp_child_spec_init(&kids[0], "db", &tree_worker, NULL);
+    tp_child_spec_init(&kids[1], "pool", &tp_supervisor_behaviour, &pool);
+    kids[1].type = TP_SUPERVISOR;
+    tp_sup_spec_init(&top, TP_ONE_FOR_ONE);
+    top.children = kids;
+    top.nchildren = 2;
+    assert_int_equal(tp_runtime_supervisor_start(rt, "app", &top, app), 0);
+    assert_int_equal(tp_supervisor_which_children(rt, *app, ci, 2, &total, 0),
+                     0);
+    assert_int_equal(total, 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            tp_supervisor_start_child(rt, ci[1].pid, NULL, NULL, NULL, 0), 0);
+}
+
+static void
 test_cluster_gen_server_and_console(void **state)
 {
     struct nats n = {0};
@@ -1505,8 +1544,9 @@ test_cluster_gen_server_and_console(void **state)
     tp_console_opts co;
     tp_console *con;
     tcc *t;
-    char out[16384];
-    tp_pid srv;
+    char out[16384], want[64];
+    tp_pid srv, app;
+    int dyn = 0;
 
     (void)state;
     if (!nats_start(&n))
@@ -1516,6 +1556,7 @@ test_cluster_gen_server_and_console(void **state)
     wait_node(a, "back");
     wait_node(b, "front");
     assert_int_equal(tp_gen_server_start(b, &gs_echo, NULL, NULL, &srv), 0);
+    back_tree(b, &app);
     p = tpt_probe_new(a, false);
     g.server = tp_cluster_pid(b, srv);
     g.back = tp_cluster_pid(a, tpt_probe_pid(p));
@@ -1538,6 +1579,35 @@ test_cluster_gen_server_and_console(void **state)
     assert_true(tcc_cmd(t, "metrics", out, sizeof(out), 10000) > 0);
     assert_non_null(strstr(out, "troupe_cluster_connected 1"));
     assert_non_null(strstr(out, "troupe_cluster_peer_up{peer=\"back\"} 1"));
+    /* The tree of node "back", asked from front's console: its supervisor
+     * "app" with a worker and a child supervisor with two dynamic
+     * children, pids in their cluster form. */
+    assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "node back\n"));
+    assert_non_null(strstr(out, "root"));
+    assert_non_null(strstr(out, "└─ app  "));
+    assert_non_null(strstr(out, "db  "));
+    assert_non_null(strstr(out, "permanent"));
+    assert_non_null(strstr(out, "pool  "));
+    snprintf(want, sizeof(want), "<%u.", tp_cluster_node_id(b));
+    assert_non_null(strstr(out, want)); /* back's pids, cluster form */
+    assert_null(strstr(out, "did not answer"));
+    tp_pid_format(tp_cluster_pid(b, app), want, sizeof(want));
+    assert_non_null(strstr(out, want));
+    for (const char *c = out; (c = strstr(c, "temporary")) != NULL; c++)
+        dyn++;
+    assert_int_equal(dyn, 2); /* pool's two children */
+    assert_true(tcc_cmd(t, "json tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "\"id\":\"app\""));
+    assert_non_null(strstr(out, "\"behaviour\":\"tree-worker\""));
+    /* This node's own name is the local tree; errors are clear. */
+    assert_true(tcc_cmd(t, "tree @front", out, sizeof(out), 15000) > 0);
+    assert_null(strstr(out, "node front"));
+    assert_null(strstr(out, "app"));
+    assert_true(tcc_cmd(t, "tree @nobody", out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "error: no node nobody up"));
+    assert_true(tcc_cmd(t, "tree back", out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "error: usage: tree [@NODE]"));
     tcc_close(t);
     tp__console_destroy(con);
     tpt_probe_free(p);

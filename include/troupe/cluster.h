@@ -245,6 +245,39 @@ TP_API int tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n);
 TP_API int tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out,
                                      unsigned n);
 
+/* ---------------------------------------------------------------------- */
+/* A node's own service actor                                             */
+
+/**
+ * The pid that addresses node's service actor (a system actor every node
+ * runs while in a cluster): "<node.0.0>", no real actor's pid (slot 0,
+ * generation 0). Send it requests with tp_request() like to any actor;
+ * TP_CLUSTER_TREE is the one it answers today. Thread-safe.
+ */
+static inline tp_pid
+tp_cluster_service_pid(uint32_t node)
+{
+    return tp_pid_with_node(0, node);
+}
+
+/**
+ * Request to a node's service actor (tp_cluster_service_pid()): its
+ * supervision tree, walked there (the root supervisor, then each child
+ * supervisor, 2 s per supervisor; at most 200 children listed per
+ * supervisor, 4,000 nodes, 32 levels). No payload. The TP_MSG_REPLY is
+ * MessagePack, a map:
+ *   "node": the node's name,
+ *   "nodes": an array of entries, the root first, then each supervisor's
+ *   children as one contiguous block, each entry an array
+ *   [id, pid (cluster form, uint), behaviour, type (0 worker, 1
+ *   supervisor), restart (tp_restart), restarts, running, restarting,
+ *   answered (false: that supervisor did not answer), first child index,
+ *   children listed, children in all];
+ * or a map with "error" (text) when the walk could not start. The
+ * console's `tree @NODE` renders it (console/cmd_cluster.c).
+ */
+#define TP_CLUSTER_TREE 0xfffe0b20u
+
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
     uint32_t node;                   /**< id */
