@@ -1609,6 +1609,16 @@ test_cluster_gen_server_and_console(void **state)
     assert_true(tcc_cmd(t, "tree back", out, sizeof(out), 5000) > 0);
     assert_non_null(strstr(out, "error: usage: tree [@NODE]"));
     tcc_close(t);
+    /* The dashboard's endpoint for it (the nodes panel's tree button). */
+    t = tcc_open(con, true);
+    assert_int_equal(tcc_http(t,
+                              "GET /api/tree/%40back HTTP/1.1\r\nHost: "
+                              "127.0.0.1\r\n\r\n",
+                              out, sizeof(out), 15000),
+                     200);
+    assert_non_null(strstr(out, "\"ok\":true"));
+    assert_non_null(strstr(out, "\"id\":\"pool\""));
+    tcc_close(t);
     tp__console_destroy(con);
     tpt_probe_free(p);
     node_free(b);
