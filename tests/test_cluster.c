@@ -1533,6 +1533,150 @@ back_tree(tp_runtime *rt, tp_pid *app)
             tp_supervisor_start_child(rt, ci[1].pid, NULL, NULL, NULL, 0), 0);
 }
 
+/* ---- a hostile answer to tree @NODE -------------------------------------*/
+
+static _Atomic int fake_case;
+
+static void
+fake_entry(tp_pack *p, uint64_t first, uint64_t n)
+{
+    tp_pack_array(p, 12);
+    tp_pack_cstr(p, "e");
+    tp_pack_uint(p, 1);
+    tp_pack_cstr(p, "fake");
+    tp_pack_uint(p, 1);
+    tp_pack_uint(p, 0);
+    tp_pack_uint(p, 0);
+    tp_pack_bool(p, true);
+    tp_pack_bool(p, false);
+    tp_pack_bool(p, true);
+    tp_pack_uint(p, first);
+    tp_pack_uint(p, n);
+    tp_pack_uint(p, n);
+}
+
+/* Answers TP_CLUSTER_TREE with the payload of case fake_case. */
+static void
+fake_service_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    int c = atomic_load(&fake_case);
+    tp_pack p;
+
+    (void)state;
+    if (!tp_msg_is_request(m) || m->type != TP_CLUSTER_TREE)
+        return;
+    if (c == 0) {
+        tp_reply(ctx, m, "\xc1", 1); /* not MessagePack */
+        return;
+    }
+    tp_pack_init(&p);
+    tp_pack_map(&p, c == 1 ? 1 : 2);
+    if (c == 1) {
+        tp_pack_cstr(&p, "error");
+        tp_pack_cstr(&p, "boom");
+    } else {
+        tp_pack_cstr(&p, "node");
+        tp_pack_cstr(&p, "back");
+        tp_pack_cstr(&p, "nodes");
+    }
+    switch (c) {
+    case 2: /* empty */
+        tp_pack_array(&p, 0);
+        break;
+    case 3: /* the root is its own child */
+        tp_pack_array(&p, 1);
+        fake_entry(&p, 0, 1);
+        break;
+    case 4: /* entry 2 claimed by two supervisors */
+        tp_pack_array(&p, 3);
+        fake_entry(&p, 1, 2);
+        fake_entry(&p, 2, 1);
+        fake_entry(&p, 0, 0);
+        break;
+    case 5: /* a chain 40 levels deep */
+        tp_pack_array(&p, 40);
+        for (int i = 0; i < 40; i++)
+            fake_entry(&p, i < 39 ? (uint64_t)i + 1 : 0, i < 39 ? 1 : 0);
+        break;
+    case 6: /* a block past the end */
+        tp_pack_array(&p, 2);
+        fake_entry(&p, 1, 5);
+        fake_entry(&p, 0, 0);
+        break;
+    case 7: /* a pid that is a string */
+        tp_pack_array(&p, 1);
+        tp_pack_array(&p, 12);
+        tp_pack_cstr(&p, "e");
+        tp_pack_cstr(&p, "<1.2>");
+        for (int i = 0; i < 10; i++)
+            tp_pack_uint(&p, 0);
+        break;
+    case 8: /* fine: a root with one child */
+        tp_pack_array(&p, 2);
+        fake_entry(&p, 1, 1);
+        fake_entry(&p, 0, 0);
+        break;
+    }
+    tp_reply(ctx, m, tp_pack_data(&p), tp_pack_len(&p));
+    tp_pack_fini(&p);
+}
+
+static const tp_behaviour fake_service = {.name = "fake-service",
+                                          .handle = fake_service_handle};
+
+/* Node "back" answers tree requests with garbage: front's console refuses
+ * each answer with an error and stays usable. */
+static void
+test_cluster_tree_hostile_answer(void **state)
+{
+    static const char *const want[] = {
+        "error: node back: malformed tree", "error: node back: boom",
+        "error: node back: malformed tree", "error: node back: malformed tree",
+        "error: node back: malformed tree", "error: node back: malformed tree",
+        "error: node back: malformed tree", "error: node back: malformed tree"};
+    struct tp__cluster *cl;
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_console_opts co;
+    tp_console *con;
+    char out[16384];
+    tp_pid fake;
+    tcc *t;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "front");
+    b = node_new(&n, "back");
+    wait_node(a, "back");
+    wait_node(b, "front");
+    /* back's service actor is replaced by the fake one. */
+    assert_int_equal(tp_runtime_spawn(b, &fake_service, NULL, NULL, &fake), 0);
+    assert_non_null(cl = tp__cluster_get(b));
+    tp__service_stop(cl);
+    cl->service = fake;
+    tp__cluster_put(cl);
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(a, &co, &con), 0);
+    t = tcc_open(con, false);
+    for (int c = 0; c < 8; c++) {
+        atomic_store(&fake_case, c);
+        assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+        if (strncmp(out, want[c], strlen(want[c])) != 0)
+            fail_msg("case %d: %s", c, out);
+    }
+    atomic_store(&fake_case, 8);
+    assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "node back\n"));
+    assert_non_null(strstr(out, "└─ e  "));
+    assert_true(tcc_cmd(t, "stats", out, sizeof(out), 5000) > 0);
+    tcc_close(t);
+    tp__console_destroy(con);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 static void
 test_cluster_gen_server_and_console(void **state)
 {
@@ -1649,6 +1793,7 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_global_name_conflict_after_partition),
         cmocka_unit_test(test_cluster_global_name_orphan_released),
         cmocka_unit_test(test_cluster_gen_server_and_console),
+        cmocka_unit_test(test_cluster_tree_hostile_answer),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
