@@ -165,11 +165,15 @@ struct tp__cluster {
     _Atomic bool isolated;           /* test hook: tp__cluster_isolate() */
 
     /* Global names (cluster/names.c): the bucket, opened on first use. */
-    pthread_mutex_t names_lock;
-    struct tp__names *names;
+    pthread_mutex_t names_lock; /* serialises opening and closing names */
+    /* Set once under names_lock, cleared by stop after the hooks are gone;
+     * read without the lock (atomic: delivery threads, the keeper). */
+    struct tp__names *_Atomic names;
     bool names_failed;
-    tp_pid keeper;  /* monitors the owners of this node's names */
-    tp_pid service; /* cluster/tree.c: <node.0.0> (tp_cluster_service_pid) */
+    tp_pid keeper; /* monitors the owners of this node's names */
+    /* cluster/tree.c: <node.0.0> (tp_cluster_service_pid); read by the
+     * delivery threads (atomic: a test replaces it). */
+    _Atomic tp_pid service;
 };
 
 /* What the runtime holds (rt->ext[TP__EXT_CLUSTER]), made on the first

@@ -1105,7 +1105,8 @@ tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n)
 
     if (cl == NULL)
         return -ENOTCONN;
-    pthread_mutex_lock(&cl->names_lock);
+    /* No names_lock: it is held while the bucket opens (round trips), and
+     * N cannot be freed while we hold the cluster. */
     if ((N = cl->names) != NULL) {
         pthread_mutex_lock(&N->local_lock);
         for (uint32_t i = 0; i < LOCAL_BUCKETS; i++)
@@ -1119,7 +1120,6 @@ tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n)
             }
         pthread_mutex_unlock(&N->local_lock);
     }
-    pthread_mutex_unlock(&cl->names_lock);
     tp__cluster_put(cl);
     return (int)count;
 }
@@ -1133,15 +1133,13 @@ tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
 
     if (cl == NULL)
         return -ENOTCONN;
-    pthread_mutex_lock(&cl->names_lock);
-    if ((N = cl->names) != NULL) {
+    if ((N = cl->names) != NULL) { /* no names_lock: see above */
         pthread_mutex_lock(&N->local_lock);
         kept = N->nrecent < RECENT_MAX ? N->nrecent : RECENT_MAX;
         for (unsigned i = 0; i < kept && i < n; i++) /* newest first */
             out[i] = N->recent[(N->nrecent - 1 - i) % RECENT_MAX];
         pthread_mutex_unlock(&N->local_lock);
     }
-    pthread_mutex_unlock(&cl->names_lock);
     tp__cluster_put(cl);
     return (int)kept;
 }
@@ -1149,14 +1147,13 @@ tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
 uint32_t
 tp__names_count(struct tp__cluster *cl)
 {
+    struct tp__names *N = cl->names; /* no names_lock: see above */
     uint32_t n = 0;
 
-    pthread_mutex_lock(&cl->names_lock);
-    if (cl->names != NULL) {
-        pthread_mutex_lock(&cl->names->local_lock);
-        n = cl->names->nlocal;
-        pthread_mutex_unlock(&cl->names->local_lock);
+    if (N != NULL) {
+        pthread_mutex_lock(&N->local_lock);
+        n = N->nlocal;
+        pthread_mutex_unlock(&N->local_lock);
     }
-    pthread_mutex_unlock(&cl->names_lock);
     return n;
 }

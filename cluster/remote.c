@@ -263,7 +263,7 @@ tp__cluster_deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
     if (tp_pid_node(to) == cl->id) {
         /* <self.0.0>: our own service actor */
         to = tp_pid_with_node(to, 0) != TP_PID_NONE ? tp_pid_with_node(to, 0)
-                                                    : cl->service;
+                                                    : atomic_load(&cl->service);
         tp__cluster_put(cl);
         return tp__deliver(ctx, to, m);
     }
@@ -579,7 +579,7 @@ tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
         return;
     if (h->kind == TP__W_MSG && to == TP_PID_NONE &&
         tp_pid_node(h->to) == cl->id)
-        to = cl->service; /* <self.0.0>: tp_cluster_service_pid() */
+        to = atomic_load(&cl->service); /* <self.0.0> */
     if (h->kind == TP__W_NAMED &&
         (h->from == TP_PID_NONE || tp_pid_node(h->from) == h->node)) {
         in_named(cl, h, from, payload);

@@ -289,15 +289,22 @@ static const tp_behaviour service_b = {.name = "troupe.cluster-node",
 int
 tp__service_start(struct tp__cluster *cl)
 {
-    return tp_runtime_spawn(cl->rt, &service_b, NULL, NULL, &cl->service);
+    tp_pid pid;
+    int err = tp_runtime_spawn(cl->rt, &service_b, NULL, NULL, &pid);
+
+    if (err == 0)
+        atomic_store(&cl->service, pid);
+    return err;
 }
 
+/* Kills the actor (twice is harmless); the pid stays for delivery threads
+ * still running: a message to it is a dead letter. */
 void
 tp__service_stop(struct tp__cluster *cl)
 {
-    if (cl->service == TP_PID_NONE)
-        return;
-    tp_runtime_exit_pid(cl->rt, cl->service,
-                        &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
-    cl->service = TP_PID_NONE;
+    tp_pid pid = atomic_load(&cl->service);
+
+    if (pid != TP_PID_NONE)
+        tp_runtime_exit_pid(cl->rt, pid,
+                            &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
 }

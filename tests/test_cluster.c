@@ -1654,7 +1654,7 @@ test_cluster_tree_hostile_answer(void **state)
     assert_int_equal(tp_runtime_spawn(b, &fake_service, NULL, NULL, &fake), 0);
     assert_non_null(cl = tp__cluster_get(b));
     tp__service_stop(cl);
-    cl->service = fake;
+    atomic_store(&cl->service, fake);
     tp__cluster_put(cl);
     tp_console_opts_init(&co);
     assert_int_equal(tp__console_create(a, &co, &con), 0);
