@@ -1027,7 +1027,8 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
         goto out;
     }
     /* The claim goes first: a check of the names thread meanwhile must
-     * not take the name back. */
+     * not take the name back; pending: nor count our key an orphan. */
+    pending_set(cl->names, name, tp__cluster_local(cl, pid), true);
     had = claim_get(cl->names, name, &c) &&
           c.pid == tp__cluster_local(cl, pid) &&
           claim_take(cl->names, name, c.pid, c.ver);
@@ -1045,6 +1046,7 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
     } else if (had) {
         keeper_send(cl, NAMES_FORGET, c.pid, name);
     }
+    pending_set(cl->names, name, tp__cluster_local(cl, pid), false);
 out:
     tp__cluster_put(cl);
     return err;
