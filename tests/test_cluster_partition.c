@@ -198,7 +198,8 @@ proc_remember(struct proc *p, const char *line)
         memmove(p->seen[0], p->seen[1], (p->nseen - 1) * sizeof(p->seen[0]));
         p->nseen--;
     }
-    snprintf(p->seen[p->nseen++], sizeof(p->seen[0]), "%s", line);
+    snprintf(p->seen[p->nseen++], sizeof(p->seen[0]), "%.*s",
+             (int)sizeof(p->seen[0]) - 1, line);
 }
 
 /* Reads lines until one starts with `want` (copied to got), within ms; a

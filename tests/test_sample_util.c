@@ -333,6 +333,27 @@ sp_expect(struct sp_conn *c, const char *text, int timeout_ms)
     }
 }
 
+struct sp_conn *
+sp_dial(int port, const char *greeting)
+{
+    struct sp_conn *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    c->fd = sp_connect(port);
+    assert_true(c->fd >= 0);
+    if (greeting != NULL && !sp_expect(c, greeting, 5000))
+        fail_msg("no greeting '%s' (have '%.*s')", greeting, (int)c->len,
+                 c->buf);
+    return c;
+}
+
+void
+sp_hang_up(struct sp_conn *c)
+{
+    close(c->fd);
+    free(c);
+}
+
 int
 sp_read_n(int fd, void *out, size_t n, int timeout_ms)
 {

@@ -88,6 +88,16 @@ struct sp_conn {
     size_t len;
 };
 
+/**
+ * A new client connection to 127.0.0.1:port that has read `greeting`
+ * (within 5 s, scaled; NULL: nothing awaited). Fails the test otherwise.
+ * Free with sp_hang_up().
+ */
+struct sp_conn *sp_dial(int port, const char *greeting);
+
+/** Closes and frees a connection from sp_dial(). */
+void sp_hang_up(struct sp_conn *c);
+
 /** Reads into c until text appears (within timeout_ms). Returns true and
  *  drops the bytes up to the end of the match, or false. */
 bool sp_expect(struct sp_conn *c, const char *text, int timeout_ms);
