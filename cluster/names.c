@@ -9,11 +9,12 @@
  * cannot both win: JetStream orders the writes and one of them fails.
  *
  * Release: the owner's node monitors the owner with a small keeper actor
- * and empties the key when it dies; when a node goes down every node that
- * uses the bucket empties the keys owned there (again by compare-and-set,
- * so a name taken again meanwhile is left alone). Readers do not depend on
- * that cleanup: an owner whose node is not up counts as no owner, both for
- * tp_whereis_global() and for a new registration.
+ * and empties the key when it dies; a node that leaves empties its keys,
+ * and so do the nodes that see it leave (BYE). A node that only went
+ * silent keeps its keys (it may be cut off, not dead; see
+ * tp__names_node_down). Readers do not depend on any cleanup: an owner
+ * whose node is not up counts as no owner, both for tp_whereis_global()
+ * and for a new registration (which overwrites it, by compare-and-set).
  *
  * Conflicts: because a down node's names count as free, a name held by an
  * actor on a node that was cut off can be registered again on the other
@@ -21,13 +22,17 @@
  * its write got) in a local table; the names thread compares them with
  * the bucket when the watcher reports a newer revision of one of those
  * keys, and re-reads every claim when a peer comes up after a node went
- * down or NATS was lost. The bucket's owner wins (docs/CLUSTER.md): a
- * claim that finds another live owner there is removed, its actor gets
+ * down. The bucket's owner wins (docs/CLUSTER.md): a claim that finds
+ * another live owner there is removed, its actor gets
  * TP_MSG_NAME_CONFLICT, the conflict is logged and counted; a claim that
  * finds the key released (or held by a node that is down) is written back.
- * KV calls block on a
- * round trip: they run on the caller's thread (register, unregister,
- * whereis) or on the names thread (releases), never on a delivery thread.
+ * A key naming a live actor of ours that we neither hold nor are
+ * registering (a timed-out registration that reached the server late) is
+ * emptied.
+ *
+ * KV calls block on a round trip: they run on the caller's thread
+ * (register, unregister, whereis) or on the names thread (releases,
+ * checks), never on a delivery thread.
  */
 #include "cluster_int.h"
 
