@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <troupe/ws.h>
 
 #define HEAD_MAX 8192u /* request line and headers */
@@ -67,6 +68,8 @@ struct tp__ws {
     uint32_t start;        /* tick when the upgrade deadline started */
     bool upgraded, close_sent, close_rcvd;
     bool client, req_sent; /* an outbound connection (owns its cfg) */
+    int fail_err;          /* a protocol error closes with this (lingering) */
+    uint32_t fail_tick;    /* when its Close was sent (loop ticks, ms) */
 };
 
 /* The state of a connection known to be a WebSocket one. */
@@ -257,12 +260,61 @@ errno_of(int code)
     }
 }
 
-/* A protocol error: Close with its code, then the connection. */
+/* After a protocol error's Close, the connection closes once the peer has
+ * been quiet this long (or hung up), at most close_timeout_ms after it. */
+#define FAIL_QUIET_MS 100
+
+/* (Re-)arms the lingering after a protocol error: FAIL_QUIET_MS from now,
+ * never past close_timeout_ms after the Close. */
+static void
+fail_linger(struct tp__conn *c, struct tp__ws *w)
+{
+    uint32_t spent = tp__net_tick(tp__conn_loop(c)) - w->fail_tick;
+    uint32_t lim = w->cfg->o.close_timeout_ms;
+    uint32_t left = spent < lim ? lim - spent : 1;
+
+    tp__conn_timer_arm(c, left < FAIL_QUIET_MS ? left : FAIL_QUIET_MS);
+}
+
+/* Reads and drops what the socket holds now (bounded): true if any. */
+static bool
+drop_pending(struct tp__conn *c)
+{
+    char buf[4096];
+    uv_os_fd_t fd;
+    bool any = false;
+
+    if (uv_fileno((uv_handle_t *)&c->h, &fd) != 0)
+        return false;
+    for (int i = 0; i < 64 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+        any = true;
+    return any;
+}
+
+/* A protocol error: Close with its code, then the connection -- after a
+ * lingering while in which whatever the peer still sends is read and
+ * dropped: closing a socket with unread bytes makes the kernel send a
+ * reset, which can overtake the Close frame (the peer then sees 1006
+ * instead of, say, 1009). */
 static void
 fail(struct tp__conn *c, int code)
 {
+    struct tp__ws *w = ws_of(c);
+
     send_close(c, (unsigned)code);
-    tp__conn_close(c, TP_NET_CLOSE_ERROR, errno_of(code), true);
+    if (!open_now(c))
+        return;
+    w->fail_err = errno_of(code);
+    w->fail_tick = tp__net_tick(tp__conn_loop(c));
+    fail_linger(c, w);
+}
+
+int
+tp__ws_fail_err(struct tp__conn *c)
+{
+    struct tp__ws *w = tp__conn_ws(c);
+
+    return w != NULL ? w->fail_err : 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -447,6 +499,14 @@ bool
 tp__ws_upgraded(struct tp__conn *c)
 {
     return ws_of(c)->upgraded;
+}
+
+bool
+tp__ws_close_sent(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+
+    return w->upgraded && w->close_sent;
 }
 
 bool
@@ -729,8 +789,12 @@ tp__ws_data(struct tp__conn *c, const char *p, size_t n)
         p += used;
         n -= used;
     }
-    if (w->close_rcvd || n == 0)
+    if (w->fail_err != 0) { /* lingering after our error: dropped */
+        fail_linger(c, w);
         return;
+    }
+    if (w->close_rcvd || n == 0)
+        return; /* after their Close: dropped */
     r = tp__ws_decode(&w->dec, (const uint8_t *)p, n, on_msg, c);
     if (r > 0 && open_now(c))
         fail(c, r);
@@ -745,6 +809,8 @@ tp__ws_arm(struct tp__conn *c)
     struct tp__ws *w = ws_of(c);
     uint32_t spent, lim = w->cfg->o.upgrade_timeout_ms;
 
+    if (w->fail_err != 0)
+        return true; /* lingering after an error: its timer stays */
     if (w->upgraded)
         return false;
     if (w->client && !w->req_sent) /* the stream is up: ask */
@@ -770,6 +836,16 @@ tp__ws_timer(struct tp__conn *c)
         }
         w->close_sent = true; /* still HTTP: no Close frame */
         tp__conn_close(c, TP_NET_CLOSE_ERROR, -ETIMEDOUT, true);
+        return true;
+    }
+    if (w->fail_err != 0) { /* the peer went quiet after our error */
+        spent = tp__net_tick(tp__conn_loop(c)) - w->fail_tick;
+        /* Timers run before the loop polls: bytes may be waiting. */
+        if (drop_pending(c) && spent < w->cfg->o.close_timeout_ms) {
+            fail_linger(c, w);
+            return true;
+        }
+        tp__conn_close(c, TP_NET_CLOSE_ERROR, w->fail_err, true);
         return true;
     }
     if (w->close_sent && !w->close_rcvd) {
