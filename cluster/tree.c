@@ -15,6 +15,7 @@
  * cut if it would not fit in NATS' max_payload.
  */
 #include "cluster_int.h"
+#include "supervisor/walk.h"
 
 #include <errno.h>
 #include <string.h>
@@ -27,94 +28,21 @@
 #define TREE_DEPTH 32
 #define WALKS      8
 
-struct tnode {
-    tp_child_info ci;
-    uint64_t ref; /* outstanding WHICH_CHILDREN, 0 = none */
-    uint32_t first, n, total;
-    int depth;
-    bool asked, failed;
-};
-
 struct walk {
     bool used;
     tp_pid from; /* the requester (cluster form) and its ref */
     uint64_t ref;
-    struct tnode *nodes;
-    uint32_t n, cap, outstanding;
+    struct tp__tree_walk tw;
 };
 
 struct service {
     struct walk walks[WALKS];
 };
 
-static int
-add_node(struct walk *w, const tp_child_info *ci, int depth)
-{
-    if (w->n == w->cap) {
-        uint32_t cap = w->cap != 0 ? w->cap * 2 : 64;
-        struct tnode *n = tp__realloc(w->nodes, cap * sizeof(*n));
-        if (n == NULL)
-            return -ENOMEM;
-        w->nodes = n;
-        w->cap = cap;
-    }
-    memset(&w->nodes[w->n], 0, sizeof(w->nodes[0]));
-    w->nodes[w->n].ci = *ci;
-    w->nodes[w->n].ci.id[sizeof(ci->id) - 1] = '\0';
-    w->nodes[w->n].depth = depth;
-    w->n++;
-    return 0;
-}
-
-static void
-ask(tp_ctx *ctx, struct walk *w, uint32_t i)
-{
-    struct tnode *nd = &w->nodes[i];
-
-    nd->asked = true;
-    if (tp_request(ctx, nd->ci.pid, TP_SUP_WHICH_CHILDREN, NULL, 0, ASK_MS,
-                   &nd->ref) == 0)
-        w->outstanding++;
-    else
-        nd->failed = true;
-}
-
-static void
-add_children(tp_ctx *ctx, struct walk *w, uint32_t i, const tp_msg *m)
-{
-    const tp_sup_children *c = m->data;
-    uint32_t count;
-
-    if (m->type != TP_MSG_REPLY || m->len < sizeof(*c) ||
-        m->len < sizeof(*c) + (size_t)c->count * sizeof(tp_child_info)) {
-        w->nodes[i].failed = true;
-        return;
-    }
-    count = c->count < TREE_SHOW ? c->count : TREE_SHOW;
-    if (w->n + count > TREE_NODES)
-        count = w->n < TREE_NODES ? TREE_NODES - w->n : 0;
-    w->nodes[i].first = w->n;
-    w->nodes[i].total = c->total > c->count ? c->total : c->count;
-    for (uint32_t k = 0; k < count; k++) {
-        if (add_node(w, &c->child[k], w->nodes[i].depth + 1) != 0)
-            break;
-        w->nodes[i].n++;
-    }
-    for (uint32_t k = w->nodes[i].first; k < w->n; k++) {
-        struct tnode *nd = &w->nodes[k];
-        if (nd->ci.type == TP_SUPERVISOR && nd->ci.pid != TP_PID_NONE &&
-            nd->depth < TREE_DEPTH && !nd->asked)
-            ask(ctx, w, k);
-    }
-}
-
 static void
 walk_free(tp_ctx *ctx, struct walk *w)
 {
-    for (uint32_t i = 0; i < w->n; i++)
-        if (w->nodes[i].ref != 0)
-            tp_request_forget(ctx, w->nodes[i].ref);
-    tp__free(w->nodes);
+    tp__tree_walk_free(ctx, &w->tw);
     memset(w, 0, sizeof(*w));
 }
 
@@ -154,9 +82,9 @@ walk_done(tp_ctx *ctx, struct walk *w)
     tp_pack_cstr(&p, "node");
     tp_pack_cstr(&p, name);
     tp_pack_cstr(&p, "nodes");
-    tp_pack_array(&p, w->n);
-    for (uint32_t i = 0; i < w->n; i++) {
-        const struct tnode *nd = &w->nodes[i];
+    tp_pack_array(&p, w->tw.n);
+    for (uint32_t i = 0; i < w->tw.n; i++) {
+        const struct tp__tree_node *nd = &w->tw.nodes[i];
         tp_pack_array(&p, 12);
         tp_pack_cstr(&p, nd->ci.id);
         tp_pack_uint(&p, nd->ci.pid != TP_PID_NONE
@@ -210,13 +138,13 @@ walk_start(tp_ctx *ctx, struct service *sv, const tp_msg *m)
     w->used = true;
     w->from = m->from;
     w->ref = m->ref;
-    if (add_node(w, &root, 0) != 0) {
+    tp__tree_walk_init(&w->tw, TREE_NODES, TREE_SHOW, TREE_DEPTH, ASK_MS);
+    if (tp__tree_walk_start(ctx, &w->tw, &root) != 0) {
         reply_error(ctx, m->from, m->ref, "out of memory");
         walk_free(ctx, w);
         return;
     }
-    ask(ctx, w, 0);
-    if (w->outstanding == 0)
+    if (w->tw.outstanding == 0)
         walk_done(ctx, w); /* the root did not take the request */
 }
 
@@ -226,18 +154,11 @@ walk_answer(tp_ctx *ctx, struct service *sv, const tp_msg *m)
 {
     for (int k = 0; k < WALKS; k++) {
         struct walk *w = &sv->walks[k];
-        if (!w->used)
+        if (!w->used || !tp__tree_walk_answer(ctx, &w->tw, m))
             continue;
-        for (uint32_t i = 0; i < w->n; i++) {
-            if (w->nodes[i].ref != m->ref)
-                continue;
-            w->nodes[i].ref = 0;
-            w->outstanding--;
-            add_children(ctx, w, i, m);
-            if (w->outstanding == 0)
-                walk_done(ctx, w);
-            return true;
-        }
+        if (w->tw.outstanding == 0)
+            walk_done(ctx, w);
+        return true;
     }
     return false;
 }

@@ -4,11 +4,11 @@
  * troupe/supervisor.h: the session never waits on a supervisor, it asks
  * and carries on when the answer (or the deadline) comes.
  *
- * The tree walk asks the root supervisor for its children, then every
- * child supervisor, in parallel; nodes are kept in one array where each
- * supervisor's children form a contiguous block. It is bounded: at most
- * TREE_SHOW children per supervisor are listed (the rest are counted),
- * TREE_NODES nodes in all, TREE_DEPTH levels.
+ * The tree walk (supervisor/walk.c) asks the root supervisor for its
+ * children, then every child supervisor, in parallel; nodes are kept in
+ * one array where each supervisor's children form a contiguous block. It
+ * is bounded: at most TREE_SHOW children per supervisor are listed (the
+ * rest are counted), TREE_NODES nodes in all, TREE_DEPTH levels.
  */
 #include "console_int.h"
 
@@ -32,70 +32,8 @@ tp__is_supervisor(const char *behaviour)
 
 struct tree_op {
     struct tp__op op;
-    struct tp__tree_node *nodes;
-    uint32_t n, cap, outstanding;
+    struct tp__tree_walk walk;
 };
-
-static int
-add_node(struct tree_op *t, const tp_child_info *ci, int depth)
-{
-    if (t->n == t->cap) {
-        uint32_t cap = t->cap != 0 ? t->cap * 2 : 64;
-        struct tp__tree_node *n = tp__realloc(t->nodes, cap * sizeof(*n));
-        if (n == NULL)
-            return -ENOMEM;
-        t->nodes = n;
-        t->cap = cap;
-    }
-    memset(&t->nodes[t->n], 0, sizeof(t->nodes[0]));
-    t->nodes[t->n].ci = *ci;
-    t->nodes[t->n].ci.id[sizeof(ci->id) - 1] = '\0';
-    t->nodes[t->n].depth = depth;
-    t->n++;
-    return 0;
-}
-
-static void
-ask(tp_ctx *ctx, struct tree_op *t, uint32_t i)
-{
-    struct tp__tree_node *nd = &t->nodes[i];
-
-    nd->asked = true;
-    if (tp_request(ctx, nd->ci.pid, TP_SUP_WHICH_CHILDREN, NULL, 0,
-                   TREE_TIMEOUT_MS, &nd->ref) == 0)
-        t->outstanding++;
-    else
-        nd->failed = true;
-}
-
-static void
-add_children(tp_ctx *ctx, struct tree_op *t, uint32_t i, const tp_msg *m)
-{
-    const tp_sup_children *c = m->data;
-    uint32_t count;
-
-    if (m->type != TP_MSG_REPLY || m->len < sizeof(*c) ||
-        m->len < sizeof(*c) + (size_t)c->count * sizeof(tp_child_info)) {
-        t->nodes[i].failed = true;
-        return;
-    }
-    count = c->count < TREE_SHOW ? c->count : TREE_SHOW;
-    if (t->n + count > TREE_NODES)
-        count = t->n < TREE_NODES ? TREE_NODES - t->n : 0;
-    t->nodes[i].first = t->n;
-    t->nodes[i].total = c->total > c->count ? c->total : c->count;
-    for (uint32_t k = 0; k < count; k++) {
-        if (add_node(t, &c->child[k], t->nodes[i].depth + 1) != 0)
-            break;
-        t->nodes[i].n++;
-    }
-    for (uint32_t k = t->nodes[i].first; k < t->n; k++) {
-        struct tp__tree_node *nd = &t->nodes[k];
-        if (nd->ci.type == TP_SUPERVISOR && nd->ci.pid != TP_PID_NONE &&
-            nd->depth < TREE_DEPTH && !nd->asked)
-            ask(ctx, t, k);
-    }
-}
 
 /* ---- rendering ---------------------------------------------------------*/
 
@@ -187,32 +125,21 @@ tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes)
     }
 }
 
-static void
-tree_done(tp_ctx *ctx, struct tp__exec *x, struct tree_op *t)
-{
-    tp__tree_render(x, t->nodes);
-    tp__exec_finish(ctx, x, 0);
-}
-
 static bool
 tree_msg(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m)
 {
     struct tree_op *t = (struct tree_op *)x->op;
 
-    if (m->ref == 0 || (m->type != TP_MSG_REPLY && m->type != TP_MSG_TIMEOUT &&
-                        m->type != TP_MSG_NOPROC))
+    if (m->type != TP_MSG_REPLY && m->type != TP_MSG_TIMEOUT &&
+        m->type != TP_MSG_NOPROC)
         return false;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (t->nodes[i].ref != m->ref)
-            continue;
-        t->nodes[i].ref = 0;
-        t->outstanding--;
-        add_children(ctx, t, i, m);
-        if (t->outstanding == 0)
-            tree_done(ctx, x, t);
-        return true;
+    if (!tp__tree_walk_answer(ctx, &t->walk, m))
+        return false;
+    if (t->walk.outstanding == 0) {
+        tp__tree_render(x, t->walk.nodes);
+        tp__exec_finish(ctx, x, 0);
     }
-    return false;
+    return true;
 }
 
 static void
@@ -220,10 +147,7 @@ tree_free(tp_ctx *ctx, struct tp__exec *x)
 {
     struct tree_op *t = (struct tree_op *)x->op;
 
-    for (uint32_t i = 0; i < t->n; i++)
-        if (t->nodes[i].ref != 0)
-            tp_request_forget(ctx, t->nodes[i].ref);
-    tp__free(t->nodes);
+    tp__tree_walk_free(ctx, &t->walk);
     tp__free(t);
 }
 
@@ -246,6 +170,8 @@ tp__cmd_tree(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         return tp__exec_fail(x, -ENOMEM, "out of memory");
     t->op.msg = tree_msg;
     t->op.free = tree_free;
+    tp__tree_walk_init(&t->walk, TREE_NODES, TREE_SHOW, TREE_DEPTH,
+                       TREE_TIMEOUT_MS);
     memset(&root, 0, sizeof(root));
     snprintf(root.id, sizeof(root.id), "root");
     root.pid = tp_runtime_root_supervisor(tp_ctx_runtime(ctx));
@@ -256,12 +182,11 @@ tp__cmd_tree(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         tp__free(t);
         return rc;
     }
-    if (add_node(t, &root, 0) != 0)
-        return tp__exec_fail(x, -ENOMEM, "out of memory");
     if (root.pid == TP_PID_NONE)
         return tp__exec_fail(x, -ESRCH, "no root supervisor");
-    ask(ctx, t, 0);
-    if (t->outstanding == 0)
+    if (tp__tree_walk_start(ctx, &t->walk, &root) != 0)
+        return tp__exec_fail(x, -ENOMEM, "out of memory");
+    if (t->walk.outstanding == 0)
         return tp__exec_fail(x, -ESRCH, "root supervisor unavailable");
     return 1;
 }

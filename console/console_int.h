@@ -17,6 +17,7 @@
 
 #include "common/common.h"
 #include "sha256.h"
+#include "supervisor/walk.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -484,13 +485,6 @@ int tp__cmd_tree(tp_ctx *, struct tp__exec *, int, char **);
 /* A node of a supervision tree as `tree` renders it (cmd_sup.c): each
  * supervisor's children are one contiguous block nodes[first, first + n)
  * after it, total = how many it has; ref/asked belong to the local walk. */
-struct tp__tree_node {
-    tp_child_info ci;
-    uint64_t ref; /* outstanding WHICH_CHILDREN, 0 = none */
-    uint32_t first, n, total;
-    int depth;
-    bool asked, failed;
-};
 /* Renders nodes[0] and its descendants into x->out (text or JSON). */
 void tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes);
 /* `tree @NODE` (cmd_cluster.c): starts asking NODE's service actor and
