@@ -19,13 +19,16 @@
 #define T 5000 /* ms to wait for any one line */
 
 static struct sp_proc proc;
+/* The member actor's style: the same tests run against both
+ * (test_sample_chat* [--style callback|direct]: two CTest entries). */
+static const char *style = "callback";
 static struct sp_conn *cl[2]; /* alice and bob */
 
 static int
 start(void **state)
 {
-    static const char *const args[] = {"--port", "0", "--schedulers", "2",
-                                       NULL};
+    const char *const args[] = {"--style",      style, "--port", "0",
+                                "--schedulers", "2",   NULL};
     static const char *const want[] = {"chat", NULL};
 
     (void)state;
@@ -246,7 +249,7 @@ drain(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(three_clients, start, stop),
@@ -257,5 +260,7 @@ main(void)
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc == 3 && strcmp(argv[1], "--style") == 0)
+        style = argv[2];
+    return cmocka_run_group_tests_name(style, tests, NULL, NULL);
 }
