@@ -420,8 +420,10 @@ on_bytes(struct member *m, const tp_msg *msg, bool ends_line)
         m->in = p;
         m->in_cap = msg->len;
     }
-    memcpy(m->in, msg->data, msg->len);
-    chat_frame_feed(&m->frame, m->in, msg->len, on_line, m);
+    if (msg->len != 0) { /* an empty WebSocket message has no buffer */
+        memcpy(m->in, msg->data, msg->len);
+        chat_frame_feed(&m->frame, m->in, msg->len, on_line, m);
+    }
     if (ends_line)
         chat_frame_feed(&m->frame, "\n", 1, on_line, m);
     if (m->in_cap > IN_KEEP) { /* a burst: do not keep 64 KiB per member */
