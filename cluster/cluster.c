@@ -660,6 +660,13 @@ tp_cluster_stop(tp_runtime *rt)
     if (cl == NULL)
         return -ENOTCONN;
     node_thread_stop(cl);
+    if (!atomic_load(&cl->connected)) {
+        /* NATS is away: closed now, the names' watcher stop below fails at
+         * once instead of waiting out a JetStream request timeout (5 s)
+         * to delete its consumer, which the server drops by itself. */
+        atomic_store(&cl->closing, true);
+        natsConnection_Close(cl->nc);
+    }
     tp__names_stop(cl);
     if (atomic_load(&cl->connected)) {
         tp__node_publish_self(cl, TP__W_BYE, cl->hb_subject, 0);

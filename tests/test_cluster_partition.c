@@ -104,6 +104,11 @@ struct proc {
     char buf[8192];
     size_t len;
     unsigned ticks; /* last TICK seen */
+    /* Lines read past while waiting for another one (TICKs excepted): two
+     * events of one cause (NODEDOWN and a monitor's DOWN) come in either
+     * order, so a later expect looks here first. */
+    char seen[8][256];
+    unsigned nseen;
 };
 
 static void
@@ -160,13 +165,43 @@ proc_say(struct proc *p, const char *line)
     assert_int_equal(write(p->in, line, strlen(line)), (ssize_t)strlen(line));
 }
 
-/* Reads lines until one starts with `want` (copied to got), within ms.
- * TICK lines update p->ticks on the way. */
+/* Takes a line starting with `want` out of p->seen. */
+static bool
+proc_seen(struct proc *p, const char *want, char *got, size_t cap)
+{
+    for (unsigned i = 0; i < p->nseen; i++) {
+        if (strncmp(p->seen[i], want, strlen(want)) != 0)
+            continue;
+        if (got != NULL)
+            snprintf(got, cap, "%s", p->seen[i]);
+        memmove(p->seen[i], p->seen[i + 1],
+                (p->nseen - i - 1) * sizeof(p->seen[0]));
+        p->nseen--;
+        return true;
+    }
+    return false;
+}
+
+static void
+proc_remember(struct proc *p, const char *line)
+{
+    if (p->nseen == sizeof(p->seen) / sizeof(p->seen[0])) {
+        memmove(p->seen[0], p->seen[1], (p->nseen - 1) * sizeof(p->seen[0]));
+        p->nseen--;
+    }
+    snprintf(p->seen[p->nseen++], sizeof(p->seen[0]), "%.*s",
+             (int)sizeof(p->seen[0]) - 1, line);
+}
+
+/* Reads lines until one starts with `want` (copied to got), within ms; a
+ * line read past earlier counts. TICK lines update p->ticks on the way. */
 static bool
 proc_expect(struct proc *p, const char *want, int ms, char *got, size_t cap)
 {
     long long end = now_ms() + (long long)ms * tpt_slow();
 
+    if (proc_seen(p, want, got, cap))
+        return true;
     for (;;) {
         char *nl;
 
@@ -179,6 +214,8 @@ proc_expect(struct proc *p, const char *want, int ms, char *got, size_t cap)
             if (sscanf(p->buf, "TICK %u", &t) == 1)
                 p->ticks = t;
             hit = strncmp(p->buf, want, strlen(want)) == 0;
+            if (!hit && strncmp(p->buf, "TICK ", 5) != 0)
+                proc_remember(p, p->buf);
             if (hit && got != NULL)
                 snprintf(got, cap, "%.*s", (int)(cap - 1), p->buf);
             memmove(p->buf, nl + 1, p->len - n - 1);

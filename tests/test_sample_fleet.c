@@ -26,7 +26,7 @@
 static struct sp_proc node, node2;
 static char sock[108], sock2[108];
 
-static char nats_url[64]; /* --cluster for start_node, "" = none */
+static const char *nats_url = ""; /* --cluster for start_node, "" = none */
 
 static int
 start_node(struct sp_proc *p, char *path, const char *name, const char *port)
@@ -83,23 +83,11 @@ teardown(void **state)
 static struct sp_conn *
 dial(int port, const char *want_node)
 {
-    struct sp_conn *c = calloc(1, sizeof(*c));
     char greeting[64];
 
-    assert_non_null(c);
-    c->fd = sp_connect(port);
-    assert_true(c->fd >= 0);
     snprintf(greeting, sizeof(greeting), "NODE %s\n",
              want_node != NULL ? want_node : "");
-    assert_true(sp_expect(c, want_node != NULL ? greeting : "NODE ", 5000));
-    return c;
-}
-
-static void
-hang_up(struct sp_conn *c)
-{
-    close(c->fd);
-    free(c);
+    return sp_dial(port, want_node != NULL ? greeting : "NODE ");
 }
 
 static void
@@ -171,8 +159,8 @@ test_fleet_protocol(void **state)
     assert_true(sp_wait_closed(a->fd, 5000));
     line(b, "QUIT\n", "");
     assert_true(sp_wait_closed(b->fd, 5000));
-    hang_up(a);
-    hang_up(b);
+    sp_hang_up(a);
+    sp_hang_up(b);
 }
 
 /* Names are released with their connection: the name can be taken again
@@ -186,7 +174,7 @@ test_fleet_name_released(void **state)
 
     (void)state;
     line(a, "HELLO dave\n", "OK dave\n");
-    hang_up(a);
+    sp_hang_up(a);
     for (int i = 0; i < 100 * sp_slow() && !ok; i++) {
         assert_int_equal(sp_sends(b->fd, "SEND dave 1\n"), 0);
         assert_true(sp_expect(b, "ACK 1 ", 5000));
@@ -196,7 +184,7 @@ test_fleet_name_released(void **state)
     }
     assert_true(ok);
     line(b, "HELLO dave\n", "OK dave\n");
-    hang_up(b);
+    sp_hang_up(b);
 }
 
 /* Every connection is a child of the node's connection supervisor. */
@@ -217,7 +205,7 @@ test_fleet_supervised(void **state)
     assert_int_equal(n, 5);
     assert_non_null(strstr(out, "fleet  <"));
     for (int i = 0; i < 5; i++)
-        hang_up(c[i]);
+        sp_hang_up(c[i]);
 }
 
 /* Two node processes on one port: the kernel spreads connections over
@@ -271,12 +259,12 @@ test_fleet_drain_order(void **state)
     assert_int_equal(health(&node), 503);
     if (sp_now_ms() - t0 < DELAY_MS * sp_slow() / 2) {
         fresh = dial(port, "n1"); /* still accepting */
-        hang_up(fresh);
+        sp_hang_up(fresh);
     }
     assert_true(sp_expect(old, "BYE drain\n", 10000));
     assert_true(sp_now_ms() - t0 >= DELAY_MS * sp_slow());
     assert_true(sp_wait_closed(old->fd, 5000));
-    hang_up(old);
+    sp_hang_up(old);
     /* The listeners close (each loop its own SO_REUSEPORT socket, so
      * one may still take a connection for a moment): soon all refuse. */
     for (int i = 0; i < 300 * sp_slow() && (fd = sp_connect(port)) >= 0; i++) {
@@ -306,7 +294,7 @@ test_fleet_sigterm(void **state)
     status = sp_stop(&node, SIGTERM, 15000);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    hang_up(c);
+    sp_hang_up(c);
 }
 
 static int
@@ -321,62 +309,7 @@ exit_code(const char *a, const char *b)
 
 /* ---- two nodes in a cluster ---------------------------------------- */
 
-static pid_t nats_pid;
-
-/* nats-server on a free loopback port; false without one installed. */
-static bool
-nats_start(void)
-{
-    static const char *const bins[] = {"/usr/sbin/nats-server",
-                                       "/usr/bin/nats-server"};
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t n = sizeof(a);
-    const char *bin = NULL;
-    char port[16];
-    int fd;
-
-    for (size_t i = 0; i < 2 && bin == NULL; i++)
-        if (access(bins[i], X_OK) == 0)
-            bin = bins[i];
-    if (bin == NULL)
-        return false;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-                getsockname(fd, (struct sockaddr *)&a, &n) == 0);
-    close(fd);
-    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
-    snprintf(nats_url, sizeof(nats_url), "nats://127.0.0.1:%s", port);
-    nats_pid = fork();
-    assert_true(nats_pid >= 0);
-    if (nats_pid == 0) {
-        execl(bin, "nats-server", "-a", "127.0.0.1", "-p", port, (char *)NULL);
-        _exit(127);
-    }
-    sp_track(nats_pid, true);
-    for (int i = 0; i < 500; i++) {
-        int c = sp_connect(ntohs(a.sin_port));
-        if (c >= 0) {
-            close(c);
-            return true;
-        }
-        usleep(10000);
-    }
-    fail_msg("nats-server did not start");
-    return false;
-}
-
-static void
-nats_stop(void)
-{
-    if (nats_pid > 0) {
-        kill(nats_pid, SIGKILL);
-        waitpid(nats_pid, NULL, 0);
-        sp_track(nats_pid, false);
-    }
-    nats_pid = 0;
-    nats_url[0] = '\0';
-}
+static struct sp_nats nats;
 
 /* The node's last STAT line has field=want (within the deadline). */
 static bool
@@ -399,10 +332,11 @@ test_fleet_cluster(void **state)
     struct sp_conn *alice, *bob;
 
     (void)state;
-    if (!nats_start()) {
+    if (!sp_nats_start(&nats, false)) {
         print_message("fleet cluster: skipped: nats-server missing\n");
         skip();
     }
+    nats_url = nats.url;
     assert_int_equal(start_node(&node, sock, "n1", "0"), 0);
     assert_int_equal(start_node(&node2, sock2, "n2", "0"), 0);
     assert_true(stat_has(&node, " peers=1 ", 10000));
@@ -418,11 +352,12 @@ test_fleet_cluster(void **state)
     /* n2 SIGKILLed: n1's directory sees its monitor fire noconnection. */
     kill(node2.pid, SIGKILL);
     assert_true(stat_has(&node, " peers=0 noconn=1 ", 15000));
-    hang_up(bob);
-    hang_up(alice);
+    sp_hang_up(bob);
+    sp_hang_up(alice);
     sp_kill(&node);
     sp_kill(&node2);
-    nats_stop();
+    sp_nats_stop(&nats);
+    nats_url = "";
 }
 
 static void

@@ -333,6 +333,27 @@ sp_expect(struct sp_conn *c, const char *text, int timeout_ms)
     }
 }
 
+struct sp_conn *
+sp_dial(int port, const char *greeting)
+{
+    struct sp_conn *c = calloc(1, sizeof(*c));
+
+    assert_non_null(c);
+    c->fd = sp_connect(port);
+    assert_true(c->fd >= 0);
+    if (greeting != NULL && !sp_expect(c, greeting, 5000))
+        fail_msg("no greeting '%s' (have '%.*s')", greeting, (int)c->len,
+                 c->buf);
+    return c;
+}
+
+void
+sp_hang_up(struct sp_conn *c)
+{
+    close(c->fd);
+    free(c);
+}
+
 int
 sp_read_n(int fd, void *out, size_t n, int timeout_ms)
 {
@@ -393,4 +414,84 @@ sp_run(char *const argv[], char *out, size_t cap, int timeout_ms)
         }
     sp_kill(&p);
     return -1;
+}
+
+/* ---- nats-server --------------------------------------------------------- */
+
+bool
+sp_nats_start(struct sp_nats *n, bool jetstream)
+{
+    static const char *const bins[] = {"/usr/sbin/nats-server",
+                                       "/usr/bin/nats-server"};
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    const char *bin = NULL;
+    char port[16];
+    int fd;
+
+    memset(n, 0, sizeof(*n));
+    for (size_t i = 0; i < 2 && bin == NULL; i++)
+        if (access(bins[i], X_OK) == 0)
+            bin = bins[i];
+    if (bin == NULL)
+        return false;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+                getsockname(fd, (struct sockaddr *)&a, &alen) == 0);
+    close(fd);
+    snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
+    snprintf(n->url, sizeof(n->url), "nats://127.0.0.1:%s", port);
+    if (jetstream) {
+        snprintf(n->store, sizeof(n->store), "/tmp/tp-nats-XXXXXX");
+        assert_non_null(mkdtemp(n->store));
+    }
+    n->pid = fork();
+    assert_true(n->pid >= 0);
+    if (n->pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+
+        if (null >= 0) /* its log is not the test's output */
+            dup2(null, 2);
+        if (jetstream)
+            execl(bin, "nats-server", "-a", "127.0.0.1", "-p", port, "-js",
+                  "-sd", n->store, (char *)NULL);
+        else
+            execl(bin, "nats-server", "-a", "127.0.0.1", "-p", port,
+                  (char *)NULL);
+        _exit(127);
+    }
+    sp_track(n->pid, true);
+    for (int i = 0; i < 500 * sp_slow(); i++) {
+        int c = sp_connect(ntohs(a.sin_port));
+
+        if (c >= 0) {
+            close(c);
+            return true;
+        }
+        usleep(10000);
+    }
+    fail_msg("nats-server did not start");
+    return false;
+}
+
+void
+sp_nats_stop(struct sp_nats *n)
+{
+    if (n->pid > 0) {
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, NULL, 0);
+        sp_track(n->pid, false);
+    }
+    if (n->store[0] != '\0') {
+        pid_t rm = fork();
+
+        if (rm == 0) {
+            execlp("rm", "rm", "-rf", n->store, (char *)NULL);
+            _exit(127);
+        }
+        if (rm > 0)
+            waitpid(rm, NULL, 0);
+    }
+    memset(n, 0, sizeof(*n));
 }

@@ -88,6 +88,16 @@ struct sp_conn {
     size_t len;
 };
 
+/**
+ * A new client connection to 127.0.0.1:port that has read `greeting`
+ * (within 5 s, scaled; NULL: nothing awaited). Fails the test otherwise.
+ * Free with sp_hang_up().
+ */
+struct sp_conn *sp_dial(int port, const char *greeting);
+
+/** Closes and frees a connection from sp_dial(). */
+void sp_hang_up(struct sp_conn *c);
+
 /** Reads into c until text appears (within timeout_ms). Returns true and
  *  drops the bytes up to the end of the match, or false. */
 bool sp_expect(struct sp_conn *c, const char *text, int timeout_ms);
@@ -108,5 +118,23 @@ long long sp_now_ms(void);
  *  terminated, truncated to cap). Returns the wait status, or -1 when it
  *  did not finish within timeout_ms (then it is killed). */
 int sp_run(char *const argv[], char *out, size_t cap, int timeout_ms);
+
+/** A nats-server started by a test (sp_nats_start()). */
+struct sp_nats {
+    pid_t pid;
+    char url[64];   /* nats://127.0.0.1:<port> */
+    char store[64]; /* its JetStream directory, "" without -js */
+};
+
+/**
+ * Starts nats-server on a free loopback port (with JetStream in a fresh
+ * temporary directory when jetstream), waits until it accepts. Returns
+ * false when no nats-server is installed (the caller skips, saying so);
+ * fails the test when it does not start.
+ */
+bool sp_nats_start(struct sp_nats *n, bool jetstream);
+
+/** Kills it and removes its store (no-op when not started). */
+void sp_nats_stop(struct sp_nats *n);
 
 #endif /* TEST_SAMPLE_UTIL_H */

@@ -24,13 +24,15 @@ if(TP_BUILD_SAMPLES)
   tp_sample_test(echo SAMPLES echo TIMEOUT 120)
   tp_sample_test(chat SAMPLES chat TIMEOUT 120)
   tp_sample_test(chat_attack SAMPLES chat TIMEOUT 180)
+  tp_sample_test(chat_cluster SAMPLES chat TIMEOUT 180 EXTRA cluster)
   # The same chat tests against the direct-style member (--style direct).
-  foreach(t chat chat_attack)
+  foreach(t chat chat_attack chat_cluster)
     get_test_property(sample_${t} TIMEOUT t_timeout)
+    get_test_property(sample_${t} LABELS t_labels)
     get_test_property(sample_${t} ENVIRONMENT t_env)
     add_test(NAME sample_${t}_direct COMMAND test_sample_${t} --style direct)
-    set_tests_properties(sample_${t}_direct PROPERTIES LABELS "sample;net;direct"
-      TIMEOUT ${t_timeout} ENVIRONMENT "${t_env}")
+    set_tests_properties(sample_${t}_direct PROPERTIES
+      LABELS "${t_labels};direct" TIMEOUT ${t_timeout} ENVIRONMENT "${t_env}")
   endforeach()
   tp_sample_test(http SAMPLES http TIMEOUT 120)
   tp_sample_test(idle SAMPLES idle TIMEOUT 120)

@@ -17,3 +17,10 @@ tp_add_test(ws_browser LABELS net browser TIMEOUT 120
   SOURCES test_ws_browser.c test_net_util.c)
 target_compile_definitions(test_ws_browser PRIVATE
   TP_SRC_DIR="${PROJECT_SOURCE_DIR}")
+# Node's ws package as the WebSocket client (tests/node: npm ci, pinned);
+# CTest shows it as skipped, with the reason, when node or ws is missing.
+tp_add_test(ws_node LABELS net TIMEOUT 180
+  SOURCES test_ws_node.c test_net_util.c)
+target_compile_definitions(test_ws_node PRIVATE
+  TP_SRC_DIR="${PROJECT_SOURCE_DIR}")
+set_tests_properties(ws_node PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP: ")

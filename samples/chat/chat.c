@@ -8,6 +8,11 @@
  *        │            room, transient (a crashed room is restarted)
  *        └─ conns     dynamic, registered "chat.conns": one chat.member
  *                     per connection, temporary (joined by the listener)
+ *
+ * With --cluster (a chat across nodes, docs/GUIDE.md) each room also holds
+ * a cluster-wide name, "chat-room=<name>": a room lives on one node, the
+ * node where it was first opened, and members on every node join it
+ * there (chat_member.c, find_room).
  */
 #include "chat_int.h"
 
@@ -32,11 +37,12 @@ chat_regname(char *out, size_t cap, const char *kind, const char *name)
 #define ROOM_BACKOFF_MAX_MS 2000
 
 static void
-room_entry_init(struct chat_room_entry *e, const char *name)
+room_entry_init(struct chat_room_entry *e, struct chat *c, const char *name)
 {
+    e->chat = c;
     snprintf(e->name, sizeof(e->name), "%s", name);
     chat_regname(e->supname, sizeof(e->supname), "roomsup", name);
-    tp_child_spec_init(&e->room, "room", &chat_room_behaviour, e->name);
+    tp_child_spec_init(&e->room, "room", &chat_room_behaviour, e);
     e->room.opts.max_msgs = CHAT_ROOM_MAILBOX;
     e->room.opts.overflow = TP_OVERFLOW_REJECT; /* members tell the sender */
     tp_sup_spec_init(&e->sup, TP_ONE_FOR_ONE);
@@ -51,6 +57,12 @@ room_entry_init(struct chat_room_entry *e, const char *name)
     e->child.opts.name = e->supname; /* one supervisor per room name */
 }
 
+void
+chat_globalname(char *out, size_t cap, const char *room)
+{
+    snprintf(out, cap, "chat-room=%s", room);
+}
+
 const struct chat_room_entry *
 chat_room_get(struct chat *c, const char *name)
 {
@@ -61,7 +73,7 @@ chat_room_get(struct chat *c, const char *name)
         if (strcmp(c->rooms[i].name, name) == 0)
             found = &c->rooms[i];
     if (found == NULL && c->nrooms < CHAT_MAX_ROOMS) {
-        room_entry_init(&c->rooms[c->nrooms], name);
+        room_entry_init(&c->rooms[c->nrooms], c, name);
         found = &c->rooms[c->nrooms++];
     }
     pthread_mutex_unlock(&c->lock);
@@ -214,6 +226,7 @@ chat_start_style(tp_runtime *rt, const struct sample_opts *o, int port,
     if (c == NULL)
         return sample_fail(o, "chat", -ENOMEM);
     pthread_mutex_init(&c->lock, NULL);
+    c->clustered = o->cluster != NULL;
     c->member = direct ? chat_member_direct(false) : &chat_member_behaviour;
     c->member_ws =
         direct ? chat_member_direct(true) : &chat_member_ws_behaviour;

@@ -52,9 +52,10 @@ struct chat_join {
  * the room, so they live here, not in a member's state.
  */
 struct chat_room_entry {
+    struct chat *chat; /* the service (rooms read clustered) */
     char name[CHAT_ROOM_MAX + 1];
     char supname[TP_NAME_MAX + 1]; /* "roomsup:<name>" */
-    tp_child_spec room;            /* the room actor, arg = name */
+    tp_child_spec room;            /* the room actor, arg = this entry */
     tp_sup_spec sup;               /* one_for_one over the room alone */
     tp_child_spec child;           /* that supervisor, in chat.rooms */
 };
@@ -67,6 +68,7 @@ struct chat {
     const tp_behaviour *member, *member_ws;
     tp_listener *ws; /* the WebSocket listener (the runtime frees it) */
     tp_tls_ctx *tls; /* its TLS context (wss), or NULL */
+    bool clustered;  /* --cluster: rooms are cluster-wide names too */
     pthread_mutex_t lock;
     unsigned nrooms;
     struct chat_room_entry rooms[CHAT_MAX_ROOMS];
@@ -80,6 +82,9 @@ void chat_room_list(struct chat *c, char *out, size_t cap);
 
 /** "room:<name>" / "nick:<name>": the registry names. */
 void chat_regname(char *out, size_t cap, const char *kind, const char *name);
+
+/** "chat-room=<name>": the cluster-wide name of a room (--cluster). */
+void chat_globalname(char *out, size_t cap, const char *room);
 
 extern const tp_behaviour chat_room_behaviour;
 extern const tp_behaviour chat_member_behaviour;

@@ -7,6 +7,8 @@
  * - It is in one room at a time and monitors that room: if the room dies
  *   (crash), the member tells its client and joins the room again once
  *   the supervisor has restarted it.
+ * - In a cluster (--cluster) the room may be on another node: the member
+ *   joins it there (the same messages and monitor, to a remote pid).
  * - A room that does not exist yet is started as a child of the rooms'
  *   supervisor, with an asynchronous request (TP_SUP_START_CHILD): an
  *   actor never blocks.
@@ -87,13 +89,23 @@ static const char help_text[] =
 
 /* ---- rooms -------------------------------------------------------------- */
 
+/* The room on this node, else (in a cluster) the room of that name on
+ * another node: the local copy of the cluster's names, so no round trip
+ * (a room opened elsewhere a moment ago may be missed: the member then
+ * starts one here, and the room's own cluster registration sorts it out,
+ * see room_init()). */
 static tp_pid
-find_room(tp_ctx *ctx, const char *name)
+find_room(tp_ctx *ctx, struct member *m, const char *name)
 {
     char reg[TP_NAME_MAX + 1];
+    tp_pid pid;
 
     chat_regname(reg, sizeof(reg), "room", name);
-    return tp_whereis(tp_ctx_runtime(ctx), reg);
+    pid = tp_whereis(tp_ctx_runtime(ctx), reg);
+    if (pid != TP_PID_NONE || !m->chat->clustered)
+        return pid;
+    chat_globalname(reg, sizeof(reg), name);
+    return tp_whereis_global_cached(tp_ctx_runtime(ctx), reg);
 }
 
 static void
@@ -146,7 +158,7 @@ start_room(tp_ctx *ctx, struct member *m)
 static void
 open_room(tp_ctx *ctx, struct member *m, bool rejoin)
 {
-    tp_pid pid = find_room(ctx, m->room);
+    tp_pid pid = find_room(ctx, m, m->room);
 
     if (pid != TP_PID_NONE)
         enter_room(ctx, m, pid, rejoin);
@@ -180,7 +192,10 @@ join(tp_ctx *ctx, struct member *m, const char *room, size_t len)
 }
 
 /* Our room died. A crash is restarted by its supervisor: look for the new
- * incarnation for a while, then start it ourselves. */
+ * incarnation for a while, then start it ourselves. In a cluster the room
+ * may have been on a node that went down: then after that while a member
+ * on a surviving node opens it again (the first to register its cluster
+ * name wins, the others join that one). */
 static void
 on_room_down(tp_ctx *ctx, struct member *m, const tp_msg *msg)
 {
@@ -191,7 +206,10 @@ on_room_down(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     if (tp_msg_down(msg, &pid, &ref, &why) != 0 || pid != m->room_pid ||
         ref != m->room_mon)
         return;
-    if (!tp_exit_is_normal(&why))
+    if (why.kind == TP_EXIT_NOCONNECTION) /* its node is down */
+        say(ctx, m, "* #%s was on a node that went down; opening it again\n",
+            m->room);
+    else if (!tp_exit_is_normal(&why))
         say(ctx, m, "* #%s crashed (%s); its supervisor restarts it\n", m->room,
             why.text ? why.text : tp_exit_kind_name(why.kind));
     m->rejoining = true;
@@ -205,7 +223,7 @@ on_rejoin(tp_ctx *ctx, struct member *m)
 
     if (m->room[0] == '\0' || m->room_pid != TP_PID_NONE)
         return; /* left, or already back */
-    pid = find_room(ctx, m->room);
+    pid = find_room(ctx, m, m->room);
     if (pid != TP_PID_NONE)
         enter_room(ctx, m, pid, m->rejoining);
     else if (++m->rejoin_tries < REJOIN_TRIES)
@@ -230,7 +248,7 @@ on_room_started(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     if (msg->type == TP_MSG_REPLY && msg->len == sizeof(*res))
         err = res->err;
     if (err == 0 || err == -EEXIST)
-        pid = find_room(ctx, m->room);
+        pid = find_room(ctx, m, m->room);
     if (pid != TP_PID_NONE) {
         enter_room(ctx, m, pid, m->rejoining);
     } else if (err == -EEXIST) {

@@ -22,6 +22,8 @@
  *  - a received message is valid only until the next blocking call, and a
  *    line may block (/join, /who): the client's bytes are copied out of
  *    their message before they are framed;
+ *  - in a cluster (--cluster) a room may be on another node: found in the
+ *    cluster's cached names and joined there, as in chat_member.c;
  *  - looking for a restarted room keeps using a timer message
  *    (CHAT_MSG_REJOIN) rather than tp_sleep(), so the client is served
  *    while its room is down, exactly as with the callback member.
@@ -94,13 +96,21 @@ static const char help_text[] =
 
 /* ---- rooms -------------------------------------------------------------- */
 
+/* The room on this node, else (in a cluster, --cluster) the room of that
+ * name on another node, from the local copy of the cluster's names (see
+ * chat_member.c). */
 static tp_pid
 find_room(struct member *m)
 {
     char reg[TP_NAME_MAX + 1];
+    tp_pid pid;
 
     chat_regname(reg, sizeof(reg), "room", m->room);
-    return tp_whereis(tp_ctx_runtime(m->ctx), reg);
+    pid = tp_whereis(tp_ctx_runtime(m->ctx), reg);
+    if (pid != TP_PID_NONE || !m->chat->clustered)
+        return pid;
+    chat_globalname(reg, sizeof(reg), m->room);
+    return tp_whereis_global_cached(tp_ctx_runtime(m->ctx), reg);
 }
 
 static void
@@ -197,7 +207,9 @@ join(struct member *m, const char *room, size_t len)
 }
 
 /* Our room died. A crash is restarted by its supervisor: look for the new
- * incarnation for a while (CHAT_MSG_REJOIN), then start it ourselves. */
+ * incarnation for a while (CHAT_MSG_REJOIN), then start it ourselves (in
+ * a cluster also when its node went down: the first member to register
+ * its cluster name again wins, the others join that one). */
 static void
 on_room_down(struct member *m, const tp_msg *msg)
 {
@@ -208,7 +220,10 @@ on_room_down(struct member *m, const tp_msg *msg)
     if (tp_msg_down(msg, &pid, &ref, &why) != 0 || pid != m->room_pid ||
         ref != m->room_mon)
         return;
-    if (!tp_exit_is_normal(&why))
+    if (why.kind == TP_EXIT_NOCONNECTION) /* its node is down */
+        say(m, "* #%s was on a node that went down; opening it again\n",
+            m->room);
+    else if (!tp_exit_is_normal(&why))
         say(m, "* #%s crashed (%s); its supervisor restarts it\n", m->room,
             why.text ? why.text : tp_exit_kind_name(why.kind));
     m->rejoining = true;

@@ -4,13 +4,16 @@
  *
  * - A room is the only child of its own supervisor ("roomsup:<name>",
  *   itself a temporary child of the dynamic supervisor "chat.rooms"); its
- *   init argument is its name, and it registers itself as "room:<name>"
- *   so members find it with tp_whereis().
+ *   init argument is its entry in the service's room table (its name),
+ *   and it registers itself as "room:<name>" so members find it with
+ *   tp_whereis(); in a cluster also as "chat-room=<name>" cluster-wide,
+ *   so members on other nodes find it (tp_whereis_global_cached()).
  * - Its mailbox is bounded (CHAT_ROOM_MAILBOX, reject): a member whose
  *   send is refused tells its client to slow down, so one fast client
  *   cannot grow the server's memory.
  * - It monitors every member: a member that dies (its client went away,
- *   or its actor crashed) is removed and the others are told why.
+ *   or its actor crashed, or its node went down: noconnection) is
+ *   removed and the others are told why.
  * - A broadcast is one refcounted blob sent to every member: the bytes
  *   are never copied per member, down to the socket write.
  * - When the room crashes (/crashroom) its supervisor starts it again,
@@ -32,6 +35,7 @@ struct room_member {
 };
 
 struct room {
+    const struct chat *chat;
     char name[CHAT_ROOM_MAX + 1];
     struct room_member *m; /* members, in join order */
     size_t n, cap;
@@ -237,16 +241,28 @@ static int
 room_init(tp_ctx *ctx, void *state, void *arg)
 {
     struct room *r = state;
+    const struct chat_room_entry *e = arg;
     char reg[TP_NAME_MAX + 1];
+    int err;
 
-    if (arg == NULL)
+    if (e == NULL)
         return -EINVAL;
-    snprintf(r->name, sizeof(r->name), "%s", (const char *)arg);
+    r->chat = e->chat;
+    snprintf(r->name, sizeof(r->name), "%s", e->name);
     chat_regname(reg, sizeof(reg), "room", r->name);
     /* One supervisor per room name ("roomsup:<name>") starts it, so the
      * name is free: the previous incarnation's was released before its
      * supervisor heard of its death. */
-    return tp_register(tp_ctx_runtime(ctx), reg, tp_self(ctx));
+    if ((err = tp_register(tp_ctx_runtime(ctx), reg, tp_self(ctx))) != 0 ||
+        !r->chat->clustered)
+        return err;
+    /* In a cluster the room's name is also cluster-wide: one room of a
+     * name in the cluster. A compare-and-set over NATS (a few round trips:
+     * this init holds its scheduler that long, once per room). -EEXIST:
+     * the room is open on another node; the member that asked for this
+     * one is told so and joins that one instead. */
+    chat_globalname(reg, sizeof(reg), r->name);
+    return tp_register_global(tp_ctx_runtime(ctx), reg, tp_self(ctx));
 }
 
 static void

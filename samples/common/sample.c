@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 static tp_runtime *signal_rt; /* the runtime the signal handler stops */
 
@@ -22,6 +23,7 @@ usage(const char *prog, FILE *f)
             "usage: %s [--port N] [--address IP] [--schedulers N]\n"
             "          [--console PATH] [--http-port N]\n"
             "          [--tls-cert PEM --tls-key PEM]\n"
+            "          [--cluster NATS-URLS [--node NAME]]\n"
             "  --port N         TCP port to listen on (0 = any free port)\n"
             "  --address IP     address to listen on (default 127.0.0.1)\n"
             "  --schedulers N   scheduler threads (default: one per CPU)\n"
@@ -31,6 +33,11 @@ usage(const char *prog, FILE *f)
             "  --tls-cert PEM   certificate chain (and --tls-key PEM its\n"
             "                   key) for the services that offer TLS (the\n"
             "                   chat's WebSocket listener: wss)\n"
+            "  --cluster URLS   join the cluster of this service over these\n"
+            "                   NATS servers (nats://127.0.0.1:4222; the\n"
+            "                   chat's rooms need JetStream: nats-server -js)\n"
+            "  --node NAME      this node's name in the cluster (default\n"
+            "                   <service>-<pid>)\n"
             "Prints 'READY <service> <address>' per listener; SIGINT or\n"
             "SIGTERM drains the connections and exits 0.\n",
             prog);
@@ -96,6 +103,14 @@ set_option(struct sample_opts *o, const char *name, size_t nlen,
     }
     if (is_opt(name, nlen, "tls-key")) {
         o->tls_key = val;
+        return 0;
+    }
+    if (is_opt(name, nlen, "cluster")) {
+        o->cluster = val;
+        return 0;
+    }
+    if (is_opt(name, nlen, "node")) {
+        o->node = val;
         return 0;
     }
     if (is_opt(name, nlen, "port") && (v = parse_num(val, 0, 65535)) >= 0) {
@@ -179,6 +194,30 @@ sample_fail(const struct sample_opts *o, const char *what, int err)
     return err;
 }
 
+/* --cluster: joins the cluster named after the service ("chat"), under
+ * --node or "<service>-<pid>"; prints "READY node <name>". */
+static int
+join_cluster(tp_runtime *rt, struct sample_opts *o, const char *service)
+{
+    static char node[64];
+    tp_cluster_options co;
+    int err;
+
+    if (o->node != NULL)
+        snprintf(node, sizeof(node), "%s", o->node);
+    else
+        snprintf(node, sizeof(node), "%s-%d", service, (int)getpid());
+    tp_cluster_options_init(&co);
+    co.node_name = node;
+    co.cluster = service;
+    co.urls = o->cluster;
+    if ((err = tp_cluster_start(rt, &co)) != 0)
+        return sample_fail(o, "cluster (--cluster, --node)", err);
+    o->node = node;
+    sample_ready("node", node);
+    return 0;
+}
+
 int
 sample_init(struct sample_opts *o, int argc, char **argv, const char *service,
             int default_port, tp_runtime **rt)
@@ -204,6 +243,10 @@ sample_init(struct sample_opts *o, int argc, char **argv, const char *service,
     }
     if ((err = tp_runtime_start(*rt)) != 0) {
         sample_fail(o, "runtime start", err);
+        tp_runtime_destroy(*rt);
+        return -1;
+    }
+    if (o->cluster != NULL && (err = join_cluster(*rt, o, service)) != 0) {
         tp_runtime_destroy(*rt);
         return -1;
     }

@@ -33,6 +33,8 @@ struct sample_opts {
     const char *name;        /* program name for messages ("troupe-echo") */
     const char *tls_cert;    /* --tls-cert PEM: chain for TLS listeners */
     const char *tls_key;     /* --tls-key PEM: its private key */
+    const char *cluster;     /* --cluster URLS: join a cluster over NATS */
+    const char *node;        /* --node NAME: this node's name in it */
     struct tp_console *cons; /* the running console, if any */
 };
 
