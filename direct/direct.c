@@ -845,7 +845,28 @@ tp_receive_match(tp_ctx *ctx, tp_match_fn match, void *arg, const tp_msg **msg,
 int
 tp_receive(tp_ctx *ctx, const tp_msg **msg, int timeout_ms)
 {
-    return tp_receive_match(ctx, NULL, NULL, msg, timeout_ms);
+    struct tp__direct *d;
+    struct tp__msg *m;
+
+    if (timeout_ms >= 0)
+        return tp_receive_match(ctx, NULL, NULL, msg, timeout_ms);
+    /* The common case, any message and no timeout: the head of the queue,
+     * else park until the adapter appends one (no timer, no match). */
+    if ((d = self_direct(ctx)) == NULL)
+        return -EINVAL;
+    blocking_begin(ctx, d);
+    while ((m = d->head) == NULL)
+        (void)park(d, D_WAIT_MSG);
+    d->head = qnext(m);
+    if (d->tail == m)
+        d->tail = NULL;
+    q_release(ctx->self, m);
+    if (d->flags & DF_CONN)
+        tp__wrap_progress(ctx);
+    set_last(d, m);
+    if (msg != NULL)
+        *msg = &m->m;
+    return 0;
 }
 
 int
