@@ -9,6 +9,7 @@ if(LIBNATS_FOUND)
     cluster/node.c
     cluster/remote.c
     cluster/names.c
+    cluster/tree.c
   )
   list(APPEND TP_PRIVATE_LIBS PkgConfig::LIBNATS)
   list(APPEND TP_PC_REQUIRES_PRIVATE libnats)

@@ -30,17 +30,9 @@ tp__is_supervisor(const char *behaviour)
             strcmp(behaviour, tp_supervisor_behaviour.name) == 0);
 }
 
-struct node {
-    tp_child_info ci;
-    uint64_t ref; /* outstanding WHICH_CHILDREN, 0 = none */
-    uint32_t first, n, total;
-    int depth;
-    bool asked, failed;
-};
-
 struct tree_op {
     struct tp__op op;
-    struct node *nodes;
+    struct tp__tree_node *nodes;
     uint32_t n, cap, outstanding;
 };
 
@@ -49,7 +41,7 @@ add_node(struct tree_op *t, const tp_child_info *ci, int depth)
 {
     if (t->n == t->cap) {
         uint32_t cap = t->cap != 0 ? t->cap * 2 : 64;
-        struct node *n = tp__realloc(t->nodes, cap * sizeof(*n));
+        struct tp__tree_node *n = tp__realloc(t->nodes, cap * sizeof(*n));
         if (n == NULL)
             return -ENOMEM;
         t->nodes = n;
@@ -66,7 +58,7 @@ add_node(struct tree_op *t, const tp_child_info *ci, int depth)
 static void
 ask(tp_ctx *ctx, struct tree_op *t, uint32_t i)
 {
-    struct node *nd = &t->nodes[i];
+    struct tp__tree_node *nd = &t->nodes[i];
 
     nd->asked = true;
     if (tp_request(ctx, nd->ci.pid, TP_SUP_WHICH_CHILDREN, NULL, 0,
@@ -98,7 +90,7 @@ add_children(tp_ctx *ctx, struct tree_op *t, uint32_t i, const tp_msg *m)
         t->nodes[i].n++;
     }
     for (uint32_t k = t->nodes[i].first; k < t->n; k++) {
-        struct node *nd = &t->nodes[k];
+        struct tp__tree_node *nd = &t->nodes[k];
         if (nd->ci.type == TP_SUPERVISOR && nd->ci.pid != TP_PID_NONE &&
             nd->depth < TREE_DEPTH && !nd->asked)
             ask(ctx, t, k);
@@ -108,8 +100,8 @@ add_children(tp_ctx *ctx, struct tree_op *t, uint32_t i, const tp_msg *m)
 /* ---- rendering ---------------------------------------------------------*/
 
 static void
-text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
-          bool root)
+text_node(struct tp__cbuf *b, const struct tp__tree_node *nd,
+          const char *prefix, bool root)
 {
     char pid[32];
 
@@ -134,10 +126,10 @@ text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
 }
 
 static void
-text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
-          size_t ilen, bool last, bool root)
+text_tree(struct tp__cbuf *b, const struct tp__tree_node *nodes, uint32_t i,
+          char *indent, size_t ilen, bool last, bool root)
 {
-    const struct node *nd = &t->nodes[i];
+    const struct tp__tree_node *nd = &nodes[i];
     char prefix[TREE_DEPTH * 8 + 16];
 
     snprintf(prefix, sizeof(prefix), "%.*s%s", (int)ilen, indent,
@@ -148,7 +140,7 @@ text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
         ilen += last ? 3 : 5;
     }
     for (uint32_t k = 0; k < nd->n; k++)
-        text_tree(b, t, nd->first + k, indent, ilen,
+        text_tree(b, nodes, nd->first + k, indent, ilen,
                   k + 1 == nd->n && nd->total <= nd->n, false);
     if (nd->total > nd->n)
         tp__cbuf_printf(b, "%.*s└─ ... %u more\n", (int)ilen, indent,
@@ -156,9 +148,9 @@ text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
 }
 
 static void
-json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
+json_tree(struct tp__em *e, const struct tp__tree_node *nodes, uint32_t i)
 {
-    const struct node *nd = &t->nodes[i];
+    const struct tp__tree_node *nd = &nodes[i];
 
     tp__em_obj_begin(e, NULL);
     tp__em_str(e, "id", nd->ci.id);
@@ -175,24 +167,30 @@ json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
         tp__em_u64(e, "total", nd->total);
         tp__em_arr_begin(e, "children");
         for (uint32_t k = 0; k < nd->n; k++)
-            json_tree(e, t, nd->first + k);
+            json_tree(e, nodes, nd->first + k);
         tp__em_arr_end(e);
     }
     tp__em_obj_end(e);
 }
 
-static void
-tree_done(tp_ctx *ctx, struct tp__exec *x, struct tree_op *t)
+void
+tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes)
 {
     char indent[TREE_DEPTH * 8 + 16] = "";
     struct tp__em e;
 
     if (x->json) {
         tp__em_init(&e, &x->out, true);
-        json_tree(&e, t, 0);
+        json_tree(&e, nodes, 0);
     } else {
-        text_tree(&x->out, t, 0, indent, 0, true, true);
+        text_tree(&x->out, nodes, 0, indent, 0, true, true);
     }
+}
+
+static void
+tree_done(tp_ctx *ctx, struct tp__exec *x, struct tree_op *t)
+{
+    tp__tree_render(x, t->nodes);
     tp__exec_finish(ctx, x, 0);
 }
 
@@ -232,11 +230,19 @@ tree_free(tp_ctx *ctx, struct tp__exec *x)
 int
 tp__cmd_tree(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
-    struct tree_op *t = tp__calloc(1, sizeof(*t));
+    struct tree_op *t;
     tp_child_info root;
     int rc;
 
-    if (t == NULL)
+    /* tree @NODE: another node's, asked over the cluster (cmd_cluster.c;
+     * this node's own name falls through to the local walk) */
+    if (argc > 1) {
+        bool handled = true;
+        rc = tp__cmd_tree_node(ctx, x, argv[1], &handled);
+        if (handled)
+            return rc;
+    }
+    if ((t = tp__calloc(1, sizeof(*t))) == NULL)
         return tp__exec_fail(x, -ENOMEM, "out of memory");
     t->op.msg = tree_msg;
     t->op.free = tree_free;

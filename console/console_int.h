@@ -25,6 +25,7 @@
 #include <troupe/net.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>
+#include <troupe/supervisor.h>
 #include <troupe/timer.h>
 
 #define TP__XSTR(x) #x
@@ -481,6 +482,22 @@ int tp__cmd_kill(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_ps(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_info(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_tree(tp_ctx *, struct tp__exec *, int, char **);
+/* A node of a supervision tree as `tree` renders it (cmd_sup.c): each
+ * supervisor's children are one contiguous block nodes[first, first + n)
+ * after it, total = how many it has; ref/asked belong to the local walk. */
+struct tp__tree_node {
+    tp_child_info ci;
+    uint64_t ref; /* outstanding WHICH_CHILDREN, 0 = none */
+    uint32_t first, n, total;
+    int depth;
+    bool asked, failed;
+};
+/* Renders nodes[0] and its descendants into x->out (text or JSON). */
+void tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes);
+/* `tree @NODE` (cmd_cluster.c): starts asking NODE's service actor and
+ * returns as a command does; *handled = false when NODE is this node. */
+int tp__cmd_tree_node(tp_ctx *ctx, struct tp__exec *x, const char *arg,
+                      bool *handled);
 int tp__cmd_restart(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_stop(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_trace(tp_ctx *, struct tp__exec *, int, char **);
@@ -489,6 +506,7 @@ int tp__cmd_history(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_conns(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_listeners(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_nodes(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_names(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_tls(tp_ctx *, struct tp__exec *, int, char **);
 /* cmd_cluster.c: the cluster's families (none when in no cluster). */
 void tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt);
