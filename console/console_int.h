@@ -105,6 +105,7 @@ void tp__em_f64(struct tp__em *e, const char *key, double v, int prec);
 void tp__em_str(struct tp__em *e, const char *key, const char *s);
 void tp__em_bool(struct tp__em *e, const char *key, bool v);
 void tp__em_pid(struct tp__em *e, const char *key, tp_pid pid);
+void tp__em_none(struct tp__em *e, const char *key); /* null, text "-" */
 void tp__em_bytes(struct tp__em *e, const char *key, uint64_t v); /* 1.2M */
 void tp__em_dur(struct tp__em *e, const char *key, uint64_t ns);
 /* Text mode only: a free line (e.g. a note under a table). */

@@ -28,14 +28,18 @@
 
 static struct sp_nats nats;
 static struct sp_proc node[NODES];
+/* The member actor's style: the same tests run against both
+ * (test_sample_chat* [--style callback|direct]: two CTest entries). */
+static const char *style = "callback";
 
 static int
 start_node(int i)
 {
     char name[16];
     const char *args[] = {
-        "--port",    "0",      "--schedulers", "2",  "--http-port", "0",
-        "--cluster", nats.url, "--node",       name, NULL};
+        "--style", style,         "--port", "0",         "--schedulers",
+        "2",       "--http-port", "0",      "--cluster", nats.url,
+        "--node",  name,          NULL};
     static const char *const want[] = {"node", "chat", "dashboard", NULL};
 
     snprintf(name, sizeof(name), "n%d", i + 1);
@@ -253,7 +257,7 @@ test_split_heals_into_one_room(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_three_nodes, setup, teardown),
@@ -262,5 +266,7 @@ main(void)
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc == 3 && strcmp(argv[1], "--style") == 0)
+        style = argv[2];
+    return cmocka_run_group_tests_name(style, tests, NULL, NULL);
 }
