@@ -1141,9 +1141,12 @@ tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
     if (cl == NULL)
         return -ENOTCONN;
     if ((N = cl->names) != NULL) { /* no names_lock: see above */
+        unsigned show;
+
         pthread_mutex_lock(&N->local_lock);
         kept = N->nrecent < RECENT_MAX ? N->nrecent : RECENT_MAX;
-        for (unsigned i = 0; i < kept && i < n; i++) /* newest first */
+        show = kept < n ? kept : n;
+        for (unsigned i = 0; i < show; i++) /* newest first */
             out[i] = N->recent[(N->nrecent - 1 - i) % RECENT_MAX];
         pthread_mutex_unlock(&N->local_lock);
     }

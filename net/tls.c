@@ -502,8 +502,11 @@ init_once(void)
         BIO_meth_set_create(bio_method, bio_create);
     }
     pthread_key_create(&plain_key, plain_free);
-    keep_ssl = getenv("TP_TLS_KEEP_SSL") != NULL &&
-               strcmp(getenv("TP_TLS_KEEP_SSL"), "0") != 0;
+    {
+        const char *keep = getenv("TP_TLS_KEEP_SSL");
+
+        keep_ssl = keep != NULL && strcmp(keep, "0") != 0;
+    }
     aead_cipher[0] = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     aead_cipher[1] = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     aead_cipher[2] = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
@@ -757,12 +760,10 @@ keylog(const SSL *ssl, const char *line)
 
     if (t == NULL || t->client)
         return;
-    if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0)
-        p = line + 24;
-    else if (strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0)
-        p = line + 24;
-    else
+    if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) != 0 &&
+        strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) != 0)
         return;
+    p = line + 24;
     if (t->lite == NULL && (t->lite = tp__calloc(1, sizeof(*t->lite))) == NULL)
         return; /* no switch: the SSL object stays */
     d = line[0] == 'C' ? &t->lite->r : &t->lite->w;
@@ -871,7 +872,7 @@ seal(struct lite *L, EVP_CIPHER_CTX *x, uint8_t type, const char *p, size_t n,
         EVP_EncryptUpdate(x, dst + 5, &o1, (const uint8_t *)p, (int)n) != 1 ||
         EVP_EncryptUpdate(x, dst + 5 + o1, &o2, &type, 1) != 1 ||
         EVP_EncryptFinal_ex(x, dst + 5 + o1 + o2, &o3) != 1 ||
-        (size_t)(o1 + o2 + o3) != n + 1 ||
+        (size_t)o1 + (size_t)o2 + (size_t)o3 != n + 1 ||
         EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, TAG_LEN,
                             dst + 5 + n + 1) != 1)
         return -1;
