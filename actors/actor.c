@@ -797,6 +797,7 @@ incarnate(tp_ctx *ctx, struct tp__actor *a, const tp_behaviour *b,
                           memory_order_relaxed);
     atomic_store_explicit(&a->aflags, o->scheduler >= 0 ? TP__AF_PINNED : 0,
                           memory_order_relaxed);
+    atomic_store_explicit(&a->stack_held, 0, memory_order_relaxed);
     a->oflags = o->trap_exit ? TP__A_TRAP_EXIT : 0;
     memset(a->state, 0, b->state_size);
     atomic_store_explicit(&a->sys, NULL, memory_order_relaxed);

@@ -42,6 +42,7 @@
 /* Killed when no kill signal could be allocated: seen when the actor takes
  * its nudge (tp__kill_noalloc). */
 #define TP__AF_KILLED 0x04u
+#define TP__AF_DIRECT 0x08u /* a direct-style actor (direct/direct.c) */
 
 #define TP__ACTOR_HDR 128u
 
@@ -59,7 +60,9 @@ struct tp__actor {
     _Atomic uint64_t pid; /* current pid, | TP__PID_DEAD when free */
     _Atomic(const tp_behaviour *) beh;
     _Atomic uint32_t enq; /* messages pushed (producers), modulo 2^32 */
-    uint32_t spare;
+    /* A direct actor's stack bytes (direct/direct.c: written by the owner
+     * when they change, read by `ps` from any thread); 0 otherwise. */
+    _Atomic uint32_t stack_held;
     struct tp__node nudge; /* wakes the actor for system signals */
     _Atomic uint32_t max_msgs;
     _Atomic uint32_t max_bytes;
@@ -334,6 +337,10 @@ tp__actor_pid(struct tp__actor *a)
 /* direct/direct.c: true when ctx runs a direct-style actor (its own
  * turn: the answer to tp_actor_query() reports its stack). */
 bool tp__direct_is(const tp_ctx *ctx);
+/* direct/direct.c, from any thread: 1 when pid is a live direct-style
+ * actor (*stack_bytes: the bytes of stack it holds, as
+ * tp_direct_stack_bytes()), 0 when a live callback actor, -ESRCH. */
+int tp__direct_peek(struct tp_runtime *rt, tp_pid pid, uint64_t *stack_bytes);
 
 /* Owned resources (owner thread of ctx->self). */
 int tp__actor_own(tp_ctx *ctx, struct tp__resource *r);

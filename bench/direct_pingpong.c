@@ -5,6 +5,8 @@
  *
  *   direct_pingpong [--trips=200000] [--schedulers=1] [--switches=10000000]
  *                   [--only=1|2|3: callback, direct fixed or copied only]
+ *                   [--rounds=1: interleaved rounds of `trips` each; the
+ *                    figures are the medians over the rounds]
  *
  * Each pair is pinned to scheduler 0 (same-thread latency: send, wake,
  * run-next, handle). One message is in flight at a time. The direct
@@ -16,7 +18,8 @@
  * RESULT direct_pingpong.callback_ns_rt
  * RESULT direct_pingpong.direct_fixed_ns_rt
  * RESULT direct_pingpong.direct_copied_ns_rt
- * RESULT direct_pingpong.ratio_fixed_vs_callback
+ * RESULT direct_pingpong.ratio_fixed_vs_callback (median of the rounds'
+ *        ratios, each from runs a few ms apart)
  * RESULT direct_pingpong.park_wake_ns  ((direct fixed - callback) / 2:
  *        what one park + resume of a fiber adds to a message delivery)
  * RESULT direct_pingpong.switch_ns     (one raw tp__fctx_switch)
@@ -151,6 +154,32 @@ run_callback(tp_runtime *rt)
     return (double)(t1 - t0) / (double)trips;
 }
 
+/* ---- figures ---- */
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The median of n values spaced 4 apart in v (sorts a copy). */
+static double
+median_of(const double *v, long n)
+{
+    double *c = malloc((size_t)n * sizeof(*c)), m;
+
+    if (c == NULL)
+        return v[0];
+    for (long i = 0; i < n; i++)
+        c[i] = v[4 * i];
+    qsort(c, (size_t)n, sizeof(*c), cmp_double);
+    m = n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
+    free(c);
+    return m;
+}
+
 /* ---- raw switch ---- */
 
 static struct tp__fctx main_ctx, fib_ctx;
@@ -191,10 +220,16 @@ main(int argc, char **argv)
 {
     tp_runtime_options o;
     tp_runtime *rt;
-    double cb, df, dc, sw;
+    double cb, df, dc, sw, ratio;
     int only;
+    long rounds;
+    double *r;
 
     trips = (uint64_t)tpb_opt(argc, argv, "trips", 200000);
+    rounds = tpb_opt(argc, argv, "rounds", 1);
+    if (rounds < 1 || rounds > 1000 ||
+        (r = calloc(4 * (size_t)rounds, sizeof(*r))) == NULL)
+        return 2;
     tp_runtime_options_init(&o);
     o.schedulers = (unsigned)tpb_opt(argc, argv, "schedulers", 1);
     o.pin = false;
@@ -202,25 +237,37 @@ main(int argc, char **argv)
         return 1;
     /* --only=1|2|3 runs just callback, fixed or copied (for profilers). */
     only = (int)tpb_opt(argc, argv, "only", 0);
-    cb = df = dc = 1;
     if (only == 0) { /* warm-up of each kind, then the measured runs */
         run_callback(rt);
         run_direct(rt, TP_STACK_FIXED);
     }
-    if (only == 0 || only == 1)
-        cb = run_callback(rt);
-    if (only == 0 || only == 2)
-        df = run_direct(rt, TP_STACK_FIXED);
-    if (only == 0 || only == 3)
-        dc = run_direct(rt, TP_STACK_COPIED);
+    /* --rounds=R: R rounds of the three, interleaved, and the median of
+     * each figure (and of each round's ratio): on a shared machine a
+     * neighbour's burst then spoils a few rounds, not one kind. */
+    for (long i = 0; i < rounds; i++) {
+        double *x = r + 4 * i;
+        x[0] = x[1] = x[2] = 1;
+        if (only == 0 || only == 1)
+            x[0] = run_callback(rt);
+        if (only == 0 || only == 2)
+            x[1] = run_direct(rt, TP_STACK_FIXED);
+        if (only == 0 || only == 3)
+            x[2] = run_direct(rt, TP_STACK_COPIED);
+        x[3] = x[1] / x[0];
+    }
+    cb = median_of(r + 0, rounds);
+    df = median_of(r + 1, rounds);
+    dc = median_of(r + 2, rounds);
+    ratio = median_of(r + 3, rounds);
+    free(r);
     tp_runtime_destroy(rt);
     sw = run_switch((uint64_t)tpb_opt(argc, argv, "switches", 10000000));
-    printf("# %s switch, %llu trips, %u scheduler(s)\n", tp__fctx_kind(),
-           (unsigned long long)trips, o.schedulers);
+    printf("# %s switch, %llu trips, %u scheduler(s), %ld round(s)\n",
+           tp__fctx_kind(), (unsigned long long)trips, o.schedulers, rounds);
     tpb_result("direct_pingpong.callback_ns_rt", cb, "ns");
     tpb_result("direct_pingpong.direct_fixed_ns_rt", df, "ns");
     tpb_result("direct_pingpong.direct_copied_ns_rt", dc, "ns");
-    tpb_result("direct_pingpong.ratio_fixed_vs_callback", df / cb, "x");
+    tpb_result("direct_pingpong.ratio_fixed_vs_callback", ratio, "x");
     tpb_result("direct_pingpong.park_wake_ns", (df - cb) / 2, "ns");
     tpb_result("direct_pingpong.switch_ns", sw, "ns");
     if (errors != 0) {

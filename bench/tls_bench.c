@@ -22,6 +22,10 @@
  * too (tls.idle_rss_bytes_per_conn: page-granular, comparable with the
  * peers).
  *
+ * tls.server_cpu_us_per_handshake / _per_echo: the server's CPU time
+ * (user + system) over each phase divided by its count; on a shared
+ * machine a steadier comparison than the rates.
+ *
  * --resume=1: each client thread resumes the session of its first
  * handshake (a ticket) in all later ones (tls.resumed_fraction says how
  * many were); --groups=P-256 (or X25519, the default first choice) sets
@@ -368,6 +372,35 @@ rss_of(pid_t pid)
 
 static pid_t rss_pid;
 
+/* CPU time (user + system, microseconds) used so far by the server:
+ * this process (getrusage: its own threads only, not the clients' child)
+ * or a peer (/proc: clock ticks). Steadier than rates on a shared
+ * machine: time other jobs take from the server is not counted. */
+static double
+cpu_us(void)
+{
+    struct rusage ru;
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+
+    if (rss_pid == getpid()) {
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+               (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)rss_pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    if (p == NULL || (p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void
 measure_idle(int to, int from, long n, const char *name, const char *oname)
 {
@@ -400,15 +433,20 @@ drive(long conns, long idle_n, long threads, bool troupe)
     char c = 0;
     pid_t pid;
     long v;
+    double cpu0, cpu1;
 
     if (pipe(up) != 0 || pipe(down) != 0)
         return 1;
     fflush(stdout);
+    cpu0 = cpu_us();
     if ((pid = fork()) == 0)
         child(up[1], down[0], conns, idle_n, threads);
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
+    cpu1 = cpu_us();
     tpb_result("tls.handshakes_per_s", (double)v / (double)secs, "1/s");
+    tpb_result("tls.server_cpu_us_per_handshake",
+               v > 0 ? (cpu1 - cpu0) / (double)v : 0, "us");
     {
         long all = v;
         if (read(up[0], &v, sizeof(v)) != sizeof(v))
@@ -419,6 +457,8 @@ drive(long conns, long idle_n, long threads, bool troupe)
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
+    tpb_result("tls.server_cpu_us_per_echo",
+               v > 0 ? (cpu_us() - cpu1) / (double)v : 0, "us");
     if (write(down[1], &c, 1) != 1)
         return 1;
     /* The idle meter: plain TCP first (same listener code, no TLS). */

@@ -16,10 +16,13 @@
  * the extra cost over TCP; ws.state_bytes is sizeof the state it adds.
  * ws.idle_rss_bytes_per_conn is the resident set's growth for the
  * WebSocket round (page-granular, comparable with the peers).
+ * ws.server_cpu_ns_per_msg is the server process's CPU time (user +
+ * system, /proc/PID/stat) over the echo round divided by its echoes.
  *
  * With --peer-port the same clients measure another WebSocket echo server
- * on 127.0.0.1:P (bench/peers/python/ws_echo.py) and the idle figure is
- * PID's resident set growth (no plain round).
+ * on 127.0.0.1:P (bench/peers/node/ws_echo.js, go/wsecho,
+ * python/ws_echo.py; bench/run_ws.sh runs them all) and the idle figure
+ * is PID's resident set growth (no plain round).
  */
 #include "benchutil.h"
 #include "net/ws_int.h"
@@ -256,6 +259,29 @@ rss_of(pid_t pid)
     return (int64_t)kb * 1024;
 }
 
+/* CPU time (user + system) process pid has used, in ns. */
+static double
+cpu_ns_of(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if ((f = fopen(path, "r")) == NULL)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the ")" that ends the name. */
+    if ((p = strrchr(buf, ')')) == NULL ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1e9 / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void
 measure_idle(int to, int from, long n, const char *name, bool rss)
 {
@@ -282,15 +308,21 @@ drive(long conns, long idle_n, long threads, bool troupe)
     pid_t pid;
     char c = 0;
     long v;
+    double cpu0;
 
     if (pipe(up) != 0 || pipe(down) != 0)
         return 1;
     fflush(stdout);
+    cpu0 = cpu_ns_of(rss_pid);
     if ((pid = fork()) == 0)
         child(up[1], down[0], conns, idle_n, threads);
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     tpb_result("ws.echo_msgs_per_s", (double)v / (double)secs, "1/s");
+    /* The server's CPU time per echo (its 100 connects included): what a
+     * message costs it, whatever share of the CPUs the clients took. */
+    tpb_result("ws.server_cpu_ns_per_msg",
+               (cpu_ns_of(rss_pid) - cpu0) / (double)(v > 0 ? v : 1), "ns");
     if (write(down[1], &c, 1) != 1)
         return 1;
     if (plain_round)

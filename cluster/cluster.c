@@ -575,6 +575,7 @@ static void
 cluster_teardown(struct tp__cluster *cl)
 {
     node_thread_stop(cl);
+    tp__service_stop(cl);
     tp__names_stop(cl);
     sub_close(&cl->sub_join);
     sub_close(&cl->sub_inbox);
@@ -613,7 +614,8 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
         return -ENOMEM;
     if ((err = nats_connect(cl)) == 0 &&
         (err = tp__link_start(cl, opts->link_address)) == 0 &&
-        (err = join(cl)) == 0 && (err = tp__names_start(cl)) == 0) {
+        (err = join(cl)) == 0 && (err = tp__names_start(cl)) == 0 &&
+        (err = tp__service_start(cl)) == 0) {
         if (pthread_create(&cl->thread, NULL, tp__node_thread, cl) != 0)
             err = -EAGAIN;
         else
@@ -673,6 +675,7 @@ tp_cluster_stop(tp_runtime *rt)
     if (cl == NULL)
         return -ENOTCONN;
     node_thread_stop(cl);
+    tp__service_stop(cl);
     if (!atomic_load(&cl->connected)) {
         /* NATS is away: closed now, the names' watcher stop below fails at
          * once instead of waiting out a JetStream request timeout (5 s)
@@ -830,7 +833,21 @@ tp_cluster_stats(tp_runtime *rt, tp_cluster_summary *out,
         out->drops = atomic_load(&cl->drops);
         out->max_payload = cl->max_payload;
         tp__link_summary(cl, out);
+        out->name_conflicts = atomic_load(&cl->name_conflicts);
+        out->global_names = tp__names_count(cl);
     }
     tp__cluster_put(cl);
     return (int)count;
+}
+
+int
+tp__cluster_isolate(tp_runtime *rt, bool on)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    atomic_store(&cl->isolated, on);
+    tp__cluster_put(cl);
+    return 0;
 }

@@ -198,16 +198,23 @@ struct tp__cluster {
     struct tp__u64map node_watchers; /* local pid -> 1 (tp_monitor_node) */
 
     _Atomic uint64_t disconnects, reconnects, slow_consumer, bad_frames, drops;
+    _Atomic uint64_t name_conflicts; /* global names our actors lost */
+    _Atomic bool isolated;           /* test hook: tp__cluster_isolate() */
 
     /* Direct links (cluster/link.c); NULL when off. */
     struct tp__link *lk;
     _Atomic bool link_kick; /* the link thread wants held frames looked at */
 
     /* Global names (cluster/names.c): the bucket, opened on first use. */
-    pthread_mutex_t names_lock;
-    struct tp__names *names;
+    pthread_mutex_t names_lock; /* serialises opening and closing names */
+    /* Set once under names_lock, cleared by stop after the hooks are gone;
+     * read without the lock (atomic: delivery threads, the keeper). */
+    struct tp__names *_Atomic names;
     bool names_failed;
     tp_pid keeper; /* monitors the owners of this node's names */
+    /* cluster/tree.c: <node.0.0> (tp_cluster_service_pid); read by the
+     * delivery threads (atomic: a test replaces it). */
+    _Atomic tp_pid service;
 };
 
 /* What the runtime holds (rt->ext[TP__EXT_CLUSTER]), made on the first
@@ -245,11 +252,28 @@ void tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
 void tp__remote_peer_down(struct tp__cluster *cl, struct tp__cpeer *p);
 void tp__remote_peer_free(struct tp__cpeer *p);
 
+/* tree.c: the node's service actor (answers TP_CLUSTER_TREE). */
+int tp__service_start(struct tp__cluster *cl);
+void tp__service_stop(struct tp__cluster *cl);
+
+/* Test hook: while on, this node neither sends heartbeats nor reads any
+ * cluster frame (its NATS connection stays up): the other nodes see it
+ * down and it sees them down, as in a partition, but it can still reach
+ * the JetStream bucket. Returns 0 or -ENOTCONN. */
+int tp__cluster_isolate(tp_runtime *rt, bool on);
+
 /* names.c: the keeper actor (start), the bucket and its thread (stop:
  * this node's names are released), releases for a node that went down. */
 int tp__names_start(struct tp__cluster *cl);
 void tp__names_stop(struct tp__cluster *cl);
-void tp__names_node_down(struct tp__cluster *cl, uint32_t node);
+/* A node went down: this node's own claims are read back at the next
+ * node-up; a node that left (left = true) has its names released. */
+void tp__names_node_down(struct tp__cluster *cl, uint32_t node, bool left);
+/* A peer came up: checks this node's claims against the bucket if a node
+ * went down since (conflicts after a partition, cluster/names.c). */
+void tp__names_node_up(struct tp__cluster *cl);
+/* How many global names this node's actors hold. */
+uint32_t tp__names_count(struct tp__cluster *cl);
 /* Opens the bucket at start if the server has JetStream (logged at info
  * if not; tp_register_global() then tries again and logs an error). */
 void tp__names_open_quiet(struct tp__cluster *cl);

@@ -9,13 +9,30 @@
  * cannot both win: JetStream orders the writes and one of them fails.
  *
  * Release: the owner's node monitors the owner with a small keeper actor
- * and empties the key when it dies; when a node goes down every node that
- * uses the bucket empties the keys owned there (again by compare-and-set,
- * so a name taken again meanwhile is left alone). Readers do not depend on
- * that cleanup: an owner whose node is not up counts as no owner, both for
- * tp_whereis_global() and for a new registration. KV calls block on a
- * round trip: they run on the caller's thread (register, unregister,
- * whereis) or on the names thread (releases), never on a delivery thread.
+ * and empties the key when it dies; a node that leaves empties its keys,
+ * and so do the nodes that see it leave (BYE). A node that only went
+ * silent keeps its keys (it may be cut off, not dead; see
+ * tp__names_node_down). Readers do not depend on any cleanup: an owner
+ * whose node is not up counts as no owner, both for tp_whereis_global()
+ * and for a new registration (which overwrites it, by compare-and-set).
+ *
+ * Conflicts: because a down node's names count as free, a name held by an
+ * actor on a node that was cut off can be registered again on the other
+ * side. Each node keeps its own claims (name, local owner, the revision
+ * its write got) in a local table; the names thread compares them with
+ * the bucket when the watcher reports a newer revision of one of those
+ * keys, and re-reads every claim when a peer comes up after a node went
+ * down. The bucket's owner wins (docs/CLUSTER.md): a claim that finds
+ * another live owner there is removed, its actor gets
+ * TP_MSG_NAME_CONFLICT, the conflict is logged and counted; a claim that
+ * finds the key released (or held by a node that is down) is written back.
+ * A key naming a live actor of ours that we neither hold nor are
+ * registering (a timed-out registration that reached the server late) is
+ * emptied.
+ *
+ * KV calls block on a round trip: they run on the caller's thread
+ * (register, unregister, whereis) or on the names thread (releases,
+ * checks), never on a delivery thread.
  */
 #include "cluster_int.h"
 
@@ -32,11 +49,25 @@ struct name_msg {
     char name[TP_NAME_MAX + 1];
 };
 
-/* A release job for the names thread. */
+/* A job for the names thread. */
 struct job {
     struct job *next;
-    uint32_t node; /* release every name of this node, or 0: */
+    bool verify;   /* re-read this node's claims (if suspect), or: */
+    uint32_t node; /* release the names of this node (why), or 0: */
+    int why;       /* enum release_why */
     tp_pid pid;    /* release name if still owned by pid */
+    char name[TP_NAME_MAX + 1];
+};
+
+/* One claim of this node: name held by a local actor. */
+#define LOCAL_BUCKETS 256u
+#define RECENT_MAX    16u
+
+struct claim {
+    struct claim *next;
+    tp_pid pid;   /* local form */
+    uint64_t rev; /* bucket revision of our write (0: unknown) */
+    uint64_t ver; /* this entry's version (table-wide counter) */
     char name[TP_NAME_MAX + 1];
 };
 
@@ -50,6 +81,7 @@ struct gname {
 };
 
 struct tp__names {
+    struct tp__cluster *cl;
     jsCtx *js;
     kvStore *kv;
     kvWatcher *watch;
@@ -60,6 +92,19 @@ struct tp__names {
     pthread_cond_t cond;
     struct job *head, *tail;
     bool stop, thread_started;
+    /* This node's claims and its last conflicts, under local_lock (never
+     * held across a NATS round trip: the keeper takes it on a scheduler). */
+    pthread_mutex_t local_lock;
+    struct claim *local[LOCAL_BUCKETS];
+    struct claim *pending; /* registrations in progress (name, pid) */
+    uint32_t nlocal;
+    uint64_t ver;
+    tp_name_conflict recent[RECENT_MAX];
+    uint32_t nrecent; /* conflicts ever recorded; recent[] is a ring */
+    /* A node went down since the claims were last read back: the next
+     * peer that comes up triggers a check. */
+    _Atomic bool suspect;
+    uint64_t retry_at; /* names thread: a check NATS did not answer */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -163,6 +208,149 @@ cache_free(struct tp__names *N)
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* This node's claims                                                     */
+
+static struct claim **
+claim_find(struct tp__names *N, const char *name)
+{
+    struct claim **pp, *c;
+
+    for (pp = &N->local[name_bucket(name) % LOCAL_BUCKETS]; (c = *pp) != NULL;
+         pp = &c->next)
+        if (strcmp(c->name, name) == 0)
+            break;
+    return pp;
+}
+
+/* Records that pid (local) holds name since revision rev. Returns true if
+ * the claim is new (false: pid had it already). */
+static bool
+claim_add(struct tp__names *N, const char *name, tp_pid pid, uint64_t rev)
+{
+    struct claim **pp, *c;
+    bool fresh = false;
+
+    pthread_mutex_lock(&N->local_lock);
+    pp = claim_find(N, name);
+    if ((c = *pp) != NULL && c->pid != pid) {
+        c->pid = pid; /* the previous owner is dead (claim() checked) */
+        c->rev = rev;
+        c->ver = ++N->ver;
+        fresh = true;
+    } else if (c != NULL) {
+        if (rev != 0)
+            c->rev = rev;
+    } else if ((c = tp__calloc(1, sizeof(*c))) != NULL) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->pid = pid;
+        c->rev = rev;
+        c->ver = ++N->ver;
+        *pp = c;
+        N->nlocal++;
+        fresh = true;
+    }
+    pthread_mutex_unlock(&N->local_lock);
+    return fresh;
+}
+
+/* Removes the claim of name if pid holds it and (ver != 0) it is still
+ * version ver. Returns true if it was removed. */
+static bool
+claim_take(struct tp__names *N, const char *name, tp_pid pid, uint64_t ver)
+{
+    struct claim **pp, *c;
+    bool hit;
+
+    pthread_mutex_lock(&N->local_lock);
+    pp = claim_find(N, name);
+    c = *pp;
+    hit = c != NULL && c->pid == pid && (ver == 0 || c->ver == ver);
+    if (hit) {
+        *pp = c->next;
+        N->nlocal--;
+        tp__free(c);
+    }
+    pthread_mutex_unlock(&N->local_lock);
+    return hit;
+}
+
+/* The claim of name, copied (false: none). */
+static bool
+claim_get(struct tp__names *N, const char *name, struct claim *out)
+{
+    struct claim *c;
+
+    pthread_mutex_lock(&N->local_lock);
+    c = *claim_find(N, name);
+    if (c != NULL)
+        *out = *c;
+    pthread_mutex_unlock(&N->local_lock);
+    return c != NULL;
+}
+
+/* Registrations in progress: a write of ours the watcher reports before
+ * the claim is recorded is not an orphan (see watch_check). */
+static void
+pending_set(struct tp__names *N, const char *name, tp_pid pid, bool on)
+{
+    struct claim **pp, *c;
+
+    pthread_mutex_lock(&N->local_lock);
+    for (pp = &N->pending; (c = *pp) != NULL; pp = &c->next)
+        if (c->pid == pid && strcmp(c->name, name) == 0)
+            break;
+    if (on && (c = tp__calloc(1, sizeof(*c))) != NULL) {
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->pid = pid;
+        c->next = N->pending;
+        N->pending = c;
+    } else if (!on && c != NULL) {
+        *pp = c->next;
+        tp__free(c);
+    }
+    pthread_mutex_unlock(&N->local_lock);
+}
+
+static bool
+pending_has(struct tp__names *N, const char *name)
+{
+    bool hit = false;
+
+    pthread_mutex_lock(&N->local_lock);
+    for (struct claim *c = N->pending; c != NULL && !hit; c = c->next)
+        hit = strcmp(c->name, name) == 0;
+    pthread_mutex_unlock(&N->local_lock);
+    return hit;
+}
+
+/* True if pid (local) holds name here. */
+static bool
+claim_holds(struct tp__names *N, const char *name, tp_pid pid)
+{
+    struct claim c;
+
+    return claim_get(N, name, &c) && c.pid == pid;
+}
+
+static void
+claims_free(struct tp__names *N)
+{
+    struct claim *c;
+
+    for (uint32_t i = 0; i < LOCAL_BUCKETS; i++) {
+        while ((c = N->local[i]) != NULL) {
+            N->local[i] = c->next;
+            tp__free(c);
+        }
+    }
+    N->nlocal = 0;
+    while ((c = N->pending) != NULL) {
+        N->pending = c->next;
+        tp__free(c);
+    }
+}
+
 /* The owner in entry e (TP_PID_NONE when released). */
 static tp_pid
 entry_owner(kvEntry *e)
@@ -203,9 +391,19 @@ release_if(kvStore *kv, const char *key, tp_pid owner)
     kvEntry_Destroy(e);
 }
 
+enum release_why {
+    REL_STOP,  /* this node leaves: all its keys */
+    REL_LEFT,  /* node said BYE: its keys, unless it is up again */
+    REL_STALE, /* this node just opened the bucket: keys of its id from a
+                  previous life (none of its claims) */
+};
+
+/* Empties the keys owned on node. */
 static void
-release_node(kvStore *kv, uint32_t node)
+release_node(struct tp__cluster *cl, struct tp__names *N, uint32_t node,
+             enum release_why why)
 {
+    kvStore *kv = N->kv;
     kvKeysList keys = {0};
     kvWatchOptions wo;
 
@@ -219,12 +417,210 @@ release_node(kvStore *kv, uint32_t node)
         if (kvStore_Get(&e, kv, keys.Keys[i]) != NATS_OK)
             continue;
         tp_pid owner = entry_owner(e);
-        if (owner != TP_PID_NONE && tp_pid_node(owner) == node)
+        bool drop = owner != TP_PID_NONE && tp_pid_node(owner) == node;
+        if (drop && why == REL_LEFT)
+            drop = !owner_alive(cl, owner);
+        else if (drop && why == REL_STALE)
+            drop = !claim_holds(N, keys.Keys[i], tp__cluster_local(cl, owner));
+        if (drop)
             kvStore_Update(&rev, kv, keys.Keys[i], NULL, 0,
                            kvEntry_Revision(e));
         kvEntry_Destroy(e);
     }
     kvKeysList_Destroy(&keys);
+}
+
+/* Takes key for gpid if it is free or its owner is dead: 0 (*rev = the
+ * revision written, or 0 when gpid had it already), -EEXIST (*holder =
+ * the live owner), -ETIMEDOUT, -ENOTCONN. */
+static int
+claim(struct tp__cluster *cl, kvStore *kv, const char *name, tp_pid gpid,
+      uint64_t *rev, tp_pid *holder)
+{
+    unsigned char v[8];
+    kvEntry *e = NULL;
+    tp_pid owner = TP_PID_NONE;
+    natsStatus s;
+    int err;
+
+    put_pid(v, gpid);
+    *rev = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        if (kvStore_Create(rev, kv, name, v, 8) == NATS_OK)
+            return 0;
+        s = kvStore_Get(&e, kv, name);
+        if (s == NATS_NOT_FOUND)
+            continue; /* deleted meanwhile: create again */
+        if (s != NATS_OK)
+            return s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
+        owner = entry_owner(e);
+        if (owner == gpid) {
+            *rev = kvEntry_Revision(e);
+            err = 0;
+        } else if (owner_alive(cl, owner)) {
+            err = -EEXIST;
+        } else {
+            s = kvStore_Update(rev, kv, name, v, 8, kvEntry_Revision(e));
+            err = s == NATS_OK ? 0 : 1; /* 1: lost a race, read again */
+        }
+        kvEntry_Destroy(e);
+        e = NULL;
+        if (err <= 0) {
+            if (holder != NULL)
+                *holder = err == -EEXIST ? owner : TP_PID_NONE;
+            return err;
+        }
+    }
+    if (holder != NULL)
+        *holder = owner;
+    return -EEXIST;
+}
+
+static int keeper_send(struct tp__cluster *cl, uint32_t type, tp_pid pid,
+                       const char *name);
+
+/* ---------------------------------------------------------------------- */
+/* Conflicts (the names thread)                                           */
+
+/* Our claim c of name lost to winner (cluster form), a live owner the
+ * bucket holds: the claim goes, its actor is told, the conflict is
+ * logged and counted. Nothing if the claim changed meanwhile. */
+static void
+lose(struct tp__cluster *cl, struct tp__names *N, const struct claim *c,
+     tp_pid winner)
+{
+    tp_name_conflict ev = {.winner = winner,
+                           .loser = tp__cluster_global(cl, c->pid),
+                           .at_ns = tp_now_ns()};
+    char wtext[32], ltext[32], wnode[TP_NODE_NAME_MAX + 1] = "?";
+    tp_actor_info info;
+    struct tp__msg *m;
+    tp_ctx *ctx;
+
+    if (!claim_take(N, c->name, c->pid, c->ver))
+        return;
+    keeper_send(cl, NAMES_FORGET, c->pid, c->name);
+    if (tp_actor_peek(cl->rt, c->pid, &info) != 0)
+        return; /* died meanwhile: nothing lost, its release is queued */
+    snprintf(ev.name, sizeof(ev.name), "%s", c->name);
+    pthread_mutex_lock(&N->local_lock);
+    N->recent[N->nrecent++ % RECENT_MAX] = ev;
+    pthread_mutex_unlock(&N->local_lock);
+    atomic_fetch_add(&cl->name_conflicts, 1);
+    tp_cluster_node_name(cl->rt, tp_pid_node(winner), wnode, sizeof(wnode));
+    tp_log(TP_LOG_WARN,
+           "cluster %s: global name '%s': conflict after a partition: %s "
+           "(node %s, the bucket's owner) keeps it, %s (this node, %s) "
+           "loses it",
+           cl->cluster, c->name, tp_pid_format(winner, wtext, sizeof(wtext)),
+           wnode, tp_pid_format(ev.loser, ltext, sizeof(ltext)), cl->name);
+    if ((m = tp__msg_copy(TP_MSG_NAME_CONFLICT, &ev, sizeof(ev))) == NULL)
+        return;
+    m->flags |= TP__MSG_FORCED;
+    ctx = tp__xctx_acquire(cl->rt);
+    tp__deliver(ctx, c->pid, m);
+    tp__xctx_release(ctx);
+}
+
+/* The watcher saw revision rev of name, owned by owner. */
+static void
+watch_check(struct tp__cluster *cl, struct tp__names *N, const char *name,
+            tp_pid owner, uint64_t rev)
+{
+    struct claim c;
+    char text[32];
+
+    if (owner == TP_PID_NONE || !owner_alive(cl, owner))
+        return; /* released, or its node is down: for the node-up check */
+    if (!claim_get(N, name, &c)) {
+        /* A live actor of ours owns it, yet we hold no claim and register
+         * nothing: a registration that timed out here (cut off from NATS)
+         * reached the server later. Its caller was told it failed. */
+        if (tp_pid_node(owner) == cl->id && !pending_has(N, name)) {
+            release_if(N->kv, name, owner);
+            tp_log(TP_LOG_WARN,
+                   "cluster %s: global name '%s' of %s released: its "
+                   "registration had timed out and reached NATS late",
+                   cl->cluster, name, tp_pid_format(owner, text, sizeof(text)));
+        }
+        return;
+    }
+    /* Only a newer write than ours can displace us (the watcher may
+     * still be delivering older revisions). */
+    if (tp__cluster_global(cl, c.pid) == owner || rev <= c.rev)
+        return;
+    lose(cl, N, &c, owner);
+}
+
+/* Reads claim c back from the bucket: still ours, lost to a live owner,
+ * or released meanwhile (then taken back). Returns -EAGAIN when NATS did
+ * not answer (check again later). */
+static int
+verify_one(struct tp__cluster *cl, struct tp__names *N, struct claim *c)
+{
+    tp_pid gpid = tp__cluster_global(cl, c->pid), owner = TP_PID_NONE;
+    kvEntry *e = NULL;
+    uint64_t rev;
+    natsStatus s;
+    int err;
+
+    s = kvStore_Get(&e, N->kv, c->name);
+    if (s == NATS_OK) {
+        owner = entry_owner(e);
+        kvEntry_Destroy(e);
+    } else if (s != NATS_NOT_FOUND) {
+        return -EAGAIN;
+    }
+    if (owner == gpid)
+        return 0;
+    if (owner != TP_PID_NONE && owner_alive(cl, owner)) {
+        lose(cl, N, c, owner);
+        return 0;
+    }
+    /* Released while we were cut off (or held by a node that is down
+     * now): take it back. */
+    err = claim(cl, N->kv, c->name, gpid, &rev, &owner);
+    if (err == -EEXIST) {
+        lose(cl, N, c, owner);
+    } else if (err == 0) {
+        struct claim now;
+        if (!claim_get(N, c->name, &now) || now.ver != c->ver) {
+            release_if(N->kv, c->name, gpid); /* unregistered meanwhile */
+        } else {
+            claim_add(N, c->name, c->pid, rev);
+            tp_log(TP_LOG_INFO,
+                   "cluster %s: global name '%s' was released while this "
+                   "node was cut off; taken back for its owner",
+                   cl->cluster, c->name);
+        }
+    }
+    return err == 0 || err == -EEXIST ? 0 : -EAGAIN;
+}
+
+/* Re-reads every claim of this node if a node went down (or NATS was
+ * lost) since the last time. */
+static void
+verify_all(struct tp__cluster *cl, struct tp__names *N)
+{
+    struct claim *snap;
+    uint32_t n = 0;
+    bool again = false;
+
+    if (!atomic_exchange(&N->suspect, false))
+        return;
+    pthread_mutex_lock(&N->local_lock);
+    snap = N->nlocal != 0 ? tp__calloc(N->nlocal, sizeof(*snap)) : NULL;
+    for (uint32_t i = 0; snap != NULL && i < LOCAL_BUCKETS; i++)
+        for (struct claim *c = N->local[i]; c != NULL; c = c->next)
+            snap[n++] = *c;
+    pthread_mutex_unlock(&N->local_lock);
+    for (uint32_t i = 0; i < n; i++)
+        again |= verify_one(cl, N, &snap[i]) == -EAGAIN;
+    tp__free(snap);
+    if (again) { /* NATS did not answer: again in a second */
+        atomic_store(&N->suspect, true);
+        N->retry_at = tp_now_ns() + 1000000000u;
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -242,6 +638,8 @@ watch_step(struct tp__names *N)
         if (e == NULL)
             continue; /* the initial values are all in */
         cache_set(N, kvEntry_Key(e), entry_owner(e));
+        watch_check(N->cl, N, kvEntry_Key(e), entry_owner(e),
+                    kvEntry_Revision(e));
         kvEntry_Destroy(e);
         e = NULL;
     }
@@ -257,6 +655,10 @@ names_thread(void *arg)
         struct job *j = N->head;
         if (j == NULL) {
             pthread_mutex_unlock(&N->lock);
+            if (N->retry_at != 0 && tp_now_ns() >= N->retry_at) {
+                N->retry_at = 0;
+                verify_all(N->cl, N);
+            }
             watch_step(N);
             pthread_mutex_lock(&N->lock);
             continue;
@@ -265,8 +667,10 @@ names_thread(void *arg)
         if (N->head == NULL)
             N->tail = NULL;
         pthread_mutex_unlock(&N->lock);
-        if (j->node != 0)
-            release_node(N->kv, j->node);
+        if (j->verify)
+            verify_all(N->cl, N);
+        else if (j->node != 0)
+            release_node(N->cl, N, j->node, j->why);
         else
             release_if(N->kv, j->name, j->pid);
         tp__free(j);
@@ -277,13 +681,15 @@ names_thread(void *arg)
 }
 
 static void
-post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name)
+post(struct tp__names *N, uint32_t node, tp_pid pid, const char *name, int why)
 {
     struct job *j = tp__calloc(1, sizeof(*j));
 
     if (j == NULL)
         return; /* readers ignore dead owners anyway */
+    j->verify = node == 0 && name == NULL;
     j->node = node;
+    j->why = why;
     j->pid = pid;
     if (name != NULL)
         snprintf(j->name, sizeof(j->name), "%s", name);
@@ -335,8 +741,12 @@ keeper_down(tp_ctx *ctx, struct keeper *k, const tp_msg *m)
         return;
     if (cl != NULL) {
         struct name_msg *w = (struct name_msg *)(uintptr_t)v;
-        if (cl->names != NULL)
-            post(cl->names, 0, tp__cluster_global(cl, w->pid), w->name);
+        /* names is set once and freed by stop after the keeper is gone;
+         * names_lock is not taken here (held while the bucket opens). */
+        if (cl->names != NULL) {
+            claim_take(cl->names, w->name, w->pid, 0);
+            post(cl->names, 0, tp__cluster_global(cl, w->pid), w->name, 0);
+        }
         tp__cluster_put(cl);
     }
     tp__free((void *)(uintptr_t)v);
@@ -422,7 +832,9 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
     N = tp__calloc(1, sizeof(*N));
     if (N == NULL)
         goto out;
+    N->cl = cl;
     pthread_mutex_init(&N->lock, NULL);
+    pthread_mutex_init(&N->local_lock, NULL);
     pthread_cond_init(&N->cond, NULL);
     snprintf(bucket, sizeof(bucket), "tp_%s", cl->cluster);
     for (char *c = bucket; *c != '\0'; c++)
@@ -455,6 +867,7 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
             jsCtx_Destroy(N->js);
         pthread_rwlock_destroy(&N->cache_lock);
         pthread_mutex_destroy(&N->lock);
+        pthread_mutex_destroy(&N->local_lock);
         pthread_cond_destroy(&N->cond);
         tp__free(N);
         N = NULL;
@@ -462,6 +875,9 @@ names_kv_open(struct tp__cluster *cl, bool quiet)
         goto out;
     }
     cl->names = N;
+    /* Keys of this node id from a previous life (a node killed, restarted
+     * with the same explicit id) would look live: empty them. */
+    post(N, cl->id, TP_PID_NONE, NULL, REL_STALE);
 out:
     pthread_mutex_unlock(&cl->names_lock);
     return N != NULL ? N->kv : NULL;
@@ -474,11 +890,27 @@ names_kv(struct tp__cluster *cl)
 }
 
 void
-tp__names_node_down(struct tp__cluster *cl, uint32_t node)
+tp__names_node_down(struct tp__cluster *cl, uint32_t node, bool left)
 {
     pthread_mutex_lock(&cl->names_lock);
-    if (cl->names != NULL)
-        post(cl->names, node, TP_PID_NONE, NULL);
+    if (cl->names != NULL) {
+        atomic_store(&cl->names->suspect, true);
+        /* A node that left takes its names along; one that went silent
+         * keeps them in the bucket (they count as free meanwhile): it may
+         * only be cut off, and a release made from this side of a
+         * partition can reach the bucket late, after the heal. */
+        if (left)
+            post(cl->names, node, TP_PID_NONE, NULL, REL_LEFT);
+    }
+    pthread_mutex_unlock(&cl->names_lock);
+}
+
+void
+tp__names_node_up(struct tp__cluster *cl)
+{
+    pthread_mutex_lock(&cl->names_lock);
+    if (cl->names != NULL && atomic_load(&cl->names->suspect))
+        post(cl->names, 0, TP_PID_NONE, NULL, 0); /* verify */
     pthread_mutex_unlock(&cl->names_lock);
 }
 
@@ -510,7 +942,7 @@ tp__names_stop(struct tp__cluster *cl)
         pthread_join(N->thread, NULL);
     /* This node leaves: its names go with it. */
     if (atomic_load(&cl->connected))
-        release_node(N->kv, cl->id);
+        release_node(cl, N, cl->id, REL_STOP);
     while ((j = N->head) != NULL) {
         N->head = j->next;
         tp__free(j);
@@ -519,51 +951,16 @@ tp__names_stop(struct tp__cluster *cl)
     kvStore_Destroy(N->kv);
     jsCtx_Destroy(N->js);
     cache_free(N);
+    claims_free(N);
     pthread_rwlock_destroy(&N->cache_lock);
     pthread_mutex_destroy(&N->lock);
+    pthread_mutex_destroy(&N->local_lock);
     pthread_cond_destroy(&N->cond);
     tp__free(N);
 }
 
 /* ---------------------------------------------------------------------- */
 /* Public API                                                             */
-
-/* Takes key for gpid if it is free or its owner is dead. */
-static int
-claim(struct tp__cluster *cl, kvStore *kv, const char *name, tp_pid gpid)
-{
-    unsigned char v[8];
-    uint64_t rev;
-    kvEntry *e = NULL;
-    tp_pid owner;
-    natsStatus s;
-    int err;
-
-    put_pid(v, gpid);
-    for (int tries = 0; tries < 3; tries++) {
-        if (kvStore_Create(&rev, kv, name, v, 8) == NATS_OK)
-            return 0;
-        s = kvStore_Get(&e, kv, name);
-        if (s == NATS_NOT_FOUND)
-            continue; /* deleted meanwhile: create again */
-        if (s != NATS_OK)
-            return s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
-        owner = entry_owner(e);
-        if (owner == gpid) {
-            err = 0;
-        } else if (owner_alive(cl, owner)) {
-            err = -EEXIST;
-        } else {
-            s = kvStore_Update(&rev, kv, name, v, 8, kvEntry_Revision(e));
-            err = s == NATS_OK ? 0 : 1; /* 1: lost a race, read again */
-        }
-        kvEntry_Destroy(e);
-        e = NULL;
-        if (err <= 0)
-            return err;
-    }
-    return -EEXIST;
-}
 
 static int
 keeper_send(struct tp__cluster *cl, uint32_t type, tp_pid pid, const char *name)
@@ -588,6 +985,7 @@ tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
     struct tp__cluster *cl;
     tp_actor_info info;
     kvStore *kv;
+    uint64_t rev;
     int err;
 
     if (!key_ok(name) || pid == TP_PID_NONE)
@@ -601,8 +999,13 @@ tp_register_global(tp_runtime *rt, const char *name, tp_pid pid)
         err = -ESRCH;
     else if ((kv = names_kv(cl)) == NULL)
         err = -ENOTSUP;
-    else if ((err = claim(cl, kv, name, tp__cluster_global(cl, pid))) == 0)
-        err = keeper_send(cl, NAMES_WATCH, pid, name);
+    else {
+        pending_set(cl->names, name, pid, true);
+        err = claim(cl, kv, name, tp__cluster_global(cl, pid), &rev, NULL);
+        if (err == 0 && claim_add(cl->names, name, pid, rev))
+            err = keeper_send(cl, NAMES_WATCH, pid, name);
+        pending_set(cl->names, name, pid, false);
+    }
     tp__cluster_put(cl);
     return err;
 }
@@ -612,8 +1015,11 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
 {
     struct tp__cluster *cl;
     kvEntry *e = NULL;
+    struct claim c;
     kvStore *kv;
     uint64_t rev;
+    natsStatus s;
+    bool had;
     int err = -ENOENT;
 
     if (!key_ok(name))
@@ -623,15 +1029,30 @@ tp_unregister_global(tp_runtime *rt, const char *name, tp_pid pid)
     pid = tp__cluster_global(cl, tp__cluster_local(cl, pid));
     if ((kv = names_kv(cl)) == NULL) {
         err = -ENOTSUP;
-    } else if (kvStore_Get(&e, kv, name) == NATS_OK) {
+        goto out;
+    }
+    /* The claim goes first: a check of the names thread meanwhile must
+     * not take the name back; pending: nor count our key an orphan. */
+    pending_set(cl->names, name, tp__cluster_local(cl, pid), true);
+    had = claim_get(cl->names, name, &c) &&
+          c.pid == tp__cluster_local(cl, pid) &&
+          claim_take(cl->names, name, c.pid, c.ver);
+    s = kvStore_Get(&e, kv, name);
+    if (s == NATS_OK) {
         if (entry_owner(e) == pid &&
-            kvStore_Update(&rev, kv, name, NULL, 0, kvEntry_Revision(e)) ==
-                NATS_OK)
+            (s = kvStore_Update(&rev, kv, name, NULL, 0,
+                                kvEntry_Revision(e))) == NATS_OK)
             err = 0;
         kvEntry_Destroy(e);
     }
-    if (err == 0)
-        keeper_send(cl, NAMES_FORGET, tp__cluster_local(cl, pid), name);
+    if (s != NATS_OK && s != NATS_NOT_FOUND && had) {
+        claim_add(cl->names, name, c.pid, c.rev); /* not released */
+        err = s == NATS_TIMEOUT ? -ETIMEDOUT : -ENOTCONN;
+    } else if (had) {
+        keeper_send(cl, NAMES_FORGET, c.pid, name);
+    }
+    pending_set(cl->names, name, tp__cluster_local(cl, pid), false);
+out:
     tp__cluster_put(cl);
     return err;
 }
@@ -680,4 +1101,69 @@ void
 tp__names_open_quiet(struct tp__cluster *cl)
 {
     names_kv_open(cl, true);
+}
+
+int
+tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+    struct tp__names *N;
+    unsigned count = 0;
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    /* No names_lock: it is held while the bucket opens (round trips), and
+     * N cannot be freed while we hold the cluster. */
+    if ((N = cl->names) != NULL) {
+        pthread_mutex_lock(&N->local_lock);
+        for (uint32_t i = 0; i < LOCAL_BUCKETS; i++)
+            for (struct claim *c = N->local[i]; c != NULL; c = c->next) {
+                if (count < n) {
+                    snprintf(out[count].name, sizeof(out[count].name), "%s",
+                             c->name);
+                    out[count].pid = tp__cluster_global(cl, c->pid);
+                }
+                count++;
+            }
+        pthread_mutex_unlock(&N->local_lock);
+    }
+    tp__cluster_put(cl);
+    return (int)count;
+}
+
+int
+tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
+{
+    struct tp__cluster *cl = tp__cluster_get(rt);
+    struct tp__names *N;
+    unsigned kept = 0;
+
+    if (cl == NULL)
+        return -ENOTCONN;
+    if ((N = cl->names) != NULL) { /* no names_lock: see above */
+        unsigned show;
+
+        pthread_mutex_lock(&N->local_lock);
+        kept = N->nrecent < RECENT_MAX ? N->nrecent : RECENT_MAX;
+        show = kept < n ? kept : n;
+        for (unsigned i = 0; i < show; i++) /* newest first */
+            out[i] = N->recent[(N->nrecent - 1 - i) % RECENT_MAX];
+        pthread_mutex_unlock(&N->local_lock);
+    }
+    tp__cluster_put(cl);
+    return (int)kept;
+}
+
+uint32_t
+tp__names_count(struct tp__cluster *cl)
+{
+    struct tp__names *N = cl->names; /* no names_lock: see above */
+    uint32_t n = 0;
+
+    if (N != NULL) {
+        pthread_mutex_lock(&N->local_lock);
+        n = N->nlocal;
+        pthread_mutex_unlock(&N->local_lock);
+    }
+    return n;
 }

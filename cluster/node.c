@@ -194,7 +194,7 @@ peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
     atomic_fetch_add(&p->downs, 1);
     tp__link_peer_down(cl, p);
     tp__remote_peer_down(cl, p);
-    tp__names_node_down(cl, p->id);
+    tp__names_node_down(cl, p->id, why == 2);
     node_event(cl, p, false, why);
 }
 
@@ -281,6 +281,7 @@ hello(struct tp__cluster *cl, const struct tp__wire_node *w)
     tp__link_peer_up(cl, p);
     replaced(cl, p);
     node_event(cl, p, true, 0);
+    tp__names_node_up(cl); /* a partition may have healed */
 }
 
 /* A direct link's preamble proved that the peer p is alive under its
@@ -351,7 +352,7 @@ tp__node_hb_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
     (void)nc;
     (void)sub;
-    if (decode_node(cl, msg, &h, &w) != 0)
+    if (atomic_load(&cl->isolated) || decode_node(cl, msg, &h, &w) != 0)
         goto out;
     joining = (h.flags & TP__WF_JOIN) != 0;
     pthread_mutex_lock(&cl->lock);
@@ -486,7 +487,7 @@ tp__node_inbox_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 
     (void)nc;
     (void)sub;
-    while (n != 0) {
+    while (n != 0 && !atomic_load(&cl->isolated)) {
         if (tp__wire_next(buf, n, &h, &pl, &used) != 0) {
             atomic_fetch_add(&cl->bad_frames, 1); /* the rest is lost */
             break;
@@ -629,7 +630,7 @@ beat(struct tp__cluster *cl)
     uint64_t now = tp_now_ns(), hb = (uint64_t)cl->opts.heartbeat_ms * 1000000u;
     uint64_t down = (uint64_t)cl->opts.down_after_ms * 1000000u;
 
-    if (!atomic_load(&cl->connected))
+    if (!atomic_load(&cl->connected) || atomic_load(&cl->isolated))
         goto check;
     tp__node_publish_self(cl, TP__W_HELLO, cl->hb_subject, 0);
     for (uint32_t i = 1; i <= TP_PID_NODE_MAX; i++) {

@@ -183,3 +183,21 @@ tp_whereis_global_cached(tp_runtime *rt, const char *name)
     (void)name;
     return TP_PID_NONE;
 }
+
+int
+tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n)
+{
+    (void)rt;
+    (void)out;
+    (void)n;
+    return -ENOTCONN;
+}
+
+int
+tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out, unsigned n)
+{
+    (void)rt;
+    (void)out;
+    (void)n;
+    return -ENOTCONN;
+}

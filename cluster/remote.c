@@ -261,8 +261,11 @@ tp__cluster_deliver(tp_ctx *ctx, tp_pid to, struct tp__msg *m)
         return -ENOTCONN;
     }
     if (tp_pid_node(to) == cl->id) {
+        /* <self.0.0>: our own service actor */
+        to = tp_pid_with_node(to, 0) != TP_PID_NONE ? tp_pid_with_node(to, 0)
+                                                    : atomic_load(&cl->service);
         tp__cluster_put(cl);
-        return tp__deliver(ctx, tp_pid_with_node(to, 0), m);
+        return tp__deliver(ctx, to, m);
     }
     r = send_msg(cl, m->m.from, to, m->m.ref, m->m.type, m->m.data, m->m.len);
     tp__cluster_put(cl);
@@ -574,6 +577,9 @@ tp__remote_inbound(struct tp__cluster *cl, const struct tp__wire_hdr *h,
 
     if (p == NULL)
         return;
+    if (h->kind == TP__W_MSG && to == TP_PID_NONE &&
+        tp_pid_node(h->to) == cl->id)
+        to = atomic_load(&cl->service); /* <self.0.0> */
     if (h->kind == TP__W_NAMED &&
         (h->from == TP_PID_NONE || tp_pid_node(h->from) == h->node)) {
         in_named(cl, h, from, payload);

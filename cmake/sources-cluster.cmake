@@ -10,6 +10,7 @@ if(LIBNATS_FOUND)
     cluster/remote.c
     cluster/names.c
     cluster/link.c
+    cluster/tree.c
   )
   list(APPEND TP_PRIVATE_LIBS PkgConfig::LIBNATS)
   list(APPEND TP_PC_REQUIRES_PRIVATE libnats)

@@ -9,4 +9,5 @@ list(APPEND TP_SOURCES
   supervisor/dynamic.c
   supervisor/api.c
   supervisor/root.c
+  supervisor/walk.c
 )

@@ -6,8 +6,10 @@
  * The scan visits TP__SCAN_CHUNK pid-table slots per turn of the host
  * actor, then sends itself a step message and yields, so even a million
  * actors never make one long handler and other actors (and other commands)
- * run in between. ps keeps the top N in a bounded min-heap.
+ * run in between. ps keeps the top N in a bounded min-heap; the rows it
+ * shows then say which are direct-style actors and their stack bytes.
  */
+#include "actors/actor_int.h"
 #include "console_int.h"
 
 #include <errno.h>
@@ -153,8 +155,14 @@ sort_best_first(struct ps_op *p)
 }
 
 static void
-ps_row(struct tp__em *e, const tp_actor_info *a)
+ps_row(struct tp__em *e, tp_runtime *rt, const tp_actor_info *a)
 {
+    uint64_t stack = 0;
+    /* Read now, for the shown rows only (an actor gone since the scan
+     * shows "-"): direct-style actors' stack bytes, "-" for callback
+     * ones. */
+    bool direct = tp__direct_peek(rt, a->pid, &stack) == 1;
+
     tp__em_obj_begin(e, NULL);
     tp__em_pid(e, "pid", a->pid);
     tp__em_str(e, "name", a->name[0] != '\0' ? a->name : "-");
@@ -164,6 +172,10 @@ ps_row(struct tp__em *e, const tp_actor_info *a)
     tp__em_bytes(e, "memory", a->memory);
     tp__em_u64(e, "drops", a->drops);
     tp__em_i64(e, "sched", a->scheduler);
+    if (direct)
+        tp__em_bytes(e, "stack", stack);
+    else
+        tp__em_none(e, "stack");
     tp__em_obj_end(e);
 }
 
@@ -181,7 +193,7 @@ ps_done(tp_ctx *ctx, struct tp__exec *x)
     tp__em_str(&e, "sort", key_names[p->key]);
     tp__em_arr_begin(&e, "top");
     for (uint32_t i = 0; i < p->n; i++)
-        ps_row(&e, &p->heap[i]);
+        ps_row(&e, tp_ctx_runtime(ctx), &p->heap[i]);
     tp__em_arr_end(&e);
     tp__em_obj_end(&e);
     tp__exec_finish(ctx, x, 0);

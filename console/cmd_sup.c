@@ -4,11 +4,11 @@
  * troupe/supervisor.h: the session never waits on a supervisor, it asks
  * and carries on when the answer (or the deadline) comes.
  *
- * The tree walk asks the root supervisor for its children, then every
- * child supervisor, in parallel; nodes are kept in one array where each
- * supervisor's children form a contiguous block. It is bounded: at most
- * TREE_SHOW children per supervisor are listed (the rest are counted),
- * TREE_NODES nodes in all, TREE_DEPTH levels.
+ * The tree walk (supervisor/walk.c) asks the root supervisor for its
+ * children, then every child supervisor, in parallel; nodes are kept in
+ * one array where each supervisor's children form a contiguous block. It
+ * is bounded: at most TREE_SHOW children per supervisor are listed (the
+ * rest are counted), TREE_NODES nodes in all, TREE_DEPTH levels.
  */
 #include "console_int.h"
 
@@ -30,86 +30,16 @@ tp__is_supervisor(const char *behaviour)
             strcmp(behaviour, tp_supervisor_behaviour.name) == 0);
 }
 
-struct node {
-    tp_child_info ci;
-    uint64_t ref; /* outstanding WHICH_CHILDREN, 0 = none */
-    uint32_t first, n, total;
-    int depth;
-    bool asked, failed;
-};
-
 struct tree_op {
     struct tp__op op;
-    struct node *nodes;
-    uint32_t n, cap, outstanding;
+    struct tp__tree_walk walk;
 };
-
-static int
-add_node(struct tree_op *t, const tp_child_info *ci, int depth)
-{
-    if (t->n == t->cap) {
-        uint32_t cap = t->cap != 0 ? t->cap * 2 : 64;
-        struct node *n = tp__realloc(t->nodes, cap * sizeof(*n));
-        if (n == NULL)
-            return -ENOMEM;
-        t->nodes = n;
-        t->cap = cap;
-    }
-    memset(&t->nodes[t->n], 0, sizeof(t->nodes[0]));
-    t->nodes[t->n].ci = *ci;
-    t->nodes[t->n].ci.id[sizeof(ci->id) - 1] = '\0';
-    t->nodes[t->n].depth = depth;
-    t->n++;
-    return 0;
-}
-
-static void
-ask(tp_ctx *ctx, struct tree_op *t, uint32_t i)
-{
-    struct node *nd = &t->nodes[i];
-
-    nd->asked = true;
-    if (tp_request(ctx, nd->ci.pid, TP_SUP_WHICH_CHILDREN, NULL, 0,
-                   TREE_TIMEOUT_MS, &nd->ref) == 0)
-        t->outstanding++;
-    else
-        nd->failed = true;
-}
-
-static void
-add_children(tp_ctx *ctx, struct tree_op *t, uint32_t i, const tp_msg *m)
-{
-    const tp_sup_children *c = m->data;
-    uint32_t count;
-
-    if (m->type != TP_MSG_REPLY || m->len < sizeof(*c) ||
-        m->len < sizeof(*c) + (size_t)c->count * sizeof(tp_child_info)) {
-        t->nodes[i].failed = true;
-        return;
-    }
-    count = c->count < TREE_SHOW ? c->count : TREE_SHOW;
-    if (t->n + count > TREE_NODES)
-        count = t->n < TREE_NODES ? TREE_NODES - t->n : 0;
-    t->nodes[i].first = t->n;
-    t->nodes[i].total = c->total > c->count ? c->total : c->count;
-    for (uint32_t k = 0; k < count; k++) {
-        if (add_node(t, &c->child[k], t->nodes[i].depth + 1) != 0)
-            break;
-        t->nodes[i].n++;
-    }
-    for (uint32_t k = t->nodes[i].first; k < t->n; k++) {
-        struct node *nd = &t->nodes[k];
-        if (nd->ci.type == TP_SUPERVISOR && nd->ci.pid != TP_PID_NONE &&
-            nd->depth < TREE_DEPTH && !nd->asked)
-            ask(ctx, t, k);
-    }
-}
 
 /* ---- rendering ---------------------------------------------------------*/
 
 static void
-text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
-          bool root)
+text_node(struct tp__cbuf *b, const struct tp__tree_node *nd,
+          const char *prefix, bool root)
 {
     char pid[32];
 
@@ -134,10 +64,10 @@ text_node(struct tp__cbuf *b, const struct node *nd, const char *prefix,
 }
 
 static void
-text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
-          size_t ilen, bool last, bool root)
+text_tree(struct tp__cbuf *b, const struct tp__tree_node *nodes, uint32_t i,
+          char *indent, size_t ilen, bool last, bool root)
 {
-    const struct node *nd = &t->nodes[i];
+    const struct tp__tree_node *nd = &nodes[i];
     char prefix[TREE_DEPTH * 8 + 16];
 
     snprintf(prefix, sizeof(prefix), "%.*s%s", (int)ilen, indent,
@@ -148,7 +78,7 @@ text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
         ilen += last ? 3 : 5;
     }
     for (uint32_t k = 0; k < nd->n; k++)
-        text_tree(b, t, nd->first + k, indent, ilen,
+        text_tree(b, nodes, nd->first + k, indent, ilen,
                   k + 1 == nd->n && nd->total <= nd->n, false);
     if (nd->total > nd->n)
         tp__cbuf_printf(b, "%.*s└─ ... %u more\n", (int)ilen, indent,
@@ -156,9 +86,9 @@ text_tree(struct tp__cbuf *b, const struct tree_op *t, uint32_t i, char *indent,
 }
 
 static void
-json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
+json_tree(struct tp__em *e, const struct tp__tree_node *nodes, uint32_t i)
 {
-    const struct node *nd = &t->nodes[i];
+    const struct tp__tree_node *nd = &nodes[i];
 
     tp__em_obj_begin(e, NULL);
     tp__em_str(e, "id", nd->ci.id);
@@ -175,25 +105,24 @@ json_tree(struct tp__em *e, const struct tree_op *t, uint32_t i)
         tp__em_u64(e, "total", nd->total);
         tp__em_arr_begin(e, "children");
         for (uint32_t k = 0; k < nd->n; k++)
-            json_tree(e, t, nd->first + k);
+            json_tree(e, nodes, nd->first + k);
         tp__em_arr_end(e);
     }
     tp__em_obj_end(e);
 }
 
-static void
-tree_done(tp_ctx *ctx, struct tp__exec *x, struct tree_op *t)
+void
+tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes)
 {
     char indent[TREE_DEPTH * 8 + 16] = "";
     struct tp__em e;
 
     if (x->json) {
         tp__em_init(&e, &x->out, true);
-        json_tree(&e, t, 0);
+        json_tree(&e, nodes, 0);
     } else {
-        text_tree(&x->out, t, 0, indent, 0, true, true);
+        text_tree(&x->out, nodes, 0, indent, 0, true, true);
     }
-    tp__exec_finish(ctx, x, 0);
 }
 
 static bool
@@ -201,20 +130,16 @@ tree_msg(tp_ctx *ctx, struct tp__exec *x, const tp_msg *m)
 {
     struct tree_op *t = (struct tree_op *)x->op;
 
-    if (m->ref == 0 || (m->type != TP_MSG_REPLY && m->type != TP_MSG_TIMEOUT &&
-                        m->type != TP_MSG_NOPROC))
+    if (m->type != TP_MSG_REPLY && m->type != TP_MSG_TIMEOUT &&
+        m->type != TP_MSG_NOPROC)
         return false;
-    for (uint32_t i = 0; i < t->n; i++) {
-        if (t->nodes[i].ref != m->ref)
-            continue;
-        t->nodes[i].ref = 0;
-        t->outstanding--;
-        add_children(ctx, t, i, m);
-        if (t->outstanding == 0)
-            tree_done(ctx, x, t);
-        return true;
+    if (!tp__tree_walk_answer(ctx, &t->walk, m))
+        return false;
+    if (t->walk.outstanding == 0) {
+        tp__tree_render(x, t->walk.nodes);
+        tp__exec_finish(ctx, x, 0);
     }
-    return false;
+    return true;
 }
 
 static void
@@ -222,24 +147,31 @@ tree_free(tp_ctx *ctx, struct tp__exec *x)
 {
     struct tree_op *t = (struct tree_op *)x->op;
 
-    for (uint32_t i = 0; i < t->n; i++)
-        if (t->nodes[i].ref != 0)
-            tp_request_forget(ctx, t->nodes[i].ref);
-    tp__free(t->nodes);
+    tp__tree_walk_free(ctx, &t->walk);
     tp__free(t);
 }
 
 int
 tp__cmd_tree(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
-    struct tree_op *t = tp__calloc(1, sizeof(*t));
+    struct tree_op *t;
     tp_child_info root;
     int rc;
 
-    if (t == NULL)
+    /* tree @NODE: another node's, asked over the cluster (cmd_cluster.c;
+     * this node's own name falls through to the local walk) */
+    if (argc > 1) {
+        bool handled = true;
+        rc = tp__cmd_tree_node(ctx, x, argv[1], &handled);
+        if (handled)
+            return rc;
+    }
+    if ((t = tp__calloc(1, sizeof(*t))) == NULL)
         return tp__exec_fail(x, -ENOMEM, "out of memory");
     t->op.msg = tree_msg;
     t->op.free = tree_free;
+    tp__tree_walk_init(&t->walk, TREE_NODES, TREE_SHOW, TREE_DEPTH,
+                       TREE_TIMEOUT_MS);
     memset(&root, 0, sizeof(root));
     snprintf(root.id, sizeof(root.id), "root");
     root.pid = tp_runtime_root_supervisor(tp_ctx_runtime(ctx));
@@ -250,12 +182,11 @@ tp__cmd_tree(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
         tp__free(t);
         return rc;
     }
-    if (add_node(t, &root, 0) != 0)
-        return tp__exec_fail(x, -ENOMEM, "out of memory");
     if (root.pid == TP_PID_NONE)
         return tp__exec_fail(x, -ESRCH, "no root supervisor");
-    ask(ctx, t, 0);
-    if (t->outstanding == 0)
+    if (tp__tree_walk_start(ctx, &t->walk, &root) != 0)
+        return tp__exec_fail(x, -ENOMEM, "out of memory");
+    if (t->walk.outstanding == 0)
         return tp__exec_fail(x, -ESRCH, "root supervisor unavailable");
     return 1;
 }

@@ -17,6 +17,7 @@
 
 #include "common/common.h"
 #include "sha256.h"
+#include "supervisor/walk.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@
 #include <troupe/net.h>
 #include <troupe/request.h>
 #include <troupe/runtime.h>
+#include <troupe/supervisor.h>
 #include <troupe/timer.h>
 
 #define TP__XSTR(x) #x
@@ -103,6 +105,7 @@ void tp__em_f64(struct tp__em *e, const char *key, double v, int prec);
 void tp__em_str(struct tp__em *e, const char *key, const char *s);
 void tp__em_bool(struct tp__em *e, const char *key, bool v);
 void tp__em_pid(struct tp__em *e, const char *key, tp_pid pid);
+void tp__em_none(struct tp__em *e, const char *key); /* null, text "-" */
 void tp__em_bytes(struct tp__em *e, const char *key, uint64_t v); /* 1.2M */
 void tp__em_dur(struct tp__em *e, const char *key, uint64_t ns);
 /* Text mode only: a free line (e.g. a note under a table). */
@@ -480,6 +483,15 @@ int tp__cmd_kill(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_ps(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_info(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_tree(tp_ctx *, struct tp__exec *, int, char **);
+/* A node of a supervision tree as `tree` renders it (cmd_sup.c): each
+ * supervisor's children are one contiguous block nodes[first, first + n)
+ * after it, total = how many it has; ref/asked belong to the local walk. */
+/* Renders nodes[0] and its descendants into x->out (text or JSON). */
+void tp__tree_render(struct tp__exec *x, const struct tp__tree_node *nodes);
+/* `tree @NODE` (cmd_cluster.c): starts asking NODE's service actor and
+ * returns as a command does; *handled = false when NODE is this node. */
+int tp__cmd_tree_node(tp_ctx *ctx, struct tp__exec *x, const char *arg,
+                      bool *handled);
 int tp__cmd_restart(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_stop(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_trace(tp_ctx *, struct tp__exec *, int, char **);
@@ -488,6 +500,7 @@ int tp__cmd_history(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_conns(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_listeners(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_nodes(tp_ctx *, struct tp__exec *, int, char **);
+int tp__cmd_names(tp_ctx *, struct tp__exec *, int, char **);
 int tp__cmd_tls(tp_ctx *, struct tp__exec *, int, char **);
 /* cmd_cluster.c: the cluster's families (none when in no cluster). */
 void tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt);

@@ -434,12 +434,18 @@ tp__em_bool(struct tp__em *e, const char *key, bool v)
 }
 
 void
+tp__em_none(struct tp__em *e, const char *key)
+{
+    value(e, key, e->json ? "null" : "-", e->json ? 4 : 1, false, false);
+}
+
+void
 tp__em_pid(struct tp__em *e, const char *key, tp_pid pid)
 {
     char s[32];
 
     if (pid == TP_PID_NONE) {
-        value(e, key, e->json ? "null" : "-", e->json ? 4 : 1, false, false);
+        tp__em_none(e, key);
         return;
     }
     tp_pid_format(pid, s, sizeof(s));

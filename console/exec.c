@@ -33,7 +33,9 @@ const struct tp__cmd_def tp__cmds[] = {
     {"info", "info PID",
      "one actor: behaviour, state, mailbox, links, monitors, supervisor", 1, 1,
      0, tp__cmd_info},
-    {"tree", "tree", "the supervision tree", 0, 0, 0, tp__cmd_tree},
+    {"tree", "tree [@NODE]",
+     "the supervision tree (of cluster node NODE: asked over the cluster)", 0,
+     1, 0, tp__cmd_tree},
     {"kill", "kill PID [--force] [REASON...]",
      "send an exit signal (default kill; or normal, shutdown, any text); "
      "the root supervisor and the console's sampler need --force",
@@ -55,6 +57,10 @@ const struct tp__cmd_def tp__cmds[] = {
      "the cluster: this node, NATS, and every peer node (up/down, rtt, "
      "traffic, heartbeat misses)",
      0, 0, 0, tp__cmd_nodes},
+    {"names", "names",
+     "cluster-wide names this node's actors hold, and the last ones they "
+     "lost to a conflict after a partition",
+     0, 0, 0, tp__cmd_names},
     {"drain", "drain [TIMEOUT_MS [DELAY_MS]]",
      "health 503, then after DELAY_MS stop accepting and close connections "
      "gracefully",

@@ -209,6 +209,22 @@ q_release(struct tp__actor *a, struct tp__msg *m)
 /* ---------------------------------------------------------------------- */
 /* Stacks                                                                 */
 
+/* Publishes what tp_direct_stack_bytes() reports, for `ps` (relaxed: a
+ * statistic; tp__direct_peek() validates the pid around its read). */
+static void
+publish_stack(struct tp__direct *d)
+{
+    /* d is the front of its actor's inline state; the actor is pinned to
+     * this thread (a copied-stack owner saved here is too). */
+    struct tp__actor *a =
+        (struct tp__actor *)(void *)((char *)d -
+                                     offsetof(struct tp__actor, state));
+
+    atomic_store_explicit(&a->stack_held,
+                          d->mode == TP_STACK_FIXED ? d->len : d->cap,
+                          memory_order_relaxed);
+}
+
 static inline char *
 shared_top(struct dthr *t)
 {
@@ -231,6 +247,7 @@ save_image(struct dthr *t, struct tp__direct *o)
             return -ENOMEM;
         o->mem = b;
         o->cap = (uint32_t)n;
+        publish_stack(o);
     }
     tp__fsan_unpoison(lo, n);
     if (n != 0) /* an empty image may have no buffer */
@@ -282,6 +299,7 @@ stack_release(struct tp__direct *d)
     }
     d->mem = NULL;
     d->len = d->cap = 0;
+    publish_stack(d);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -574,7 +592,9 @@ tp_direct_adapter_init(tp_ctx *ctx, void *state, void *arg)
      * actor is not scheduled before init returns. (A connection actor's
      * home is the scheduler whose loop accepted it, or the listener's
      * `scheduler`: pinned there too.) */
-    atomic_fetch_or_explicit(&a->aflags, TP__AF_PINNED, memory_order_relaxed);
+    atomic_fetch_or_explicit(&a->aflags, TP__AF_PINNED | TP__AF_DIRECT,
+                             memory_order_relaxed);
+    publish_stack(d);
     m = tp__msg_alloc(0);
     if (m == NULL) {
         stack_release(d);
@@ -825,7 +845,28 @@ tp_receive_match(tp_ctx *ctx, tp_match_fn match, void *arg, const tp_msg **msg,
 int
 tp_receive(tp_ctx *ctx, const tp_msg **msg, int timeout_ms)
 {
-    return tp_receive_match(ctx, NULL, NULL, msg, timeout_ms);
+    struct tp__direct *d;
+    struct tp__msg *m;
+
+    if (timeout_ms >= 0)
+        return tp_receive_match(ctx, NULL, NULL, msg, timeout_ms);
+    /* The common case, any message and no timeout: the head of the queue,
+     * else park until the adapter appends one (no timer, no match). */
+    if ((d = self_direct(ctx)) == NULL)
+        return -EINVAL;
+    blocking_begin(ctx, d);
+    while ((m = d->head) == NULL)
+        (void)park(d, D_WAIT_MSG);
+    d->head = qnext(m);
+    if (d->tail == m)
+        d->tail = NULL;
+    q_release(ctx->self, m);
+    if (d->flags & DF_CONN)
+        tp__wrap_progress(ctx);
+    set_last(d, m);
+    if (msg != NULL)
+        *msg = &m->m;
+    return 0;
 }
 
 int
@@ -902,6 +943,25 @@ tp_direct_stack_bytes(const tp_ctx *ctx)
         return 0;
     d = (struct tp__direct *)(void *)ctx->self->state;
     return d->mode == TP_STACK_FIXED ? d->len : d->cap;
+}
+
+int
+tp__direct_peek(struct tp_runtime *rt, tp_pid pid, uint64_t *stack_bytes)
+{
+    struct tp__actor *a = tp__actor_lookup(tp__actors_of(rt), pid);
+    uint16_t fl;
+    uint32_t held;
+
+    if (a == NULL)
+        return -ESRCH;
+    fl = atomic_load_explicit(&a->aflags, memory_order_relaxed);
+    held = atomic_load_explicit(&a->stack_held, memory_order_relaxed);
+    /* Seqlock-style, as tp_actor_peek(): the fields belong to pid only if
+     * the slot still holds it afterwards (acquire load). */
+    if (tp__actor_pid(a) != pid)
+        return -ESRCH;
+    *stack_bytes = (fl & TP__AF_DIRECT) ? held : 0;
+    return (fl & TP__AF_DIRECT) ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------------- */

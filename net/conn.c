@@ -365,7 +365,13 @@ void
 tp__conn_on_eof(struct tp__conn *c)
 {
     tp_conn h = tp__conn_handle(c);
+    int why, err;
 
+    /* WebSocket hook: hung up while we lingered after the Closes. */
+    if (tp__conn_ws(c) != NULL && tp__ws_lingering(c, &why, &err)) {
+        tp__conn_close(c, (tp_net_close)why, err, true);
+        return;
+    }
     if (!tp__conn_cfg(c)->half_open || (c->flags & TP__CF_SHUT_DONE)) {
         tp__conn_close(c, TP_NET_CLOSE_PEER, 0, true);
         return;
@@ -379,7 +385,13 @@ void
 tp__conn_io_error(struct tp__conn *c, int err)
 {
     bool reset = err == UV_ECONNRESET || err == UV_EPIPE;
+    int why, ws_err;
 
+    /* WebSocket hook: reset while we lingered after the Closes. */
+    if (tp__conn_ws(c) != NULL && tp__ws_lingering(c, &why, &ws_err)) {
+        tp__conn_close(c, (tp_net_close)why, ws_err, false);
+        return;
+    }
     tp__conn_close(c, reset ? TP_NET_CLOSE_RESET : TP_NET_CLOSE_ERROR, err,
                    false);
 }
@@ -509,8 +521,9 @@ tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
     /* TLS hook: plaintext goes through tp__conn_write to be encrypted. */
     if (tp__conn_tls(c) != NULL)
         return 0;
-    /* WebSocket hook: before the 101 answer, frames must wait. */
-    if (tp__conn_ws(c) != NULL && !tp__ws_upgraded(c))
+    /* WebSocket hook: before the 101 answer, frames must wait; after our
+     * Close, tp__conn_write drops them. */
+    if (tp__conn_ws(c) != NULL && (!tp__ws_upgraded(c) || tp__ws_close_sent(c)))
         return 0;
     return raw_try_write(c, p, len);
 }
@@ -518,10 +531,17 @@ tp__conn_try_write(struct tp__conn *c, const char *p, size_t len)
 void
 tp__conn_write(struct tp__conn *c, struct tp__wreq *w)
 {
-    /* WebSocket hook: an actor's frames wait for the upgrade's answer. */
-    if (!w->internal && tp__conn_ws(c) != NULL && writable(c) &&
-        tp__ws_hold(c, w))
-        return;
+    /* WebSocket hook: an actor's frames wait for the upgrade's answer,
+     * and none goes out after our Close frame (RFC 6455, 5.5.1). */
+    if (!w->internal && tp__conn_ws(c) != NULL && writable(c)) {
+        if (tp__ws_close_sent(c)) {
+            wq_done(c, (uint32_t)(w->h >> 32), w->queued);
+            tp__wreq_free(w);
+            return;
+        }
+        if (tp__ws_hold(c, w))
+            return;
+    }
     if (tp__conn_tls(c) != NULL && writable(c)) /* TLS hook: encrypt first */
         tp__tls_write(c, w);
     else

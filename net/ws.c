@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <troupe/ws.h>
 
 #define HEAD_MAX 8192u /* request line and headers */
@@ -67,6 +68,11 @@ struct tp__ws {
     uint32_t start;        /* tick when the upgrade deadline started */
     bool upgraded, close_sent, close_rcvd;
     bool client, req_sent; /* an outbound connection (owns its cfg) */
+    bool lingering;        /* both Closes done or ours for an error: the
+                              close waits for the peer to go quiet */
+    uint8_t linger_reason; /* then the close's tp_net_close reason */
+    int linger_err;        /* ... and error */
+    uint32_t linger_tick;  /* when the lingering began (loop ticks, ms) */
 };
 
 /* The state of a connection known to be a WebSocket one. */
@@ -257,12 +263,76 @@ errno_of(int code)
     }
 }
 
-/* A protocol error: Close with its code, then the connection. */
+/* After our Close (for an error, or answering the peer's), the connection
+ * closes once the peer has been quiet this long (or hung up), at most
+ * close_timeout_ms after the Close. */
+#define LINGER_QUIET_MS 100
+
+/* (Re-)arms the lingering: LINGER_QUIET_MS from now, never past
+ * close_timeout_ms after it began. */
+static void
+linger_arm(struct tp__conn *c, struct tp__ws *w)
+{
+    uint32_t spent = tp__net_tick(tp__conn_loop(c)) - w->linger_tick;
+    uint32_t lim = w->cfg->o.close_timeout_ms;
+    uint32_t left = spent < lim ? lim - spent : 1;
+
+    tp__conn_timer_arm(c, left < LINGER_QUIET_MS ? left : LINGER_QUIET_MS);
+}
+
+/* Reads and drops what the socket holds now (bounded): true if any. */
+static bool
+drop_pending(struct tp__conn *c)
+{
+    char buf[4096];
+    uv_os_fd_t fd;
+    bool any = false;
+
+    if (uv_fileno((uv_handle_t *)&c->h, &fd) != 0)
+        return false;
+    for (int i = 0; i < 64 && recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0; i++)
+        any = true;
+    return any;
+}
+
+/* Our Close is out: the connection is closed with (reason, err) after a
+ * lingering while in which whatever the peer still sends is read and
+ * dropped -- closing a socket with unread bytes makes the kernel send a
+ * reset, which can overtake the Close frame (the peer then sees 1006
+ * instead of, say, 1009). */
+static void
+linger(struct tp__conn *c, tp_net_close reason, int err)
+{
+    struct tp__ws *w = ws_of(c);
+
+    if (!open_now(c))
+        return;
+    w->lingering = true;
+    w->linger_reason = (uint8_t)reason;
+    w->linger_err = err;
+    w->linger_tick = tp__net_tick(tp__conn_loop(c));
+    linger_arm(c, w);
+}
+
+/* A protocol error: Close with its code, then (lingering) the
+ * connection. */
 static void
 fail(struct tp__conn *c, int code)
 {
     send_close(c, (unsigned)code);
-    tp__conn_close(c, TP_NET_CLOSE_ERROR, errno_of(code), true);
+    linger(c, TP_NET_CLOSE_ERROR, errno_of(code));
+}
+
+bool
+tp__ws_lingering(struct tp__conn *c, int *reason, int *err)
+{
+    struct tp__ws *w = tp__conn_ws(c);
+
+    if (w == NULL || !w->lingering)
+        return false;
+    *reason = w->linger_reason;
+    *err = w->linger_err;
+    return true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -447,6 +517,14 @@ bool
 tp__ws_upgraded(struct tp__conn *c)
 {
     return ws_of(c)->upgraded;
+}
+
+bool
+tp__ws_close_sent(struct tp__conn *c)
+{
+    struct tp__ws *w = ws_of(c);
+
+    return w->upgraded && w->close_sent;
 }
 
 bool
@@ -685,7 +763,7 @@ peer_closed(struct tp__conn *c, const char *p, size_t n)
     w->close_rcvd = true;
     tp__conn_tell(c, TP_MSG_WS_CLOSING, &m, sizeof(m));
     send_close(c, m.code == 1005 ? 1000 : m.code); /* the echo (5.5.1) */
-    tp__conn_close(c, ours ? TP_NET_CLOSE_LOCAL : TP_NET_CLOSE_PEER, 0, true);
+    linger(c, ours ? TP_NET_CLOSE_LOCAL : TP_NET_CLOSE_PEER, 0);
 }
 
 static int
@@ -729,8 +807,12 @@ tp__ws_data(struct tp__conn *c, const char *p, size_t n)
         p += used;
         n -= used;
     }
-    if (w->close_rcvd || n == 0)
+    if (w->lingering) { /* after the Closes: dropped */
+        linger_arm(c, w);
         return;
+    }
+    if (w->close_rcvd || n == 0)
+        return; /* after their Close: dropped */
     r = tp__ws_decode(&w->dec, (const uint8_t *)p, n, on_msg, c);
     if (r > 0 && open_now(c))
         fail(c, r);
@@ -745,6 +827,8 @@ tp__ws_arm(struct tp__conn *c)
     struct tp__ws *w = ws_of(c);
     uint32_t spent, lim = w->cfg->o.upgrade_timeout_ms;
 
+    if (w->lingering)
+        return true; /* its timer stays */
     if (w->upgraded)
         return false;
     if (w->client && !w->req_sent) /* the stream is up: ask */
@@ -770,6 +854,16 @@ tp__ws_timer(struct tp__conn *c)
         }
         w->close_sent = true; /* still HTTP: no Close frame */
         tp__conn_close(c, TP_NET_CLOSE_ERROR, -ETIMEDOUT, true);
+        return true;
+    }
+    if (w->lingering) { /* the peer went quiet after the Closes */
+        spent = tp__net_tick(tp__conn_loop(c)) - w->linger_tick;
+        /* Timers run before the loop polls: bytes may be waiting. */
+        if (drop_pending(c) && spent < w->cfg->o.close_timeout_ms) {
+            linger_arm(c, w);
+            return true;
+        }
+        tp__conn_close(c, (tp_net_close)w->linger_reason, w->linger_err, true);
         return true;
     }
     if (w->close_sent && !w->close_rcvd) {

@@ -83,6 +83,10 @@ int tp__ws_client_new(const struct tp_ws_opts *o, const char *host,
 void tp__ws_discard(struct tp__ws *w);
 /* Plaintext from the connection (after TLS). */
 void tp__ws_data(struct tp__conn *c, const char *p, size_t n);
+/* After our Close (an error's, or the answer to the peer's) the
+ * connection lingers until the peer is quiet or hangs up: true then, with
+ * the reason and error its close will have. */
+bool tp__ws_lingering(struct tp__conn *c, int *reason, int *err);
 /* The connection's timer fired while OPEN: true if it was ours. */
 bool tp__ws_timer(struct tp__conn *c);
 /* Arms the upgrade deadline instead of the idle timer: true if it did. */
@@ -96,6 +100,8 @@ struct tp__wreq;
 /* An actor's write before the upgrade finished: kept (true) to go out
  * after the 101 answer; false once upgraded (write it now). */
 bool tp__ws_hold(struct tp__conn *c, struct tp__wreq *w);
+/* Whether our Close frame went out (no data frame may follow it). */
+bool tp__ws_close_sent(struct tp__conn *c);
 /* Whether the 101 answer has been written. */
 bool tp__ws_upgraded(struct tp__conn *c);
 /* sizeof the per-connection state after the upgrade (bench, tests). */

@@ -5,7 +5,8 @@
 #                          sanitizers and fuzzing, valgrind, cppcheck,
 #                          clang-tidy, chromium + Node.js for the
 #                          dashboard's browser test, nats-server and
-#                          haproxy for the fleet's
+#                          haproxy for the fleet's, Node's ws package
+#                          (tests/node, pinned: npm ci) for test_ws_node
 #   TP_SETUP_FULL=1        also the benchmark peers (Erlang, Go, wrk)
 # Idempotent: skips apt when everything is present.
 set -euo pipefail
@@ -28,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
 fi
 if [ "${TP_SETUP_FULL:-0}" = 1 ]; then
   PKGS+=(erlang-nox golang-go wrk doxygen gnuplot-nox)
+  # bench/peers/go/wsecho (GOPATH=/usr/share/gocode, see bench/WS.md).
+  PKGS+=(golang-github-gorilla-websocket-dev)
 fi
 
 missing=()
@@ -42,3 +45,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 echo "setup: dependencies present"
+# Node's ws for the WebSocket tests and bench: the versions pinned in
+# tests/node/package-lock.json. Without the npm registry the set-up goes
+# on and test_ws_node reports SKIP with the reason.
+nodedir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+if [ "${1:-}" = "--test" ] && [ ! -f "$nodedir/node_modules/ws/package.json" ]; then
+  timeout 300 npm ci --prefix "$nodedir" --no-audit --no-fund --loglevel=error \
+    >/dev/null 2>&1 \
+    || echo "setup: npm ci --prefix tests/node failed (no registry?): test_ws_node will skip"
+fi

@@ -15,7 +15,14 @@
  *   MONITORING <pid> <rc>   answer to MONITOR
  *   SENT <rc>               answer to SEND (0 or a negative errno)
  *   TICK <n>                a local timer, once a second: local work goes on
- * Commands, one per line on stdin: MONITOR <pid>, SEND <pid>, QUIT (or EOF).
+ *   REGISTERED <name> <rc>  answer to REGISTER (tp_register_global of target)
+ *   WHEREIS <name> <pid> <cached>  answer to WHEREIS (tp_whereis_global and
+ *                           tp_whereis_global_cached; "none" for no owner)
+ *   NAMES conflicts=<n> held=<n>  answer to NAMES (tp_cluster_stats)
+ *   CONFLICT <name> <winner> <loser>  target got TP_MSG_NAME_CONFLICT
+ * Commands, one per line on stdin: MONITOR <pid>, SEND <pid>,
+ * REGISTER <name>, WHEREIS <name>, NAMES, QUIT (or EOF). REGISTER, WHEREIS
+ * and NAMES block on NATS: the main thread runs them, not an actor.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -127,9 +134,43 @@ static const tp_behaviour ticker = {
 static void
 target_handle(tp_ctx *ctx, void *state, const tp_msg *m)
 {
+    const tp_name_conflict *c = m->data;
+    char w[64], l[64];
+
     (void)ctx;
     (void)state;
-    (void)m; /* pings are counted by the runtime, nothing more */
+    /* pings are counted by the runtime, nothing more */
+    if (m->type == TP_MSG_NAME_CONFLICT && m->len == sizeof(*c))
+        out("CONFLICT %s %s %s\n", c->name,
+            tp_pid_format(c->winner, w, sizeof(w)),
+            tp_pid_format(c->loser, l, sizeof(l)));
+}
+
+/* REGISTER / WHEREIS / NAMES on the main thread; false: not one of them. */
+static bool
+names_cmd(tp_runtime *rt, tp_pid target, const char *line)
+{
+    char name[TP_NAME_MAX + 1], p1[64], p2[64];
+    tp_cluster_summary sum;
+    tp_pid a, b;
+
+    if (sscanf(line, "REGISTER %63s", name) == 1) {
+        out("REGISTERED %s %d\n", name, tp_register_global(rt, name, target));
+    } else if (sscanf(line, "WHEREIS %63s", name) == 1) {
+        a = tp_whereis_global(rt, name);
+        b = tp_whereis_global_cached(rt, name);
+        out("WHEREIS %s %s %s\n", name,
+            a != TP_PID_NONE ? tp_pid_format(a, p1, sizeof(p1)) : "none",
+            b != TP_PID_NONE ? tp_pid_format(b, p2, sizeof(p2)) : "none");
+    } else if (strncmp(line, "NAMES", 5) == 0) {
+        if (tp_cluster_stats(rt, &sum, NULL, 0) < 0)
+            memset(&sum, 0, sizeof(sum));
+        out("NAMES conflicts=%llu held=%u\n",
+            (unsigned long long)sum.name_conflicts, sum.global_names);
+    } else {
+        return false;
+    }
+    return true;
 }
 
 static const tp_behaviour target = {.name = "target", .handle = target_handle};
@@ -188,7 +229,8 @@ main(int argc, char **argv)
         tp_pid_format(tp_cluster_pid(rt, t), text, sizeof(text)));
     while (fgets(line, sizeof(line), stdin) != NULL &&
            strncmp(line, "QUIT", 4) != 0)
-        tp_runtime_send(rt, w, M_CMD, line, strcspn(line, "\n"));
+        if (!names_cmd(rt, t, line))
+            tp_runtime_send(rt, w, M_CMD, line, strcspn(line, "\n"));
     tp_runtime_destroy(rt);
     return 0;
 }

@@ -1285,6 +1285,399 @@ do_gs(tp_ctx *ctx, void *arg)
     g->cast = tp_gs_cast(ctx, g->server, 6, &g->back, sizeof(g->back));
 }
 
+/* An actor that keeps what TP_MSG_NAME_CONFLICT told it (arg: a slot). */
+struct conflict_slot {
+    _Atomic int n;
+    tp_name_conflict last; /* written before n is bumped (seq_cst) */
+};
+
+static int
+loser_init(tp_ctx *ctx, void *state, void *arg)
+{
+    (void)ctx;
+    *(struct conflict_slot **)state = arg;
+    return 0;
+}
+
+static void
+loser_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    struct conflict_slot *slot = *(struct conflict_slot **)state;
+
+    (void)ctx;
+    if (m->type == TP_MSG_NAME_CONFLICT && m->len == sizeof(slot->last)) {
+        memcpy(&slot->last, m->data, sizeof(slot->last));
+        atomic_fetch_add(&slot->n, 1);
+    }
+}
+
+static const tp_behaviour loser_b = {.name = "loser",
+                                     .state_size = sizeof(void *),
+                                     .init = loser_init,
+                                     .handle = loser_handle};
+
+static tp_pid
+spawn_loser(tp_runtime *rt, struct conflict_slot *slot)
+{
+    tp_pid pid;
+
+    assert_int_equal(tp_runtime_spawn(rt, &loser_b, slot, NULL, &pid), 0);
+    return tp_cluster_pid(rt, pid);
+}
+
+static uint64_t
+name_conflicts(tp_runtime *rt)
+{
+    tp_cluster_summary sum;
+
+    assert_true(tp_cluster_stats(rt, &sum, NULL, 0) >= 0);
+    return sum.name_conflicts;
+}
+
+/* A partition simulated in one process (tp__cluster_isolate: node b stops
+ * beating and reading frames, so each side sees the other down) over one
+ * JetStream bucket: "svc", held by an actor of b, is registered again on
+ * a while b is cut off; "keep", also b's, counts as free on a meanwhile
+ * but nobody takes it. After the heal: svc has one owner everywhere (a's,
+ * the bucket's), b's actor is told and the conflict counted once (on b);
+ * keep is b's, no conflict. (tests/test_cluster_partition.c does it with
+ * a real cut.) */
+static void
+test_cluster_global_name_conflict_after_partition(void **state)
+{
+    struct conflict_slot sa = {0}, sb = {0};
+    tp_name_conflict recent[4];
+    tp_global_name held[8];
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_pid ya, yb, kb;
+    tp_console_opts co;
+    tp_console *con;
+    char out[16384], text[32];
+    tcc *t;
+    int k;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "nc-a");
+    b = node_new(&n, "nc-b");
+    wait_node(a, "nc-b");
+    wait_node(b, "nc-a");
+    ya = spawn_loser(a, &sa);
+    yb = spawn_loser(b, &sb);
+    kb = spawn_echo(b);
+    assert_int_equal(tp_register_global(b, "svc", yb), 0);
+    assert_int_equal(tp_register_global(b, "keep", kb), 0);
+    assert_int_equal(tp_register_global(a, "svc", ya), -EEXIST);
+    assert_int_equal(tp_cluster_names(b, held, 8), 2);
+
+    /* The cut: each side sees the other down. */
+    assert_int_equal(tp__cluster_isolate(b, true), 0);
+    wait_node_gone(a, "nc-b");
+    wait_node_gone(b, "nc-a");
+    /* a: b's names count as free; svc is taken. b (which still reaches
+     * the bucket here) sees a's owner as gone too. */
+    assert_true(tp_whereis_global(a, "keep") == TP_PID_NONE);
+    assert_int_equal(tp_register_global(a, "svc", ya), 0);
+    assert_true(tp_whereis_global(a, "svc") == ya);
+    assert_true(tp_whereis_global(b, "svc") == TP_PID_NONE);
+    assert_true(tp_whereis_global(b, "keep") == kb);
+    assert_int_equal(atomic_load(&sb.n), 0);
+
+    /* The heal. */
+    assert_int_equal(tp__cluster_isolate(b, false), 0);
+    wait_node(a, "nc-b");
+    wait_node(b, "nc-a");
+    for (k = 0; k < 500 * (int)tpt_slow() && atomic_load(&sb.n) == 0; k++)
+        tpt_sleep_ms(20);
+    /* The loser was told, once, with the winner. */
+    assert_int_equal(atomic_load(&sb.n), 1);
+    assert_string_equal(sb.last.name, "svc");
+    assert_true(sb.last.winner == ya);
+    assert_true(sb.last.loser == yb);
+    assert_int_equal(atomic_load(&sa.n), 0);
+    /* One owner everywhere, authoritative and cached. */
+    assert_true(tp_whereis_global(a, "svc") == ya);
+    assert_true(tp_whereis_global(b, "svc") == ya);
+    for (k = 0; k < 500 && tp_whereis_global_cached(b, "svc") != ya; k++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global_cached(b, "svc") == ya);
+    assert_true(tp_whereis_global_cached(a, "svc") == ya);
+    /* Reported: counted once in the cluster (on the loser's node). */
+    assert_int_equal(name_conflicts(b), 1);
+    assert_int_equal(name_conflicts(a), 0);
+    assert_int_equal(tp_cluster_name_conflicts(b, recent, 4), 1);
+    assert_string_equal(recent[0].name, "svc");
+    assert_true(recent[0].winner == ya);
+    assert_int_equal(tp_cluster_name_conflicts(a, recent, 4), 0);
+    /* keep, untaken, is b's again everywhere: no conflict. */
+    assert_true(wait_whereis(a, "keep", kb) == kb);
+    assert_int_equal(tp_cluster_names(b, held, 8), 1);
+    assert_string_equal(held[0].name, "keep");
+    assert_true(held[0].pid == kb);
+    assert_int_equal(tp_cluster_names(a, held, 8), 1);
+    assert_string_equal(held[0].name, "svc");
+    /* The loser cannot take it back while the winner lives; once the
+     * winner is gone it can. */
+    assert_int_equal(tp_register_global(b, "svc", yb), -EEXIST);
+    tp_runtime_exit_pid(a, ya, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
+    assert_true(wait_whereis(b, "svc", TP_PID_NONE) == TP_PID_NONE);
+    for (k = 0; k < 250 && tp_register_global(b, "svc", yb) != 0; k++)
+        tpt_sleep_ms(20);
+    assert_true(tp_whereis_global(a, "svc") == yb);
+    assert_int_equal(name_conflicts(b), 1);
+    /* Reported by b's console: `names` and /metrics. */
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(b, &co, &con), 0);
+    t = tcc_open(con, false);
+    assert_true(tcc_cmd(t, "json names", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "\"held\":2"));
+    assert_non_null(strstr(out, "\"conflicts\":1"));
+    assert_non_null(strstr(out, "\"lost\":[{\"name\":\"svc\""));
+    assert_non_null(strstr(out, tp_pid_format(ya, text, sizeof(text))));
+    assert_true(tcc_cmd(t, "metrics", out, sizeof(out), 10000) > 0);
+    assert_non_null(strstr(out, "troupe_cluster_name_conflicts_total 1"));
+    assert_non_null(strstr(out, "troupe_cluster_global_names 2"));
+    tcc_close(t);
+    tp__console_destroy(con);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+/* A write of the bucket that names a live actor of node b which b never
+ * registered (what a registration that timed out on a cut-off node turns
+ * into when its request reaches the server after the heal): b's watcher
+ * sees it and releases it. Written here with libnats directly. */
+static void
+test_cluster_global_name_orphan_released(void **state)
+{
+    struct nats n = {0};
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    kvStore *kv = NULL;
+    unsigned char v[8];
+    tp_runtime *a, *b;
+    uint64_t rev;
+    tp_pid kb, mine;
+    int k;
+
+    (void)state;
+    if (!nats_start_js(&n))
+        skip();
+    a = node_new(&n, "or-a");
+    b = node_new(&n, "or-b");
+    wait_node(a, "or-b");
+    wait_node(b, "or-a");
+    kb = spawn_echo(b);
+    mine = spawn_echo(a);
+    assert_int_equal(tp_register_global(a, "real", mine), 0); /* the bucket */
+    assert_int_equal(natsConnection_ConnectTo(&nc, n.url), NATS_OK);
+    assert_int_equal(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    assert_int_equal(js_KeyValue(&kv, js, "tp_tptest"), NATS_OK);
+    for (int i = 0; i < 8; i++)
+        v[i] = (unsigned char)(kb >> (8 * i));
+    assert_int_equal(kvStore_Create(&rev, kv, "orphan", v, 8), NATS_OK);
+    for (k = 0; k < 500 && tp_whereis_global(a, "orphan") != TP_PID_NONE; k++)
+        tpt_sleep_ms(10);
+    assert_true(tp_whereis_global(a, "orphan") == TP_PID_NONE);
+    /* A real registration of a's is left alone; kb can register it. */
+    assert_true(tp_whereis_global(b, "real") == mine);
+    assert_int_equal(tp_register_global(b, "orphan", kb), 0);
+    tpt_sleep_ms(300); /* the watcher sees b's own write: still b's */
+    assert_true(tp_whereis_global(a, "orphan") == kb);
+    kvStore_Destroy(kv);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
+static void
+tree_worker_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    (void)ctx;
+    (void)state;
+    (void)m;
+}
+
+static const tp_behaviour tree_worker = {.name = "tree-worker",
+                                         .handle = tree_worker_handle};
+
+/* On rt: supervisor "app" (db: worker, pool: a dynamic supervisor with two
+ * temporary children). */
+static void
+back_tree(tp_runtime *rt, tp_pid *app)
+{
+    static tp_child_spec kids[2];
+    static tp_sup_spec top, pool;
+    tp_child_info ci[2];
+    size_t total = 0;
+
+    tp_sup_spec_init(&pool, TP_DYNAMIC);
+    tp_child_spec_init(&pool.child_template, "conn", &tree_worker, NULL);
+    pool.child_template.restart = TP_TEMPORARY;
+    tp_child_spec_init(&kids[0], "db", &tree_worker, NULL);
+    tp_child_spec_init(&kids[1], "pool", &tp_supervisor_behaviour, &pool);
+    kids[1].type = TP_SUPERVISOR;
+    tp_sup_spec_init(&top, TP_ONE_FOR_ONE);
+    top.children = kids;
+    top.nchildren = 2;
+    assert_int_equal(tp_runtime_supervisor_start(rt, "app", &top, app), 0);
+    assert_int_equal(tp_supervisor_which_children(rt, *app, ci, 2, &total, 0),
+                     0);
+    assert_int_equal(total, 2);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(
+            tp_supervisor_start_child(rt, ci[1].pid, NULL, NULL, NULL, 0), 0);
+}
+
+/* ---- a hostile answer to tree @NODE -------------------------------------*/
+
+static _Atomic int fake_case;
+
+static void
+fake_entry(tp_pack *p, uint64_t first, uint64_t n)
+{
+    tp_pack_array(p, 12);
+    tp_pack_cstr(p, "e");
+    tp_pack_uint(p, 1);
+    tp_pack_cstr(p, "fake");
+    tp_pack_uint(p, 1);
+    tp_pack_uint(p, 0);
+    tp_pack_uint(p, 0);
+    tp_pack_bool(p, true);
+    tp_pack_bool(p, false);
+    tp_pack_bool(p, true);
+    tp_pack_uint(p, first);
+    tp_pack_uint(p, n);
+    tp_pack_uint(p, n);
+}
+
+/* Answers TP_CLUSTER_TREE with the payload of case fake_case. */
+static void
+fake_service_handle(tp_ctx *ctx, void *state, const tp_msg *m)
+{
+    int c = atomic_load(&fake_case);
+    tp_pack p;
+
+    (void)state;
+    if (!tp_msg_is_request(m) || m->type != TP_CLUSTER_TREE)
+        return;
+    if (c == 0) {
+        tp_reply(ctx, m, "\xc1", 1); /* not MessagePack */
+        return;
+    }
+    tp_pack_init(&p);
+    tp_pack_map(&p, c == 1 ? 1 : 2);
+    if (c == 1) {
+        tp_pack_cstr(&p, "error");
+        tp_pack_cstr(&p, "boom");
+    } else {
+        tp_pack_cstr(&p, "node");
+        tp_pack_cstr(&p, "back");
+        tp_pack_cstr(&p, "nodes");
+    }
+    switch (c) {
+    case 2: /* empty */
+        tp_pack_array(&p, 0);
+        break;
+    case 3: /* the root is its own child */
+        tp_pack_array(&p, 1);
+        fake_entry(&p, 0, 1);
+        break;
+    case 4: /* entry 2 claimed by two supervisors */
+        tp_pack_array(&p, 3);
+        fake_entry(&p, 1, 2);
+        fake_entry(&p, 2, 1);
+        fake_entry(&p, 0, 0);
+        break;
+    case 5: /* a chain 40 levels deep */
+        tp_pack_array(&p, 40);
+        for (int i = 0; i < 40; i++)
+            fake_entry(&p, i < 39 ? (uint64_t)i + 1 : 0, i < 39 ? 1 : 0);
+        break;
+    case 6: /* a block past the end */
+        tp_pack_array(&p, 2);
+        fake_entry(&p, 1, 5);
+        fake_entry(&p, 0, 0);
+        break;
+    case 7: /* a pid that is a string */
+        tp_pack_array(&p, 1);
+        tp_pack_array(&p, 12);
+        tp_pack_cstr(&p, "e");
+        tp_pack_cstr(&p, "<1.2>");
+        for (int i = 0; i < 10; i++)
+            tp_pack_uint(&p, 0);
+        break;
+    case 8: /* fine: a root with one child */
+        tp_pack_array(&p, 2);
+        fake_entry(&p, 1, 1);
+        fake_entry(&p, 0, 0);
+        break;
+    }
+    tp_reply(ctx, m, tp_pack_data(&p), tp_pack_len(&p));
+    tp_pack_fini(&p);
+}
+
+static const tp_behaviour fake_service = {.name = "fake-service",
+                                          .handle = fake_service_handle};
+
+/* Node "back" answers tree requests with garbage: front's console refuses
+ * each answer with an error and stays usable. */
+static void
+test_cluster_tree_hostile_answer(void **state)
+{
+    static const char *const want[] = {
+        "error: node back: malformed tree", "error: node back: boom",
+        "error: node back: malformed tree", "error: node back: malformed tree",
+        "error: node back: malformed tree", "error: node back: malformed tree",
+        "error: node back: malformed tree", "error: node back: malformed tree"};
+    struct tp__cluster *cl;
+    struct nats n = {0};
+    tp_runtime *a, *b;
+    tp_console_opts co;
+    tp_console *con;
+    char out[16384];
+    tp_pid fake;
+    tcc *t;
+
+    (void)state;
+    if (!nats_start(&n))
+        skip();
+    a = node_new(&n, "front");
+    b = node_new(&n, "back");
+    wait_node(a, "back");
+    wait_node(b, "front");
+    /* back's service actor is replaced by the fake one. */
+    assert_int_equal(tp_runtime_spawn(b, &fake_service, NULL, NULL, &fake), 0);
+    assert_non_null(cl = tp__cluster_get(b));
+    tp__service_stop(cl);
+    atomic_store(&cl->service, fake);
+    tp__cluster_put(cl);
+    tp_console_opts_init(&co);
+    assert_int_equal(tp__console_create(a, &co, &con), 0);
+    t = tcc_open(con, false);
+    for (int c = 0; c < 8; c++) {
+        atomic_store(&fake_case, c);
+        assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+        if (strncmp(out, want[c], strlen(want[c])) != 0)
+            fail_msg("case %d: %s", c, out);
+    }
+    atomic_store(&fake_case, 8);
+    assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "node back\n"));
+    assert_non_null(strstr(out, "└─ e  "));
+    assert_true(tcc_cmd(t, "stats", out, sizeof(out), 5000) > 0);
+    tcc_close(t);
+    tp__console_destroy(con);
+    node_free(b);
+    node_free(a);
+    nats_kill(&n);
+}
+
 static void
 test_cluster_gen_server_and_console(void **state)
 {
@@ -1296,8 +1689,9 @@ test_cluster_gen_server_and_console(void **state)
     tp_console_opts co;
     tp_console *con;
     tcc *t;
-    char out[16384];
-    tp_pid srv;
+    char out[16384], want[64];
+    tp_pid srv, app;
+    int dyn = 0;
 
     (void)state;
     if (!nats_start(&n))
@@ -1307,6 +1701,7 @@ test_cluster_gen_server_and_console(void **state)
     wait_node(a, "back");
     wait_node(b, "front");
     assert_int_equal(tp_gen_server_start(b, &gs_echo, NULL, NULL, &srv), 0);
+    back_tree(b, &app);
     p = tpt_probe_new(a, false);
     g.server = tp_cluster_pid(b, srv);
     g.back = tp_cluster_pid(a, tpt_probe_pid(p));
@@ -1331,6 +1726,45 @@ test_cluster_gen_server_and_console(void **state)
     assert_non_null(strstr(out, "troupe_cluster_connected 1"));
     assert_non_null(strstr(out, "troupe_cluster_peer_up{peer=\"back\"} 1"));
     assert_non_null(strstr(out, "troupe_cluster_peer_link_tcp{peer=\"back\"}"));
+    /* The tree of node "back", asked from front's console: its supervisor
+     * "app" with a worker and a child supervisor with two dynamic
+     * children, pids in their cluster form. */
+    assert_true(tcc_cmd(t, "tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "node back\n"));
+    assert_non_null(strstr(out, "root"));
+    assert_non_null(strstr(out, "└─ app  "));
+    assert_non_null(strstr(out, "db  "));
+    assert_non_null(strstr(out, "permanent"));
+    assert_non_null(strstr(out, "pool  "));
+    snprintf(want, sizeof(want), "<%u.", tp_cluster_node_id(b));
+    assert_non_null(strstr(out, want)); /* back's pids, cluster form */
+    assert_null(strstr(out, "did not answer"));
+    tp_pid_format(tp_cluster_pid(b, app), want, sizeof(want));
+    assert_non_null(strstr(out, want));
+    for (const char *c = out; (c = strstr(c, "temporary")) != NULL; c++)
+        dyn++;
+    assert_int_equal(dyn, 2); /* pool's two children */
+    assert_true(tcc_cmd(t, "json tree @back", out, sizeof(out), 15000) > 0);
+    assert_non_null(strstr(out, "\"id\":\"app\""));
+    assert_non_null(strstr(out, "\"behaviour\":\"tree-worker\""));
+    /* This node's own name is the local tree; errors are clear. */
+    assert_true(tcc_cmd(t, "tree @front", out, sizeof(out), 15000) > 0);
+    assert_null(strstr(out, "node front"));
+    assert_null(strstr(out, "app"));
+    assert_true(tcc_cmd(t, "tree @nobody", out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "error: no node nobody up"));
+    assert_true(tcc_cmd(t, "tree back", out, sizeof(out), 5000) > 0);
+    assert_non_null(strstr(out, "error: usage: tree [@NODE]"));
+    tcc_close(t);
+    /* The dashboard's endpoint for it (the nodes panel's tree button). */
+    t = tcc_open(con, true);
+    assert_int_equal(tcc_http(t,
+                              "GET /api/tree/%40back HTTP/1.1\r\nHost: "
+                              "127.0.0.1\r\n\r\n",
+                              out, sizeof(out), 15000),
+                     200);
+    assert_non_null(strstr(out, "\"ok\":true"));
+    assert_non_null(strstr(out, "\"id\":\"pool\""));
     tcc_close(t);
     tp__console_destroy(con);
     tpt_probe_free(p);
@@ -1638,11 +2072,14 @@ main(int argc, char **argv)
         cmocka_unit_test(test_cluster_node_restarted_same_name),
         cmocka_unit_test(test_cluster_nats_restart_reconnects),
         cmocka_unit_test(test_cluster_global_names_unique_released),
+        cmocka_unit_test(test_cluster_global_name_conflict_after_partition),
+        cmocka_unit_test(test_cluster_global_name_orphan_released),
         cmocka_unit_test(test_cluster_gen_server_and_console),
         cmocka_unit_test(test_cluster_wire_node_link_fields),
         cmocka_unit_test(test_cluster_links_tcp_order_token),
         cmocka_unit_test(test_cluster_links_refused_falls_back),
         cmocka_unit_test(test_cluster_links_broken_down_then_up),
+        cmocka_unit_test(test_cluster_tree_hostile_answer),
     };
     ssize_t n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 
@@ -1652,5 +2089,7 @@ main(int argc, char **argv)
         return child_main(argv[2], atoi(argv[3]), argv[4]);
     signal(SIGPIPE, SIG_IGN);
     tp_log_set_level(TP_LOG_WARN);
+    if (getenv("TPT_FILTER") != NULL) /* one test by name, while debugging */
+        cmocka_set_test_filter(getenv("TPT_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

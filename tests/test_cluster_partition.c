@@ -10,7 +10,12 @@
  *    as dropped), nothing queued;
  *  - B's local work never stops (its timer keeps ticking);
  *  - once the link is back, B reconnects to NATS by itself and A sees it
- *    up again.
+ *    up again;
+ *  - cluster-wide names (JetStream bucket on that server): "svc", held by
+ *    B's actor before the cut, is registered by A's actor during it (B's
+ *    owner counts as gone while B is down); after the heal exactly one
+ *    owner remains everywhere (A's, the bucket's), B's actor is told
+ *    (TP_MSG_NAME_CONFLICT) and the conflict is counted once, on B.
  * Needs root and iproute2: skipped with a message where namespaces cannot
  * be created (or nats-server is missing). Everything it creates is removed
  * at the end, also after a failure.
@@ -36,6 +41,7 @@ now_ms(void)
 }
 
 static char ns_a[32], ns_b[32], if_a[16], if_b[16], ip_a[32], ip_b[32];
+static char js_dir[64]; /* the NATS server's JetStream store */
 static bool made;
 
 /* Runs a shell command (quietly); returns its exit status. */
@@ -62,6 +68,9 @@ teardown_net(void)
     sh("ip netns pids %s 2>/dev/null | xargs -r kill -9", ns_b);
     sh("ip netns del %s 2>/dev/null", ns_a); /* takes the veth pair along */
     sh("ip netns del %s 2>/dev/null", ns_b);
+    if (js_dir[0] != '\0')
+        sh("rm -rf '%s'", js_dir);
+    js_dir[0] = '\0';
     made = false;
 }
 
@@ -243,8 +252,9 @@ proc_expect(struct proc *p, const char *want, int ms, char *got, size_t cap)
 static void
 test_partition(void **state)
 {
-    char urls[64], line[256], bpid[64], cmd[128];
-    char *nats[] = {"nats-server", "-a", ip_a, "-p", "4222", NULL};
+    char urls[64], line[256], bpid[64], apid[64], cmd[128], want[192];
+    char *nats[] = {"nats-server", "-a",  ip_a,   "-p", "4222",
+                    "-js",         "-sd", js_dir, NULL};
     char *node_b[] = {CLUSTER_NODE, "B", urls, NULL};
     char *node_a[] = {CLUSTER_NODE, "A", urls, NULL};
     struct proc n, a, b;
@@ -263,13 +273,16 @@ test_partition(void **state)
                       "namespaces here (needs root and iproute2)\n");
         skip();
     }
+    snprintf(js_dir, sizeof(js_dir), "/tmp/tp-partition-js-XXXXXX");
+    assert_non_null(mkdtemp(js_dir));
     snprintf(urls, sizeof(urls), "nats://%s:%d", ip_a, NATS_PORT);
     proc_start(&n, ns_a, nats);
     proc_start(&b, ns_b, node_b);
     assert_true(proc_expect(&b, "READY B ", 30000, line, sizeof(line)));
     assert_int_equal(sscanf(line, "READY B %63s", bpid), 1);
     proc_start(&a, ns_a, node_a);
-    assert_true(proc_expect(&a, "READY A ", 30000, NULL, 0));
+    assert_true(proc_expect(&a, "READY A ", 30000, line, sizeof(line)));
+    assert_int_equal(sscanf(line, "READY A %63s", apid), 1);
     /* Both see each other (A may have seen B during its join). */
     assert_true(proc_expect(&b, "NODEUP A", 10000, NULL, 0));
     snprintf(cmd, sizeof(cmd), "MONITOR %s\n", bpid);
@@ -281,6 +294,13 @@ test_partition(void **state)
     assert_true(proc_expect(&a, "SENT 0", 5000, NULL, 0));
     assert_true(proc_expect(&b, "TICK ", 5000, NULL, 0));
     ticks0 = b.ticks;
+    /* B's actor holds the cluster-wide name svc; A sees it. */
+    proc_say(&b, "REGISTER svc\n");
+    assert_true(proc_expect(&b, "REGISTERED svc 0", 15000, NULL, 0));
+    proc_say(&a, "WHEREIS svc\n");
+    assert_true(proc_expect(&a, "WHEREIS svc ", 15000, line, sizeof(line)));
+    snprintf(want, sizeof(want), "WHEREIS svc %s ", bpid);
+    assert_true(strncmp(line, want, strlen(want)) == 0);
 
     /* The cut. */
     t0 = now_ms();
@@ -303,6 +323,17 @@ test_partition(void **state)
     assert_true(proc_expect(&b, "TICK ", 5000, NULL, 0));
     assert_true(proc_expect(&b, "TICK ", 5000, NULL, 0));
     assert_true(b.ticks >= ticks0 + 2);
+    /* A's side registers svc too: B's owner counts as gone. B, cut off
+     * from NATS, still believes it holds it. */
+    proc_say(&a, "REGISTER svc\n");
+    assert_true(proc_expect(&a, "REGISTERED svc 0", 15000, NULL, 0));
+    assert_true(proc_expect(&b, "NODEDOWN A", 10000, NULL, 0));
+    /* B cannot register while cut off: its request times out (and in
+     * case it reaches the server after the heal, it is released then). */
+    proc_say(&b, "REGISTER late\n");
+    assert_true(proc_expect(&b, "REGISTERED late ", 30000, line, sizeof(line)));
+    assert_int_not_equal(atoi(line + strlen("REGISTERED late ")), 0);
+    print_message("partition: B's registration while cut off: %s\n", line);
 
     /* The link back: B reconnects to NATS by itself, A sees it up. */
     t0 = now_ms();
@@ -310,6 +341,42 @@ test_partition(void **state)
     assert_true(proc_expect(&a, "NODEUP B", 30000, NULL, 0));
     t_up = now_ms() - t0;
     print_message("partition healed: A sees B up again after %lld ms\n", t_up);
+
+    /* The name conflict: resolved for the bucket's owner (A's actor), the
+     * loser told, one owner everywhere, counted once (on B). */
+    assert_true(proc_expect(&b, "CONFLICT svc ", 20000, line, sizeof(line)));
+    snprintf(want, sizeof(want), "CONFLICT svc %s %s", apid, bpid);
+    assert_string_equal(line, want);
+    print_message("name conflict resolved %lld ms after the heal: %s\n",
+                  now_ms() - t0, line);
+    snprintf(want, sizeof(want), "WHEREIS svc %s %s", apid, apid);
+    for (int i = 0; i < 50; i++) { /* the cached copies follow */
+        proc_say(&b, "WHEREIS svc\n");
+        assert_true(proc_expect(&b, "WHEREIS svc ", 15000, line, sizeof(line)));
+        if (strcmp(line, want) == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(line, want);
+    proc_say(&a, "WHEREIS svc\n");
+    assert_true(proc_expect(&a, "WHEREIS svc ", 15000, line, sizeof(line)));
+    assert_string_equal(line, want);
+    proc_say(&b, "NAMES\n");
+    assert_true(proc_expect(&b, "NAMES ", 5000, line, sizeof(line)));
+    assert_string_equal(line, "NAMES conflicts=1 held=0");
+    proc_say(&a, "NAMES\n");
+    assert_true(proc_expect(&a, "NAMES ", 5000, line, sizeof(line)));
+    assert_string_equal(line, "NAMES conflicts=0 held=1");
+    /* The registration B was told had failed owns nothing in the end. */
+    for (int i = 0; i < 50; i++) {
+        proc_say(&a, "WHEREIS late\n");
+        assert_true(
+            proc_expect(&a, "WHEREIS late ", 15000, line, sizeof(line)));
+        if (strcmp(line, "WHEREIS late none none") == 0)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_string_equal(line, "WHEREIS late none none");
 
     proc_stop(&a);
     proc_stop(&b);

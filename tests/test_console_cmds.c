@@ -215,7 +215,7 @@ test_console_info_direct(void **st)
     struct fixture *f = *st;
     tp_spawn_opts so;
     tp_pid p;
-    char line[64], pid[32];
+    char line[64], pid[32], *row, *end;
 
     tp_spawn_opts_init(&so);
     so.name = "parked_one";
@@ -229,6 +229,31 @@ test_console_info_direct(void **st)
     assert_non_null(strstr(out, "stack "));
     tcc_cmd(f->t, "json info parked_one", out, sizeof(out), 5000);
     assert_non_null(strstr(out, "\"style\":\"direct\""));
+    /* ps: a STACK column, bytes for it, "-" for callback actors. */
+    cmd_ok(f->t, "ps -n 1000");
+    assert_non_null(strstr(out, "STACK"));
+    row = strstr(out, pid);
+    assert_non_null(row);
+    end = strchr(row, '\n');
+    assert_non_null(end);
+    *end = '\0';
+    if (strstr(row, "parked_one") == NULL || strstr(row, "B") == NULL ||
+        end[-1] == '-')
+        fail_msg("direct row without its stack: %s", row);
+    *end = '\n';
+    assert_non_null(strstr(out, " -\n")); /* the callback actors */
+    tcc_cmd(f->t, "json ps -n 1000", out, sizeof(out), 5000);
+    snprintf(line, sizeof(line), "\"pid\":\"%s\"", pid);
+    row = strstr(out, line);
+    assert_non_null(row);
+    end = strchr(row, '}');
+    assert_non_null(end);
+    *end = '\0';
+    if (strstr(row, "\"stack\":") == NULL ||
+        strstr(row, "\"stack\":null") != NULL)
+        fail_msg("direct row without its stack: %s", row);
+    *end = '}';
+    assert_non_null(strstr(out, "\"stack\":null")); /* callback actors */
     tp_runtime_exit_pid(f->rt, p, &(tp_exit_reason){TP_EXIT_KILL, 0, NULL});
 }
 

@@ -3,13 +3,18 @@
  * selective receive (order, saved position), sleep, blocking calls (reply,
  * timeout, noproc, gen_server), links and trap_exit through receive,
  * monitors, registered names, faults (tp_fail, NULL dereference, stack
- * overflow) and supervised restarts -- each in both stack modes.
+ * overflow) and supervised restarts -- each in both stack modes; a
+ * fiber's floating-point rounding mode stays its own.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <fenv.h>
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 /* Report types the actors send to the test's probe. */
 enum {
@@ -1150,6 +1155,100 @@ test_scheduling(void **s)
     tpt_finish(rt);
 }
 
+/* ---------------------------------------------------------------------- */
+/* floating-point control words                                           */
+
+/* The rounding mode now: fegetround(), and on x86-64 also MXCSR's (SSE)
+ * rounding bits, which the context switch keeps apart from the x87 word. */
+static int64_t
+rounding(void)
+{
+    int64_t v = fegetround();
+
+#if defined(__x86_64__)
+    v |= (int64_t)(_mm_getcsr() & 0x6000u) << 16;
+#endif
+    return v;
+}
+
+static void
+rounder_main(tp_ctx *ctx, void *state, void *arg)
+{
+    struct args *a = arg;
+    const tp_msg *m;
+
+    (void)state;
+    TPT_CHECK_INT_EQ(fesetround(FE_UPWARD), 0);
+    report(ctx, a->probe, R_VAL, rounding());
+    tp_receive(ctx, &m, -1); /* parked: the scheduler runs others */
+    report(ctx, a->probe, R_VAL, rounding());
+}
+
+static const tp_direct rounder_actor = {
+    TP_DIRECT_BEHAVIOUR("rounder", 0),
+    .main = rounder_main,
+};
+
+static void
+rounding_probe_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
+{
+    struct args *a = *(struct args **)state;
+
+    (void)msg;
+    report(ctx, a->probe, R_VAL, rounding());
+}
+
+static int
+rounding_probe_init(tp_ctx *ctx, void *state, void *arg)
+{
+    (void)ctx;
+    *(void **)state = arg;
+    return 0;
+}
+
+static const tp_behaviour rounding_probe = {
+    .name = "rounding_probe",
+    .state_size = sizeof(void *),
+    .init = rounding_probe_init,
+    .handle = rounding_probe_handle,
+};
+
+/* A fiber that changes the rounding mode keeps it across its parks, and
+ * the callback actors run between on the same thread do not see it. */
+static void
+test_rounding_mode(void **s)
+{
+    const tp_stack_mode modes[] = {TP_STACK_FIXED, TP_STACK_COPIED};
+    tp_runtime *rt = tpt_runtime(1);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct args a = {tpt_probe_pid(p), 0, 0};
+    int64_t nearest, up;
+    tp_pid cb, d;
+
+    (void)s;
+    /* The reference values, from this thread. */
+    nearest = rounding();
+    assert_int_equal(fesetround(FE_UPWARD), 0);
+    up = rounding();
+    assert_int_equal(fesetround(FE_TONEAREST), 0);
+    assert_int_equal(nearest, rounding());
+    assert_true(up != nearest);
+    assert_int_equal(tp_runtime_spawn(rt, &rounding_probe, &a, NULL, &cb), 0);
+    for (int i = 0; i < 2; i++) {
+        mode = modes[i];
+        d = spawn_d(rt, &rounder_actor, &a, NULL);
+        assert_int_equal(wait_val(p, R_VAL), up);
+        assert_int_equal(tp_runtime_send(rt, cb, M_PING, NULL, 0), 0);
+        assert_int_equal(wait_val(p, R_VAL), nearest);
+        assert_int_equal(tp_runtime_send(rt, d, M_PING, NULL, 0), 0);
+        assert_int_equal(wait_val(p, R_VAL), up);
+        assert_int_equal(tp_runtime_send(rt, cb, M_PING, NULL, 0), 0);
+        assert_int_equal(wait_val(p, R_VAL), nearest);
+    }
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 int
 main(void)
 {
@@ -1179,6 +1278,7 @@ main(void)
         cmocka_unit_test(test_bound),
         cmocka_unit_test(test_copied_poison),
         cmocka_unit_test(test_scheduling),
+        cmocka_unit_test(test_rounding_mode),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

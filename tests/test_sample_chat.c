@@ -19,14 +19,17 @@
 #define T 5000 /* ms to wait for any one line */
 
 static struct sp_proc proc;
+/* The member actor's style: the same tests run against both
+ * (test_sample_chat* [--style callback|direct]: two CTest entries). */
+static const char *style = "callback";
 static struct sp_conn *cl[2]; /* alice and bob */
 
 static int
 start(void **state)
 {
-    static const char *const args[] = {"--port", "0", "--schedulers", "2",
-                                       NULL};
-    static const char *const want[] = {"chat", NULL};
+    const char *const args[] = {"--style",      style, "--port", "0",
+                                "--schedulers", "2",   NULL};
+    static const char *const want[] = {"chat", "chat-ws", NULL};
 
     (void)state;
     for (int i = 0; i < 2; i++)
@@ -228,6 +231,57 @@ room_crash(void **state)
     assert_true(sp_expect(b, "<alice> after the crash\n", T));
 }
 
+/* One masked WebSocket text frame (a client's frames are masked). */
+static int
+ws_send(int fd, const char *text)
+{
+    unsigned char f[2 + 4 + 125];
+    size_t n = strlen(text);
+    const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+
+    assert_true(n <= 125);
+    f[0] = 0x81; /* FIN, text */
+    f[1] = (unsigned char)(0x80u | n);
+    memcpy(f + 2, mask, 4);
+    for (size_t i = 0; i < n; i++)
+        f[6 + i] = (unsigned char)text[i] ^ mask[i % 4];
+    return sp_send(fd, f, 6 + n);
+}
+
+/* A browser's member (the WebSocket listener) and a TCP one in the same
+ * room: lines both ways, /who. Server frames are unmasked text, so the
+ * lines show up as they are in the byte stream. */
+static void
+websocket_client(void **state)
+{
+    struct sp_conn *w = cl[0], *b = cl[1];
+
+    (void)state;
+    enter(b, "bob", "lobby", 1);
+    w->fd = sp_connect(sp_port(&proc, "chat-ws"));
+    assert_true(w->fd >= 0);
+    assert_int_equal(sp_sends(w->fd, "GET / HTTP/1.1\r\n"
+                                     "Host: 127.0.0.1\r\n"
+                                     "Upgrade: websocket\r\n"
+                                     "Connection: Upgrade\r\n"
+                                     "Sec-WebSocket-Key: "
+                                     "dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                     "Sec-WebSocket-Version: 13\r\n\r\n"),
+                     0);
+    assert_true(sp_expect(w, "101 Switching Protocols", T));
+    assert_true(sp_expect(w, "* welcome to troupe chat", T));
+    assert_true(sp_expect(w, "* you joined #lobby (2 here)\n", T));
+    assert_int_equal(ws_send(w->fd, "/nick wendy"), 0);
+    assert_true(sp_expect(w, "* you are now wendy\n", T));
+    assert_true(sp_expect(b, " is now wendy\n", T)); /* was guestN */
+    assert_int_equal(ws_send(w->fd, "hello from a browser"), 0);
+    assert_true(sp_expect(b, "<wendy> hello from a browser\n", T));
+    assert_int_equal(sp_sends(b->fd, "hi wendy\n"), 0);
+    assert_true(sp_expect(w, "<bob> hi wendy\n", T));
+    assert_int_equal(ws_send(w->fd, "/who"), 0);
+    assert_true(sp_expect(w, "* in #lobby: bob wendy\n", T));
+}
+
 /* SIGINT: clients are told, connections close, exit status 0. */
 static void
 drain(void **state)
@@ -246,16 +300,19 @@ drain(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(three_clients, start, stop),
         cmocka_unit_test_setup_teardown(private_and_limits, start, stop),
         cmocka_unit_test_setup_teardown(member_crash, start, stop),
         cmocka_unit_test_setup_teardown(room_crash, start, stop),
+        cmocka_unit_test_setup_teardown(websocket_client, start, stop),
         cmocka_unit_test_setup_teardown(drain, start, stop),
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc == 3 && strcmp(argv[1], "--style") == 0)
+        style = argv[2];
+    return cmocka_run_group_tests_name(style, tests, NULL, NULL);
 }

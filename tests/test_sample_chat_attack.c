@@ -30,12 +30,15 @@
 #define T 5000 /* ms to wait for any one line */
 
 static struct sp_proc proc;
+/* The member actor's style: the same tests run against both
+ * (test_sample_chat* [--style callback|direct]: two CTest entries). */
+static const char *style = "callback";
 
 static int
 start(void **state)
 {
-    static const char *const args[] = {"--port", "0", "--schedulers", "2",
-                                       NULL};
+    const char *const args[] = {"--style",      style, "--port", "0",
+                                "--schedulers", "2",   NULL};
     static const char *const want[] = {"chat", NULL};
 
     (void)state;
@@ -338,12 +341,14 @@ crash_storm(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(crash_storm, start, stop),
         cmocka_unit_test_setup_teardown(flood, start, stop),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc == 3 && strcmp(argv[1], "--style") == 0)
+        style = argv[2];
+    return cmocka_run_group_tests_name(style, tests, NULL, NULL);
 }

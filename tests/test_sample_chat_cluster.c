@@ -8,7 +8,10 @@
  * in the same room; the node that holds a room is SIGKILLed: the members
  * on the two others are told, the room is opened again on a survivor,
  * they are back in it and talk on; with the NATS server gone the nodes
- * still stop cleanly (SIGTERM: exit 0 within the drain deadline).
+ * still stop cleanly (SIGTERM: exit 0 within the drain deadline). And a
+ * split (a node stopped past the down deadline, then resumed) ends with
+ * one room: the one that lost the cluster-wide name moves its members to
+ * the other.
  */
 #define _GNU_SOURCE /* memmem */
 #include "test_sample_util.h"
@@ -25,14 +28,18 @@
 
 static struct sp_nats nats;
 static struct sp_proc node[NODES];
+/* The member actor's style: the same tests run against both
+ * (test_sample_chat* [--style callback|direct]: two CTest entries). */
+static const char *style = "callback";
 
 static int
 start_node(int i)
 {
     char name[16];
     const char *args[] = {
-        "--port",    "0",      "--schedulers", "2",  "--http-port", "0",
-        "--cluster", nats.url, "--node",       name, NULL};
+        "--style", style,         "--port", "0",         "--schedulers",
+        "2",       "--http-port", "0",      "--cluster", nats.url,
+        "--node",  name,          NULL};
     static const char *const want[] = {"node", "chat", "dashboard", NULL};
 
     snprintf(name, sizeof(name), "n%d", i + 1);
@@ -214,13 +221,52 @@ test_three_nodes(void **state)
     sp_hang_up(erin);
 }
 
+/* A split: n1, which holds #ops, is stopped (SIGSTOP) past the down
+ * deadline; bob on n2 sees the room's node down and #ops is opened again
+ * on n2. n1 resumes: its room has lost the cluster-wide name to n2's (the
+ * name's bucket records n2's), so it tells alice and ends; alice joins
+ * n2's room and the two talk again. */
+static void
+test_split_heals_into_one_room(void **state)
+{
+    struct sp_conn *alice, *bob;
+
+    (void)state;
+    if (nats.pid == 0)
+        skip();
+    alice = client(0, "alice");
+    bob = client(1, "bob");
+    say(alice, "/join ops\n");
+    expect(alice, "* you joined #ops (1 here)\n");
+    say(bob, "/join ops\n");
+    expect(bob, "* you joined #ops (2 here)\n");
+
+    kill(node[0].pid, SIGSTOP);
+    expect(bob, "* #ops was on a node that went down; opening it again\n");
+    expect(bob, "* back in #ops\n");
+    kill(node[0].pid, SIGCONT);
+    if (!sp_expect(alice, "* #ops was opened on another node too", 20000))
+        fail_msg("alice not told (have '%.*s')", (int)alice->len, alice->buf);
+    expect(alice, "* back in #ops\n");
+    say(bob, "one room again\n");
+    expect(alice, "<bob> one room again\n");
+    say(alice, "/who\n");
+    expect(alice, "* in #ops: bob alice\n");
+    sp_hang_up(alice);
+    sp_hang_up(bob);
+}
+
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_three_nodes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_split_heals_into_one_room, setup,
+                                        teardown),
     };
 
     signal(SIGPIPE, SIG_IGN);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    if (argc == 3 && strcmp(argv[1], "--style") == 0)
+        style = argv[2];
+    return cmocka_run_group_tests_name(style, tests, NULL, NULL);
 }

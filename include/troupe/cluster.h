@@ -30,9 +30,12 @@ extern "C" {
 #endif
 
 /** A node came up: payload tp_node_event (see tp_monitor_node()). */
-#define TP_MSG_NODE_UP   0xffff0020u
+#define TP_MSG_NODE_UP       0xffff0020u
 /** A node went down (or left): payload tp_node_event. */
-#define TP_MSG_NODE_DOWN 0xffff0021u
+#define TP_MSG_NODE_DOWN     0xffff0021u
+/** This actor lost a cluster-wide name to a conflict after a partition:
+ *  payload tp_name_conflict (see tp_register_global()). */
+#define TP_MSG_NAME_CONFLICT 0xffff0022u
 
 #define TP_NODE_NAME_MAX 63 /**< longest node name */
 
@@ -169,7 +172,10 @@ TP_API int tp_monitor_node(tp_ctx *ctx, bool on);
  * Registers a local actor under a cluster-wide name: one owner per name in
  * the cluster (a compare-and-set on a JetStream key-value bucket). The name
  * is released when the actor dies, when it is unregistered, when this node
- * leaves, and counts as free as soon as the owner's node is down. name:
+ * leaves, and counts as free as soon as the owner's node is down (after a
+ * partition pid may therefore lose the name to a conflict: it then gets
+ * TP_MSG_NAME_CONFLICT, see tp_name_conflict; a name that was only
+ * released while its node was cut off is taken back for pid). name:
  * 1..TP_NAME_MAX of [A-Za-z0-9_=/-]. Blocks for a few NATS round trips
  * (at most about 5 s): call it from a thread that is not a scheduler, or
  * accept that stall in an actor. Returns 0 (also if pid already owns it),
@@ -201,6 +207,90 @@ TP_API tp_pid tp_whereis_global(tp_runtime *rt, const char *name);
  * node is down or the server has no JetStream. Thread-safe.
  */
 TP_API tp_pid tp_whereis_global_cached(tp_runtime *rt, const char *name);
+
+/**
+ * Payload of TP_MSG_NAME_CONFLICT, and one entry of
+ * tp_cluster_name_conflicts().
+ *
+ * How a conflict arises: a name's owner counts as gone as soon as its node
+ * is down, so while a node is cut off another node may register a name
+ * that an actor on the cut-off node still holds. When the nodes meet again
+ * two live actors believe they own the name. The rule, which every node
+ * computes the same way because it reads the same bucket: **the owner
+ * recorded in the key-value bucket keeps the name** (that is the later
+ * registration, made by the part of the cluster that could reach NATS,
+ * and the one its nodes have been sending to); every other claimant loses
+ * it. The losing node removes the registration from its own tables (the
+ * bucket never held it twice), sends the loser TP_MSG_NAME_CONFLICT, logs
+ * a warning, and counts it (tp_cluster_summary.name_conflicts,
+ * troupe_cluster_name_conflicts_total): each conflict is counted once in
+ * the cluster, on the loser's node. The loser is not killed: it decides
+ * (stop, register another name, or tp_register_global() again once the
+ * winner is gone). A name that was only released meanwhile (nobody took
+ * it) is taken back for its owner without a conflict.
+ */
+typedef struct tp_name_conflict {
+    char name[TP_NAME_MAX + 1]; /**< the name */
+    tp_pid winner;              /**< its owner now (cluster form) */
+    tp_pid loser;               /**< the actor that lost it (cluster form) */
+    uint64_t at_ns;             /**< when it was resolved (tp_now_ns()) */
+} tp_name_conflict;
+
+/** One cluster-wide name registered by this node (tp_cluster_names()). */
+typedef struct tp_global_name {
+    char name[TP_NAME_MAX + 1]; /**< the name */
+    tp_pid pid;                 /**< its owner, a local actor (cluster form) */
+} tp_global_name;
+
+/**
+ * The cluster-wide names this node's actors hold (as this node knows
+ * them: registered here and not released or lost since): fills
+ * out[0..n) and returns how many there are (may exceed n), or -ENOTCONN
+ * (in no cluster). A racy snapshot, no NATS round trip. Thread-safe.
+ */
+TP_API int tp_cluster_names(tp_runtime *rt, tp_global_name *out, unsigned n);
+
+/**
+ * The last name conflicts this node resolved against one of its actors
+ * (at most 16 are kept), newest first: fills out[0..n) and returns how
+ * many are kept, or -ENOTCONN. The total is
+ * tp_cluster_summary.name_conflicts. Thread-safe.
+ */
+TP_API int tp_cluster_name_conflicts(tp_runtime *rt, tp_name_conflict *out,
+                                     unsigned n);
+
+/* ---------------------------------------------------------------------- */
+/* A node's own service actor                                             */
+
+/**
+ * The pid that addresses node's service actor (a system actor every node
+ * runs while in a cluster): "<node.0.0>", no real actor's pid (slot 0,
+ * generation 0). Send it requests with tp_request() like to any actor;
+ * TP_CLUSTER_TREE is the one it answers today. Thread-safe.
+ */
+static inline tp_pid
+tp_cluster_service_pid(uint32_t node)
+{
+    return tp_pid_with_node(0, node);
+}
+
+/**
+ * Request to a node's service actor (tp_cluster_service_pid()): its
+ * supervision tree, walked there (the root supervisor, then each child
+ * supervisor, 2 s per supervisor; at most 200 children listed per
+ * supervisor, 4,000 nodes, 32 levels). No payload. The TP_MSG_REPLY is
+ * MessagePack, a map:
+ *   "node": the node's name,
+ *   "nodes": an array of entries, the root first, then each supervisor's
+ *   children as one contiguous block, each entry an array
+ *   [id, pid (cluster form, uint), behaviour, type (0 worker, 1
+ *   supervisor), restart (tp_restart), restarts, running, restarting,
+ *   answered (false: that supervisor did not answer), first child index,
+ *   children listed, children in all];
+ * or a map with "error" (text) when the walk could not start. The
+ * console's `tree @NODE` renders it (console/cmd_cluster.c).
+ */
+#define TP_CLUSTER_TREE 0xfffe0b20u
 
 /** Counters of one peer node (see tp_cluster_stats()). */
 typedef struct tp_cluster_peer_stats {
@@ -241,8 +331,10 @@ typedef struct tp_cluster_summary {
     uint64_t bad_frames;             /**< frames dropped as malformed */
     uint64_t drops;                  /**< sends dropped, all peers */
     uint64_t max_payload;            /**< NATS max_payload, bytes */
-    uint32_t link_port;    /**< this node's link listener port, 0 = none */
-    uint64_t link_refused; /**< link connections refused (bad preamble) */
+    uint32_t link_port;      /**< this node's link listener port, 0 = none */
+    uint64_t link_refused;   /**< link connections refused (bad preamble) */
+    uint64_t name_conflicts; /**< global names this node's actors lost */
+    uint32_t global_names;   /**< global names this node's actors hold */
 } tp_cluster_summary;
 
 /**

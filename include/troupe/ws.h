@@ -21,8 +21,13 @@
  * to max_message bytes, checks masking, reserved bits, opcodes, control
  * frame rules and UTF-8 (incrementally: a bad byte fails at once), and
  * closes a connection that breaks them with the Close code RFC 6455 asks
- * for. The TP_MSG_TCP_CLOSED that follows has reason TP_NET_CLOSE_ERROR
- * and error:
+ * for: the Close frame goes out, then what the peer still sends is read
+ * and dropped until it has been quiet for 100 ms (at most
+ * close_timeout_ms), and only then the socket is closed, so the peer reads
+ * the code instead of a reset (the same lingering follows the answer to a
+ * Close the peer sent). No data frame follows a Close of ours (an actor's
+ * sends after it are dropped). The TP_MSG_TCP_CLOSED that follows
+ * has reason TP_NET_CLOSE_ERROR and error:
  *   -EPROTO    1002 protocol error (bad frame, unmasked, bad opcode...)
  *   -EILSEQ    1007 invalid UTF-8 in a text message or close reason
  *   -EMSGSIZE  1009 message over max_message

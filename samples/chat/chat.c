@@ -155,7 +155,7 @@ chat_listen_ws(tp_runtime *rt, const struct sample_opts *o, int port,
     tp_listen_opts_init(&lo);
     lo.address = o->address;
     lo.port = (uint16_t)port;
-    lo.behaviour = &chat_member_ws_behaviour;
+    lo.behaviour = c->member_ws;
     lo.arg = c;
     lo.supervisor_name = CHAT_CONNS_SUP;
     lo.name = "chat-ws";
@@ -194,8 +194,8 @@ chat_listen(tp_runtime *rt, const struct sample_opts *o, int port,
     int err;
 
     chat_conn_opts(&co);
-    if ((err = sample_listen(rt, o, "chat", port, &chat_member_behaviour, c,
-                             CHAT_CONNS_SUP, &co, l)) != 0)
+    if ((err = sample_listen(rt, o, "chat", port, c->member, c, CHAT_CONNS_SUP,
+                             &co, l)) != 0)
         return err;
     /* WebSocket on port + 1000 (7001 -> 8001); any free port with 0. */
     return chat_listen_ws(rt, o, port != 0 ? port + 1000 : 0, c);
@@ -211,6 +211,13 @@ int
 chat_start(tp_runtime *rt, const struct sample_opts *o, int port,
            struct chat **out, tp_listener **l)
 {
+    return chat_start_style(rt, o, port, false, out, l);
+}
+
+int
+chat_start_style(tp_runtime *rt, const struct sample_opts *o, int port,
+                 bool direct, struct chat **out, tp_listener **l)
+{
     tp_sup_spec top, rooms, conns;
     tp_child_spec kids[2];
     struct chat *c = calloc(1, sizeof(*c));
@@ -220,6 +227,9 @@ chat_start(tp_runtime *rt, const struct sample_opts *o, int port,
         return sample_fail(o, "chat", -ENOMEM);
     pthread_mutex_init(&c->lock, NULL);
     c->clustered = o->cluster != NULL;
+    c->member = direct ? chat_member_direct(false) : &chat_member_behaviour;
+    c->member_ws =
+        direct ? chat_member_direct(true) : &chat_member_ws_behaviour;
     chat_tree(&top, kids, &rooms, &conns);
     if ((err = tp_runtime_supervisor_start(rt, "chat", &top, NULL)) != 0 ||
         (err = chat_listen(rt, o, port, c, l)) != 0) {

@@ -22,6 +22,12 @@ struct chat;
 int chat_start(tp_runtime *rt, const struct sample_opts *o, int port,
                struct chat **out, tp_listener **l);
 
+/** chat_start() with the member actors written in direct style
+ *  (chat_member_direct.c) when direct is true: troupe-chat --style direct.
+ *  Same protocol, bounds and tree. */
+int chat_start_style(tp_runtime *rt, const struct sample_opts *o, int port,
+                     bool direct, struct chat **out, tp_listener **l);
+
 /** The port of the chat's WebSocket listener ("READY chat-ws <address>":
  *  TCP port + 1000, or any free port when port is 0), or -1. */
 int chat_ws_port(const struct chat *c);

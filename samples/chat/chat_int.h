@@ -63,6 +63,9 @@ struct chat_room_entry {
 /* The only state the chat's actors share; the lock is held for a few
  * string compares. */
 struct chat {
+    /* The member actors' behaviours, TCP and WebSocket clients: callback
+     * style (chat_member.c) or direct style (chat_member_direct.c). */
+    const tp_behaviour *member, *member_ws;
     tp_listener *ws; /* the WebSocket listener (the runtime frees it) */
     tp_tls_ctx *tls; /* its TLS context (wss), or NULL */
     bool clustered;  /* --cluster: rooms are cluster-wide names too */
@@ -86,5 +89,9 @@ void chat_globalname(char *out, size_t cap, const char *room);
 extern const tp_behaviour chat_room_behaviour;
 extern const tp_behaviour chat_member_behaviour;
 extern const tp_behaviour chat_member_ws_behaviour; /* WebSocket clients */
+
+/** The member written in direct style (chat_member_direct.c), for TCP or
+ *  (ws) WebSocket clients. */
+const tp_behaviour *chat_member_direct(bool ws);
 
 #endif /* SAMPLE_CHAT_INT_H */

@@ -204,6 +204,35 @@ on_who(tp_ctx *ctx, struct room *r, const tp_msg *msg)
     tp_reply(ctx, msg, out, len);
 }
 
+/* In a cluster: a network split healed and this room lost its
+ * cluster-wide name to the room of the same name opened on the other side
+ * meanwhile (the one the name's bucket records keeps it). The members are
+ * told, then the rooms' supervisor ends this room's own supervisor (a
+ * shutdown, not a crash: nothing restarts it); the members, who monitor
+ * the room, look for it again and find the other one. */
+static void
+on_name_conflict(tp_ctx *ctx, struct room *r)
+{
+    tp_runtime *rt = tp_ctx_runtime(ctx);
+    char reg[TP_NAME_MAX + 1];
+    tp_sup_req req;
+    uint64_t ref;
+    tp_pid sup;
+
+    broadcast(ctx, r, TP_PID_NONE,
+              "* #%s was opened on another node too, during a network "
+              "split; moving you there\n",
+              r->name);
+    chat_regname(reg, sizeof(reg), "roomsup", r->name);
+    sup = tp_whereis(rt, reg);
+    memset(&req, 0, sizeof(req));
+    tp_pid_format(sup, req.child, sizeof(req.child));
+    if (sup == TP_PID_NONE ||
+        tp_request(ctx, tp_whereis(rt, CHAT_ROOMS_SUP), TP_SUP_TERMINATE_CHILD,
+                   &req, sizeof(req), 5000, &ref) != 0)
+        tp_fail(ctx, "room #%s lost its cluster-wide name", r->name);
+}
+
 static void
 room_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 {
@@ -229,6 +258,9 @@ room_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
         break;
     case TP_MSG_DOWN:
         on_down(ctx, r, msg);
+        break;
+    case TP_MSG_NAME_CONFLICT:
+        on_name_conflict(ctx, r);
         break;
     case CHAT_MSG_CRASH:
         tp_fail(ctx, "room #%s was asked to crash", r->name);

@@ -246,7 +246,7 @@ sample_init(struct sample_opts *o, int argc, char **argv, const char *service,
         tp_runtime_destroy(*rt);
         return -1;
     }
-    if (o->cluster != NULL && (err = join_cluster(*rt, o, service)) != 0) {
+    if (o->cluster != NULL && join_cluster(*rt, o, service) != 0) {
         tp_runtime_destroy(*rt);
         return -1;
     }

@@ -14,7 +14,10 @@ import { chromium } from "playwright-core";
 
 const [demo, outDir] = process.argv.slice(2);
 const fail = (msg) => { console.error("FAIL: " + msg); process.exitCode = 1; };
-const deadline = setTimeout(() => { fail("timeout"); process.exit(1); }, 90000);
+// Waits scale with TP_TEST_SLOW (a busy machine: sanitizers, other jobs).
+const slow = Math.max(1, Number(process.env.TP_TEST_SLOW) || 1);
+const deadline = setTimeout(() => { fail("timeout"); process.exit(1); },
+                            200000 * slow);
 
 function startDemo() {
   return new Promise((resolve, reject) => {
@@ -51,7 +54,7 @@ try {
   await page.goto(base + "/", { waitUntil: "load" });
   // The live tree: root, the app supervisor and its workers.
   await page.waitForSelector('#tree li[data-id="app"] li[data-id="worker_a"]',
-                             { timeout: 15000 });
+                             { timeout: 30000 * slow });
   const ids = await page.$$eval("#tree li", (l) => l.map((e) => e.dataset.id));
   for (const id of ["root", "app", "worker_a", "worker_b", "pool"])
     if (!ids.includes(id)) fail("tree lacks " + id + ": " + ids.join(","));
@@ -62,7 +65,7 @@ try {
   const r0 = Number(await page.getAttribute("body", "data-refreshes"));
   const up0 = await page.textContent("#uptime");
   await page.waitForFunction((r) => Number(document.body.dataset.refreshes) >= r + 3,
-                             r0, { timeout: 15000 });
+                             r0, { timeout: 30000 * slow });
   const up1 = await page.textContent("#uptime");
   if (up0 === up1) fail("uptime did not change: " + up0);
   const samples = Number(await page.getAttribute("#chart", "data-samples"));
@@ -75,7 +78,7 @@ try {
   const pid0 = await page.getAttribute(sel, "data-pid");
   await page.click(`${sel} > button[title^="kill"]`);
   await page.waitForFunction(() => /kill .*: /.test(document.getElementById("status").textContent),
-                             null, { timeout: 10000 });
+                             null, { timeout: 30000 * slow });
   const st = await page.textContent("#status");
   if (!/token/.test(st)) fail("kill without token: " + st);
   if ((await page.getAttribute(sel, "data-pid")) !== pid0) fail("killed without token");
@@ -88,7 +91,7 @@ try {
     const e = document.querySelector(s);
     return e && e.dataset.pid && e.dataset.pid !== p &&
            /restarts=1/.test(e.textContent);
-  }, [sel, pid0], { timeout: 15000 });
+  }, [sel, pid0], { timeout: 30000 * slow });
   const pid1 = await page.getAttribute(sel, "data-pid");
   console.log(`worker_a ${pid0} -> ${pid1} (restarted)`);
 

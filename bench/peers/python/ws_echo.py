@@ -1,7 +1,6 @@
 # bench/peers/python/ws_echo.py - a WebSocket echo server on Python's
 # `websockets` package (Debian python3-websockets; asyncio, one thread):
-# every message is sent back. The only WebSocket server Debian ships here
-# (Node's `ws` and Go's x/net/websocket are not installed).
+# every message is sent back (bench/run_ws.sh --peers python).
 #
 #   /usr/bin/python3 ws_echo.py PORT
 #
