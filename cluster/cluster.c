@@ -613,7 +613,8 @@ tp_cluster_start(tp_runtime *rt, const tp_cluster_options *opts)
     if ((cl = cluster_new(rt, opts)) == NULL)
         return -ENOMEM;
     if ((err = nats_connect(cl)) == 0 &&
-        (err = tp__link_start(cl, opts->link_address)) == 0 &&
+        (err = tp__link_start(cl, opts->link_address,
+                              opts->tls_ca_file != NULL)) == 0 &&
         (err = join(cl)) == 0 && (err = tp__names_start(cl)) == 0 &&
         (err = tp__service_start(cl)) == 0) {
         if (pthread_create(&cl->thread, NULL, tp__node_thread, cl) != 0)

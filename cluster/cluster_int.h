@@ -298,7 +298,7 @@ void tp__node_link_hello(struct tp__cluster *cl, struct tp__cpeer *p,
 /* Opens the listener and starts the link thread (after the NATS
  * connection: the address comes from it). 0 also when links are off or
  * no listener could be opened (logged: NATS only). -ENOMEM. */
-int tp__link_start(struct tp__cluster *cl, const char *address);
+int tp__link_start(struct tp__cluster *cl, const char *address, bool nats_tls);
 /* The link fields of tp_cluster_stats()' summary. */
 void tp__link_summary(struct tp__cluster *cl, tp_cluster_summary *out);
 /* Joins the link thread, closes every link. Idempotent. */

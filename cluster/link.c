@@ -168,12 +168,17 @@ fail:
     return -errno;
 }
 
-static bool
-links_env_off(void)
+/* TROUPE_CLUSTER_LINKS: 1 (0) when it says on (off), else -1. */
+static int
+links_env(void)
 {
     const char *e = getenv("TROUPE_CLUSTER_LINKS");
 
-    return e != NULL && (strcmp(e, "0") == 0 || strcmp(e, "off") == 0);
+    if (e == NULL)
+        return -1;
+    if (strcmp(e, "0") == 0 || strcmp(e, "off") == 0)
+        return 0;
+    return strcmp(e, "1") == 0 || strcmp(e, "on") == 0 ? 1 : -1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -776,14 +781,23 @@ link_thread(void *arg)
 /* Start, stop, hooks                                                     */
 
 int
-tp__link_start(struct tp__cluster *cl, const char *address)
+tp__link_start(struct tp__cluster *cl, const char *address, bool nats_tls)
 {
     struct tp__link *lk;
     uint32_t ip;
     int fd;
 
-    if (!cl->opts.links || links_env_off())
+    if (!cl->opts.links || links_env() == 0)
         return 0;
+    /* Links are plain TCP: over a NATS connection that is TLS they would
+     * carry in clear what NATS encrypts, so they wait to be asked for. */
+    if (nats_tls && links_env() != 1) {
+        tp_log(TP_LOG_INFO,
+               "cluster %s: NATS over TLS: direct links off (they are not "
+               "encrypted; TROUPE_CLUSTER_LINKS=1 turns them on)",
+               cl->cluster);
+        return 0;
+    }
     if ((ip = pick_address(cl, address)) == 0) {
         tp_log(TP_LOG_WARN,
                "cluster %s: no IPv4 address for direct links: NATS only",

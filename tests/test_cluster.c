@@ -505,6 +505,14 @@ test_cluster_tls_and_credentials(void **state)
     wait_node(b, "tls-a");
     assert_int_equal(
         tp_runtime_call(a, spawn_echo(b), 1, "x", 1, NULL, 0, NULL, 10000), 0);
+    { /* NATS over TLS: no plaintext direct link beside it. */
+        tp_cluster_peer_stats ps[4];
+        tp_cluster_summary sum;
+
+        assert_int_equal(tp_cluster_stats(a, &sum, ps, 4), 1);
+        assert_int_equal(ps[0].link, TP_CLUSTER_LINK_NATS);
+        assert_int_equal(sum.link_port, 0);
+    }
     /* Wrong password, and no TLS: refused. */
     c = tpt_runtime(1);
     node_opts(&o, &n, "tls-c");
@@ -1829,7 +1837,7 @@ test_cluster_links_tcp_order_token(void **state)
     tp_runtime *a, *b;
     tpt_probe *src, *dst;
     struct burst bu = {.n = 10000};
-    tp_cluster_peer_stats pa, pb;
+    tp_cluster_peer_stats pa = {0}, pb = {0};
     tp_cluster_summary sum;
     char reply[8];
     size_t rlen = 0;
@@ -1917,7 +1925,7 @@ test_cluster_links_refused_falls_back(void **state)
     tp_runtime *a, *b;
     tpt_probe *src, *dst;
     struct burst bu = {.n = 10000};
-    tp_cluster_peer_stats pa;
+    tp_cluster_peer_stats pa = {0};
 
     (void)state;
     if (!nats_start(&n))
@@ -1966,7 +1974,7 @@ test_cluster_links_broken_down_then_up(void **state)
     tp_runtime *a, *b;
     tpt_probe *p;
     struct watch w = {.monitor = true, .link = true, .nodes = true};
-    tp_cluster_peer_stats pa;
+    tp_cluster_peer_stats pa = {0};
     tp_node_event ev;
     tpt_rec rec;
     char reply[8];

@@ -94,7 +94,10 @@ typedef struct tp_cluster_options {
      *  peer go over a TCP connection of their own instead of through the
      *  NATS server, which stays the control plane and the fallback.
      *  Default true; the environment variable TROUPE_CLUSTER_LINKS=0
-     *  turns them off whatever this says. */
+     *  turns them off whatever this says. Links are plain TCP (a token
+     *  published over NATS admits a peer; nothing is encrypted): with
+     *  tls_ca_file set (NATS over TLS) they stay off unless
+     *  TROUPE_CLUSTER_LINKS=1. */
     bool links;
     /** IPv4 address other nodes reach this node's link listener at.
      *  NULL (default) = the address the NATS server sees this client at
