@@ -722,10 +722,9 @@ event(struct tp__cluster *cl, struct tp__lconn *c, uint32_t ev)
     case R_OUT:
         if (c->peer == NULL) {
             conn_free(cl->lk, c);
-        } else if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) {
-            conn_broke(cl, c); /* the other end never writes */
-        } else if ((ev & EPOLLOUT) && flush_wbuf(cl->lk, c) != 0) {
-            conn_broke(cl, c);
+        } else if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) ||
+                   ((ev & EPOLLOUT) && flush_wbuf(cl->lk, c) != 0)) {
+            conn_broke(cl, c); /* the other end never writes: it broke */
         }
         break;
     case R_PRE:
@@ -816,10 +815,11 @@ tp__link_start(struct tp__cluster *cl, const char *address, bool nats_tls)
     lk->lfd = fd;
     lk->ip = ip;
     {
-        struct sockaddr_in sa;
+        struct sockaddr_in sa = {0};
         socklen_t n = sizeof(sa);
-        getsockname(fd, (struct sockaddr *)&sa, &n);
-        lk->port = ntohs(sa.sin_port);
+
+        if (getsockname(fd, (struct sockaddr *)&sa, &n) == 0)
+            lk->port = ntohs(sa.sin_port);
     }
     if (getrandom(&lk->token, sizeof(lk->token), 0) !=
         (ssize_t)sizeof(lk->token)) {
