@@ -296,7 +296,6 @@ tp__node_link_hello(struct tp__cluster *cl, struct tp__cpeer *p, uint64_t inc)
     same = atomic_load(&p->state) == TP__PEER_DOWN && p->incarnation == inc &&
            p->name[0] != '\0';
     snprintf(w.name, sizeof(w.name), "%s", p->name);
-    w.has_link = true;
     w.link_ip = p->link_ip;
     w.link_port = p->link_port;
     w.link_token = p->link_token;
