@@ -86,7 +86,9 @@ should_fail(void *ret0)
         return false;
     }
     n = atomic_fetch_add_explicit(&count, 1, memory_order_relaxed) + 1;
-    k = atomic_load_explicit(&nth, memory_order_relaxed);
+    /* Acquire: pairs with tpf_arm()'s store of nth, so its plain writes
+     * (site_n, site_remote, armer) happen before record_site()'s. */
+    k = atomic_load_explicit(&nth, memory_order_acquire);
 
     if (k == 0 || n < k ||
         (n > k && !atomic_load_explicit(&persistent, memory_order_relaxed)))
