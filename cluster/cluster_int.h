@@ -76,6 +76,54 @@ struct tp__wire_node {
 int tp__wire_next(const void *buf, size_t n, struct tp__wire_hdr *h,
                   const unsigned char **payload, size_t *used);
 /* Encodes h (h->len payload bytes follow) into out[TP__WIRE_HDR]. */
+/* Little-endian fields of the wire format (wire.c, link.c). */
+static inline void
+tp__put16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static inline void
+tp__put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline void
+tp__put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint16_t
+tp__get16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t
+tp__get32(const unsigned char *p)
+{
+    uint32_t v = 0;
+
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static inline uint64_t
+tp__get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
 void tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h);
 /* Decodes a frame of n bytes: 0, or -EBADMSG (bad magic, version, kind,
  * length). On success *payload points at h->len bytes inside buf. */

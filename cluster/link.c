@@ -85,30 +85,6 @@ struct tp__link {
 /* Helpers                                                                */
 
 static void
-put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void
 ep_set(struct tp__link *lk, int op, int fd, uint32_t events, void *ptr)
 {
     struct epoll_event ev = {.events = events, .data.ptr = ptr};
@@ -343,11 +319,11 @@ connected(struct tp__cluster *cl, struct tp__lconn *c)
     pthread_mutex_lock(&cl->lock);
     token = p->link_token;
     pthread_mutex_unlock(&cl->lock);
-    put64(pre, PRE_MAGIC | (uint64_t)1 << 32); /* magic, version 1 */
+    tp__put64(pre, PRE_MAGIC | (uint64_t)1 << 32); /* magic, version 1 */
     pre[6] = (unsigned char)cl->id;
     pre[7] = (unsigned char)(cl->id >> 8);
-    put64(pre + 8, token);
-    put64(pre + 16, cl->incarnation);
+    tp__put64(pre + 8, token);
+    tp__put64(pre + 16, cl->incarnation);
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &n) != 0 || err != 0 ||
         send(c->fd, pre, PRE_LEN, MSG_NOSIGNAL) != (ssize_t)PRE_LEN ||
         !conn_current(c)) {
@@ -520,12 +496,12 @@ preamble(struct tp__cluster *cl, struct tp__lconn *c)
     struct tp__link *lk = cl->lk;
     const unsigned char *b = c->rbuf;
     uint32_t node = (uint32_t)(b[6] | b[7] << 8);
-    uint64_t inc = get64(b + 16);
+    uint64_t inc = tp__get64(b + 16);
     struct tp__cpeer *p;
 
-    if (get32(b) != PRE_MAGIC || b[4] != 1 || get64(b + 8) != lk->token ||
-        node == 0 || node > TP_PID_NODE_MAX || node == cl->id ||
-        (p = tp__peer_get(cl, node)) == NULL) {
+    if (tp__get32(b) != PRE_MAGIC || b[4] != 1 ||
+        tp__get64(b + 8) != lk->token || node == 0 || node > TP_PID_NODE_MAX ||
+        node == cl->id || (p = tp__peer_get(cl, node)) == NULL) {
         atomic_fetch_add(&lk->refused, 1);
         return -EPERM;
     }
@@ -558,7 +534,7 @@ frames(struct tp__cluster *cl, struct tp__lconn *c)
 
     while (c->rlen - off >= TP__WIRE_HDR) {
         const unsigned char *b = c->rbuf + off, *pl;
-        uint32_t flen = get32(b + 40);
+        uint32_t flen = tp__get32(b + 40);
         struct tp__wire_hdr h;
         size_t used;
         if ((uint64_t)flen + TP__WIRE_HDR > cl->lk->rcap)

@@ -14,53 +14,6 @@
 #include <errno.h>
 #include <string.h>
 
-static void
-put16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void
-put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t
-get16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t
-get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 void
 tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h)
 {
@@ -68,14 +21,14 @@ tp__wire_put_hdr(unsigned char *out, const struct tp__wire_hdr *h)
     out[1] = TP__WIRE_VERSION;
     out[2] = h->kind;
     out[3] = h->flags;
-    put16(out + 4, h->node);
-    put16(out + 6, 0);
-    put32(out + 8, h->incarnation);
-    put64(out + 12, h->from);
-    put64(out + 20, h->to);
-    put64(out + 28, h->ref);
-    put32(out + 36, h->type);
-    put32(out + 40, h->len);
+    tp__put16(out + 4, h->node);
+    tp__put16(out + 6, 0);
+    tp__put32(out + 8, h->incarnation);
+    tp__put64(out + 12, h->from);
+    tp__put64(out + 20, h->to);
+    tp__put64(out + 28, h->ref);
+    tp__put32(out + 36, h->type);
+    tp__put32(out + 40, h->len);
 }
 
 int
@@ -89,13 +42,13 @@ tp__wire_next(const void *buf, size_t n, struct tp__wire_hdr *h,
         return -EBADMSG;
     h->kind = p[2];
     h->flags = p[3];
-    h->node = get16(p + 4);
-    h->incarnation = get32(p + 8);
-    h->from = get64(p + 12);
-    h->to = get64(p + 20);
-    h->ref = get64(p + 28);
-    h->type = get32(p + 36);
-    h->len = get32(p + 40);
+    h->node = tp__get16(p + 4);
+    h->incarnation = tp__get32(p + 8);
+    h->from = tp__get64(p + 12);
+    h->to = tp__get64(p + 20);
+    h->ref = tp__get64(p + 28);
+    h->type = tp__get32(p + 36);
+    h->len = tp__get32(p + 40);
     if (h->kind == 0 || h->kind >= TP__W_KIND_MAX || h->node == 0 ||
         h->node > TP_PID_NODE_MAX || (uint64_t)h->len > n - TP__WIRE_HDR)
         return -EBADMSG;
@@ -129,9 +82,9 @@ tp__wire_put_reason(unsigned char *out, const tp_exit_reason *r)
 {
     size_t t = tp__wire_reason_size(r) - 10;
 
-    put32(out, (uint32_t)r->kind);
-    put32(out + 4, (uint32_t)r->code);
-    put16(out + 8, (uint16_t)t);
+    tp__put32(out, (uint32_t)r->kind);
+    tp__put32(out + 4, (uint32_t)r->code);
+    tp__put16(out + 8, (uint16_t)t);
     if (t != 0)
         memcpy(out + 10, r->text, t);
 }
@@ -145,12 +98,12 @@ tp__wire_get_reason(const unsigned char *p, size_t n, tp_exit_reason *r,
 
     if (n < 10)
         return -EBADMSG;
-    kind = get32(p);
-    t = get16(p + 8);
+    kind = tp__get32(p);
+    t = tp__get16(p + 8);
     if (kind > TP_EXIT_NOCONNECTION || t != n - 10)
         return -EBADMSG;
     r->kind = (tp_exit_kind)kind;
-    r->code = (int)get32(p + 4);
+    r->code = (int)tp__get32(p + 4);
     r->text = t != 0 ? (const char *)p + 10 : NULL;
     *text_len = t;
     return 0;
@@ -187,14 +140,14 @@ tp__wire_put_node(unsigned char *out, const struct tp__wire_node *w)
 {
     size_t n = strlen(w->name);
 
-    put64(out, w->incarnation);
-    put32(out + 8, w->id);
+    tp__put64(out, w->incarnation);
+    tp__put32(out + 8, w->id);
     out[12] = (unsigned char)n;
     memcpy(out + 13, w->name, n);
     if (w->has_link) {
-        put32(out + 13 + n, w->link_ip);
-        put16(out + 17 + n, w->link_port);
-        put64(out + 19 + n, w->link_token);
+        tp__put32(out + 13 + n, w->link_ip);
+        tp__put16(out + 17 + n, w->link_port);
+        tp__put64(out + 19 + n, w->link_token);
     }
 }
 
@@ -208,14 +161,14 @@ tp__wire_get_node(const unsigned char *p, size_t n, struct tp__wire_node *w)
     len = p[12];
     if ((len != n - 13 && len + 14 != n - 13) || len > TP_NODE_NAME_MAX)
         return -EBADMSG;
-    w->incarnation = get64(p);
-    w->id = get32(p + 8);
+    w->incarnation = tp__get64(p);
+    w->id = tp__get32(p + 8);
     memcpy(w->name, p + 13, len);
     w->name[len] = '\0';
     w->has_link = len + 14 == n - 13;
-    w->link_ip = w->has_link ? get32(p + 13 + len) : 0;
-    w->link_port = w->has_link ? get16(p + 17 + len) : 0;
-    w->link_token = w->has_link ? get64(p + 19 + len) : 0;
+    w->link_ip = w->has_link ? tp__get32(p + 13 + len) : 0;
+    w->link_port = w->has_link ? tp__get16(p + 17 + len) : 0;
+    w->link_token = w->has_link ? tp__get64(p + 19 + len) : 0;
     if (w->id == 0 || w->id > TP_PID_NODE_MAX || !tp__wire_name_ok(w->name) ||
         (w->has_link && (w->link_port == 0 || w->link_ip == 0)))
         return -EBADMSG;
