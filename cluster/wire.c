@@ -159,7 +159,8 @@ tp__wire_get_node(const unsigned char *p, size_t n, struct tp__wire_node *w)
     if (n < 13)
         return -EBADMSG;
     len = p[12];
-    if ((len != n - 13 && len + 14 != n - 13) || len > TP_NODE_NAME_MAX)
+    if ((len != n - 13 && len + 14 != n - 13) || len > TP_NODE_NAME_MAX ||
+        memchr(p + 13, '\0', len) != NULL) /* the name is all of len */
         return -EBADMSG;
     w->incarnation = tp__get64(p);
     w->id = tp__get32(p + 8);
