@@ -12,7 +12,7 @@
  * With --cluster (a chat across nodes, docs/GUIDE.md) each room also holds
  * a cluster-wide name, "chat-room=<name>": a room lives on one node, the
  * node where it was first opened, and members on every node join it
- * there (chat_member.c, find_room).
+ * there (chat_find_room()).
  */
 #include "chat_int.h"
 
@@ -61,6 +61,26 @@ void
 chat_globalname(char *out, size_t cap, const char *room)
 {
     snprintf(out, cap, "chat-room=%s", room);
+}
+
+const char chat_help_text[] =
+    "* commands: /nick NAME, /join ROOM, /leave, /who, /rooms,\n"
+    "*   /msg NICK TEXT, /quit, /help; anything else is said to the room.\n"
+    "* demo: /crash crashes your connection's actor, /crashroom your\n"
+    "*   room's actor (its supervisor restarts it).\n";
+
+tp_pid
+chat_find_room(tp_runtime *rt, const struct chat *c, const char *name)
+{
+    char reg[TP_NAME_MAX + 1];
+    tp_pid pid;
+
+    chat_regname(reg, sizeof(reg), "room", name);
+    pid = tp_whereis(rt, reg);
+    if (pid != TP_PID_NONE || !c->clustered)
+        return pid;
+    chat_globalname(reg, sizeof(reg), name);
+    return tp_whereis_global_cached(rt, reg);
 }
 
 const struct chat_room_entry *

@@ -86,6 +86,18 @@ void chat_regname(char *out, size_t cap, const char *kind, const char *name);
 /** "chat-room=<name>": the cluster-wide name of a room (--cluster). */
 void chat_globalname(char *out, size_t cap, const char *room);
 
+/**
+ * The room `name` on this node, else (in a cluster) the room of that name
+ * on another node: from this node's copy of the cluster's names, so no
+ * round trip (a room opened elsewhere a moment ago may be missed: the
+ * member then starts one here, and the room's own cluster registration
+ * sorts it out, see room_init()). TP_PID_NONE when there is none.
+ */
+tp_pid chat_find_room(tp_runtime *rt, const struct chat *c, const char *name);
+
+/** What /help prints (both member styles). */
+extern const char chat_help_text[];
+
 extern const tp_behaviour chat_room_behaviour;
 extern const tp_behaviour chat_member_behaviour;
 extern const tp_behaviour chat_member_ws_behaviour; /* WebSocket clients */

@@ -81,32 +81,7 @@ say(tp_ctx *ctx, struct member *m, const char *fmt, ...)
     emit(ctx, m, line, strlen(line));
 }
 
-static const char help_text[] =
-    "* commands: /nick NAME, /join ROOM, /leave, /who, /rooms,\n"
-    "*   /msg NICK TEXT, /quit, /help; anything else is said to the room.\n"
-    "* demo: /crash crashes your connection's actor, /crashroom your\n"
-    "*   room's actor (its supervisor restarts it).\n";
-
 /* ---- rooms -------------------------------------------------------------- */
-
-/* The room on this node, else (in a cluster) the room of that name on
- * another node: the local copy of the cluster's names, so no round trip
- * (a room opened elsewhere a moment ago may be missed: the member then
- * starts one here, and the room's own cluster registration sorts it out,
- * see room_init()). */
-static tp_pid
-find_room(tp_ctx *ctx, struct member *m, const char *name)
-{
-    char reg[TP_NAME_MAX + 1];
-    tp_pid pid;
-
-    chat_regname(reg, sizeof(reg), "room", name);
-    pid = tp_whereis(tp_ctx_runtime(ctx), reg);
-    if (pid != TP_PID_NONE || !m->chat->clustered)
-        return pid;
-    chat_globalname(reg, sizeof(reg), name);
-    return tp_whereis_global_cached(tp_ctx_runtime(ctx), reg);
-}
 
 static void
 retry_later(tp_ctx *ctx, struct member *m)
@@ -158,7 +133,7 @@ start_room(tp_ctx *ctx, struct member *m)
 static void
 open_room(tp_ctx *ctx, struct member *m, bool rejoin)
 {
-    tp_pid pid = find_room(ctx, m, m->room);
+    tp_pid pid = chat_find_room(tp_ctx_runtime(ctx), m->chat, m->room);
 
     if (pid != TP_PID_NONE)
         enter_room(ctx, m, pid, rejoin);
@@ -223,7 +198,7 @@ on_rejoin(tp_ctx *ctx, struct member *m)
 
     if (m->room[0] == '\0' || m->room_pid != TP_PID_NONE)
         return; /* left, or already back */
-    pid = find_room(ctx, m, m->room);
+    pid = chat_find_room(tp_ctx_runtime(ctx), m->chat, m->room);
     if (pid != TP_PID_NONE)
         enter_room(ctx, m, pid, m->rejoining);
     else if (++m->rejoin_tries < REJOIN_TRIES)
@@ -248,7 +223,7 @@ on_room_started(tp_ctx *ctx, struct member *m, const tp_msg *msg)
     if (msg->type == TP_MSG_REPLY && msg->len == sizeof(*res))
         err = res->err;
     if (err == 0 || err == -EEXIST)
-        pid = find_room(ctx, m, m->room);
+        pid = chat_find_room(tp_ctx_runtime(ctx), m->chat, m->room);
     if (pid != TP_PID_NONE) {
         enter_room(ctx, m, pid, m->rejoining);
     } else if (err == -EEXIST) {
@@ -423,7 +398,7 @@ run_command(tp_ctx *ctx, struct member *m, const struct chat_cmd *c)
         private_msg(ctx, m, c);
         break;
     case CHAT_CMD_HELP:
-        say(ctx, m, "%s", help_text);
+        say(ctx, m, "%s", chat_help_text);
         break;
     case CHAT_CMD_QUIT:
         quit(ctx, m);

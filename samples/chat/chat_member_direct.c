@@ -88,30 +88,7 @@ say(struct member *m, const char *fmt, ...)
     emit(m, line, strlen(line));
 }
 
-static const char help_text[] =
-    "* commands: /nick NAME, /join ROOM, /leave, /who, /rooms,\n"
-    "*   /msg NICK TEXT, /quit, /help; anything else is said to the room.\n"
-    "* demo: /crash crashes your connection's actor, /crashroom your\n"
-    "*   room's actor (its supervisor restarts it).\n";
-
 /* ---- rooms -------------------------------------------------------------- */
-
-/* The room on this node, else (in a cluster, --cluster) the room of that
- * name on another node, from the local copy of the cluster's names (see
- * chat_member.c). */
-static tp_pid
-find_room(struct member *m)
-{
-    char reg[TP_NAME_MAX + 1];
-    tp_pid pid;
-
-    chat_regname(reg, sizeof(reg), "room", m->room);
-    pid = tp_whereis(tp_ctx_runtime(m->ctx), reg);
-    if (pid != TP_PID_NONE || !m->chat->clustered)
-        return pid;
-    chat_globalname(reg, sizeof(reg), m->room);
-    return tp_whereis_global_cached(tp_ctx_runtime(m->ctx), reg);
-}
 
 static void
 retry_later(struct member *m)
@@ -168,7 +145,7 @@ start_room(struct member *m)
                   ? ((const tp_sup_result *)reply->data)->err
                   : -EPROTO;
     if (err == 0 || err == -EEXIST)
-        pid = find_room(m);
+        pid = chat_find_room(tp_ctx_runtime(m->ctx), m->chat, m->room);
     if (pid != TP_PID_NONE) {
         enter_room(m, pid);
     } else if (err == -EEXIST) {
@@ -200,7 +177,8 @@ join(struct member *m, const char *room, size_t len)
     memcpy(m->room, room, len);
     m->room[len] = '\0';
     m->rejoining = false;
-    if ((pid = find_room(m)) != TP_PID_NONE)
+    if ((pid = chat_find_room(tp_ctx_runtime(m->ctx), m->chat, m->room)) !=
+        TP_PID_NONE)
         enter_room(m, pid);
     else
         start_room(m);
@@ -237,7 +215,8 @@ on_rejoin(struct member *m)
 
     if (m->room[0] == '\0' || m->room_pid != TP_PID_NONE)
         return; /* left, or already back */
-    if ((pid = find_room(m)) != TP_PID_NONE)
+    if ((pid = chat_find_room(tp_ctx_runtime(m->ctx), m->chat, m->room)) !=
+        TP_PID_NONE)
         enter_room(m, pid);
     else if (++m->rejoin_tries < REJOIN_TRIES)
         tp_send_after(m->ctx, REJOIN_DELAY_MS, tp_self(m->ctx), CHAT_MSG_REJOIN,
@@ -388,7 +367,7 @@ run_command(struct member *m, const struct chat_cmd *c)
         private_msg(m, c);
         break;
     case CHAT_CMD_HELP:
-        say(m, "%s", help_text);
+        say(m, "%s", chat_help_text);
         break;
     case CHAT_CMD_QUIT:
         leave_room(m, "quit");
