@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,6 +271,10 @@ sender_main(void *arg)
             s->sent++;
         else
             s->refused++;
+        /* Give the schedulers a turn: under valgrind, which runs one
+         * thread at a time, two senders that never yield flooded the
+         * actor faster than the stop could end it (-ETIMEDOUT at 50 s). */
+        sched_yield();
     }
     return NULL;
 }
