@@ -13,6 +13,13 @@ list(APPEND TP_SOURCES direct/fiber.c direct/direct.c)
 if(TP_DIRECT_ASM)
   enable_language(ASM)
   set_source_files_properties(${TP_DIRECT_ASM} PROPERTIES LANGUAGE ASM)
+  if(TP_DIRECT_ASM STREQUAL "direct/ctx_x86_64.S")
+    # The switch is inline and pushes below the stack pointer: no red zone
+    # where it is used (tp__fctx_switch() in direct/direct_int.h; the
+    # benchmark that times it sets the same, bench/bench-direct.cmake).
+    set_source_files_properties(direct/direct.c PROPERTIES
+      COMPILE_OPTIONS -mno-red-zone COMPILE_DEFINITIONS TP__NO_RED_ZONE=1)
+  endif()
   list(APPEND TP_SOURCES ${TP_DIRECT_ASM})
 else()
   # Every file that includes direct/direct_int.h must agree (the

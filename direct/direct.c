@@ -78,6 +78,40 @@ struct tp__direct {
 
 _Static_assert(sizeof(struct tp__direct) <= TP_DIRECT_HDR, "direct header");
 
+#if defined(__x86_64__) && !defined(TP_DIRECT_UCONTEXT)
+/* The floating-point control words (MXCSR: SSE rounding and exception
+ * masks; the x87 control word). */
+struct fpcw {
+    uint32_t mxcsr;
+    uint16_t x87;
+};
+
+static inline __attribute__((always_inline)) void
+fpcw_get(struct fpcw *f)
+{
+    __asm__ volatile("stmxcsr %0\n\t"
+                     "fnstcw %1"
+                     : "=m"(f->mxcsr), "=m"(f->x87));
+}
+
+static inline __attribute__((always_inline)) void
+fpcw_set(const struct fpcw *f)
+{
+    __asm__ volatile("ldmxcsr %0\n\t"
+                     "fldcw %1"
+                     :
+                     : "m"(f->mxcsr), "m"(f->x87));
+}
+
+static inline bool
+fpcw_eq(const struct fpcw *a, const struct fpcw *b)
+{
+    return a->mxcsr == b->mxcsr && a->x87 == b->x87;
+}
+#define TP__FPCW 1
+#endif /* else: the aarch64 switch saves FPCR, swapcontext() the whole         \
+        * environment */
+
 /* Per scheduler thread. */
 struct dthr {
     struct tp__fctx sched; /* the scheduler's context while a fiber runs */
@@ -86,6 +120,9 @@ struct dthr {
     tp_ctx *ctx;
     struct tp__stack shared;  /* copied mode: the shared stack */
     struct tp__direct *owner; /* whose image is on the shared stack */
+#if defined(TP__FPCW)
+    struct fpcw fp; /* the scheduler thread's control words */
+#endif
 };
 
 static _Thread_local struct dthr *tls_thr;
@@ -135,6 +172,10 @@ thr_get(void)
         tp__free(t);
         return NULL;
     }
+#if defined(TP__FPCW)
+    /* The words every fiber starts with and gives back when it parks. */
+    fpcw_get(&t->fp);
+#endif
     tls_thr = t;
     return t;
 }
@@ -393,6 +434,10 @@ crashed(tp_ctx *ctx, struct dthr *t, struct tp__direct *d,
     tp_exit_reason why = {TP_EXIT_CRASH, r->signo, text};
     const char *bname = direct_of(ctx)->behaviour.name;
 
+#if defined(TP__FPCW)
+    /* A crash jumps past park(): the thread's control words back. */
+    fpcw_set(&t->fp);
+#endif
     tp_pid_format(tp_self(ctx), pidbuf, sizeof(pidbuf));
     snprintf(who, sizeof(who), "actor %s (%s)", pidbuf, bname ? bname : "?");
     if (r->signo == 0) {
@@ -464,12 +509,29 @@ static uint8_t
 park(struct tp__direct *d, uint8_t st)
 {
     struct dthr *t = tls_thr;
+#if defined(TP__FPCW)
+    /* A fiber that changed a control word (fesetround, ...) keeps its own
+     * across the park, in this frame, and hands the thread's back: the
+     * scheduler and the actors it runs next see the thread's. Only this
+     * side reads the words (stmxcsr costs a few ns); resume() needs none:
+     * whatever it ran with is the thread's. */
+    struct fpcw own;
+    bool keep;
 
+    fpcw_get(&own);
+    keep = !fpcw_eq(&own, &t->fp);
+    if (TP__UNLIKELY(keep))
+        fpcw_set(&t->fp);
+#endif
     d->st = st;
     tp__fsan_to_sched(&t->san, &d->san, st == D_DONE);
     tp__fctx_switch(&d->fctx, &t->sched);
     t = tls_thr;
     tp__fsan_in_fiber(&t->san, &d->san);
+#if defined(TP__FPCW)
+    if (TP__UNLIKELY(keep))
+        fpcw_set(&own);
+#endif
     d->st = D_RUN;
     return d->wake;
 }
@@ -626,33 +688,35 @@ tp_direct_adapter_handle(tp_ctx *ctx, void *state, const tp_msg *msg)
 {
     struct tp__direct *d = state;
     struct tp__msg *m;
+    uint8_t wake;
 
     if (TP__UNLIKELY(msg->type == TP__MSG_DIRECT_START)) {
-        if (d->st == D_NEW)
-            resume(ctx, d, W_NONE);
-        return; /* the runtime frees the message */
+        if (d->st != D_NEW)
+            return; /* the runtime frees the message */
+        wake = W_NONE;
+    } else if (TP__UNLIKELY(msg->type == TP__MSG_DIRECT_WAKE)) {
+        if (msg->ref != d->token ||
+            (d->st != D_WAIT_MSG && d->st != D_WAIT_TIMER))
+            return;
+        d->timer = TP_TIMER_NONE;
+        d->token++;
+        wake = W_TIMEOUT;
+    } else {
+        /* Ours now: the runtime does not free a message it no longer has. */
+        m = ctx->cur;
+        ctx->cur = NULL;
+        q_hold(ctx->self, m);
+        qset_next(m, NULL);
+        if (d->tail != NULL)
+            qset_next(d->tail, m);
+        else
+            d->head = m;
+        d->tail = m;
+        if (d->st != D_WAIT_MSG)
+            return;
+        wake = W_MSG;
     }
-    if (msg->type == TP__MSG_DIRECT_WAKE) {
-        if (msg->ref == d->token &&
-            (d->st == D_WAIT_MSG || d->st == D_WAIT_TIMER)) {
-            d->timer = TP_TIMER_NONE;
-            d->token++;
-            resume(ctx, d, W_TIMEOUT);
-        }
-        return;
-    }
-    /* Ours now: the runtime does not free a message it no longer has. */
-    m = ctx->cur;
-    ctx->cur = NULL;
-    q_hold(ctx->self, m);
-    qset_next(m, NULL);
-    if (d->tail != NULL)
-        qset_next(d->tail, m);
-    else
-        d->head = m;
-    d->tail = m;
-    if (d->st == D_WAIT_MSG)
-        resume(ctx, d, W_MSG);
+    resume(ctx, d, wake);
 }
 
 static void

@@ -82,7 +82,47 @@ tp__fctx_switch(struct tp__fctx *from, struct tp__fctx *to)
 {
     swapcontext((ucontext_t *)from->sp, (ucontext_t *)to->sp);
 }
+#elif defined(__x86_64__)
+/* x86-64: an asm statement inlined where it is used, so that no call
+ * pushes a return address on the CPU's return stack at the switch: each
+ * side's returns after it then pair with its own calls (an out-of-line
+ * switch left the other side's return address on top, and two to four
+ * returns per switch were mispredicted). It pushes rbp and the address to
+ * resume at (the two-word frame of direct/ctx_x86_64.S) below the stack
+ * pointer, so the file that uses it must be built without a red zone
+ * (cmake/sources-direct.cmake: -mno-red-zone and TP__NO_RED_ZONE). Every
+ * other register is clobbered: the compiler keeps what is live across it
+ * in the frame. The floating-point control words are the caller's
+ * business (direct/direct.c, park()). */
+#if defined(TP__NO_RED_ZONE) /* else no switch: a use fails to compile */
+static inline __attribute__((always_inline)) void
+tp__fctx_switch(struct tp__fctx *from, struct tp__fctx *to)
+{
+    void **save = &from->sp;
+    void *load = to->sp;
+
+    __asm__ volatile("pushq %%rbp\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "movq %%rsp, (%0)\n\t"
+                     "movq %1, %%rsp\n\t"
+                     "popq %%rax\n\t"
+                     "popq %%rbp\n\t"
+                     "jmp *%%rax\n"
+                     "1:"
+                     : "+D"(save), "+S"(load)
+                     :
+                     : "rax", "rbx", "rcx", "rdx", "r8", "r9", "r10", "r11",
+                       "r12", "r13", "r14", "r15", "xmm0", "xmm1", "xmm2",
+                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+                       "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+                       "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)",
+                       "st(6)", "st(7)", "memory", "cc");
+}
+#endif
 #else
+/* aarch64 (direct/ctx_aarch64.S): out of line, saving the callee-saved
+ * registers and FPCR. */
 void tp__fctx_swap(void **save_sp, void *load_sp);
 static inline __attribute__((always_inline)) void
 tp__fctx_switch(struct tp__fctx *from, struct tp__fctx *to)

@@ -97,14 +97,15 @@ tp__fctx_make(struct tp__fctx *ctx, char *lo, size_t size,
     uint64_t *f;
 
 #if defined(__x86_64__)
-    /* As tp__fctx_swap pops it: mxcsr|fpucw, r15, r14, r13, r12, rbx,
-     * rbp, return address; after the ret, rsp is 16-byte aligned. */
-    f = (uint64_t *)(top - 80);
-    memset(f, 0, 80);
-    f[0] = 0x1f80u | ((uint64_t)0x037fu << 32);
-    f[3] = (uint64_t)(uintptr_t)entry; /* r13 */
-    f[4] = (uint64_t)(uintptr_t)arg;   /* r12 */
-    f[7] = (uint64_t)(uintptr_t)tp__fctx_start;
+    /* The two-word frame every switch pops (resume address, rbp), then
+     * what tp__fctx_start pops: entry and arg. Once they are popped, rsp
+     * is the 16-byte aligned top and the call pushes the return address
+     * the ABI expects at a function's entry. */
+    f = (uint64_t *)(top - 32);
+    f[0] = (uint64_t)(uintptr_t)tp__fctx_start;
+    f[1] = 0; /* rbp: the end of the frame chain */
+    f[2] = (uint64_t)(uintptr_t)entry;
+    f[3] = (uint64_t)(uintptr_t)arg;
 #elif defined(__aarch64__)
     /* x19..x30 at 0..88, d8..d15 at 96..151, fpcr at 160. */
     f = (uint64_t *)(top - 176);
