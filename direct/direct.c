@@ -58,8 +58,9 @@ enum { W_NONE = 0, W_MSG, W_TIMEOUT };
 struct tp__direct {
     void *arg;
     struct tp__fctx fctx; /* saved while switched out */
-    /* Fixed: the mmap'd stack (guard page below mem + page). Copied: the
-     * heap buffer holding the saved image (len bytes, cap allocated). */
+    /* Fixed: the mmap'd stack (guard page below mem + page, len bytes;
+     * cap is its valgrind id). Copied: the heap buffer holding the saved
+     * image (len bytes, cap allocated). */
     char *mem;
     uint32_t len, cap;
     tp_timer timer;
@@ -302,7 +303,7 @@ restore_image(struct dthr *t, struct tp__direct *d)
 {
     char *lo = shared_top(t) - d->len;
 
-    tp__fsan_unpoison(t->shared.lo, t->shared.size);
+    tp__fsan_writable(t->shared.lo, t->shared.size);
     memcpy(lo, d->mem, d->len);
 }
 
@@ -330,7 +331,7 @@ stack_release(struct tp__direct *d)
     if (d->mode == TP_STACK_FIXED) {
         if (d->mem != NULL) {
             struct tp__stack s = {d->mem, d->mem + tp__page_size(), d->len,
-                                  tp__page_size()};
+                                  tp__page_size(), d->cap};
             tp__stack_unmap(&s);
         }
     } else {
@@ -370,7 +371,7 @@ prepare(struct dthr *t, struct tp__direct *d)
         t->owner = NULL;
     }
     if (d->st == D_NEW) {
-        tp__fsan_unpoison(t->shared.lo, t->shared.size);
+        tp__fsan_writable(t->shared.lo, t->shared.size);
         if (tp__fctx_make(&d->fctx, t->shared.lo, t->shared.size, fiber_entry,
                           d) != 0)
             return -ENOMEM;
@@ -447,7 +448,7 @@ crashed(tp_ctx *ctx, struct dthr *t, struct tp__direct *d,
         struct tp__stack s = {0};
         if (d->mode == TP_STACK_FIXED && d->mem != NULL)
             s = (struct tp__stack){d->mem, d->mem + tp__page_size(), d->len,
-                                   tp__page_size()};
+                                   tp__page_size(), d->cap};
         else if (d->mode == TP_STACK_COPIED)
             s = t->shared;
         if (tp__stack_overflowed(&s, r->addr))
@@ -648,6 +649,7 @@ tp_direct_adapter_init(tp_ctx *ctx, void *state, void *arg)
             return -ENOMEM;
         d->mem = s.base;
         d->len = (uint32_t)s.size;
+        d->cap = s.vg;
     }
     /* Pinned to the home scheduler the spawn picked: the fiber's ctx and
      * its stack (the shared one in copied mode) belong to that thread. The

@@ -61,6 +61,7 @@ struct tp__stack {
     char *lo;
     size_t size;
     size_t guard;
+    unsigned vg; /* its valgrind stack id (builds with valgrind's header) */
 };
 
 /* mmaps size usable bytes (rounded up to pages) plus a guard page below.
@@ -153,6 +154,18 @@ struct tp__fsan_thr {
 #include <sanitizer/tsan_interface.h>
 #endif
 
+/* valgrind's client requests (no-op instructions when it is not there),
+ * in builds that have its header: stacks are registered with it
+ * (direct/fiber.c), else memcheck takes a switch between two stacks less
+ * than --max-stackframe apart for a frame pushed or popped and marks the
+ * memory between them inaccessible. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define TP__VG 1
+#endif
+#endif
+
 #define TP__FSAN_INLINE static inline __attribute__((always_inline))
 
 TP__FSAN_INLINE void
@@ -240,13 +253,27 @@ tp__fsan_crashed(struct tp__fsan_thr *t)
 #endif
 }
 
-/* Makes [lo, lo + n) addressable again (ASan; copied stacks). */
+/* Makes [lo, lo + n) readable (ASan: a copied-stack image is read
+ * whole, redzones included). */
 TP__FSAN_INLINE void
 tp__fsan_unpoison(const void *lo, size_t n)
 {
     (void)lo, (void)n;
 #if defined(TP__DIRECT_ASAN)
     __asan_unpoison_memory_region(lo, n);
+#endif
+}
+
+/* Makes [lo, lo + n) of the shared stack writable before an image is put
+ * back there: ASan, and valgrind's memcheck (below where the stack
+ * pointer last was, it counts as inaccessible; the copy then brings the
+ * image's own definedness). */
+TP__FSAN_INLINE void
+tp__fsan_writable(const void *lo, size_t n)
+{
+    tp__fsan_unpoison(lo, n);
+#if defined(TP__VG)
+    VALGRIND_MAKE_MEM_UNDEFINED(lo, n);
 #endif
 }
 

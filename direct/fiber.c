@@ -187,6 +187,11 @@ tp__stack_map(struct tp__stack *s, size_t size)
     s->guard = page;
     s->lo = (char *)p + page;
     s->size = size;
+#if defined(TP__VG)
+    s->vg = VALGRIND_STACK_REGISTER(s->lo, s->lo + size);
+#else
+    s->vg = 0;
+#endif
     return 0;
 }
 
@@ -195,6 +200,9 @@ tp__stack_unmap(struct tp__stack *s)
 {
     if (s->base == NULL)
         return;
+#if defined(TP__VG)
+    VALGRIND_STACK_DEREGISTER(s->vg);
+#endif
     munmap(s->base, s->guard + s->size);
     memset(s, 0, sizeof(*s));
 }
