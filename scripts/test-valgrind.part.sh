@@ -8,7 +8,8 @@
 # What runs: core, services, supervisor, network and console tests whose
 # assertions do not depend on timing (valgrind serialises threads and runs
 # ~20x slower) and that do not crash on purpose (the fault-trap tests
-# fault deliberately); then a sample program, troupe-demo (echo, chat, HTTP
+# fault deliberately; direct-style actors: their fixed and copied stacks,
+# registered with valgrind, direct/fiber.c); then a sample program, troupe-demo (echo, chat, HTTP
 # and the console), driven by a few clients of each kind
 # (scripts/valgrind-drive.py) and stopped with SIGINT: it must exit 0 with
 # a clean memcheck report.
@@ -45,7 +46,7 @@ run_unit() {
 
 for t in actor signals registry mailbox request faults_core pack gen_server \
          sup_strategy sup_api net_echo net_close console_cmds console_http \
-         outside; do
+         outside direct_net direct_many; do
   run_unit "$t"
 done
 # The stop path: 200,000 busy actors past a 1 ms deadline, destroy with live
