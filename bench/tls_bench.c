@@ -460,8 +460,15 @@ drive(long conns, long idle_n, long threads, bool troupe)
         return 1;
     fflush(stdout);
     cpu0 = cpu_us();
-    if ((pid = fork()) == 0)
+    if ((pid = fork()) == 0) {
+        close(up[0]);   /* each side keeps only its ends: a side that dies */
+        close(down[1]); /* ends the other's read (EOF) */
         child(up[1], down[0], conns, idle_n, threads);
+    }
+    if (pid < 0)
+        return 1;
+    close(up[1]);
+    close(down[0]);
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     cpu1 = cpu_us();
