@@ -1233,7 +1233,9 @@ lite_pump(struct tp__conn *c)
             L->peer_closed = true; /* what follows is ignored */
             t->pumping = false;
             EVP_CIPHER_CTX_free(x);
-            flush(c, 0);
+            /* Not flushed here: what is pending (the tickets of a handshake
+             * finished in this read) goes out with our close_notify, or at
+             * the end of the read (tp__tls_read). */
             tp__conn_on_eof(c);
             return;
         } else if (type == CT_HANDSHAKE) {
@@ -1489,7 +1491,11 @@ established(struct tp__conn *c)
 
     /* Before PH_OPEN: the info call uses the SSL object from then on. */
     lite_switch(t, wrecs);
-    flush(c, 0); /* the tickets */
+    /* The tickets are not flushed yet: they go out in one write with what
+     * this read produces next (held writes, an answer to data read with
+     * the client's Finished, close_notify), at the latest at the end of
+     * tp__tls_read(). One write less per handshake where the client's next
+     * bytes came with its Finished. */
     if (!conn_open(c))
         return;
     /* release: the info call reads what the handshake set once it sees
@@ -1548,6 +1554,7 @@ tp__tls_read(struct tp__conn *c, const char *p, size_t n)
         keep_rest(c);
     t->in = NULL;
     t->in_len = 0;
+    flush(c, 0); /* what this read left pending (the tickets) */
 }
 
 void
