@@ -6,6 +6,7 @@
  *   tls_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
  *             [--schedulers=0] [--release=1] [--plain=1]
  *             [--peer-port=P --peer-pid=PID] [--resume=0] [--groups=LIST]
+ *             [--tls12=0]
  *
  * The server is a Troupe echo listener in this process (a throwaway CA and
  * certificate are made with scripts/gen-test-ca.sh in a temporary
@@ -29,7 +30,8 @@
  * --resume=1: each client thread resumes the session of its first
  * handshake (a ticket) in all later ones (tls.resumed_fraction says how
  * many were); --groups=P-256 (or X25519, the default first choice) sets
- * the clients' key exchange.
+ * the clients' key exchange; --tls12=1 makes them offer TLS 1.2 only
+ * (a TLS 1.2 server connection keeps its SSL object).
  *
  * With --peer-port the same clients measure another TLS echo server on
  * 127.0.0.1:P (bench/peers/: Go crypto/tls, Node tls, Erlang ssl) and the
@@ -61,6 +63,7 @@ static SSL_CTX *cctx; /* the child's */
 static long secs;
 static bool plain_round = true;
 static bool resume;          /* --resume=1: resumed handshakes */
+static bool tls12;           /* --tls12=1: the clients offer TLS 1.2 only */
 static char groups[64] = ""; /* --groups=P-256: the client's key exchange */
 static _Atomic long resumed;
 
@@ -313,6 +316,8 @@ child(int to, int from, long conns, long idle_n, long threads)
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
     if (groups[0] != '\0' && SSL_CTX_set1_groups_list(cctx, groups) != 1)
         exit(1);
+    if (tls12 && SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION) != 1)
+        exit(1);
     /* step 1: handshakes/s */
     v = run_workers(0, threads, 0);
     if (write(to, &v, sizeof(v)) != sizeof(v))
@@ -551,6 +556,7 @@ main(int argc, char **argv)
     secs = tpb_opt(argc, argv, "secs", 3);
     plain_round = tpb_opt(argc, argv, "plain", 1) != 0 && peer == 0;
     resume = tpb_opt(argc, argv, "resume", 0) != 0;
+    tls12 = tpb_opt(argc, argv, "tls12", 0) != 0;
     for (int i = 1; i < argc; i++) /* a text option: tpb_opt is numeric */
         if (strncmp(argv[i], "--groups=", 9) == 0)
             snprintf(groups, sizeof(groups), "%s", argv[i] + 9);
