@@ -263,10 +263,10 @@ ctx_setup(struct tp_tls_ctx *t, const tp_tls_opts *o)
     if (o->server)
         SSL_CTX_set_session_id_context(s, (const unsigned char *)"troupe", 6);
     pthread_once(&once, init_once);
-    /* One TLS 1.3 ticket per full handshake (OpenSSL's default is 2, Go's
+    /* One TLS 1.3 ticket per handshake (OpenSSL's default is 2, Go's
      * and RFC 8446 C.4's single-use advice 1): each one costs the server
-     * a session copy, its encoding and encryption (bench/TLS.md); a client
-     * that resumes gets a new ticket with each resumption. */
+     * the session's encoding, a decoded copy and encryption (bench/TLS.md); a
+     * client that resumes gets a new ticket with each resumption. */
     if (o->server)
         SSL_CTX_set_num_tickets(s, TICKETS);
     if (o->server && !keep_ssl) {
