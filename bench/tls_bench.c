@@ -6,6 +6,7 @@
  *   tls_bench [--secs=3] [--conns=100] [--idle=2000] [--threads=4]
  *             [--schedulers=0] [--release=1] [--plain=1]
  *             [--peer-port=P --peer-pid=PID] [--resume=0] [--groups=LIST]
+ *             [--tls12=0]
  *
  * The server is a Troupe echo listener in this process (a throwaway CA and
  * certificate are made with scripts/gen-test-ca.sh in a temporary
@@ -29,7 +30,8 @@
  * --resume=1: each client thread resumes the session of its first
  * handshake (a ticket) in all later ones (tls.resumed_fraction says how
  * many were); --groups=P-256 (or X25519, the default first choice) sets
- * the clients' key exchange.
+ * the clients' key exchange; --tls12=1 makes them offer TLS 1.2 only
+ * (a TLS 1.2 server connection keeps its SSL object).
  *
  * With --peer-port the same clients measure another TLS echo server on
  * 127.0.0.1:P (bench/peers/: Go crypto/tls, Node tls, Erlang ssl) and the
@@ -61,11 +63,25 @@ static SSL_CTX *cctx; /* the child's */
 static long secs;
 static bool plain_round = true;
 static bool resume;          /* --resume=1: resumed handshakes */
+static bool tls12;           /* --tls12=1: the clients offer TLS 1.2 only */
 static char groups[64] = ""; /* --groups=P-256: the client's key exchange */
 static _Atomic long resumed;
 
-/* OpenSSL's own live bytes (its allocator hooks, set before any use). */
+/* OpenSSL's own live bytes (its allocator hooks, set before any use),
+ * counted only while `ossl_counting` is on: around each idle round. The
+ * growth over a window is what was allocated minus what was freed inside
+ * it, whenever those blocks were made, so nothing outside a window needs
+ * counting; outside one the hooks cost a relaxed load (counting on every
+ * call, malloc_usable_size() and a shared atomic, was about 4% of the
+ * server's CPU per handshake: bench/TLS.md). */
 static _Atomic int64_t ossl_live;
+static _Atomic bool ossl_counting;
+
+static bool
+counting(void)
+{
+    return atomic_load_explicit(&ossl_counting, memory_order_relaxed);
+}
 
 static void *
 ossl_malloc(size_t n, const char *file, int line)
@@ -74,7 +90,7 @@ ossl_malloc(size_t n, const char *file, int line)
 
     (void)file;
     (void)line;
-    if (p != NULL)
+    if (p != NULL && counting())
         atomic_fetch_add(&ossl_live, (int64_t)malloc_usable_size(p));
     return p;
 }
@@ -84,7 +100,7 @@ ossl_free(void *p, const char *file, int line)
 {
     (void)file;
     (void)line;
-    if (p != NULL)
+    if (p != NULL && counting())
         atomic_fetch_sub(&ossl_live, (int64_t)malloc_usable_size(p));
     free(p);
 }
@@ -92,12 +108,13 @@ ossl_free(void *p, const char *file, int line)
 static void *
 ossl_realloc(void *p, size_t n, const char *file, int line)
 {
-    size_t old = p != NULL ? malloc_usable_size(p) : 0;
+    bool on = counting();
+    size_t old = on && p != NULL ? malloc_usable_size(p) : 0;
     void *q = realloc(p, n);
 
     (void)file;
     (void)line;
-    if (q != NULL || n == 0)
+    if (on && (q != NULL || n == 0))
         atomic_fetch_add(&ossl_live,
                          (int64_t)(q != NULL ? malloc_usable_size(q) : 0) -
                              (int64_t)old);
@@ -262,7 +279,8 @@ run_workers(int mode, long threads, long conns)
     return total;
 }
 
-/* Opens n idle connections, reports, waits for the parent's byte. */
+/* Waits for the parent's go (its meter is set), opens n idle
+ * connections, reports, waits for the parent's byte, closes them. */
 static void
 idle(int to, int from, long n, bool tls)
 {
@@ -270,6 +288,8 @@ idle(int to, int from, long n, bool tls)
     SSL **ss = calloc((size_t)n, sizeof(SSL *));
     char c = 0;
 
+    if (read(from, &c, 1) != 1)
+        exit(1);
     for (long i = 0; i < n; i++) {
         fds[i] = tcp_connect_to(tls ? port : plain_port);
         ss[i] = tls ? tls_connect(fds[i]) : NULL;
@@ -290,12 +310,13 @@ static void
 child(int to, int from, long conns, long idle_n, long threads)
 {
     long v;
-    char c;
 
     cctx = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
     if (groups[0] != '\0' && SSL_CTX_set1_groups_list(cctx, groups) != 1)
+        exit(1);
+    if (tls12 && SSL_CTX_set_max_proto_version(cctx, TLS1_2_VERSION) != 1)
         exit(1);
     /* step 1: handshakes/s */
     v = run_workers(0, threads, 0);
@@ -306,8 +327,6 @@ child(int to, int from, long conns, long idle_n, long threads)
         exit(1);
     v = run_workers(1, threads, conns);
     if (write(to, &v, sizeof(v)) != sizeof(v))
-        exit(1);
-    if (read(from, &c, 1) != 1) /* parent ready for the idle meter */
         exit(1);
     if (plain_round)
         idle(to, from, idle_n, false);
@@ -404,10 +423,17 @@ cpu_us(void)
 static void
 measure_idle(int to, int from, long n, const char *name, const char *oname)
 {
-    int64_t before = (int64_t)heap(), ob = atomic_load(&ossl_live);
-    int64_t rss = rss_of(rss_pid);
+    int64_t before, ob, rss;
     char c = 1;
 
+    /* seq_cst: counting is on before the go byte lets the child open the
+     * round's first connection. */
+    atomic_store(&ossl_counting, true);
+    before = (int64_t)heap();
+    ob = atomic_load(&ossl_live);
+    rss = rss_of(rss_pid);
+    if (write(to, &c, 1) != 1) /* go: the meter is set */
+        exit(1);
     if (read(from, &c, 1) != 1) /* all connections open and echoed */
         exit(1);
     usleep(200000); /* the last echo's writes settle */
@@ -420,6 +446,7 @@ measure_idle(int to, int from, long n, const char *name, const char *oname)
     if (oname != NULL && rss_pid == getpid())
         tpb_result(oname, (double)(atomic_load(&ossl_live) - ob) / (double)n,
                    "bytes");
+    atomic_store(&ossl_counting, false);
     if (write(to, &c, 1) != 1)
         exit(1);
     usleep(300000); /* closed before the next round */
@@ -430,7 +457,6 @@ static int
 drive(long conns, long idle_n, long threads, bool troupe)
 {
     int up[2], down[2], st;
-    char c = 0;
     pid_t pid;
     long v;
     double cpu0, cpu1;
@@ -439,8 +465,15 @@ drive(long conns, long idle_n, long threads, bool troupe)
         return 1;
     fflush(stdout);
     cpu0 = cpu_us();
-    if ((pid = fork()) == 0)
+    if ((pid = fork()) == 0) {
+        close(up[0]);   /* each side keeps only its ends: a side that dies */
+        close(down[1]); /* ends the other's read (EOF) */
         child(up[1], down[0], conns, idle_n, threads);
+    }
+    if (pid < 0)
+        return 1;
+    close(up[1]);
+    close(down[0]);
     if (read(up[0], &v, sizeof(v)) != sizeof(v))
         return 1;
     cpu1 = cpu_us();
@@ -459,8 +492,6 @@ drive(long conns, long idle_n, long threads, bool troupe)
     tpb_result("tls.echo_rt_per_s", (double)v / (double)secs, "1/s");
     tpb_result("tls.server_cpu_us_per_echo",
                v > 0 ? (cpu_us() - cpu1) / (double)v : 0, "us");
-    if (write(down[1], &c, 1) != 1)
-        return 1;
     /* The idle meter: plain TCP first (same listener code, no TLS). */
     if (plain_round)
         measure_idle(down[1], up[0], idle_n, "tcp.idle_bytes_per_conn", NULL);
@@ -525,6 +556,7 @@ main(int argc, char **argv)
     secs = tpb_opt(argc, argv, "secs", 3);
     plain_round = tpb_opt(argc, argv, "plain", 1) != 0 && peer == 0;
     resume = tpb_opt(argc, argv, "resume", 0) != 0;
+    tls12 = tpb_opt(argc, argv, "tls12", 0) != 0;
     for (int i = 1; i < argc; i++) /* a text option: tpb_opt is numeric */
         if (strncmp(argv[i], "--groups=", 9) == 0)
             snprintf(groups, sizeof(groups), "%s", argv[i] + 9);

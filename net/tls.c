@@ -64,6 +64,7 @@
 #define REC_OVERHEAD  64u    /* upper bound of a record's framing + tag */
 #define REC_PLAIN_MAX 16384u
 #define HS_DEFAULT_MS 10000u
+#define TICKETS       1u /* TLS 1.3 session tickets per handshake */
 #define TAG_LEN       16u
 #define REC_CT_MAX    (REC_PLAIN_MAX + 256u) /* RFC 8446 5.2 */
 
@@ -142,6 +143,7 @@ static BIO_METHOD *bio_method;
 static pthread_key_t plain_key;
 static bool keep_ssl;              /* TP_TLS_KEEP_SSL=1: never switch to lite */
 static EVP_CIPHER *aead_cipher[3]; /* AES-128-GCM, AES-256-GCM, ChaCha */
+static EVP_MD *hkdf_md[2];         /* SHA-256, SHA-384: fetched once */
 
 /* The state of a connection known to be a TLS one (the hooks only call
  * in when tp__conn_tls() says so). */
@@ -261,6 +263,12 @@ ctx_setup(struct tp_tls_ctx *t, const tp_tls_opts *o)
     if (o->server)
         SSL_CTX_set_session_id_context(s, (const unsigned char *)"troupe", 6);
     pthread_once(&once, init_once);
+    /* One TLS 1.3 ticket per handshake (OpenSSL's default is 2, Go's
+     * and RFC 8446 C.4's single-use advice 1): each one costs the server
+     * the session's encoding, a decoded copy and encryption (bench/TLS.md); a
+     * client that resumes gets a new ticket with each resumption. */
+    if (o->server)
+        SSL_CTX_set_num_tickets(s, TICKETS);
     if (o->server && !keep_ssl) {
         t->tickets = (unsigned)SSL_CTX_get_num_tickets(s);
         SSL_CTX_set_num_tickets(s, 0);
@@ -510,6 +518,8 @@ init_once(void)
     aead_cipher[0] = EVP_CIPHER_fetch(NULL, "AES-128-GCM", NULL);
     aead_cipher[1] = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     aead_cipher[2] = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
+    hkdf_md[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
+    hkdf_md[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
 }
 
 /* The calling loop thread's plaintext buffer (freed with the thread). */
@@ -781,6 +791,43 @@ keylog(const SSL *ssl, const char *line)
     }
 }
 
+/* HMAC (RFC 2104) of msg under a key no longer than md's block (a
+ * traffic secret: 32 or 48 bytes against 64 or 128) with a digest fetched
+ * once: OpenSSL 3.0's one-shot HMAC() fetches its MAC and digest by name on
+ * every call, half of this function's cost (bench/TLS.md). */
+static int
+hmac_small(const EVP_MD *md, const uint8_t *key, size_t klen,
+           const uint8_t *msg, size_t n, uint8_t *out, unsigned *olen)
+{
+    uint8_t pad[128], inner[EVP_MAX_MD_SIZE];
+    size_t bs = (size_t)EVP_MD_get_block_size(md);
+    unsigned ilen = 0;
+    EVP_MD_CTX *x = EVP_MD_CTX_new();
+    int ok = x != NULL && bs <= sizeof(pad) && klen <= bs;
+
+    if (ok) {
+        memset(pad, 0x36, bs);
+        for (size_t i = 0; i < klen; i++)
+            pad[i] ^= key[i];
+        ok = EVP_DigestInit_ex2(x, md, NULL) == 1 &&
+             EVP_DigestUpdate(x, pad, bs) == 1 &&
+             EVP_DigestUpdate(x, msg, n) == 1 &&
+             EVP_DigestFinal_ex(x, inner, &ilen) == 1;
+    }
+    if (ok) {
+        for (size_t i = 0; i < bs; i++) /* 0x36 ^ 0x5c: ipad to opad */
+            pad[i] ^= 0x36 ^ 0x5c;
+        ok = EVP_DigestInit_ex2(x, md, NULL) == 1 &&
+             EVP_DigestUpdate(x, pad, bs) == 1 &&
+             EVP_DigestUpdate(x, inner, ilen) == 1 &&
+             EVP_DigestFinal_ex(x, out, olen) == 1;
+    }
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(inner, sizeof(inner));
+    EVP_MD_CTX_free(x);
+    return ok ? 0 : -1;
+}
+
 /* HKDF-Expand-Label(secret, label, "", len) for len <= the hash size:
  * one HMAC block (RFC 8446 7.1, RFC 5869 2.3). */
 static int
@@ -799,7 +846,7 @@ expand_label(const struct lite *L, const uint8_t *secret, const char *label,
     n += 6 + k;
     info[n++] = 0;    /* empty context */
     info[n++] = 0x01; /* T(1) */
-    if (HMAC(L->md, secret, L->secret_len, info, n, md, &mdlen) == NULL ||
+    if (hmac_small(L->md, secret, L->secret_len, info, n, md, &mdlen) != 0 ||
         mdlen < len)
         return -1;
     memcpy(out, md, len);
@@ -1186,7 +1233,9 @@ lite_pump(struct tp__conn *c)
             L->peer_closed = true; /* what follows is ignored */
             t->pumping = false;
             EVP_CIPHER_CTX_free(x);
-            flush(c, 0);
+            /* Not flushed here: what is pending (the tickets of a handshake
+             * finished in this read) goes out with our close_notify, or at
+             * the end of the read (tp__tls_read). */
             tp__conn_on_eof(c);
             return;
         } else if (type == CT_HANDSHAKE) {
@@ -1293,10 +1342,11 @@ lite_switch(struct tp__tls *t, int wrecs)
         (id != 0x1301 && id != 0x1302 && id != 0x1303))
         goto keep;
     L->aead = aead_cipher[id - 0x1301];
-    L->md = id == 0x1302 ? EVP_sha384() : EVP_sha256();
+    L->md = hkdf_md[id == 0x1302 ? 1 : 0];
     L->key_len = id == 0x1301 ? 16 : 32;
-    if (L->aead == NULL || L->secret_len != (id == 0x1302 ? 48 : 32) ||
-        dir_keys(L, &L->r) != 0 || dir_keys(L, &L->w) != 0)
+    if (L->aead == NULL || L->md == NULL ||
+        L->secret_len != (id == 0x1302 ? 48 : 32) || dir_keys(L, &L->r) != 0 ||
+        dir_keys(L, &L->w) != 0)
         goto keep;
     L->w.seq = (uint64_t)wrecs;
     L->cipher = SSL_CIPHER_get_name(cs);
@@ -1441,7 +1491,11 @@ established(struct tp__conn *c)
 
     /* Before PH_OPEN: the info call uses the SSL object from then on. */
     lite_switch(t, wrecs);
-    flush(c, 0); /* the tickets */
+    /* The tickets are not flushed yet: they go out in one write with what
+     * this read produces next (held writes, an answer to data read with
+     * the client's Finished, close_notify), at the latest at the end of
+     * tp__tls_read(). One write less per handshake where the client's next
+     * bytes came with its Finished. */
     if (!conn_open(c))
         return;
     /* release: the info call reads what the handshake set once it sees
@@ -1500,6 +1554,7 @@ tp__tls_read(struct tp__conn *c, const char *p, size_t n)
         keep_rest(c);
     t->in = NULL;
     t->in_len = 0;
+    flush(c, 0); /* what this read left pending (the tickets) */
 }
 
 void

@@ -248,6 +248,60 @@ test_tls_s_client_key_update(void **state)
     tpt_finish(rt);
 }
 
+/* Occurrences of needle in hay. */
+static int
+count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (const char *q = hay; (q = strstr(q, needle)) != NULL; q++)
+        n++;
+    return n;
+}
+
+/* TLS 1.3 resumption against a server connection that runs its records
+ * without the SSL object: s_client saves the session of a first
+ * connection (one ticket per handshake, net/tls.c TICKETS), the second
+ * one resumes it (psk_dhe_ke) and its echo is sealed with the resumed
+ * connection's own keys; it gets one new ticket too. */
+static void
+test_tls_s_client_resumes_with_one_ticket(void **state)
+{
+    tp_runtime *rt = tpt_runtime(2);
+    tpt_probe *p = tpt_probe_new(rt, false);
+    struct tnet_cfg cfg = {.probe = tpt_probe_pid(p), .echo = true};
+    tp_tls_ctx *ctx = server_ctx("server", false, 0);
+    tp_listener *l = tls_listen(rt, &cfg, ctx);
+    char cmd[1024], out[16384];
+    const char *what[2] = {"-sess_out", "-sess_in"};
+
+    (void)state;
+    tp_tls_ctx_free(ctx);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof(cmd),
+                 "(printf 'resume-%d\n'; sleep 1) | timeout 20 openssl "
+                 "s_client -connect 127.0.0.1:%u -servername localhost "
+                 "-tls1_3 -CAfile %s -verify_return_error -no_ign_eof %s "
+                 "%s 2>&1",
+                 i, tp_listener_port(l), path("ca.pem"), what[i],
+                 path("sess.pem"));
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        if (strstr(out, i == 0 ? "New, TLSv1.3" : "Reused, TLSv1.3") == NULL ||
+            count_of(out, "Post-Handshake New Session Ticket") != 1)
+            fprintf(stderr, "s_client said:\n%s\n", out);
+        assert_non_null(strstr(out, i == 0 ? "resume-0" : "resume-1"));
+        assert_non_null(
+            strstr(out, i == 0 ? "New, TLSv1.3" : "Reused, TLSv1.3"));
+        assert_int_equal(count_of(out, "Post-Handshake New Session Ticket"), 1);
+        tnet_expect(p, EV_OPENED, 5000, NULL);
+        tnet_expect(p, EV_CLOSED, 5000, NULL);
+    }
+    assert_int_equal(atomic_load(&cfg.received), 9 + 9);
+    tp_listener_close(l);
+    tpt_probe_free(p);
+    tpt_finish(rt);
+}
+
 /* A one-shot HTTP server: answers the first request and closes. */
 struct http_state {
     tp_conn conn;
@@ -976,6 +1030,7 @@ main(void)
         cmocka_unit_test(test_tls_ctx_new_rejects_bad_options),
         cmocka_unit_test(test_tls_s_client_echo),
         cmocka_unit_test(test_tls_s_client_key_update),
+        cmocka_unit_test(test_tls_s_client_resumes_with_one_ticket),
         cmocka_unit_test(test_tls_curl_https),
         cmocka_unit_test(test_tls_python_bulk_echo),
         cmocka_unit_test(test_tls_connect_echo_info_and_close),
