@@ -167,6 +167,7 @@ struct tp__cpeer {
     uint64_t incarnation; /* under cl->lock */
     uint64_t last_seen_ns;
     uint32_t missed_run; /* heartbeat periods missed in a row */
+    uint64_t down_ns;    /* when it last went down (under cl->lock) */
     _Atomic uint32_t queued;
     _Atomic uint64_t msgs_out, bytes_out, msgs_in, bytes_in, drops_out;
     _Atomic uint64_t rtt_ns, hb_misses, downs;

@@ -521,7 +521,9 @@ preamble(struct tp__cluster *cl, struct tp__lconn *c)
          * would be dropped until its next HELLO; the token it knows says
          * as much as that HELLO would. */
         tp__node_link_hello(cl, p, inc);
-        c->gen = atomic_load(&p->up_gen);
+        /* Up now: this session. Still down (held, node.c): the next. */
+        c->gen = atomic_load(&p->up_gen) +
+                 (atomic_load(&p->state) == TP__PEER_UP ? 0 : 1);
     }
     return 0;
 }

@@ -191,6 +191,9 @@ peer_down(struct tp__cluster *cl, struct tp__cpeer *p, uint32_t why)
 
     if (!atomic_compare_exchange_strong(&p->state, &up, TP__PEER_DOWN))
         return;
+    pthread_mutex_lock(&cl->lock);
+    p->down_ns = tp_now_ns();
+    pthread_mutex_unlock(&cl->lock);
     atomic_fetch_add(&p->downs, 1);
     tp__link_peer_down(cl, p);
     tp__remote_peer_down(cl, p);
@@ -237,6 +240,24 @@ replaced(struct tp__cluster *cl, struct tp__cpeer *p)
     }
 }
 
+/* Flap damping (lock held): a peer that went down less than a heartbeat
+ * period ago stays down for what its same incarnation says meanwhile.
+ * Without it, a node that wakes up from a stall (SIGSTOP, a long pause)
+ * finds its peers silent, takes them down, then reads their HELLOs queued
+ * during the stall and its peers' links to it, and both sides could take
+ * each other up and down again thousands of times a second (a
+ * sample_chat_cluster run). The next HELLO brings it back. A new
+ * incarnation (a restart) is never held. */
+static bool
+held_down(struct tp__cluster *cl, const struct tp__cpeer *p,
+          const struct tp__wire_node *w)
+{
+    uint64_t hold = (uint64_t)cl->opts.heartbeat_ms * 1000000u;
+
+    return p->down_ns != 0 && p->incarnation == w->incarnation &&
+           tp_now_ns() - p->down_ns < hold;
+}
+
 /* A HELLO (or a probe answer) from w: the peer is up. */
 static void
 hello(struct tp__cluster *cl, const struct tp__wire_node *w)
@@ -265,7 +286,7 @@ hello(struct tp__cluster *cl, const struct tp__wire_node *w)
     if (restarted)
         peer_down(cl, p, 1);
     pthread_mutex_lock(&cl->lock);
-    if (atomic_load(&p->state) != TP__PEER_UP) {
+    if (atomic_load(&p->state) != TP__PEER_UP && !held_down(cl, p, w)) {
         snprintf(p->name, sizeof(p->name), "%s", w->name);
         snprintf(p->subject, sizeof(p->subject), "%s.tp.n.%s", cl->cluster,
                  w->name);
