@@ -39,29 +39,40 @@ snapshot(tp_runtime *rt, tp_cluster_summary *sum, tp_cluster_peer_stats **out,
     return r;
 }
 
+/* The start of a cluster command's answer, given the stats call's result
+ * r: an error for a failure, else the object with "cluster" (whether this
+ * node is in one). Returns 1 to go on, or what the command returns now:
+ * not being in a cluster is an answer, not an error (the dashboard asks). */
+static int
+reply_begin(struct tp__exec *x, struct tp__em *e, int r)
+{
+    if (r < 0 && r != -ENOTCONN && r != -ENOTSUP)
+        return tp__exec_fail(x, r, "cluster: %s", tp_strerror(r));
+    tp__em_init(e, &x->out, x->json);
+    tp__em_obj_begin(e, NULL);
+    tp__em_bool(e, "cluster", r >= 0);
+    if (r < 0) {
+        tp__em_note(e, "this node is in no cluster");
+        tp__em_obj_end(e);
+        return 0;
+    }
+    return 1;
+}
+
 int
 tp__cmd_nodes(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
-    tp_cluster_summary sum;
+    tp_cluster_summary sum = {0};
     tp_cluster_peer_stats *p;
     struct tp__em e;
     unsigned n;
-    int r;
+    int r, go;
 
     (void)argc;
     (void)argv;
     r = snapshot(tp_ctx_runtime(ctx), &sum, &p, &n);
-    if (r < 0 && r != -ENOTCONN && r != -ENOTSUP)
-        return tp__exec_fail(x, r, "cluster: %s", tp_strerror(r));
-    tp__em_init(&e, &x->out, x->json);
-    tp__em_obj_begin(&e, NULL);
-    /* Not an error: a node in no cluster says so (the dashboard asks). */
-    tp__em_bool(&e, "cluster", r >= 0);
-    if (r < 0) {
-        tp__em_note(&e, "this node is in no cluster");
-        tp__em_obj_end(&e);
-        return 0;
-    }
+    if ((go = reply_begin(x, &e, r)) != 1)
+        return go;
     tp__em_str(&e, "node", sum.name);
     tp__em_u64(&e, "id", sum.node);
     tp__em_bool(&e, "connected", sum.connected);
@@ -322,25 +333,17 @@ tp__cmd_names(tp_ctx *ctx, struct tp__exec *x, int argc, char **argv)
 {
     tp_runtime *rt = tp_ctx_runtime(ctx);
     tp_name_conflict recent[16];
-    tp_cluster_summary sum;
+    tp_cluster_summary sum = {0};
     tp_global_name *held;
     struct tp__em e;
-    int r, nc;
+    int r, nc, go;
     unsigned n;
 
     (void)argc;
     (void)argv;
     r = tp_cluster_stats(rt, &sum, NULL, 0);
-    if (r < 0 && r != -ENOTCONN && r != -ENOTSUP)
-        return tp__exec_fail(x, r, "cluster: %s", tp_strerror(r));
-    tp__em_init(&e, &x->out, x->json);
-    tp__em_obj_begin(&e, NULL);
-    tp__em_bool(&e, "cluster", r >= 0);
-    if (r < 0) {
-        tp__em_note(&e, "this node is in no cluster");
-        tp__em_obj_end(&e);
-        return 0;
-    }
+    if ((go = reply_begin(x, &e, r)) != 1)
+        return go;
     if ((held = tp__calloc(NAMES_SHOW, sizeof(*held))) == NULL) {
         tp__em_discard(&e);
         return tp__exec_fail(x, -ENOMEM, "out of memory");
@@ -450,7 +453,7 @@ g_queued(const tp_cluster_peer_stats *p)
 void
 tp__cluster_metrics(struct tp__cbuf *b, tp_runtime *rt)
 {
-    tp_cluster_summary sum;
+    tp_cluster_summary sum = {0};
     tp_cluster_peer_stats *p;
     unsigned n;
 
