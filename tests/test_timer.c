@@ -320,10 +320,15 @@ race_armer(tp_ctx *ctx, void *state, const tp_msg *m)
 {
     const struct race_arm *r = m->data;
 
-    for (int i = 0; i < RACE_N; i++)
-        TPT_CHECK_INT_EQ(tp_send_after(ctx, (uint32_t)(i / 200), r->sink, 1, &i,
-                                       sizeof(i), &race_handles[i]),
-                         0);
+    /* Delays 0..8 ms race the canceller; the last 200 are a minute away,
+     * so that some cancels win however slow the machine (TSan, load):
+     * the race itself may go either way for every other timer. */
+    for (int i = 0; i < RACE_N; i++) {
+        uint32_t ms = i < RACE_N - 200 ? (uint32_t)(i / 200) : 60000u;
+        TPT_CHECK_INT_EQ(
+            tp_send_after(ctx, ms, r->sink, 1, &i, sizeof(i), &race_handles[i]),
+            0);
+    }
     /* The handles are published to the canceller by this message. */
     tp_send(ctx, r->canceller, 1, NULL, 0);
 }
